@@ -1,0 +1,1 @@
+"""The weave runtime: standard library only; copied into every artifact."""
