@@ -1,0 +1,323 @@
+"""The deployment data model: what to deploy, what was deployed, and plans.
+
+All models are pydantic v2 and validated at the edge. Secrets (environment
+values, credentials) are ``SecretStr``: they never show in a repr, a dump, a
+DataFrame or an error message.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+import html
+import json
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from .errors import ConfigError
+
+NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
+SECRET_WORDS = ("key", "secret", "token", "password", "credential")
+
+
+def utcnow() -> _dt.datetime:
+    """Return the current time, timezone-aware, in UTC."""
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+class DeploymentStatus(str, enum.Enum):
+    """The life cycle of a deployment."""
+
+    PENDING = "pending"
+    DEPLOYING = "deploying"
+    ACTIVE = "active"
+    FAILED = "failed"
+    DESTROYING = "destroying"
+    DESTROYED = "destroyed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class AuthConfig(BaseModel):
+    """How to authenticate with a provider.
+
+    ``method`` is one of env_vars, api_key, service_account, iam_role, oauth,
+    config_file (or ``None`` to let the provider discover credentials).
+    ``params`` holds the method's inputs; any whose name contains key, secret,
+    token, password or credential is kept as a ``SecretStr``.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    method: Literal["env_vars", "api_key", "service_account", "iam_role", "oauth", "config_file"] | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _secret_params(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        out: dict[str, Any] = {}
+        for key, val in value.items():
+            if val is not None and any(w in key.lower() for w in SECRET_WORDS) and not isinstance(val, SecretStr):
+                val = SecretStr(str(val))
+            out[key] = val
+        return out
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any] | None) -> "AuthConfig | None":
+        """Build from a flat mapping such as ``{"method": "api_key", "access_key_id": ...}``."""
+        if not data:
+            return None
+        data = dict(data)
+        method = data.pop("method", None)
+        params = dict(data.pop("params", {}) or {})
+        params.update(data)
+        return cls(method=method, params=params)
+
+    def get(self, key: str) -> str | None:
+        """Return a parameter's plain value (secrets revealed), or ``None``."""
+        val = self.params.get(key)
+        if isinstance(val, SecretStr):
+            return val.get_secret_value()
+        return None if val is None else str(val)
+
+
+class DeploymentConfig(BaseModel):
+    """What to deploy and where. Precedence: flags > magic/CLI > the weave file's ``deployment``.
+
+    Provider-specific settings go in ``options`` and are validated by that
+    provider's own options model (see ``DeploymentProvider.options_model``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    provider: str = "local"
+    type: str | None = None
+    region: str | None = None
+    memory_mb: int | None = Field(default=None, gt=0)
+    timeout_seconds: int | None = Field(default=None, gt=0)
+    env: dict[str, SecretStr] = Field(default_factory=dict)
+    weave_file: str | None = None
+    weave_text: str | None = Field(default=None, repr=False)
+    public: bool = False
+    host: str = "127.0.0.1"
+    port: int | None = Field(default=None, ge=0, le=65535)
+    options: dict[str, Any] = Field(default_factory=dict)
+    auth: AuthConfig | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME_PATTERN.match(value):
+            raise ValueError(
+                "must start with a letter and hold only letters, digits, '-' or '_' (at most 63 characters)"
+            )
+        return value
+
+    @field_validator("provider")
+    @classmethod
+    def _provider(cls, value: str) -> str:
+        return value.strip().lower()
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env(cls, value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return parse_env_pairs(value)
+        return value
+
+    @field_validator("auth", mode="before")
+    @classmethod
+    def _auth(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "params" not in value:
+            return AuthConfig.from_mapping(value)
+        return value
+
+    def env_plain(self) -> dict[str, str]:
+        """Return the environment with values revealed, for handing to a provider API."""
+        return {k: v.get_secret_value() for k, v in self.env.items()}
+
+
+def parse_env_pairs(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """Turn ``["A=1", "B=two"]`` into a dict.
+
+    Raises:
+        ConfigError: an item has no ``=`` or an invalid variable name.
+    """
+    out: dict[str, str] = {}
+    for item in pairs:
+        if "=" not in item:
+            raise ConfigError(f"--env expects KEY=VALUE, got {item.split('=')[0]!r}", "write it as --env NAME=value")
+        key, val = item.split("=", 1)
+        key = key.strip()
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+            raise ConfigError(f"{key!r} is not a valid environment variable name", "use letters, digits and '_'")
+        out[key] = val
+    return out
+
+
+def make_config(values: dict[str, Any], defaults: dict[str, Any] | None = None) -> DeploymentConfig:
+    """Merge explicit values over weave-file defaults and validate.
+
+    ``None`` values in ``values`` do not override defaults. Unknown default
+    keys go into ``options``.
+
+    Raises:
+        ConfigError: a value is invalid; the message names the field.
+    """
+    merged: dict[str, Any] = {}
+    known = set(DeploymentConfig.model_fields)
+    options: dict[str, Any] = {}
+    for key, val in (defaults or {}).items():
+        if key in known:
+            merged[key] = val
+        else:
+            options[key] = val
+    options.update((defaults or {}).get("options", {}) or {})
+    for key, val in values.items():
+        if val is None:
+            continue
+        if key == "options":
+            options.update({k: v for k, v in val.items() if v is not None})
+        elif key == "env" and merged.get("env"):
+            merged["env"] = {**merged["env"], **(parse_env_pairs(val) if isinstance(val, (list, tuple)) else val)}
+        else:
+            merged[key] = val
+    merged["options"] = options
+    try:
+        return DeploymentConfig(**merged)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc), "fix the value and run again; nothing was created") from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """Turn a pydantic error into one readable line per problem, never echoing input values."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ())) or "value"
+        msg = err.get("msg", "invalid").removeprefix("Value error, ")
+        parts.append(f"{where}: {msg}")
+    return "invalid deployment settings: " + "; ".join(parts)
+
+
+class Resource(BaseModel):
+    """One thing a deployment made (a process, a role, a function, an image...)."""
+
+    kind: str
+    id: str
+    attrs: dict[str, Any] = Field(default_factory=dict)
+    created_at: _dt.datetime = Field(default_factory=utcnow)
+
+
+class DeploymentInfo(BaseModel):
+    """What is deployed: the inventory's row merged with the provider's live view."""
+
+    name: str
+    provider: str
+    status: DeploymentStatus = DeploymentStatus.PENDING
+    endpoint: str | None = None
+    region: str | None = None
+    created_at: _dt.datetime = Field(default_factory=utcnow)
+    updated_at: _dt.datetime = Field(default_factory=utcnow)
+    content_hash: str | None = None
+    settings_hash: str | None = None
+    version: str | None = None
+    message: str | None = None
+    drift: str | None = None
+    health: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+    resources: list[Resource] = Field(default_factory=list)
+
+    def row(self) -> dict[str, Any]:
+        """A flat dict for tables and DataFrames (no secrets are ever stored here)."""
+        return {
+            "name": self.name,
+            "provider": self.provider,
+            "status": self.status.value,
+            "region": self.region,
+            "endpoint": self.endpoint,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "drift": self.drift,
+            "health": self.health,
+            "version": self.version,
+            "message": self.message,
+        }
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        endpoint = (
+            f'<a href="{esc(self.endpoint)}" target="_blank">{esc(self.endpoint)}</a>' if self.endpoint else "—"
+        )
+        rows = [
+            ("name", esc(self.name)),
+            ("provider", esc(self.provider)),
+            ("status", esc(self.status.value)),
+            ("endpoint", endpoint),
+            ("region", esc(self.region or "—")),
+            ("created", esc(self.created_at.isoformat(timespec="seconds"))),
+            ("updated", esc(self.updated_at.isoformat(timespec="seconds"))),
+        ]
+        if self.details.get("sandbox"):
+            rows.append(("note", "sandbox: local stand-in, not the real cloud"))
+        if self.drift:
+            rows.append(("drift", esc(self.drift)))
+        if self.message:
+            rows.append(("message", esc(self.message)))
+        body = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>" for k, v in rows)
+        return f"<table class='weave-deployment'>{body}</table>"
+
+    def summary(self) -> str:
+        """A one-line text summary."""
+        text = f"{self.name} [{self.provider}] {self.status.value}"
+        if self.endpoint:
+            text += f" {self.endpoint}"
+        if self.drift:
+            text += f" (drift: {self.drift})"
+        return text
+
+
+class PlannedStep(BaseModel):
+    """One resource change in a plan: ``action`` is create, update, replace, delete or no-change."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    resource: str
+    action: Literal["create", "update", "replace", "delete", "no-change"]
+    detail: str = ""
+
+
+class Plan(BaseModel):
+    """What a deploy would change; pure data, computed without changing anything."""
+
+    provider: str
+    name: str
+    steps: list[PlannedStep] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+    @property
+    def has_changes(self) -> bool:
+        """True when any step changes something."""
+        return any(s.action != "no-change" for s in self.steps)
+
+    def render(self) -> str:
+        """Text form, one line per step, as shown by ``weave plan``."""
+        symbols = {"create": "+", "update": "~", "replace": "±", "delete": "-", "no-change": "="}
+        lines = [f"Plan for {self.name} on {self.provider}:"]
+        for s in self.steps:
+            extra = f"  ({s.detail})" if s.detail else ""
+            lines.append(f"  {symbols[s.action]} {s.action:<9} {s.resource}{extra}")
+        if not self.has_changes:
+            lines.append("  no changes")
+        lines.extend(f"  note: {n}" for n in self.notes)
+        return "\n".join(lines)
+
+    def to_json(self) -> str:
+        """JSON form of the plan."""
+        return json.dumps(self.model_dump(), indent=2)

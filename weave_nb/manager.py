@@ -1,0 +1,378 @@
+"""DeploymentManager: the one entry for plan, deploy, status, destroy, list, invoke and logs.
+
+Front ends (magics, widgets, CLI, Python API) all call this class; it knows
+no provider's internals and never imports IPython, ipywidgets or pandas.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets as _secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .artifact import Artifact
+from .auth import AuthenticationManager, weave_home
+from .config import DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, make_config
+from .errors import DeploymentFailed, NotFound, WeaveError, WeaveSpecError
+from .events import Done, PlanReady, Reporter, Sink, null_sink
+from .inventory import Inventory
+from .providers.base import DeployContext, DeploymentProvider
+from .registry import load_provider_class, provider_names
+
+
+@dataclass
+class Listing:
+    """The result of :meth:`DeploymentManager.list`: deployments plus notes on skipped providers."""
+
+    deployments: list[DeploymentInfo] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class DeploymentManager:
+    """The registry of providers and the one entry for every operation.
+
+    Args:
+        home: the state folder (default ``$WEAVE_HOME`` or ``~/.weave``).
+        auth: the AuthenticationManager (default: environment, then credentials file).
+        providers: provider instances or classes to use instead of the registered ones, by name.
+        sleep: the sleep function providers use for waits and retries.
+        lock_wait: seconds to wait for another process deploying the same name.
+    """
+
+    def __init__(
+        self,
+        home: str | os.PathLike[str] | None = None,
+        auth: AuthenticationManager | None = None,
+        providers: Mapping[str, Any] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        lock_wait: float = 0.0,
+    ) -> None:
+        self.home = Path(home) if home else weave_home()
+        self.auth = auth or AuthenticationManager()
+        self.inventory = Inventory(self.home)
+        self.sleep = sleep
+        self.lock_wait = lock_wait
+        self._providers: dict[str, DeploymentProvider] = {}
+        self._overrides = dict(providers or {})
+
+    # providers ------------------------------------------------------------
+    def provider_names(self) -> list[str]:
+        """Every provider name known (built-in, plug-in, or given to this manager)."""
+        names = provider_names()
+        return names + [n for n in self._overrides if n not in names]
+
+    def provider(self, name: str) -> DeploymentProvider:
+        """Return the provider instance for ``name``, loading it on first use.
+
+        Raises:
+            ProviderUnavailable: unknown name, or its extra is not installed.
+        """
+        name = name.strip().lower()
+        if name not in self._providers:
+            found = self._overrides.get(name) or load_provider_class(name)
+            self._providers[name] = found(self.auth) if isinstance(found, type) else found
+        return self._providers[name]
+
+    # configuration ----------------------------------------------------------
+    def load_spec(self, config: DeploymentConfig) -> Any:
+        """Load the weave a config names (cell text, file, or the one in the current folder)."""
+        from .spec import load_weave, parse_weave
+
+        if config.weave_text:
+            return parse_weave(config.weave_text, source="<cell>")
+        return load_weave(config.weave_file or find_weave_file())
+
+    def configure(self, values: Mapping[str, Any] | DeploymentConfig, defaults: Mapping[str, Any] | None = None) -> tuple[DeploymentConfig, Any]:
+        """Build and validate the config and load its weave.
+
+        Precedence: ``values`` (flags) over ``defaults`` (front-end settings)
+        over the weave file's ``deployment`` section.
+
+        Returns:
+            ``(config, spec)``.
+
+        Raises:
+            ConfigError, WeaveSpecError: invalid input; nothing was created.
+        """
+        if isinstance(values, DeploymentConfig):
+            values = values.model_dump(exclude_unset=True)
+            values["env"] = {k: v.get_secret_value() if hasattr(v, "get_secret_value") else v for k, v in values.get("env", {}).items()}
+        values = dict(values)
+        probe = DeploymentConfig.model_construct(weave_file=values.get("weave_file"), weave_text=values.get("weave_text"))
+        spec = self.load_spec(probe)
+        base = {k: v for k, v in (spec.deployment or {}).items()}
+        base.update({k: v for k, v in (defaults or {}).items() if v is not None})
+        spec_env = spec.resolve_env(self.auth.environ)
+        config = make_config(values, base)
+        if spec_env:
+            merged = {**spec_env, **config.env_plain()}
+            config = config.model_copy(update={"env": make_config({"name": config.name, "env": merged}).env})
+        return config, spec
+
+    def settings_hash(self, config: DeploymentConfig) -> str:
+        """A hash of every setting that changes a deployment; env values are salted, never stored."""
+        salt = self._salt()
+        env = {k: hashlib.sha256(salt + v.get_secret_value().encode()).hexdigest() for k, v in sorted(config.env.items())}
+        data = config.model_dump(mode="json", exclude={"weave_file", "weave_text", "env", "auth"})
+        data["env"] = env
+        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+    def _salt(self) -> bytes:
+        path = self.home / "salt"
+        if not path.exists():
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                os.write(fd, _secrets.token_hex(16).encode())
+                os.close(fd)
+            except FileExistsError:
+                pass
+        return path.read_bytes()
+
+    def context(self, provider: str, name: str, sink: Sink = null_sink, env: Mapping[str, str] | None = None, total: int = 0) -> DeployContext:
+        """A DeployContext for one operation on one deployment."""
+        return DeployContext(
+            provider, name, self.inventory, Reporter(sink, total=total), self.auth, env=env, sleep=self.sleep
+        )
+
+    def _prepare(self, values: Any, defaults: Mapping[str, Any] | None) -> tuple[DeploymentConfig, DeploymentProvider, Artifact]:
+        config, spec = self.configure(values, defaults)
+        provider = self.provider(config.provider)
+        provider.validate_config(config)
+        artifact = provider.build_artifact(spec, config)
+        provider.validate_artifact(artifact, config)
+        provider.check_credentials(config)
+        return config, provider, artifact
+
+    # operations -----------------------------------------------------------
+    def plan(self, values: Any, defaults: Mapping[str, Any] | None = None, sink: Sink = null_sink) -> Plan:
+        """What a deploy would do, without doing it (a dry run)."""
+        config, provider, artifact = self._prepare(values, defaults)
+        ctx = self.context(config.provider, config.name, sink, env=config.env_plain())
+        ctx.settings_hash = self.settings_hash(config)
+        plan = self._guard(lambda: provider.plan(config, artifact, ctx), config)
+        ctx.reporter.emit(PlanReady(plan))
+        return plan
+
+    def deploy(self, values: Any, defaults: Mapping[str, Any] | None = None, sink: Sink = null_sink, dry_run: bool = False) -> DeploymentInfo | Plan:
+        """Deploy (or, with ``dry_run``, plan) a weave.
+
+        Args:
+            values: a DeploymentConfig or a mapping of its fields (flags).
+            defaults: front-end defaults, weaker than ``values``, stronger than the weave file.
+            sink: receives progress events as they happen.
+            dry_run: stop after the plan and return it.
+
+        Returns:
+            The DeploymentInfo, or the Plan for a dry run.
+
+        Raises:
+            WeaveError: bad input (nothing created) or a failed deploy (the
+                inventory says what exists; the message and suggestion say what to do).
+        """
+        if dry_run:
+            return self.plan(values, defaults, sink)
+        config, provider, artifact = self._prepare(values, defaults)
+        settings = self.settings_hash(config)
+        with self.inventory.lock(config.provider, config.name, wait=self.lock_wait):
+            ctx = self.context(config.provider, config.name, sink, env=config.env_plain())
+            ctx.settings_hash = settings
+            plan = self._guard(lambda: provider.plan(config, artifact, ctx), config)
+            ctx.reporter.total = len(plan.steps)
+            ctx.reporter.emit(PlanReady(plan))
+            previous = ctx.record
+            if previous is None or plan.has_changes or previous.status != DeploymentStatus.ACTIVE:
+                ctx.save(status=DeploymentStatus.DEPLOYING, region=config.region, message=None)
+            try:
+                info = provider.deploy(config, artifact, ctx, plan)
+            except BaseException as exc:
+                message = self._scrub(getattr(exc, "message", None) or str(exc) or type(exc).__name__, config)
+                suggestion = getattr(exc, "suggestion", None) or (
+                    f"deploy again to finish, or `weave undeploy {config.name} --provider {config.provider}` to remove what was made"
+                )
+                ctx.save(status=DeploymentStatus.FAILED, message=message[:2000])
+                ctx.reporter.emit(Done(ok=False, message=message, suggestion=suggestion))
+                if isinstance(exc, WeaveError):
+                    raise type(exc)(message, suggestion) from None
+                if isinstance(exc, Exception):
+                    raise DeploymentFailed(message, suggestion) from None
+                raise
+            info = ctx.save(
+                status=info.status,
+                endpoint=info.endpoint,
+                region=info.region or config.region,
+                version=info.version,
+                content_hash=artifact.content_hash,
+                settings_hash=settings,
+                message=info.message,
+                details=info.details,
+            )
+            ctx.reporter.emit(Done(ok=info.status == DeploymentStatus.ACTIVE, message=info.message or "deployed", info=info))
+            return info
+
+    def status(self, name: str, provider: str = "local") -> DeploymentInfo:
+        """The live status of one deployment.
+
+        Raises:
+            NotFound: nothing by that name is recorded or found.
+        """
+        prov = self.provider(provider)
+        ctx = self.context(provider, name)
+        info = self._guard(lambda: prov.status(ctx))
+        if ctx.record is not None:
+            info.created_at = ctx.record.created_at
+            info.resources = ctx.record.resources
+        return info
+
+    def destroy(self, name: str, provider: str = "local", sink: Sink = null_sink, **options: Any) -> DeploymentInfo:
+        """Remove every resource a deployment made and forget it.
+
+        Raises:
+            NotFound: nothing by that name is recorded or found.
+            WeaveError: a resource could not be removed (the rest is kept on record).
+        """
+        prov = self.provider(provider)
+        with self.inventory.lock(provider, name, wait=self.lock_wait):
+            ctx = self.context(provider, name, sink)
+            if ctx.record is not None:
+                ctx.save(status=DeploymentStatus.DESTROYING)
+            try:
+                self._guard(lambda: prov.destroy(ctx, **options))
+            except NotFound:
+                if ctx.record is None:
+                    raise
+            except BaseException as exc:
+                if ctx.record is not None:
+                    ctx.save(status=DeploymentStatus.FAILED, message=f"undeploy failed: {getattr(exc, 'message', exc)}")
+                ctx.reporter.emit(Done(ok=False, message=str(getattr(exc, "message", exc))))
+                raise
+            self.inventory.delete(provider, name)
+            info = DeploymentInfo(name=name, provider=provider, status=DeploymentStatus.DESTROYED)
+            ctx.reporter.emit(Done(ok=True, message=f"{name} removed from {provider}", info=info))
+            return info
+
+    def list(self, provider: str | None = None, refresh: bool = True) -> Listing:
+        """Every deployment, recorded and live, with drift marked.
+
+        Args:
+            provider: only this provider (default: all known).
+            refresh: ask the providers for their live view (else: the inventory only).
+
+        Returns:
+            A :class:`Listing`; a provider that is not installed or configured is
+            skipped with a note, never an error.
+        """
+        names = [provider] if provider else self.provider_names()
+        recorded = self.inventory.list(provider)
+        by_provider: dict[str, list[DeploymentInfo]] = {}
+        for info in recorded:
+            by_provider.setdefault(info.provider, []).append(info)
+        out = Listing()
+        for pname in names:
+            records = by_provider.pop(pname, [])
+            if not refresh:
+                out.deployments.extend(records)
+                continue
+            try:
+                prov = self.provider(pname)
+                live = prov.list_deployments(records)
+            except WeaveError as exc:
+                if provider:
+                    raise
+                out.notes.append(f"skipped {pname}: {exc.message}")
+                out.deployments.extend(records)
+                continue
+            out.deployments.extend(merge_live(records, live))
+        for rest in by_provider.values():
+            out.deployments.extend(rest)
+        out.deployments.sort(key=lambda d: (d.created_at, d.name), reverse=True)
+        return out
+
+    def invoke(self, name: str, provider: str = "local", payload: Mapping[str, Any] | None = None, local: bool = False, timeout: float = 60) -> Any:
+        """Call a deployed weave and return its JSON answer."""
+        prov = self.provider(provider)
+        ctx = self.context(provider, name)
+        if ctx.record is None and not local:
+            raise NotFound(f"no deployment named {name!r} on {provider}", "list them with `weave deployments`")
+        return self._guard(lambda: prov.invoke(ctx, dict(payload or {}), local=local, timeout=timeout))
+
+    def logs(self, name: str, provider: str = "local", tail: int = 100) -> str:
+        """Recent log output of a deployment."""
+        prov = self.provider(provider)
+        ctx = self.context(provider, name)
+        if ctx.record is None:
+            raise NotFound(f"no deployment named {name!r} on {provider}", "list them with `weave deployments`")
+        return self._guard(lambda: prov.logs(ctx, tail=tail))
+
+    # helpers --------------------------------------------------------------
+    def _guard(self, fn: Callable[[], Any], config: DeploymentConfig | None = None) -> Any:
+        try:
+            return fn()
+        except WeaveError as exc:
+            if config is not None:
+                scrubbed = self._scrub(exc.message, config)
+                if scrubbed != exc.message:
+                    raise type(exc)(scrubbed, exc.suggestion) from None
+            raise
+
+    def _scrub(self, text: str, config: DeploymentConfig) -> str:
+        for value in config.env_plain().values():
+            if len(value) >= 4:
+                text = text.replace(value, "***")
+        if config.auth:
+            for val in config.auth.params.values():
+                raw = val.get_secret_value() if hasattr(val, "get_secret_value") else None
+                if raw and len(raw) >= 4:
+                    text = text.replace(raw, "***")
+        return text
+
+
+def merge_live(records: list[DeploymentInfo], live: list[DeploymentInfo]) -> list[DeploymentInfo]:
+    """Merge the inventory's rows with a provider's live view and mark drift.
+
+    A recorded deployment the provider no longer has gets ``drift="missing"``;
+    a live one with no record gets ``drift="unrecorded"``.
+    """
+    live_by_name = {d.name: d for d in live}
+    out = []
+    for rec in records:
+        now = live_by_name.pop(rec.name, None)
+        if now is None:
+            if rec.status in (DeploymentStatus.ACTIVE, DeploymentStatus.DEPLOYING):
+                rec = rec.model_copy(update={"drift": "missing", "health": "gone"})
+            out.append(rec)
+            continue
+        update = {"status": now.status, "health": now.health, "endpoint": now.endpoint or rec.endpoint}
+        if now.version:
+            update["version"] = now.version
+        out.append(rec.model_copy(update=update))
+    for extra in live_by_name.values():
+        out.append(extra.model_copy(update={"drift": "unrecorded"}))
+    return out
+
+
+def find_weave_file(folder: str | os.PathLike[str] = ".") -> str:
+    """The weave file in ``folder``: ``weave.yaml`` or the only ``*.weave.yaml``.
+
+    Raises:
+        WeaveSpecError: none, or more than one, was found.
+    """
+    folder = Path(folder)
+    for name in ("weave.yaml", ".weave.yaml"):
+        if (folder / name).is_file():
+            return str(folder / name)
+    found = sorted(folder.glob("*.weave.yaml"))
+    if len(found) == 1:
+        return str(found[0])
+    if not found:
+        raise WeaveSpecError(
+            "no weave file given and none found in the current folder",
+            "pass --config FILE.weave.yaml (see examples/), or write the weave in a %%weave_deploy cell",
+        )
+    raise WeaveSpecError(
+        f"several weave files here ({', '.join(p.name for p in found)}); which one?", "pass --config FILE"
+    )

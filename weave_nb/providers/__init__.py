@@ -1,0 +1,1 @@
+"""Deployment providers: built-ins and the entry point registry."""

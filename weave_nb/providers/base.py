@@ -1,0 +1,248 @@
+"""The provider interface and the context a provider works in.
+
+A provider turns a :class:`~weave_nb.config.DeploymentConfig` and an
+:class:`~weave_nb.artifact.Artifact` into running resources. It never prints
+and never touches the inventory's tables directly: it reports through the
+:class:`DeployContext`, which emits events and records every resource the
+moment it exists, so a failed or interrupted deploy can be finished or torn
+down later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Mapping
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ..config import DeploymentConfig, DeploymentInfo, Plan, Resource, describe_validation_error
+from ..errors import ConfigError
+from ..events import Reporter
+
+if TYPE_CHECKING:
+    from ..artifact import Artifact
+    from ..auth import AuthenticationManager
+    from ..inventory import Inventory
+
+
+class NoOptions(BaseModel):
+    """Options model for providers without provider-specific options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class DeployContext:
+    """What a provider may use while it works on one deployment.
+
+    Attributes:
+        provider: provider name.
+        name: deployment name.
+        reporter: emits events (``ctx.log``, ``ctx.warn``, ``ctx.progress``).
+        auth: the AuthenticationManager.
+        env: the deployment's environment variables, values revealed (never log them).
+        sleep: the sleep function (tests pass a fake).
+        clock: a monotonic clock.
+        record: the inventory row as it stood when the operation began (or ``None``).
+        settings_hash: hash of the settings being deployed (set by the manager for plan/deploy).
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        name: str,
+        inventory: "Inventory",
+        reporter: Reporter,
+        auth: "AuthenticationManager",
+        env: Mapping[str, str] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.provider = provider
+        self.name = name
+        self.inventory = inventory
+        self.reporter = reporter
+        self.auth = auth
+        self.env = dict(env or {})
+        self.sleep = sleep
+        self.clock = clock
+        self.record = inventory.get(provider, name)
+        self.settings_hash: str | None = None
+
+    # events ---------------------------------------------------------------
+    def log(self, text: str, step: str | None = None) -> None:
+        """Emit a log line."""
+        self.reporter.log(text, step)
+
+    def warn(self, text: str) -> None:
+        """Emit a warning."""
+        self.reporter.warn(text)
+
+    def progress(self, fraction: float, step: str | None = None) -> None:
+        """Emit a progress fraction."""
+        self.reporter.progress(fraction, step)
+
+    @contextlib.contextmanager
+    def step(self, key: str, description: str) -> Iterator[None]:
+        """Run one plan step: emits started/finished (or failed) events around it."""
+        started = self.reporter.start(key, description)
+        try:
+            yield
+        except BaseException as exc:
+            self.reporter.finish(key, started, "failed", _short(exc))
+            raise
+        self.reporter.finish(key, started, "ok")
+
+    def skip(self, key: str, description: str, detail: str = "no change") -> None:
+        """Report a plan step that needs no work."""
+        started = self.reporter.start(key, description)
+        self.reporter.finish(key, started, "skipped", detail)
+
+    # inventory --------------------------------------------------------------
+    def add_resource(self, kind: str, rid: str, **attrs: Any) -> None:
+        """Record a resource the moment it exists (never pass secrets in ``attrs``)."""
+        self.inventory.add_resource(self.provider, self.name, kind, rid, **attrs)
+
+    def remove_resource(self, kind: str, rid: str) -> None:
+        """Forget a resource once it is deleted."""
+        self.inventory.remove_resource(self.provider, self.name, kind, rid)
+
+    def resources(self, kind: str | None = None) -> list[Resource]:
+        """The resources recorded for this deployment, oldest first."""
+        found = self.inventory.resources(self.provider, self.name)
+        return [r for r in found if kind is None or r.kind == kind]
+
+    def save(self, **fields: Any) -> DeploymentInfo:
+        """Update this deployment's inventory row (status, endpoint, details...)."""
+        return self.inventory.save(self.provider, self.name, **fields)
+
+
+def _short(exc: BaseException) -> str:
+    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+class DeploymentProvider(ABC):
+    """The interface every provider implements.
+
+    Subclasses set ``name`` and, when they take options, ``options_model``
+    (a pydantic model; ``DeploymentConfig.options`` is validated against it
+    by :meth:`options`). ``extra`` names the pip extra that installs the
+    provider's dependencies.
+
+    Args:
+        auth: the AuthenticationManager used for credentials.
+    """
+
+    name: ClassVar[str] = ""
+    extra: ClassVar[str | None] = None
+    options_model: ClassVar[type[BaseModel]] = NoOptions
+    description: ClassVar[str] = ""
+
+    def __init__(self, auth: "AuthenticationManager") -> None:
+        self.auth = auth
+
+    # validation, no remote calls -------------------------------------------
+    def options(self, config: DeploymentConfig) -> BaseModel:
+        """Validate and return ``config.options`` as this provider's options model.
+
+        Raises:
+            ConfigError: an option is unknown or invalid.
+        """
+        try:
+            return self.options_model(**config.options)
+        except ValidationError as exc:
+            raise ConfigError(
+                describe_validation_error(exc).replace("invalid deployment settings", f"invalid {self.name} options"),
+                f"see `weave deploy --help` and the configuration reference for {self.name}",
+            ) from None
+
+    def validate_config(self, config: DeploymentConfig) -> None:
+        """Check the settings against this provider's limits, without any remote call.
+
+        Raises:
+            ConfigError: a setting is out of range; the message says which and what is allowed.
+        """
+        self.options(config)
+
+    def check_credentials(self, config: DeploymentConfig) -> None:
+        """Make sure credentials can be found, without any remote call.
+
+        Raises:
+            CredentialsError: none found; the message lists the ways to provide them.
+        """
+
+    def build_artifact(self, spec: Any, config: DeploymentConfig) -> "Artifact":
+        """Build this provider's artifact for ``spec`` (the default: the plain runtime zip)."""
+        from ..artifact import build_artifact
+
+        return build_artifact(spec)
+
+    def validate_artifact(self, artifact: "Artifact", config: DeploymentConfig) -> None:
+        """Check the artifact against the provider's size limits.
+
+        Raises:
+            ConfigError: the artifact is too large.
+        """
+
+    # operations -----------------------------------------------------------
+    @abstractmethod
+    def plan(self, config: DeploymentConfig, artifact: "Artifact", ctx: DeployContext) -> Plan:
+        """Return what a deploy would do; may read remote state, never changes it."""
+
+    @abstractmethod
+    def deploy(self, config: DeploymentConfig, artifact: "Artifact", ctx: DeployContext, plan: Plan) -> DeploymentInfo:
+        """Carry out ``plan``: create or update every resource, recording each as it is made.
+
+        Returns:
+            The deployment as it now stands (status ``active`` on success).
+
+        Raises:
+            WeaveError: a step failed; resources this run created are rolled back
+                unless the config asks to keep them.
+        """
+
+    @abstractmethod
+    def status(self, ctx: DeployContext) -> DeploymentInfo:
+        """The live state of the deployment recorded in ``ctx.record``.
+
+        Raises:
+            NotFound: the deployment does not exist.
+        """
+
+    @abstractmethod
+    def destroy(self, ctx: DeployContext, **options: Any) -> None:
+        """Remove every resource the deployment made (even after a failed deploy)."""
+
+    @abstractmethod
+    def list_deployments(self, config: DeploymentConfig | None = None) -> list[DeploymentInfo]:
+        """Every deployment this provider manages, as the provider itself reports it.
+
+        Raises:
+            CredentialsError: the provider is not configured (the caller skips it with a note).
+        """
+
+    def logs(self, ctx: DeployContext, tail: int = 100) -> str:
+        """Recent log output of the deployment.
+
+        Raises:
+            WeaveError: this provider cannot show logs here.
+        """
+        from ..errors import WeaveError
+
+        raise WeaveError(f"the {self.name} provider cannot show logs from here")
+
+    def invoke(self, ctx: DeployContext, payload: dict[str, Any], local: bool = False, timeout: float = 60) -> Any:
+        """Call the deployed endpoint with ``payload`` and return the decoded JSON answer.
+
+        The default POSTs to the recorded endpoint; providers override it to
+        sign requests or to run the artifact locally.
+        """
+        from ..invoke import post_json
+        from ..errors import WeaveError
+
+        endpoint = ctx.record.endpoint if ctx.record else None
+        if not endpoint:
+            raise WeaveError(f"{ctx.name!r} on {self.name} has no endpoint", "deploy it first, or check `weave status`")
+        return post_json(endpoint, payload, timeout=timeout)
