@@ -1,0 +1,132 @@
+"""Argument definitions, written once and shared by the ``weave`` CLI and the magics.
+
+Each command is a list of ``(flags, kwargs)`` pairs in ``argparse`` form.
+:func:`add_arguments` applies them to a parser; :func:`magic_arguments`
+turns them into IPython ``magic_arguments`` decorators, so ``%weave_deploy?``
+and ``weave deploy --help`` show the same options.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Callable
+
+from .config import parse_env_pairs
+
+Arg = tuple[tuple[str, ...], dict[str, Any]]
+
+_DEPLOY: list[Arg] = [
+    (("--name", "-n"), dict(help="deployment name (letters, digits, '-', '_')")),
+    (("--provider", "-p"), dict(help="where to deploy: local (default), aws, gcp, docker, or a plug-in")),
+    (("--type",), dict(dest="type", help="deployment type: lambda (aws), function (gcp), container (docker), process (local)")),
+    (("--region", "-r"), dict(help="cloud region, e.g. us-east-1 or us-central1")),
+    (("--config", "-c"), dict(dest="weave_file", metavar="WEAVE_FILE", help="the .weave.yaml file (default: the one in the current folder)")),
+    (("--memory",), dict(dest="memory_mb", type=int, metavar="MB", help="memory in MB")),
+    (("--timeout",), dict(dest="timeout_seconds", type=int, metavar="SECONDS", help="request timeout in seconds")),
+    (("--env", "-e"), dict(action="append", metavar="KEY=VALUE", help="environment variable for the weave (repeatable; values are secret)")),
+    (("--public",), dict(action="store_true", default=None, help="allow unauthenticated calls to the endpoint")),
+    (("--endpoint",), dict(choices=["url", "api", "none"], help="aws: Function URL (default), API Gateway HTTP API, or none")),
+    (("--host",), dict(help="local/docker: address to listen on (default 127.0.0.1)")),
+    (("--port",), dict(type=int, help="local/docker: port to listen on (default: a free one)")),
+    (("--runtime",), dict(help="aws/gcp: runtime, e.g. python3.12 / python312")),
+    (("--architecture",), dict(choices=["x86_64", "arm64"], help="aws: CPU architecture")),
+    (("--project",), dict(help="gcp: project id")),
+    (("--base-image",), dict(dest="base_image", help="docker: base image (default python:3.12-slim)")),
+    (("--volume",), dict(action="append", dest="volumes", metavar="HOST:CONTAINER", help="docker: volume, e.g. ./data:/app/data (repeatable)")),
+    (("--push",), dict(action="store_true", default=None, help="docker: push the image to DOCKER_REGISTRY_URL, then run it")),
+    (("--push-only",), dict(dest="push_only", action="store_true", default=None, help="docker: build and push, run nothing")),
+    (("--keep-on-failure",), dict(dest="keep_on_failure", action="store_true", default=None, help="keep what a failed deploy created")),
+    (("--option", "-o"), dict(action="append", dest="option", metavar="KEY=VALUE", help="any provider option (repeatable)")),
+    (("--dry-run",), dict(dest="dry_run", action="store_true", help="show the plan and stop")),
+    (("--verbose", "-v"), dict(action="store_true", help="show every log line")),
+]
+
+_NAME_PROVIDER: list[Arg] = [
+    (("name",), dict(help="deployment name")),
+    (("--provider", "-p"), dict(help="provider of the deployment (default: local)")),
+]
+
+COMMANDS: dict[str, list[Arg]] = {
+    "deploy": _DEPLOY,
+    "plan": [a for a in _DEPLOY if a[0][0] not in ("--dry-run",)],
+    "deployments": [
+        (("--provider", "-p"), dict(help="only this provider (default: every provider)")),
+        (("--status", "-s"), dict(help="only this status: pending, deploying, active, failed, destroying")),
+        (("--refresh",), dict(action="store_true", default=True, help="ask the providers for live state (default)")),
+        (("--no-refresh",), dict(dest="refresh", action="store_false", help="read the inventory only")),
+    ],
+    "undeploy": _NAME_PROVIDER
+    + [
+        (("--force", "-f"), dict(action="store_true", help="do not ask for confirmation")),
+        (("--keep-image",), dict(dest="keep_image", action="store_true", help="docker: keep the image")),
+        (("--purge-logs",), dict(dest="purge_logs", action="store_true", help="aws: also delete the log group")),
+    ],
+    "status": list(_NAME_PROVIDER),
+    "invoke": _NAME_PROVIDER
+    + [
+        (("--input", "-i"), dict(dest="input", default="", help="the input text for the weave")),
+        (("--weave", "-w"), dict(help="which weave of the file to run (default: the only one)")),
+        (("--local",), dict(action="store_true", help="aws: run the built artifact locally with a Lambda event")),
+    ],
+    "logs": _NAME_PROVIDER + [(("--tail",), dict(type=int, default=100, help="how many lines"))],
+}
+
+OPTION_FLAGS = ("endpoint", "runtime", "architecture", "project", "base_image", "volumes", "push", "push_only", "keep_on_failure")
+CONFIG_FLAGS = ("name", "provider", "type", "region", "weave_file", "memory_mb", "timeout_seconds", "public", "host", "port")
+
+
+def add_arguments(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """Add ``command``'s arguments to ``parser`` and return it."""
+    for flags, kwargs in COMMANDS[command]:
+        parser.add_argument(*flags, **kwargs)
+    return parser
+
+
+def magic_arguments(command: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A decorator giving an IPython magic ``command``'s arguments (imports IPython lazily)."""
+    from IPython.core import magic_arguments as ma
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        for flags, kwargs in reversed(COMMANDS[command]):
+            func = ma.argument(*flags, **kwargs)(func)
+        return ma.magic_arguments()(func)
+
+    return decorate
+
+
+def config_values(ns: argparse.Namespace | dict[str, Any]) -> dict[str, Any]:
+    """Turn parsed deploy/plan arguments into ``DeploymentConfig`` values (``None`` = not given).
+
+    Raises:
+        ConfigError: a ``--env`` or ``--option`` item is not KEY=VALUE.
+    """
+    args = vars(ns) if isinstance(ns, argparse.Namespace) else dict(ns)
+    values: dict[str, Any] = {k: args.get(k) for k in CONFIG_FLAGS}
+    if args.get("env"):
+        values["env"] = parse_env_pairs(args["env"])
+    options: dict[str, Any] = {k: args.get(k) for k in OPTION_FLAGS if args.get(k) is not None}
+    for item in args.get("option") or []:
+        key, _, val = item.partition("=")
+        if not _:
+            from .errors import ConfigError
+
+            raise ConfigError(f"--option expects KEY=VALUE, got {key!r}", "write it as --option name=value")
+        options[key.strip().replace("-", "_")] = _coerce(val)
+    values["options"] = options
+    return values
+
+
+def _coerce(text: str) -> Any:
+    low = text.lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
