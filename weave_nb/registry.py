@@ -49,8 +49,8 @@ def load_provider_class(name: str) -> type:
         module: Any = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         missing = exc.name or "a dependency"
-        if missing.split(".")[0] in ("weave_nb",) and extra is None:
-            raise
+        if missing.split(".")[0] == "weave_nb":
+            raise ProviderUnavailable(f"the {name} provider is not part of this installation of weave-nb") from None
         how = f"pip install 'weave-nb[{extra}]'" if extra else f"install the package that provides {missing}"
         raise ProviderUnavailable(
             f"the {name} provider needs {missing}, which is not installed", how
