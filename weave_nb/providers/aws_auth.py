@@ -116,11 +116,14 @@ def endpoint_of(auth: AuthenticationManager, config: DeploymentConfig, option: s
 
 
 def known_regions() -> set[str]:
-    """Every region botocore knows Lambda in (all partitions), from its bundled data."""
-    boto = make_boto_session(aws_access_key_id="x", aws_secret_access_key="x")
+    """Every region botocore knows Lambda in (all partitions), from its bundled endpoint data."""
+    from botocore.loaders import create_loader
+
+    data = create_loader().load_data("endpoints")
     out: set[str] = set()
-    for partition in boto.get_available_partitions():
-        out.update(boto.get_available_regions("lambda", partition_name=partition))
+    for partition in data.get("partitions", []):
+        out.update(partition.get("regions", {}))
+        out.update(k for k in partition.get("services", {}).get("lambda", {}).get("endpoints", {}) if "fips" not in k)
     return out
 
 
