@@ -122,7 +122,7 @@ def test_listing_follows_next_marker_and_pagination_token():
 
     tags = lambda n: [{"Key": "weave-nb:managed", "Value": "true"}, {"Key": "weave-nb:name", "Value": n}]  # noqa: E731
     arn = lambda n: f"arn:aws:lambda:us-east-1:123456789012:function:weave-{n}"  # noqa: E731
-    filt = {"TagFilters": [{"Key": "weave-nb:managed", "Values": ["true"]}], "ResourceTypeFilters": ["lambda:function"]}
+    filt = {"TagFilters": [{"Key": "weave-nb:managed", "Values": ["true"]}], "ResourceTypeFilters": ["lambda:function"], "ResourcesPerPage": 100}
     client, stubs = _stubbed_client(
         [({}, {"Functions": [_fn("weave-a"), _fn("weave-b")], "NextMarker": "m1"}),
          ({"Marker": "m1"}, {"Functions": [_fn("weave-c"), _fn("plain")], "NextMarker": "m2"}),

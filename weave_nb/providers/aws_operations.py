@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -171,8 +172,11 @@ class AwsOperations(DeploymentProvider):
         return out
 
     def _list_region(self, client: AwsClient, records: list[DeploymentInfo]) -> list[DeploymentInfo]:
-        functions = client.paginate("lambda", "list_functions", "Functions", "Marker", "NextMarker")
-        tagged = self._managed_tags(client, functions, {r.details.get("function") for r in records})
+        with ThreadPoolExecutor(max_workers=1) as pool:  # the two bulk listings run side by side
+            tag_read = pool.submit(self._tag_mappings, client)
+            functions = client.paginate("lambda", "list_functions", "Functions", "Marker", "NextMarker")
+            mappings = tag_read.result()
+        tagged = mappings if mappings is not None else self._fallback_tags(client, functions, {r.details.get("function") for r in records})
         out = []
         for conf in functions:
             tags = tagged.get(conf["FunctionArn"]) or tagged.get(conf["FunctionName"])
@@ -183,16 +187,24 @@ class AwsOperations(DeploymentProvider):
                                       details={"function": conf["FunctionName"]}))
         return out
 
-    def _managed_tags(self, client: AwsClient, functions: list[dict], recorded: set[Any]) -> dict[str, dict[str, str]]:
+    @staticmethod
+    def _tag_mappings(client: AwsClient) -> dict[str, dict[str, str]] | None:
+        """Tags of every weave-nb function from the tagging API, or ``None`` where it is not available."""
         try:
             mappings = client.paginate(
                 "resourcegroupstaggingapi", "get_resources", "ResourceTagMappingList", "PaginationToken", "PaginationToken",
                 TagFilters=[{"Key": TAG_MANAGED, "Values": ["true"]}], ResourceTypeFilters=["lambda:function"],
+                ResourcesPerPage=100,
             )
-            return {m["ResourceARN"]: {t["Key"]: t["Value"] for t in m.get("Tags", [])} for m in mappings}
-        except Exception as exc:  # noqa: BLE001 - no tagging API here: fall back to ListTags on likely names
-            if not error_code(exc) and not isinstance(exc, WeaveError):
+        except Exception as exc:  # noqa: BLE001 - denied or not offered: the caller falls back
+            if not error_code(exc):
                 raise
+            return None
+        return {m["ResourceARN"]: {t["Key"]: t["Value"] for t in m.get("Tags", [])} for m in mappings}
+
+    @staticmethod
+    def _fallback_tags(client: AwsClient, functions: list[dict], recorded: set[Any]) -> dict[str, dict[str, str]]:
+        """ListTags, but only for functions named like weave-nb's (``weave-*``) or recorded ones."""
         out = {}
         for conf in functions:
             if conf["FunctionName"].startswith(FUNCTION_PREFIX) or conf["FunctionName"] in recorded:

@@ -11,6 +11,7 @@ Status, undeploy, listing and invoking live in :mod:`.aws_operations`.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -112,9 +113,17 @@ class AwsProvider(AwsOperations):
         opts = self.options(config)
         fname = function_name(config, opts)
         obs = Observed()
-        if opts.role_arn is None:
-            observe_role(client, role_name(config), obs)
-        observe_function(client, fname, obs)
+        recorded = {(r.kind, r.id) for r in ctx.resources()}
+        # the resource policy matters when statements are wanted, or recorded ones may have to go
+        need_policy = config.public or opts.endpoint == "api" or any(k == "permission" for k, _ in recorded)
+        with ThreadPoolExecutor(max_workers=2) as pool:  # two independent reads: IAM and Lambda
+            role_read = None
+            if opts.role_arn is None:
+                policy_recorded = ("role-policy", BASIC_EXECUTION_POLICY) in recorded
+                role_read = pool.submit(observe_role, client, role_name(config), obs, policy_recorded)
+            observe_function(client, fname, obs, need_policy)
+            if role_read is not None:
+                role_read.result()
         if opts.endpoint == "api":
             obs.api = find_api(client, ctx, fname, config.name)
             if obs.api and obs.live:

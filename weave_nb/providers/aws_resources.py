@@ -49,17 +49,19 @@ def maybe(fn: Callable[[], Any]) -> Any:
         raise
 
 
-def observe_role(client: AwsClient, name: str, obs: Observed) -> None:
-    """Fill in the role and its attached policies."""
+def observe_role(client: AwsClient, name: str, obs: Observed, policy_recorded: bool = False) -> None:
+    """Fill in the role and its attached policies (trusting the inventory for the policy if it recorded one)."""
     found = maybe(lambda: client.call("iam", "get_role", RoleName=name))
     obs.role = found["Role"] if found else None
-    if obs.role:
+    if obs.role and policy_recorded:
+        obs.role_policies = [BASIC_EXECUTION_POLICY]
+    elif obs.role:
         page = client.call("iam", "list_attached_role_policies", RoleName=name)
         obs.role_policies = [p["PolicyArn"] for p in page.get("AttachedPolicies", [])]
 
 
-def observe_function(client: AwsClient, fname: str, obs: Observed) -> None:
-    """Fill in ``$LATEST`` (with tags), the ``live`` alias target and the resource policy."""
+def observe_function(client: AwsClient, fname: str, obs: Observed, need_policy: bool = True) -> None:
+    """Fill in ``$LATEST`` (with tags), the ``live`` alias target, its URL and (if asked) its resource policy."""
     found = maybe(lambda: client.call("lambda", "get_function", FunctionName=fname))
     obs.function = found["Configuration"] if found else None
     obs.function_tags = dict((found or {}).get("Tags") or {})
@@ -68,7 +70,7 @@ def observe_function(client: AwsClient, fname: str, obs: Observed) -> None:
         obs.live = live["Configuration"] if live else None
     if obs.live:
         obs.url = maybe(lambda: client.call("lambda", "get_function_url_config", FunctionName=fname, Qualifier=ALIAS))
-        policy = maybe(lambda: client.call("lambda", "get_policy", FunctionName=fname, Qualifier=ALIAS))
+        policy = need_policy and maybe(lambda: client.call("lambda", "get_policy", FunctionName=fname, Qualifier=ALIAS))
         if policy:
             import json
 
