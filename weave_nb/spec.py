@@ -355,9 +355,9 @@ class _Validator:
         where = ""
         for cut in range(len(path), -1, -1):
             if path[:cut] in self.marks:
-                where = f" (line {self.marks[path[:cut]][0]})"
+                where = f", line {self.marks[path[:cut]][0]}"
                 break
-        return WeaveSpecError(f"{self.source}: {message}{where}", suggestion)
+        return WeaveSpecError(f"{self.source}{where}: {message}", suggestion)
 
     def expect(self, path: tuple, value: Any, types: tuple, wanted: str) -> Any:
         if isinstance(value, bool) and bool not in types:
