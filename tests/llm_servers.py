@@ -35,7 +35,8 @@ class FakeLLMServer:
         anthropic_key: the ``x-api-key`` accepted on ``/v1/messages``.
 
     Attributes:
-        requests: one dict per request received (path, headers, json).
+        requests: one dict per request received (path, headers with lower-case
+            names, json).
         openai_base_url: value for ``OPENAI_BASE_URL``.
         anthropic_base_url: value for ``ANTHROPIC_BASE_URL``.
     """
@@ -44,7 +45,7 @@ class FakeLLMServer:
         self.openai_key = openai_key
         self.anthropic_key = anthropic_key
         self.requests: list[dict] = []
-        self._failures: list[tuple[int, str | None]] = []
+        self._failures: list[tuple[int, str | None, bool]] = []
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -65,7 +66,8 @@ class FakeLLMServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
         self._thread.start()
         return self
 
@@ -95,16 +97,18 @@ class FakeLLMServer:
     def anthropic_base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def fail_next(self, status: int, times: int = 1, retry_after: str | None = None) -> None:
+    def fail_next(self, status: int, times: int = 1, retry_after: str | None = None,
+                  echo_key: bool = False) -> None:
         """Answer the next ``times`` requests with ``status``.
 
         Args:
-            status: e.g. 429, 500, 401.
+            status: e.g. 429, 500, 401 (401/403 bodies always echo the key).
             times: how many requests fail before normal answers resume.
             retry_after: a ``Retry-After`` header value to send, if any.
+            echo_key: put the received key into the error message.
         """
         with self._lock:
-            self._failures.extend([(status, retry_after)] * times)
+            self._failures.extend([(status, retry_after, echo_key)] * times)
 
     def environ(self, **extra: str) -> dict:
         """An environment pointing both backends at this server."""
@@ -121,7 +125,8 @@ class FakeLLMServer:
         except ValueError:
             payload = None
         with self._lock:
-            self.requests.append({"path": h.path, "headers": dict(h.headers), "json": payload})
+            self.requests.append({"path": h.path, "headers": {k.lower(): v for k, v in h.headers.items()},
+                                  "json": payload})
             failure = self._failures.pop(0) if self._failures else None
         if h.path == "/v1/chat/completions":
             received = (h.headers.get("Authorization") or "").removeprefix("Bearer ")
@@ -135,12 +140,14 @@ class FakeLLMServer:
         else:
             return self._send(h, 404, {"error": {"message": f"no route {h.path}"}})
         if failure is not None:
-            status, retry_after = failure
+            status, retry_after, echo_key = failure
             if status in (401, 403):
                 return self._auth_error(h, kind, status, received)
             headers = {"Retry-After": retry_after} if retry_after is not None else {}
-            return self._send(h, status, {"error": {"message": "Rate limit reached, slow down",
-                                                    "type": "rate_limit_error"}}, headers)
+            message = "Rate limit reached, slow down" if status == 429 else "The server had an error"
+            if echo_key:
+                message += f" (request made with key {received})"
+            return self._send(h, status, {"error": {"message": message, "type": "api_error"}}, headers)
         if received != expected:
             return self._auth_error(h, kind, 401, received)
         if not isinstance(payload, dict) or not payload.get("messages"):
