@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 RUNTIME_SRC = Path(__file__).resolve().parent.parent / "weave_nb" / "runtime"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 OPENAI_KEY = "sk-test-openai-0123456789abcdef"
 ANTHROPIC_KEY = "sk-ant-test-fedcba9876543210"
