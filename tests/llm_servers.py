@@ -52,7 +52,7 @@ class FakeLLMServer:
         self._thread: threading.Thread | None = None
 
     # -- control -----------------------------------------------------------
-    def start(self) -> "FakeLLMServer":
+    def start(self) -> FakeLLMServer:
         """Bind 127.0.0.1 on a free port and serve in a thread."""
         owner = self
 
@@ -80,7 +80,7 @@ class FakeLLMServer:
             self._thread.join(timeout=5)
             self._httpd = None
 
-    def __enter__(self) -> "FakeLLMServer":
+    def __enter__(self) -> FakeLLMServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

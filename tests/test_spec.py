@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import textwrap
 from pathlib import Path
@@ -63,7 +64,7 @@ def test_outputs_default_to_agent_name_and_optional_sections_default_empty():
 
 def test_spec_is_frozen():
     spec = parse_weave(SEED)
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         spec.version = "2.0"  # type: ignore[misc]
 
 
