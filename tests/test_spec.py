@@ -368,3 +368,19 @@ def test_errors_are_weave_errors_with_suggestions():
     err = spec_error('version: "1.0"\nagents: {a: {model: mock}}\nweaves: {w: [b]}\n')
     assert isinstance(err, WeaveError)
     assert err.suggestion and "hint:" in str(err)
+
+
+@pytest.mark.timeout(20)
+def test_alias_bomb_is_not_expanded():
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, 10):
+        refs = ", ".join([f"*a{i - 1}"] * 9)
+        lines.append(f"a{i}: &a{i} [{refs}]")
+    text = 'version: "1.0"\nagents: {a: {model: mock}}\nweaves: {w: [a]}\njunk:\n' + "".join(
+        f"  {line}\n" for line in lines)
+    assert "unknown field 'junk'" in spec_error(text).message
+
+
+def test_deeply_nested_yaml_is_a_spec_error():
+    text = 'version: "1.0"\nagents: {a: {model: mock}}\nweaves: {w: [a]}\njunk: ' + "[" * 5000 + "]" * 5000 + "\n"
+    assert spec_error(text).message

@@ -63,8 +63,11 @@ def load_yaml(text: str, source: str) -> tuple[Any, dict[tuple, tuple[int, int]]
         node = loader.get_single_node()
         marks: dict[tuple, tuple[int, int]] = {}
         if node is not None:
-            _collect_marks(node, (), marks, source)
+            _collect_marks(node, (), marks, source, set())
         data = loader.construct_document(node) if node is not None else None
+    except RecursionError:
+        raise WeaveSpecError(f"{source} is nested too deeply to be a weave file.",
+                             "Check the indentation of the file.") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -80,8 +83,11 @@ def load_yaml(text: str, source: str) -> tuple[Any, dict[tuple, tuple[int, int]]
     return data, marks
 
 
-def _collect_marks(node: yaml.Node, path: tuple, marks: dict, source: str) -> None:
+def _collect_marks(node: yaml.Node, path: tuple, marks: dict, source: str, visited: set) -> None:
     marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if id(node) in visited:  # an alias: walked once already (and no alias bombs)
+        return
+    visited.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: set = set()
         for key_node, value_node in node.value:
@@ -94,10 +100,10 @@ def _collect_marks(node: yaml.Node, path: tuple, marks: dict, source: str) -> No
                     "Each key may appear once; rename or merge the duplicates.",
                 )
             seen.add(key)
-            _collect_marks(value_node, path + (key,), marks, source)
+            _collect_marks(value_node, path + (key,), marks, source, visited)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _collect_marks(item, path + (i,), marks, source)
+            _collect_marks(item, path + (i,), marks, source, visited)
 
 
 # --------------------------------------------------------------------------- validation

@@ -24,7 +24,7 @@ from .errors import ModelError, scrub
 
 __all__ = ["Completion", "select_backend", "complete", "mock_complete", "RETRY_STATUSES"]
 
-RETRY_STATUSES = (429, 500, 502, 503, 504)
+RETRY_STATUSES = (429, 500, 502, 503, 504, 529)  # 529: Anthropic overloaded
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_RETRIES = 3
 MAX_BACKOFF = 30.0
