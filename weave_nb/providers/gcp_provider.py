@@ -85,6 +85,7 @@ class GcpProvider(DeploymentProvider):
     options_model = GcpOptions
     description = "Google Cloud Functions (2nd gen) HTTP function"
     default_region = "us-central1"
+    list_page_size = 100
 
     # -- validation, no remote calls ----------------------------------------
     def function_id(self, config: DeploymentConfig) -> str:
@@ -333,7 +334,7 @@ class GcpProvider(DeploymentProvider):
         config = DeploymentConfig(name="list", provider=self.name)
         client = self._client(config)
         out = []
-        pager = client.call(client.functions.list_functions, request={"parent": client.location("-"), "page_size": 100})
+        pager = client.call(client.functions.list_functions, request={"parent": client.location("-"), "page_size": self.list_page_size})
         for fn in pager:
             labels = dict(fn.labels)
             if labels.get(MANAGED) != "true":
