@@ -384,3 +384,10 @@ def test_alias_bomb_is_not_expanded():
 def test_deeply_nested_yaml_is_a_spec_error():
     text = 'version: "1.0"\nagents: {a: {model: mock}}\nweaves: {w: [a]}\njunk: ' + "[" * 5000 + "]" * 5000 + "\n"
     assert spec_error(text).message
+
+
+def test_type_error_in_env_does_not_echo_the_value():
+    err = spec_error('version: "1.0"\nagents: {a: {model: mock}}\nweaves: {w: [a]}\n'
+                     'env: {OPENAI_API_KEY: [sk-live-abcdef123456]}\n')
+    assert "env.OPENAI_API_KEY" in err.message
+    assert "sk-live-abcdef123456" not in str(err)

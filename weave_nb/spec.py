@@ -133,7 +133,16 @@ class WeaveSpec:
         every machine.
 
         Returns:
-            ``{"format", "version", "agents", "weaves", "env_keys"}``.
+            A dict of this shape (``"format"`` is :data:`RUNTIME_FORMAT`)::
+
+                {"format": "weave-runtime/1", "version": "1.0",
+                 "agents": {"writer": {"model": "claude-3-opus", "tools": [],
+                                       "inputs": ["researcher"], "outputs": "draft_article",
+                                       "config": {"temperature": 0.7}, "prompt": null}, ...},
+                 "weaves": {"content_pipeline": {"description": "...",
+                                                 "agents": ["researcher", "writer"],
+                                                 "order": ["researcher", "writer"]}},
+                 "env_keys": ["OPENAI_API_KEY", "STYLE"]}
         """
         agents = {}
         for name in sorted(self.agents):

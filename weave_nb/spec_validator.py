@@ -123,6 +123,11 @@ def _type_name(value: Any) -> str:
             list: "list", dict: "mapping"}.get(type(value), type(value).__name__)
 
 
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def choices_hint(name: str, choices, what: str) -> str:
     close = difflib.get_close_matches(str(name), list(choices), n=1)
     known = ", ".join(choices) or "none"
@@ -154,7 +159,8 @@ class _Validator:
         else:
             ok = isinstance(value, types)
         if not ok:
-            raise self.fail(path, f"{_dotted(path)} must be {wanted}, got {_type_name(value)} {value!r}.",
+            shown = "" if path[:1] == ("env",) else " " + _short_repr(value)  # env may hold secrets
+            raise self.fail(path, f"{_dotted(path)} must be {wanted}, got {_type_name(value)}{shown}.",
                             f"Write {_dotted(path)} as {wanted}.")
         return value
 

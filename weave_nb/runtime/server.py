@@ -87,8 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = argparse.ArgumentParser(prog="python -m weave_runtime.server",
                                      description="Serve a compiled weave over HTTP.")
-    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (0.0.0.0 in containers)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8080),
+                        help="TCP port; 0 picks a free one (default: $PORT or 8080)")
     parser.add_argument("--spec", default=None, help="path of weave.json (default: next to the package)")
     args = parser.parse_args(argv)
     try:
