@@ -132,7 +132,8 @@ ensure_packages() {
 # try_dockerd DRIVER [EXTRA FLAGS...]: start dockerd, return 0 once it answers.
 try_dockerd() {
     local driver="$1"; shift
-    local pid i
+    local pid i from
+    from=$(($(stat -c %s "$DOCKERD_LOG" 2>/dev/null || echo 0) + 1))
     rm -f "$SOCK" "$DOCKERD_PID"
     {
         printf '\n=== %s dockerd --storage-driver %s %s\n' "$(date -u +%FT%TZ)" "$driver" "$*"
@@ -144,12 +145,16 @@ try_dockerd() {
         --exec-root "$EXEC_ROOT" \
         --pidfile "$DOCKERD_PID" \
         --storage-driver "$driver" \
+        --shutdown-timeout 5 \
         "$@" ${WEAVE_DOCKERD_FLAGS:-} \
         </dev/null >>"$DOCKERD_LOG" 2>&1 &
     pid=$!   # setsid execs in place: this is dockerd's pid (dockerd writes its pid file itself)
     for ((i = 0; i < 120; i++)); do          # up to ~60 s
         if ! kill -0 "$pid" 2>/dev/null; then
             wait "$pid" 2>/dev/null || true
+            # Show why, from this attempt's part of the log.
+            tail -c "+$from" "$DOCKERD_LOG" | grep -E 'level=(error|fatal)|^Status:|^failed' \
+                | tail -n 2 | sed 's/^/[docker-env]   /' >&2 || true
             return 1
         fi
         if dk info >/dev/null 2>&1; then
@@ -387,6 +392,15 @@ cmd_stop() {
     if [[ -f "$DOCKERD_PID" ]]; then
         if pid_alive "$DOCKERD_PID" "$SOCK"; then
             pid="$(cat "$DOCKERD_PID")"
+            # Containers left running by tests: give them 2 s, not dockerd's
+            # default 10 s per container on shutdown.
+            local running
+            running="$(timeout 10 "$DOCKER" -H "unix://$SOCK" ps -q 2>/dev/null || true)"
+            if [[ -n "$running" ]]; then
+                log "stopping $(echo "$running" | wc -l) running container(s)"
+                # shellcheck disable=SC2086
+                timeout 30 "$DOCKER" -H "unix://$SOCK" stop -t 2 $running >/dev/null 2>&1 || true
+            fi
             log "stopping dockerd (pid $pid)"
             stop_pid "$pid" dockerd 45 || { log "dockerd (pid $pid) did not exit"; rc=1; }
         fi
@@ -439,11 +453,11 @@ cmd_start() {
         cat "$ENV_FILE"
         return 0
     fi
-    mkdir -p "$STATE"
-    chmod 700 "$STATE"
     if ((${#SOCK} > 100)); then
         die "socket path $SOCK is ${#SOCK} chars (unix sockets allow ~100); set WEAVE_DOCKER_STATE to a shorter dir"
     fi
+    mkdir -p "$STATE"
+    chmod 700 "$STATE"
     local t0=$SECONDS
     ensure_packages
     start_dockerd
