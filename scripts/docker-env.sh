@@ -15,6 +15,7 @@
 #   WEAVE_REGISTRY_PORT       preferred registry port (default 5000; another free one if taken)
 #   WEAVE_DOCKERD_FLAGS       extra flags appended to dockerd's command line
 #   WEAVE_DOCKER_SELFTEST=0   skip the port-publishing and push/pull checks on start
+# shellcheck disable=SC2016  # single-quoted code runs in a child shell / mmdebstrap hook
 set -euo pipefail
 
 STATE="${WEAVE_DOCKER_STATE:-${TMPDIR:-/tmp}/weave-nb-docker}"
@@ -106,18 +107,22 @@ EOF
 ensure_packages() {
     local missing=() p
     for p in "${PACKAGES[@]}"; do
-        dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed' || missing+=("$p")
+        # "triggers-*": configured, only another apt run's triggers outstanding.
+        dpkg -s "$p" 2>/dev/null | grep -Eq '^Status: install ok (installed|triggers-pending|triggers-awaited)$' \
+            || missing+=("$p")
     done
     if ((${#missing[@]})); then
         [[ "$(id -u)" == 0 ]] || die "packages missing (${missing[*]}) and not root: install them with apt-get"
         local alog="$STATE/apt.log"
         log "installing ${missing[*]} (log: $alog)"
         export DEBIAN_FRONTEND=noninteractive
+        # Wait (up to 10 min) for another apt/dpkg run instead of failing on its lock.
+        local lock=(-o DPkg::Lock::Timeout=600)
         # Try with the current package lists first; refresh them only if needed.
-        if ! apt-get install -y --no-install-recommends "${missing[@]}" >"$alog" 2>&1; then
+        if ! apt-get "${lock[@]}" install -y --no-install-recommends "${missing[@]}" >"$alog" 2>&1; then
             log "install failed with current package lists; running apt-get update"
-            apt-get update >>"$alog" 2>&1 || die "apt-get update failed" "$alog"
-            apt-get install -y --no-install-recommends "${missing[@]}" >>"$alog" 2>&1 \
+            apt-get "${lock[@]}" update >>"$alog" 2>&1 || die "apt-get update failed" "$alog"
+            apt-get "${lock[@]}" install -y --no-install-recommends "${missing[@]}" >>"$alog" 2>&1 \
                 || die "apt-get install ${missing[*]} failed" "$alog"
         fi
     fi
@@ -298,7 +303,7 @@ start_registry() {
             fi
             sleep 0.5
         done
-        kill -0 "$pid" 2>/dev/null && stop_pid "$pid" registry 10 || true
+        if kill -0 "$pid" 2>/dev/null; then stop_pid "$pid" registry 10 || true; fi
         log "registry did not come up on port $port; retrying"
     done
     rm -f "$REG_PID"
@@ -329,7 +334,8 @@ selftest_ports() {
 }
 
 selftest_registry() {
-    local reg="127.0.0.1:$(registry_port)" ref digest out="$STATE/selftest.log"
+    local reg ref digest out="$STATE/selftest.log"
+    reg="127.0.0.1:$(registry_port)"
     ref="$reg/weave-nb-selftest/base:1"
     : >"$out"
     dk tag "$BASE_IMAGE" "$ref" >>"$out" 2>&1 || die "docker tag $ref failed" "$out"
@@ -406,12 +412,26 @@ cmd_stop() {
         fi
         rm -f "$DOCKERD_PID"
     fi
+    # After a crashed dockerd: containers still running under runc, then
+    # their shims/containerd, then mounts it left under the state dir.
+    local runc_root="$EXEC_ROOT/runtime-runc/moby" id
+    if [[ -d "$runc_root" ]] && command -v runc >/dev/null; then
+        for id in $(runc --root "$runc_root" list -q 2>/dev/null); do
+            log "removing orphaned container ${id:0:12}"
+            runc --root "$runc_root" delete --force "$id" >/dev/null 2>&1 || rc=1
+        done
+    fi
     local left
     left="$(leftover_pids)"
     if [[ -n "$left" ]]; then
-        log "ending leftover engine processes: $(echo $left)"
+        log "ending leftover engine processes: ${left//$'\n'/ }"
         for pid in $left; do stop_pid "$pid" "leftover" 10 || rc=1; done
     fi
+    local m
+    while read -r m; do
+        [[ -n "$m" ]] || continue
+        umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || { log "could not unmount $m"; rc=1; }
+    done < <(awk -v s="$STATE/" 'index($2, s) == 1 { print $2 }' /proc/mounts | sort -r)
     rm -f "$SOCK" "$ENV_FILE"
     ((rc == 0)) && log "stopped (cache and data kept in $STATE)"
     return "$rc"
