@@ -63,7 +63,9 @@ pid_alive() {
     [[ -f "$f" ]] || return 1
     pid="$(tr -dc '0-9' <"$f")"
     [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$pat"
+    local cmd
+    cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
+    [[ "$cmd" == *"$pat"* ]]
 }
 
 dockerd_up() { pid_alive "$DOCKERD_PID" "$SOCK" && dk info >/dev/null 2>&1; }
@@ -108,8 +110,11 @@ ensure_packages() {
     local missing=() p
     for p in "${PACKAGES[@]}"; do
         # "triggers-*": configured, only another apt run's triggers outstanding.
-        dpkg -s "$p" 2>/dev/null | grep -Eq '^Status: install ok (installed|triggers-pending|triggers-awaited)$' \
-            || missing+=("$p")
+        # (No `dpkg -s | grep -q`: with pipefail, grep's early exit can fail it.)
+        case "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" in
+            "install ok installed" | "install ok triggers-pending" | "install ok triggers-awaited") ;;
+            *) missing+=("$p") ;;
+        esac
     done
     if ((${#missing[@]})); then
         [[ "$(id -u)" == 0 ]] || die "packages missing (${missing[*]}) and not root: install them with apt-get"
@@ -317,7 +322,7 @@ selftest_ports() {
     cid="$(dk run -d --init --label weave-nb-selftest=1 -p 127.0.0.1:0:8080 "$BASE_IMAGE" \
         python3 -m http.server 8080 2>>"$DOCKERD_LOG")" \
         || die "could not run a container with -p 127.0.0.1:0:8080" "$DOCKERD_LOG"
-    hostport="$(dk port "$cid" 8080/tcp | sed -n 's/^127\.0\.0\.1:\([0-9]*\)$/\1/p' | head -n 1)"
+    hostport="$(dk port "$cid" 8080/tcp | sed -n 's/^127\.0\.0\.1:\([0-9]*\)$/\1/p;T;q')"
     for ((i = 0; i < 40; i++)); do
         [[ -n "$hostport" ]] && code="$(http_status "$hostport" / || true)"
         [[ "$code" == 200 ]] && break
@@ -341,7 +346,7 @@ selftest_registry() {
     dk tag "$BASE_IMAGE" "$ref" >>"$out" 2>&1 || die "docker tag $ref failed" "$out"
     dk push "$ref" >>"$out" 2>&1 || die "docker push $ref failed" "$out"
     digest="$(dk image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' "$ref" \
-        | grep -F "$reg/weave-nb-selftest/base@" | head -n 1)"
+        | awk -v p="$reg/weave-nb-selftest/base@" 'index($0, p) == 1 && !d { d = $0 } END { print d }')"
     [[ -n "$digest" ]] || die "push of $ref gave no repo digest" "$out"
     dk rmi "$ref" >>"$out" 2>&1 || true
     dk pull "$digest" >>"$out" 2>&1 || die "docker pull $digest failed" "$out"
