@@ -157,7 +157,7 @@ try_dockerd() {
         --storage-driver "$driver" \
         --shutdown-timeout 5 \
         "$@" ${WEAVE_DOCKERD_FLAGS:-} \
-        </dev/null >>"$DOCKERD_LOG" 2>&1 &
+        </dev/null >>"$DOCKERD_LOG" 2>&1 9>&- &
     pid=$!   # setsid execs in place: this is dockerd's pid (dockerd writes its pid file itself)
     for ((i = 0; i < 120; i++)); do          # up to ~60 s
         if ! kill -0 "$pid" 2>/dev/null; then
@@ -297,7 +297,7 @@ start_registry() {
         write_registry_config "$port"
         echo "$port" >"$REG_PORT_FILE"
         printf '\n=== %s docker-registry on 127.0.0.1:%s\n' "$(date -u +%FT%TZ)" "$port" >>"$REG_LOG"
-        setsid "$REGISTRY_BIN" serve "$REG_CONFIG" </dev/null >>"$REG_LOG" 2>&1 &
+        setsid "$REGISTRY_BIN" serve "$REG_CONFIG" </dev/null >>"$REG_LOG" 2>&1 9>&- &
         pid=$!
         echo "$pid" >"$REG_PID"
         for ((i = 0; i < 60; i++)); do       # up to ~30 s
@@ -478,10 +478,6 @@ cmd_start() {
         cat "$ENV_FILE"
         return 0
     fi
-    if ((${#SOCK} > 100)); then
-        die "socket path $SOCK is ${#SOCK} chars (unix sockets allow ~100); set WEAVE_DOCKER_STATE to a shorter dir"
-    fi
-    mkdir -p "$STATE"
     chmod 700 "$STATE"
     local t0=$SECONDS
     ensure_packages
@@ -497,10 +493,26 @@ cmd_start() {
     cat "$ENV_FILE"
 }
 
+# One start/stop at a time per state dir (e.g. parallel test workers). The lock
+# fd (9) is closed for the daemons so they do not hold it.
+with_lock() {
+    mkdir -p "$STATE"
+    exec 9>"$STATE/lock"
+    flock -w 600 9 || die "another docker-env.sh start/stop holds $STATE/lock for 10 min"
+    "$@"
+}
+
 main() {
     case "${1:-}" in
-        start) cmd_start ;;
-        stop) cmd_stop ;;
+        start)
+            if ((${#SOCK} > 100)); then
+                die "socket path $SOCK is ${#SOCK} chars (unix sockets allow ~100); set WEAVE_DOCKER_STATE to a shorter dir"
+            fi
+            with_lock cmd_start
+            ;;
+        stop)
+            if [[ -d "$STATE" ]]; then with_lock cmd_stop; else log "nothing to stop ($STATE does not exist)"; fi
+            ;;
         status) cmd_status ;;
         env) cmd_env ;;
         *)
