@@ -160,7 +160,7 @@ def test_update_with_mask_replaces_served_code(fake):
         "paths": ["build_config.source", "service_config.environment_variables"]})
     updated = op.result(polling=FAST_POLL)
 
-    update_call = [c for c in fake.calls if c["method"] == "PATCH"][0]
+    update_call = next(c for c in fake.calls if c["method"] == "PATCH")
     assert update_call["query"]["updateMask"] == ["buildConfig.source,serviceConfig.environmentVariables"]
     assert updated.state == functions_v2.Function.State.ACTIVE
     assert requests.get(updated.url, timeout=10).text == "v2 again"
@@ -426,7 +426,7 @@ OP_ID = re.compile(r"operation-\d+-[0-9a-f]+")
 def capture_exchanges(path: Path) -> list[tuple[dict, dict]]:
     events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     events = [e for e in events if e["event"] in ("request", "response")]
-    pairs = list(zip(events[0::2], events[1::2]))
+    pairs = list(zip(events[0::2], events[1::2], strict=True))
     assert all(q["event"] == "request" and r["event"] == "response" for q, r in pairs)
     return pairs
 

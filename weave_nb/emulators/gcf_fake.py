@@ -22,10 +22,8 @@ or standalone: ``python -m weave_nb.emulators.gcf_fake --port 8089``.
 from __future__ import annotations
 
 import argparse
-import base64
 import collections
 import copy
-import json
 import os
 import re
 import shutil
@@ -37,11 +35,12 @@ import uuid
 from http.server import ThreadingHTTPServer
 
 from weave_nb.emulators.gcf_fake_functions import (
-    PROJECT_NUMBER, ApiError, Operation, apply_mask, check_function_id, clean_request_function,
+    EMPTY_POLICY, PROJECT_NUMBER, ApiError, apply_mask, check_function_id, clean_request_function,
     mask_paths, matches_filter, new_function, now_rfc3339, paginate, placeholder_urls,
-    render_function, set_revision, validate_function,
+    next_policy, set_revision, validate_function,
 )
 from weave_nb.emulators.gcf_fake_http import Handler, UploadError
+from weave_nb.emulators.gcf_fake_operations import Operation
 from weave_nb.emulators.gcf_fake_process import (
     SourceError, StartError, extract_source, start_function_process, validate_source_zip,
 )
@@ -61,6 +60,13 @@ class FakeCloudFunctions:
             point ``serviceConfig.uri``/``url`` at it.
         workdir: where sources are unpacked; a temporary directory (removed by
             ``stop()``) when None.
+
+    Attributes:
+        url: ``"http://HOST:PORT"`` once started.
+        counts: requests per API operation (injected failures included).
+        calls: every request as ``{"method", "path", "query", "body", "status"}``;
+            bodies are kept as sent (they can hold environment variable values), so
+            never print them.
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, polls_before_done: int = 2,
@@ -89,7 +95,7 @@ class FakeCloudFunctions:
         self._stopped = False
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> "FakeCloudFunctions":
+    def start(self) -> FakeCloudFunctions:
         """Bind and serve on a daemon thread. Returns self."""
         if self._server is not None:
             return self
@@ -122,7 +128,7 @@ class FakeCloudFunctions:
             shutil.rmtree(self._workdir, ignore_errors=True)
         self._workdir = None
 
-    def __enter__(self) -> "FakeCloudFunctions":
+    def __enter__(self) -> FakeCloudFunctions:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -158,7 +164,7 @@ class FakeCloudFunctions:
         return None
 
     # ------------------------------------------------------------------- uploads
-    def generate_upload_url(self, location: str) -> dict:
+    def _api_generate_upload_url(self, location: str) -> dict:
         if location == "-":
             raise ApiError(400, "A specific location is required")
         bucket = f"gcf-v2-uploads-{PROJECT_NUMBER}.{location}.cloudfunctions.appspot.com"
@@ -170,7 +176,7 @@ class FakeCloudFunctions:
                              "&Signature=fake",
                 "storageSource": {"bucket": bucket, "object": obj}}
 
-    def upload(self, bucket: str, obj: str, headers, data: bytes) -> None:
+    def _api_upload(self, bucket: str, obj: str, headers, data: bytes) -> None:
         if headers.get("Authorization"):
             raise UploadError(400, "InvalidArgument", "Signed URL requests must not carry an Authorization header.")
         with self._lock:
@@ -193,7 +199,7 @@ class FakeCloudFunctions:
             raise ApiError(400, f"source not uploaded: {storage}")
 
     # ------------------------------------------------------------ function CRUD
-    def create(self, project: str, location: str, function_id: str | None, body) -> Operation:
+    def _api_create(self, project: str, location: str, function_id: str | None, body) -> Operation:
         if location == "-":
             raise ApiError(400, "A specific location is required to create a function")
         fid = check_function_id(function_id)
@@ -224,7 +230,7 @@ class FakeCloudFunctions:
             raise ApiError(409, f"An operation on function {name} is already in progress: "
                                 f"{self._busy[name]}", "ABORTED")
 
-    def update(self, project: str, location: str, fid: str, update_mask: str | None, body) -> Operation:
+    def _api_update(self, project: str, location: str, fid: str, update_mask: str | None, body) -> Operation:
         with self._lock:
             fn = self._existing(project, location, fid)
             self._not_busy(fn["name"])
@@ -238,18 +244,18 @@ class FakeCloudFunctions:
             op.pending = merged
             return op
 
-    def delete(self, project: str, location: str, fid: str) -> Operation:
+    def _api_delete(self, project: str, location: str, fid: str) -> Operation:
         with self._lock:
             fn = self._existing(project, location, fid)
             self._not_busy(fn["name"])
             fn["state"] = "DELETING"
             return self._new_op(project, location, "delete", fn["name"], None)
 
-    def get(self, project: str, location: str, fid: str) -> dict:
+    def _api_get(self, project: str, location: str, fid: str) -> dict:
         with self._lock:
             return copy.deepcopy(self._existing(project, location, fid))
 
-    def list(self, project: str, location: str, query: dict) -> dict:
+    def _api_list(self, project: str, location: str, query: dict) -> dict:
         prefix = f"projects/{project}/locations/{'' if location == '-' else location + '/'}"
         with self._lock:
             items = [copy.deepcopy(fn) for name, fn in sorted(self._functions.items())
@@ -267,7 +273,7 @@ class FakeCloudFunctions:
         self._busy[target] = op.name
         return op
 
-    def get_operation(self, name: str) -> Operation:
+    def _api_get_operation(self, name: str) -> Operation:
         with self._lock:
             op = self._ops.get(name)
         if op is None:
@@ -361,34 +367,19 @@ class FakeCloudFunctions:
                 return resource
         raise ApiError(404, f"Resource '{resource}' was not found")
 
-    def get_iam_policy(self, kind: str, project: str, location: str, rid: str) -> dict:
+    def _api_get_iam_policy(self, kind: str, project: str, location: str, rid: str) -> dict:
         resource = self._iam_resource(kind, project, location, rid)
         with self._lock:
-            return copy.deepcopy(self._policies.get(resource, {"version": 1, "etag": "ACAB"}))
+            return copy.deepcopy(self._policies.get(resource, EMPTY_POLICY))
 
-    def set_iam_policy(self, kind: str, project: str, location: str, rid: str, body) -> dict:
+    def _api_set_iam_policy(self, kind: str, project: str, location: str, rid: str, body) -> dict:
         resource = self._iam_resource(kind, project, location, rid)
-        policy = (body or {}).get("policy") if isinstance(body, dict) else None
-        if not isinstance(policy, dict):
-            raise ApiError(400, "policy is required")
-        bindings = policy.get("bindings") or []
-        if not isinstance(bindings, list) or not all(
-                isinstance(b, dict) and isinstance(b.get("role"), str) and b["role"].startswith("roles/")
-                and isinstance(b.get("members"), list) and b["members"] for b in bindings):
-            raise ApiError(400, "Invalid policy: each binding needs a 'roles/...' role and members")
         with self._lock:
-            current = self._policies.get(resource, {"version": 1, "etag": "ACAB"})
-            if policy.get("etag") and policy["etag"] != current["etag"]:
-                raise ApiError(409, "There were concurrent policy changes. Please retry the whole "
-                                    "read-modify-write with exponential backoff.", "ABORTED")
-            new = {"version": int(policy.get("version") or 1),
-                   "etag": base64.b64encode(os.urandom(8)).decode(), "bindings": copy.deepcopy(bindings)}
-            if policy.get("auditConfigs"):
-                new["auditConfigs"] = copy.deepcopy(policy["auditConfigs"])
+            new = next_policy(self._policies.get(resource, EMPTY_POLICY), body)
             self._policies[resource] = new
             return copy.deepcopy(new)
 
-    def locations(self) -> list[str]:
+    def _api_locations(self) -> list[str]:
         with self._lock:
             used = {name.split("/")[3] for name in self._functions}
         return sorted(used | {"europe-west1", "us-central1"})
