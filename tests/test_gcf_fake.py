@@ -184,6 +184,9 @@ def test_update_mask_errors_and_maskless_update(fake_noserve):
     op = client.update_function(function=functions_v2.Function(name=name, description="d2"))
     assert op.result(polling=FAST_POLL).description == "d2"
     assert client.get_function(name=name).build_config.entry_point == "handle"
+    fake_noserve.require_update_mask = True
+    with pytest.raises(gexc.BadRequest, match="update_mask is required"):
+        client.update_function(function=functions_v2.Function(name=name, description="d3"))
 
 
 def test_list_across_locations_follows_page_tokens(fake_noserve):

@@ -10,6 +10,16 @@ deployed function with a local ``functions-framework`` process.
 
 Standard library only: it never imports the google client libraries.
 
+Implemented: generateUploadUrl and the signed-URL PUT it returns (served here);
+functions create / get / patch (updateMask) / delete / list (``locations/-``,
+page tokens, ``key="value"`` filters); operations.get with BUILD/SERVICE stages
+that advance per poll; getIamPolicy / setIamPolicy with etags on functions and on
+Cloud Run v1/v2 services; int or string enums in (``$alt=json;enum-encoding=int``
+gets ints back); a few fixed answers for gcloud's side calls (runtimes, service
+usage, project, locations, v1 list).
+Not implemented: authentication, quotas, event triggers, secrets, VPC, builds
+(``requirements.txt`` is not installed), operation cancel/list, 1st-gen functions.
+
 Usage::
 
     with FakeCloudFunctions() as fake:
@@ -63,6 +73,9 @@ class FakeCloudFunctions:
 
     Attributes:
         url: ``"http://HOST:PORT"`` once started.
+        require_update_mask: when True, PATCH without ``updateMask`` is a 400. Default
+            False: the v2 reference and the captures (wire4) update every provided
+            field instead.
         counts: requests per API operation (injected failures included).
         calls: every request as ``{"method", "path", "query", "body", "status"}``;
             bodies are kept as sent (they can hold environment variable values), so
@@ -76,6 +89,7 @@ class FakeCloudFunctions:
         self.polls_before_done = polls_before_done
         self.serve_functions = serve_functions
         self.url = ""
+        self.require_update_mask = False
         self.counts: collections.Counter = collections.Counter()
         self.calls: list[dict] = []
         self._workdir_arg = workdir
@@ -96,12 +110,19 @@ class FakeCloudFunctions:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> FakeCloudFunctions:
-        """Bind and serve on a daemon thread. Returns self."""
+        """Bind ``host:port`` and serve on a daemon thread.
+
+        Returns:
+            self, with ``url`` set.
+
+        Raises:
+            OSError: the address cannot be bound.
+        """
         if self._server is not None:
             return self
-        self._workdir = self._workdir_arg or tempfile.mkdtemp(prefix="gcf-fake-")
         handler = type("BoundHandler", (Handler,), {"fake": self})
         self._server = ThreadingHTTPServer((self.host, self.port), handler)
+        self._workdir = self._workdir_arg or tempfile.mkdtemp(prefix="gcf-fake-")
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.url = f"http://{self.host}:{self.port}"
@@ -111,7 +132,10 @@ class FakeCloudFunctions:
         return self
 
     def stop(self) -> None:
-        """Stop the HTTP server and every function process this fake started."""
+        """Stop the HTTP server and every function process this fake started.
+
+        Safe to call twice. Removes the temporary workdir (not one passed in).
+        """
         self._stopped = True
         if self._server is not None:
             self._server.shutdown()
@@ -136,22 +160,40 @@ class FakeCloudFunctions:
 
     # ------------------------------------------------------------- test controls
     def fail_next_build(self, message: str, state_messages: list[str] | None = None) -> None:
-        """Make the next create/update operation fail (code 3) and the function FAILED."""
+        """Make the next create or update operation fail.
+
+        The operation ends ``done: true`` with ``error {"code": 3, "message": message}``;
+        the function goes to state FAILED with one ERROR ``stateMessages`` entry per
+        item of ``state_messages`` (default: ``[message]``). No process is started;
+        after a failed update the previous revision's process keeps serving.
+
+        Args:
+            message: the operation's error message.
+            state_messages: the function's state messages.
+        """
         with self._lock:
             self._fail_next = (message, list(state_messages) if state_messages else [message])
 
     def inject_errors(self, method: str, path_regex: str, status: int, count: int = 1) -> None:
-        """Answer the next ``count`` requests matching method ("*" = any) and path regex with ``status``."""
+        """Fail the next ``count`` matching requests before they are handled.
+
+        Args:
+            method: HTTP method, or "*" for any.
+            path_regex: ``re.search`` pattern on the URL path (no query string).
+            status: HTTP status, answered as ``{"error": {"code", "message", "status"}}``
+                (e.g. 429 RESOURCE_EXHAUSTED, 503 UNAVAILABLE).
+            count: how many requests to fail.
+        """
         with self._lock:
             self._injections.append([method.upper(), re.compile(path_regex), int(status), int(count)])
 
     def functions(self) -> dict:
-        """Current function resources (string enums) keyed by full resource name."""
+        """Returns: a copy of the current function resources (string enums) by full name."""
         with self._lock:
             return copy.deepcopy(self._functions)
 
     def processes(self) -> dict:
-        """Running functions-framework processes keyed by function name: ``{name: pid}``."""
+        """Returns: ``{function name: pid}`` of the running functions-framework processes."""
         with self._lock:
             return {name: proc.pid for name, proc in self._procs.items()}
 
@@ -236,6 +278,8 @@ class FakeCloudFunctions:
             self._not_busy(fn["name"])
             patch = clean_request_function(body if body is not None else {})
             patch.pop("name", None)
+            if self.require_update_mask and not update_mask:
+                raise ApiError(400, "update_mask is required")
             merged = apply_mask(fn, patch, mask_paths(update_mask, patch))
             validate_function(merged)
             self._check_uploaded(merged)
