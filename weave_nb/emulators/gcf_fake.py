@@ -31,13 +31,11 @@ or standalone: ``python -m weave_nb.emulators.gcf_fake --port 8089``.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import copy
 import os
 import re
 import shutil
-import signal
 import tempfile
 import threading
 import time
@@ -55,7 +53,7 @@ from weave_nb.emulators.gcf_fake_process import (
     SourceError, StartError, extract_source, start_function_process, validate_source_zip,
 )
 
-__all__ = ["FakeCloudFunctions", "main"]
+__all__ = ["FakeCloudFunctions"]
 
 
 class FakeCloudFunctions:
@@ -429,29 +427,7 @@ class FakeCloudFunctions:
         return sorted(used | {"europe-west1", "us-central1"})
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the fake until SIGINT/SIGTERM; prints ``listening on URL``."""
-    parser = argparse.ArgumentParser(prog="python -m weave_nb.emulators.gcf_fake",
-                                     description="Cloud Functions v2 REST test fake (not Google's service)")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--polls-before-done", type=int, default=2)
-    parser.add_argument("--no-serve-functions", action="store_true")
-    parser.add_argument("--workdir")
-    args = parser.parse_args(argv)
-    done = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: done.set())
-    fake = FakeCloudFunctions(host=args.host, port=args.port, polls_before_done=args.polls_before_done,
-                              serve_functions=not args.no_serve_functions, workdir=args.workdir).start()
-    print(f"listening on {fake.url}", flush=True)
-    try:
-        while not done.wait(1.0):
-            pass
-    finally:
-        fake.stop()
-    return 0
-
-
 if __name__ == "__main__":
+    from weave_nb.emulators.gcf_fake_cli import main
+
     raise SystemExit(main())
