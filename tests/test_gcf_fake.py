@@ -392,6 +392,24 @@ def test_enum_tables_match_the_client_library():
     assert METADATA_ENUMS[("operationType",)] == names(t.OperationType)
 
 
+def test_fake_never_imports_google_client_libraries():
+    code = ("import sys, weave_nb.emulators.gcf_fake, weave_nb.emulators.gcf_fake_cli\n"
+            "print([m for m in sys.modules if m.startswith('google.') and m != 'google.cloud'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert out.stdout.strip() == "[]"  # 'google' / 'google.cloud' are namespace stubs from .pth files
+
+
+def test_stop_closes_keep_alive_connections(fake_noserve):
+    with requests.Session() as session:
+        assert session.get(f"{fake_noserve.url}/v2/{PARENT}/functions", timeout=5).json() == {"functions": []}
+        assert fake_noserve._connections
+        fake_noserve.stop()
+        assert not fake_noserve._connections
+        with pytest.raises(requests.ConnectionError):
+            session.get(f"{fake_noserve.url}/v2/{PARENT}/functions", timeout=5)
+
+
 def test_standalone_module_serves_and_stops_functions_on_sigterm(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "weave_nb.emulators.gcf_fake", "--port", "0",
                              "--polls-before-done", "0"], stdout=subprocess.PIPE, text=True,

@@ -36,6 +36,7 @@ import copy
 import os
 import re
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -102,6 +103,7 @@ class FakeCloudFunctions:
         self._revisions: dict[str, int] = {}
         self._fail_next: tuple[str, list[str]] | None = None
         self._injections: list[list] = []
+        self._connections: set = set()  # open client sockets, closed by stop()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._stopped = False
@@ -142,6 +144,13 @@ class FakeCloudFunctions:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        with self._lock:
+            connections, self._connections = list(self._connections), set()
+        for conn in connections:  # end idle keep-alive handler threads
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         with self._lock:
             procs, self._procs = list(self._procs.values()), {}
         for proc in procs:

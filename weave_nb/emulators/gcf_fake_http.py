@@ -65,6 +65,18 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "gcf-v2-test-fake"
 
+    def setup(self):
+        super().setup()
+        with self.fake._lock:
+            self.fake._connections.add(self.connection)
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            with self.fake._lock:
+                self.fake._connections.discard(self.connection)
+
     def log_message(self, fmt, *args):  # request lines only, never bodies
         log.debug("%s %s", self.address_string(), fmt % args)
 
