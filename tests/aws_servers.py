@@ -127,6 +127,7 @@ class Call:
     method: str
     path: str
     operation: str | None
+    body: bytes = field(default=b"", compare=False, repr=False)
 
     @property
     def mutating(self) -> bool:
@@ -185,7 +186,7 @@ class FaultProxy:
                 operation = owner._operation(self.headers, body)
                 path = self.path.split("?", 1)[0]
                 with owner._lock:
-                    owner.calls.append(Call(self.command, urllib.parse.unquote(path), operation))
+                    owner.calls.append(Call(self.command, urllib.parse.unquote(path), operation, body))
                     rule = next((r for r in owner.rules if r.matches(self.command, urllib.parse.unquote(path), operation)), None)
                     if rule is not None:
                         rule.count -= 1

@@ -255,17 +255,31 @@ class AwsOperations(DeploymentProvider):
             raise NotFound(f"no built package for {ctx.name!r} on aws", f"deploy it first: weave deploy --provider aws --name {ctx.name}")
         return found[-1]
 
-    def logs(self, ctx: DeployContext, tail: int = 100) -> str:
-        """The last ``tail`` lines of the function's CloudWatch log group."""
+    def logs(self, ctx: DeployContext, tail: int = 100, since_hours: float = 24.0, max_pages: int = 20) -> str:
+        """The last ``tail`` lines of the function's CloudWatch log group from the last ``since_hours``.
+
+        Pages through ``FilterLogEvents`` (oldest first, at most ``max_pages``
+        pages) keeping only the newest ``tail`` lines.
+        """
+        import collections
+        import time
+
         client, _ = self._client_for(ctx)
         group = f"/aws/lambda/{self._fname(ctx)}"
-        try:
-            events = client.call("logs", "filter_log_events", logGroupName=group, limit=min(tail, 10000)).get("events", [])
-        except Exception as exc:  # noqa: BLE001
-            if error_code(exc) == "ResourceNotFoundException":
-                return ""
-            raise
-        return "\n".join(e.get("message", "").rstrip() for e in events[-tail:])
+        kept: collections.deque[str] = collections.deque(maxlen=max(1, tail))
+        params: dict[str, Any] = {"logGroupName": group, "startTime": int((time.time() - since_hours * 3600) * 1000)}
+        for _ in range(max_pages):
+            try:
+                page = client.call("logs", "filter_log_events", **params)
+            except Exception as exc:  # noqa: BLE001
+                if error_code(exc) == "ResourceNotFoundException":
+                    return ""
+                raise
+            kept.extend(e.get("message", "").rstrip() for e in page.get("events", []))
+            if not page.get("nextToken"):
+                break
+            params["nextToken"] = page["nextToken"]
+        return "\n".join(kept)
 
 
 def _spec_env(zip_path: Path) -> dict[str, str]:

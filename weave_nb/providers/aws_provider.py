@@ -12,6 +12,7 @@ Status, undeploy, listing and invoking live in :mod:`.aws_operations`.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,21 @@ from ..artifact import LAMBDA_HANDLER, Artifact
 from ..config import DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, PlannedStep
 from . import aws_auth
 from .aws_client import AwsClient, RetryPolicy, error_code, error_message
-from .aws_endpoint import SID_API, api_note, ensure_api, ensure_url, find_api, observe_api, url_in_sync, url_note
+from .aws_endpoint import (
+    SID_API,
+    api_note,
+    ensure_api,
+    ensure_url,
+    find_api,
+    observe_api,
+    stale_endpoints,
+    url_in_sync,
+    url_note,
+)
 from .aws_operations import AwsOperations
 from .aws_resources import (
     Created,
+    adopt_records,
     Observed,
     create_function,
     delete_resource,
@@ -153,7 +165,7 @@ class AwsProvider(AwsOperations):
             steps.append(PlannedStep(key="role", resource=f"IAM role {role_name(config)}", action=action))
         settings = desired_settings(config, opts, LAMBDA_HANDLER, ctx.env)
         if role_arn:
-            settings = settings.__class__(**{**settings.__dict__, "role_arn": role_arn})
+            settings = replace(settings, role_arn=role_arn)
         sha = code_sha256(artifact.data)
         if obs.function is None:
             steps.append(PlannedStep(key="function", resource=f"Lambda function {fname}", action="create", detail=f"{opts.runtime}, {opts.architecture}"))
@@ -189,11 +201,8 @@ class AwsProvider(AwsOperations):
             sids = {s.get("Sid") for s in obs.policy}
             action = "create" if obs.api is None else "no-change" if obs.api_ok and SID_API in sids else "update"
             steps.append(PlannedStep(key="endpoint", resource=f"HTTP API {function_name(config, opts)}", action=action, detail=access))
-        stale = [r for r in ctx.resources() if (r.kind == "function-url" and opts.endpoint != "url") or (r.kind == "api" and opts.endpoint != "api")]
-        if opts.endpoint != "url" and obs.url is not None and not any(r.kind == "function-url" for r in stale):
-            stale.append(type("R", (), {"kind": "function-url", "id": obs.url["FunctionUrl"]})())
-        for res in stale:
-            steps.append(PlannedStep(key=f"remove-{res.kind}", resource=f"{res.kind} {res.id}", action="delete", detail=f"endpoint is now {opts.endpoint}"))
+        for kind, rid in stale_endpoints(opts.endpoint, ctx, obs):
+            steps.append(PlannedStep(key=f"remove-{kind}", resource=f"{kind} {rid}", action="delete", detail=f"endpoint is now {opts.endpoint}"))
         return steps
 
     # -- deploy --------------------------------------------------------------------
@@ -217,6 +226,7 @@ class AwsProvider(AwsOperations):
         if not plan.has_changes:
             for step in plan.steps:
                 ctx.skip(step.key, step.resource)
+            adopt_records(ctx, obs, fname, client.region)
             ctx.log("no changes: the live alias already serves this weave with these settings")
             return self._info(config, client, obs, base_details, "no changes")
         created: Created = []
@@ -227,8 +237,7 @@ class AwsProvider(AwsOperations):
             ctx.save(region=client.region, details={**base_details, "zip": str(zip_path)})
             with ctx.step("role", steps["role"].resource):
                 role_arn = opts.role_arn or ensure_role(client, ctx, role_name(config), config.name, obs, created)
-            settings = desired_settings(config, opts, LAMBDA_HANDLER, ctx.env)
-            settings = settings.__class__(**{**settings.__dict__, "role_arn": role_arn})
+            settings = replace(desired_settings(config, opts, LAMBDA_HANDLER, ctx.env), role_arn=role_arn)
             sha = code_sha256(artifact.data)
             with ctx.step("function", steps["function"].resource):
                 if obs.function is None:
@@ -246,8 +255,7 @@ class AwsProvider(AwsOperations):
             if steps["version"].action != "no-change":
                 with ctx.step("version", "publish a version"):
                     version = publish(client, ctx, fname, sha, created)
-            alias_arn = obs.function["FunctionArn"].rsplit(":", 1)[0] if obs.function["FunctionArn"].count(":") > 6 else obs.function["FunctionArn"]
-            alias_arn = f"{alias_arn}:{ALIAS}"
+            alias_arn = ":".join(obs.function["FunctionArn"].split(":")[:7]) + f":{ALIAS}"
             if steps["alias"].action != "no-change":
                 with ctx.step("alias", f"point {ALIAS} at version {version}"):
                     point_alias(client, ctx, fname, str(version), obs.live is not None, created)
@@ -262,13 +270,10 @@ class AwsProvider(AwsOperations):
                     note = None if config.public else api_note(endpoint, client.region)
             else:
                 note = f"no HTTP endpoint: call it with `weave invoke {config.name} --provider aws` (Lambda Invoke on alias {ALIAS})"
-            for step in plan.steps:
-                if step.action == "delete":
-                    kind = step.key.removeprefix("remove-")
-                    with ctx.step(step.key, f"remove the old {kind}"):
-                        for res in [r for r in ctx.resources(kind)] or [type("R", (), {"id": step.resource.split(" ", 1)[1], "attrs": {}})()]:
-                            delete_resource(client, kind, res.id, {"qualifier": ALIAS, **res.attrs}, fname)
-                            ctx.remove_resource(kind, res.id)
+            for kind, rid in stale_endpoints(opts.endpoint, ctx, obs):
+                with ctx.step(f"remove-{kind}", f"remove the old {kind} {rid}"):
+                    delete_resource(client, kind, rid, {"qualifier": ALIAS}, fname)
+                    ctx.remove_resource(kind, rid)
             if opts.log_retention_days and steps["logs"].action != "no-change":
                 with ctx.step("logs", steps["logs"].resource):
                     self._log_group(client, ctx, fname, opts.log_retention_days, obs, created)

@@ -77,6 +77,32 @@ def observe_function(client: AwsClient, fname: str, obs: Observed, need_policy: 
             obs.policy = json.loads(policy["Policy"]).get("Statement", [])
 
 
+def adopt_records(ctx: DeployContext, obs: Observed, fname: str, region: str) -> None:
+    """Record what exists but the inventory does not list (it was lost, or made by an older run)."""
+    have = {(r.kind, r.id) for r in ctx.resources()}
+
+    def add(kind: str, rid: str, **attrs: Any) -> None:
+        if (kind, rid) not in have:
+            ctx.add_resource(kind, rid, **attrs)
+
+    if obs.role:
+        add("role", obs.role["RoleName"], arn=obs.role["Arn"])
+        if BASIC_EXECUTION_POLICY in obs.role_policies:
+            add("role-policy", BASIC_EXECUTION_POLICY, role=obs.role["RoleName"])
+    if obs.function:
+        add("function", fname, arn=obs.function["FunctionArn"], region=region)
+    if obs.live:
+        add("version", obs.live["Version"], function=fname)
+        add("alias", ALIAS, function=fname, version=obs.live["Version"])
+    if obs.url:
+        add("function-url", obs.url["FunctionUrl"], qualifier=ALIAS, auth=obs.url.get("AuthType"))
+    for statement in obs.policy:
+        if str(statement.get("Sid", "")).startswith("weave-nb-"):
+            add("permission", statement["Sid"], qualifier=ALIAS)
+    if obs.api:
+        add("api", obs.api["ApiId"], endpoint=obs.api.get("ApiEndpoint"))
+
+
 def ensure_role(client: AwsClient, ctx: DeployContext, role: str, dep: str, obs: Observed, created: Created) -> str:
     """Create the execution role (trust policy for Lambda, basic execution policy) unless it exists.
 
