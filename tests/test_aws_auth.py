@@ -67,6 +67,15 @@ def test_iam_role_is_assumed_through_sts(aws):
     assert aws.proxy.calls[0].operation == "AssumeRole"
 
 
+def test_external_id_is_sent_and_never_recorded(aws, monkeypatch):
+    monkeypatch.setenv("AWS_ROLE_EXTERNAL_ID", "ext-from-env-42")
+    mgr = aws.manager()
+    deploy(mgr, auth={"method": "iam_role", "role_arn": "arn:aws:iam::123456789012:role/deployer"})
+    assume = [c for c in aws.proxy.calls if c.operation == "AssumeRole"]
+    assert b"ExternalId=ext-from-env-42" in assume[0].body
+    assert b"ext-from-env-42" not in (aws.home / "inventory.db").read_bytes()
+
+
 def test_iam_role_without_arn_is_refused_before_any_call(aws):
     from weave_nb.errors import CredentialsError
 

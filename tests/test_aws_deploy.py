@@ -123,9 +123,9 @@ def test_switch_endpoint_from_url_to_api_removes_the_url(aws):
 
 def test_undeploy_leaves_nothing(aws):
     mgr = aws.manager()
-    deploy(mgr, options={"endpoint": "api", "log_retention_days": 7}, public=True)
+    deploy(mgr, options={"endpoint": "api", "log_retention_days": 7, "purge_logs": True}, public=True)
     assert aws.counts() == {"functions": 1, "roles": 1, "apis": 1}
-    mgr.destroy("demo", "aws", purge_logs=True)
+    mgr.destroy("demo", "aws")  # purge_logs was set at deploy time
     assert aws.counts() == {"functions": 0, "roles": 0, "apis": 0}
     assert aws.client("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/weave-demo")["logGroups"] == []
     assert mgr.inventory.get("aws", "demo") is None

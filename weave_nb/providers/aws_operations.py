@@ -135,7 +135,7 @@ class AwsOperations(DeploymentProvider):
             api = find_api(client, ctx, fname, ctx.name)
             if api:
                 todo.setdefault(("api", api["ApiId"]), {})
-        if purge_logs:
+        if purge_logs or (ctx.record and ctx.record.details.get("purge_logs")):
             todo.setdefault(("log-group", f"/aws/lambda/{fname}"), {})
         if not todo and ctx.record is None:
             raise NotFound(f"no AWS deployment named {ctx.name!r}", "list them with `weave deployments --provider aws`")

@@ -221,7 +221,7 @@ class AwsProvider(AwsOperations):
             "function": fname, "handler": LAMBDA_HANDLER, "endpoint_type": opts.endpoint, "public": config.public,
             "endpoint_url": client.session.endpoint_url, "auth_method": client.session.method,
             "role_arn": (config.auth.get("role_arn") if config.auth and config.auth.method == "iam_role" else None),
-            "profile": aws_auth.profile_name(self.auth, config),
+            "profile": aws_auth.profile_name(self.auth, config), "purge_logs": opts.purge_logs or None,
         }
         if not plan.has_changes:
             for step in plan.steps:
