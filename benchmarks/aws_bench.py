@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from aws_servers import FaultProxy, FakeSleep, MotoServer  # noqa: E402
+from aws_servers import FakeSleep, FaultProxy, MotoServer  # noqa: E402
 
 
 def main() -> int:

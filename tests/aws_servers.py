@@ -66,7 +66,7 @@ class MotoServer:
         self.url = url
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "MotoServer":
+    def start(self) -> MotoServer:
         if self.url is None:
             port = _free_port()
             env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true")
@@ -171,7 +171,7 @@ class FaultProxy:
         with self._lock:
             return sum(1 for c in self.calls if c.method == method and re.search(path_regex, c.path))
 
-    def start(self) -> "FaultProxy":
+    def start(self) -> FaultProxy:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):

@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from ..artifact import LAMBDA_HANDLER, Artifact
-from ..config import DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, PlannedStep
+from ..config import (
+    DeploymentConfig,
+    DeploymentInfo,
+    DeploymentStatus,
+    Plan,
+    PlannedStep,
+)
 from . import aws_auth
 from .aws_client import AwsClient, RetryPolicy, error_code, error_message
 from .aws_endpoint import (
@@ -34,8 +40,8 @@ from .aws_endpoint import (
 from .aws_operations import AwsOperations
 from .aws_resources import (
     Created,
-    adopt_records,
     Observed,
+    adopt_records,
     create_function,
     delete_resource,
     ensure_role,

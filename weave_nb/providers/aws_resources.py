@@ -9,14 +9,22 @@ deployment's tags.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from ..errors import DeploymentFailed
 from .aws_client import AwsClient, error_code, error_message, is_not_found
-from .aws_settings import ALIAS, BASIC_EXECUTION_POLICY, TAG_NAME, TRUST_POLICY, FunctionSettings, tags_for
+from .aws_settings import (
+    ALIAS,
+    BASIC_EXECUTION_POLICY,
+    TAG_NAME,
+    TRUST_POLICY,
+    FunctionSettings,
+    tags_for,
+)
 from .base import DeployContext
 
 Created = list[tuple[str, str, dict[str, Any]]]
