@@ -113,3 +113,19 @@ def test_undeploy_after_interrupted_deploy_finds_unrecorded_resources(aws):
     aws.proxy.clear()
     mgr.destroy("demo", "aws")
     assert aws.counts() == {"functions": 0, "roles": 0, "apis": 0}
+
+
+def test_local_invoke_after_a_failed_update_runs_the_live_release(aws):
+    mgr = aws.manager()
+    deploy(mgr)
+    aws.proxy.add(Rule("PUT", r"/functions/weave-demo/url$", status=500, count=1000))
+    renamed = HELLO.replace("  hello:\n", "  hello2:\n")
+    assert renamed != HELLO
+    with pytest.raises(WeaveError):
+        deploy(mgr, public=True, text=renamed)
+    assert mgr.invoke("demo", "aws", {"weave": "hello", "input": "Ada"}, local=True)["weave"] == "hello"
+    assert len(list((aws.home / "aws" / "demo").glob("*.zip"))) == 2  # the failed release's zip is not live
+    aws.proxy.clear()
+    deploy(mgr, text=renamed)
+    assert mgr.invoke("demo", "aws", {"weave": "hello2", "input": "Ada"}, local=True)["weave"] == "hello2"
+    assert len(list((aws.home / "aws" / "demo").glob("*.zip"))) == 1

@@ -233,14 +233,15 @@ class AwsProvider(AwsOperations):
             for step in plan.steps:
                 ctx.skip(step.key, step.resource)
             adopt_records(ctx, obs, fname, client.region)
+            base_details["zip"] = str(self._keep_zip(ctx, artifact))
             ctx.log("no changes: the live alias already serves this weave with these settings")
             return self._info(config, client, obs, base_details, "no changes")
         created: Created = []
         previous_version = obs.live["Version"] if obs.live else None
         steps = {s.key: s for s in plan.steps}
         try:
-            zip_path = self._keep_zip(ctx, artifact)
-            ctx.save(region=client.region, details={**base_details, "zip": str(zip_path)})
+            zip_path = self._keep_zip(ctx, artifact)  # recorded (and older ones pruned) only on success
+            ctx.save(region=client.region, details=base_details)
             with ctx.step("role", steps["role"].resource):
                 role_arn = opts.role_arn or ensure_role(client, ctx, role_name(config), config.name, obs, created)
             settings = replace(desired_settings(config, opts, LAMBDA_HANDLER, ctx.env), role_arn=role_arn)
@@ -252,7 +253,9 @@ class AwsProvider(AwsOperations):
                     if not any(r.kind == "function" for r in ctx.resources()):
                         ctx.add_resource("function", fname, arn=obs.function["FunctionArn"], region=client.region)
                     code_changed = obs.function.get("CodeSha256") != sha
-                    conf = update_function(client, ctx, fname, settings, artifact.data, code_changed, settings.differences(obs.function))
+                    busy = obs.function.get("State") == "Pending" or obs.function.get("LastUpdateStatus") == "InProgress"
+                    conf = update_function(client, ctx, fname, settings, artifact.data, code_changed,
+                                           settings.differences(obs.function), busy=busy)
                     obs.function = conf or obs.function
                     missing = {k: v for k, v in tags_for(config.name).items() if obs.function_tags.get(k) != v}
                     if missing:
@@ -291,6 +294,7 @@ class AwsProvider(AwsOperations):
             if not hasattr(exc, "message") and error_code(exc):
                 raise _failed(exc, opts.keep_on_failure) from None
             raise
+        self._prune_zips(zip_path)
         details = {**base_details, "zip": str(zip_path), "live_version": str(version), "note": note}
         info = DeploymentInfo(name=config.name, provider=self.name, status=DeploymentStatus.ACTIVE, endpoint=endpoint,
                               region=client.region, version=str(version), health="active", details=details,
@@ -306,6 +310,7 @@ class AwsProvider(AwsOperations):
 
     @staticmethod
     def _keep_zip(ctx: DeployContext, artifact: Artifact) -> Path:
+        """Write the package under ``$WEAVE_HOME/aws/<name>/`` (for ``weave invoke --local``)."""
         folder = ctx.inventory.home / "aws" / ctx.name
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{artifact.content_hash[:16]}.zip"
@@ -313,10 +318,14 @@ class AwsProvider(AwsOperations):
             tmp = path.with_suffix(".tmp")
             artifact.write(tmp)
             tmp.replace(path)
-        for old in folder.glob("*.zip"):
-            if old != path:
-                old.unlink(missing_ok=True)
         return path
+
+    @staticmethod
+    def _prune_zips(keep: Path) -> None:
+        """Remove the packages of earlier releases once ``keep`` is live."""
+        for old in keep.parent.glob("*.zip"):
+            if old != keep:
+                old.unlink(missing_ok=True)
 
     def _log_group(self, client: AwsClient, ctx: DeployContext, fname: str, days: int, obs: Observed, created: Created) -> None:
         group = f"/aws/lambda/{fname}"

@@ -214,10 +214,17 @@ def create_function(
 
 def update_function(
     client: AwsClient, ctx: DeployContext, fname: str, settings: FunctionSettings, zip_data: bytes,
-    code_changed: bool, config_diffs: list[str],
+    code_changed: bool, config_diffs: list[str], busy: bool = False,
 ) -> dict:
-    """Update code and/or configuration in place, waiting for each update to finish."""
+    """Update code and/or configuration in place, waiting for each update to finish.
+
+    An update still in progress (from another deploy or the console) is
+    waited for first, since Lambda refuses a second one meanwhile.
+    """
     conf: dict = {}
+    if busy:
+        client.wait("lambda", "function_active_v2", FunctionName=fname)
+        client.wait("lambda", "function_updated_v2", FunctionName=fname)
     if code_changed or "architecture" in config_diffs:
         client.call(
             "lambda", "update_function_code", FunctionName=fname, ZipFile=zip_data,
