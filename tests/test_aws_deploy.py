@@ -100,11 +100,18 @@ def test_changed_weave_updates_in_place_publishes_and_moves_alias(aws):
     assert "1" in versions and "2" in versions
 
 
-def test_unchanged_redeploy_makes_zero_mutating_calls(aws):
+@pytest.mark.parametrize("values", [
+    {},
+    {"public": True},
+    {"options": {"endpoint": "api"}},
+    {"public": True, "options": {"endpoint": "api", "log_retention_days": 30}, "env": {"K": "v"}},
+    {"options": {"endpoint": "none", "architecture": "arm64"}},
+])
+def test_unchanged_redeploy_makes_zero_mutating_calls(aws, values):
     mgr = aws.manager()
-    first = deploy(mgr)
+    first = deploy(mgr, **values)
     aws.proxy.clear()
-    again = deploy(mgr)
+    again = deploy(mgr, **values)
     assert again.message == "no changes"
     assert aws.proxy.calls, "the redeploy should have read the live state"
     assert aws.proxy.mutating() == []

@@ -180,9 +180,10 @@ class _Capture(BaseHTTPRequestHandler):
         pass
 
 
-def test_remote_invoke_of_a_private_url_is_signed_with_sigv4(aws):
+@pytest.mark.parametrize("endpoint, service", [("url", "lambda"), ("api", "execute-api")])
+def test_remote_invoke_of_a_private_endpoint_is_signed_with_sigv4(aws, endpoint, service):
     mgr = aws.manager()
-    deploy(mgr)
+    deploy(mgr, options={"endpoint": endpoint})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Capture)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
@@ -193,8 +194,13 @@ def test_remote_invoke_of_a_private_url_is_signed_with_sigv4(aws):
         headers, body = _Capture.seen[0]
         auth = {k.lower(): v for k, v in headers.items()}["authorization"]
         assert auth.startswith("AWS4-HMAC-SHA256 Credential=testing/")
-        assert "/us-east-1/lambda/aws4_request" in auth
+        assert f"/us-east-1/{service}/aws4_request" in auth
         assert json.loads(body) == {"input": "hi"}
+        # a public endpoint is called without a signature
+        mgr.inventory.save("aws", "demo", details={"public": True})
+        _Capture.seen.clear()
+        mgr.invoke("demo", "aws", {"input": "hi"})
+        assert "authorization" not in {k.lower() for k in _Capture.seen[0][0]}
     finally:
         httpd.shutdown()
         httpd.server_close()

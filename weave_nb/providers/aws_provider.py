@@ -145,7 +145,7 @@ class AwsProvider(AwsOperations):
         if opts.endpoint == "api":
             obs.api = find_api(client, ctx, fname, config.name)
             if obs.api and obs.live:
-                obs.api_ok = observe_api(client, obs.api, obs.live["FunctionArn"].rsplit(":", 1)[0] + f":{ALIAS}", config.public)
+                obs.api_ok = observe_api(client, obs.api, alias_arn_of(obs.live["FunctionArn"]), config.public)
         if opts.log_retention_days:
             group = f"/aws/lambda/{fname}"
             found = client.call("logs", "describe_log_groups", logGroupNamePrefix=group).get("logGroups", [])
@@ -264,7 +264,7 @@ class AwsProvider(AwsOperations):
             if steps["version"].action != "no-change":
                 with ctx.step("version", "publish a version"):
                     version = publish(client, ctx, fname, sha, created)
-            alias_arn = ":".join(obs.function["FunctionArn"].split(":")[:7]) + f":{ALIAS}"
+            alias_arn = alias_arn_of(obs.function["FunctionArn"])
             if steps["alias"].action != "no-change":
                 with ctx.step("alias", f"point {ALIAS} at version {version}"):
                     point_alias(client, ctx, fname, str(version), obs.live is not None, created)
@@ -363,3 +363,8 @@ def _failed(exc: BaseException, kept: bool) -> Exception:
         f"AWS answered {error_code(exc)}: {error_message(exc)[:300]}",
         f"{after}; fix the cause and deploy again, or undeploy to remove what exists",
     )
+
+
+def alias_arn_of(function_arn: str) -> str:
+    """The ``live`` alias ARN for a function ARN, qualified or not."""
+    return ":".join(function_arn.split(":")[:7]) + f":{ALIAS}"
