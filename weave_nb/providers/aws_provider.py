@@ -57,8 +57,8 @@ from .aws_resources import (
 from .aws_settings import (
     ALIAS,
     API_TIMEOUT_LIMIT,
-    BASIC_EXECUTION_POLICY,
     AwsOptions,
+    basic_policy_arn,
     check_limits,
     check_size,
     code_sha256,
@@ -139,7 +139,7 @@ class AwsProvider(AwsOperations):
         with ThreadPoolExecutor(max_workers=2) as pool:  # two independent reads: IAM and Lambda
             role_read = None
             if opts.role_arn is None:
-                policy_recorded = ("role-policy", BASIC_EXECUTION_POLICY) in recorded
+                policy_recorded = ("role-policy", basic_policy_arn(client.region)) in recorded
                 role_read = pool.submit(observe_role, client, role_name(config), obs, policy_recorded)
             observe_function(client, fname, obs, need_policy)
             if role_read is not None:
@@ -169,7 +169,7 @@ class AwsProvider(AwsOperations):
         if opts.role_arn:
             steps.append(PlannedStep(key="role", resource=f"execution role {opts.role_arn}", action="no-change", detail="given"))
         else:
-            action = "create" if obs.role is None else "update" if BASIC_EXECUTION_POLICY not in obs.role_policies else "no-change"
+            action = "create" if obs.role is None else "update" if basic_policy_arn(client.region) not in obs.role_policies else "no-change"
             steps.append(PlannedStep(key="role", resource=f"IAM role {role_name(config)}", action=action))
         settings = desired_settings(config, opts, LAMBDA_HANDLER, ctx.env)
         if role_arn:
