@@ -219,6 +219,7 @@ class DeploymentsBoard(w.VBox, _Worker):
         self.manager = _manager(manager)
         self.future = self.thread = None
         self.model = m = BoardModel(provider=provider or "")
+        self._syncing = False
         self.provider = w.Dropdown(description="provider", options=[("all", "")] + [(n, n) for n in self.manager.provider_names()], value=m.provider)
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.table = w.HTML()
@@ -268,8 +269,15 @@ class DeploymentsBoard(w.VBox, _Worker):
         )
         notes = "".join(f"<div style='color:#888'>note: {html.escape(n)}</div>" for n in self.model.notes)
         self.table.value = f"<table class='weave-deployments'><tr>{head}</tr>{body}</table>{notes}" if rows else f"<i>no deployments</i>{notes}"
-        self.select.options = self.model.labels()
-        self.select.value = self.model.selected or None
+        labels = self.model.labels()
+        keep = self.model.selected if self.model.selected in {key for _, key in labels} else None
+        self._syncing = True
+        try:
+            self.select.options = labels
+            self.select.value = keep
+        finally:
+            self._syncing = False
+        self.model.selected = keep or ""
 
     def _show_confirm(self, change: Any = None) -> None:
         key = self.model.confirming
@@ -277,6 +285,8 @@ class DeploymentsBoard(w.VBox, _Worker):
         self.confirm_box.layout.display = "flex" if key else "none"
 
     def _picked(self, change: Any) -> None:
+        if self._syncing:
+            return
         self.model.selected = change["new"] or ""
 
     # actions --------------------------------------------------------------------
@@ -373,7 +383,8 @@ def _append_display(output: w.Output, obj: Any) -> None:
     if InteractiveShell.initialized():
         output.append_display_data(obj)
         return
-    data = {"text/plain": obj.summary() if hasattr(obj, "summary") else repr(obj)}
+    text = obj.summary() if hasattr(obj, "summary") else obj.render() if hasattr(obj, "render") else repr(obj)
+    data = {"text/plain": text}
     if hasattr(obj, "_repr_html_"):
         data["text/html"] = obj._repr_html_()
     output.outputs += ({"output_type": "display_data", "data": data, "metadata": {}},)
