@@ -339,6 +339,9 @@ class WidgetProgress(ProgressView):
         self.refresh()
         if self._handle is not None:
             self._handle.update(_Snapshot(self.state))
+            # the cell now holds the static copy: free the widgets (no stale widget state in saved notebooks)
+            for widget in (*self.widget.children, self.widget):
+                widget.close()
 
 
 class _Snapshot:
