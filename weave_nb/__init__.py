@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .api import deploy, deployments, invoke, status, undeploy
+from .api import deploy, deployments, invoke, logs, plan, status, undeploy
 from .auth import AuthenticationManager, CredentialProvider, EnvironmentCredentialProvider, FileCredentialProvider
 from .config import AuthConfig, DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, PlannedStep
 from .errors import WeaveError
@@ -46,6 +46,8 @@ __all__ = [
     "deployments",
     "invoke",
     "load_ipython_extension",
+    "logs",
+    "plan",
     "status",
     "undeploy",
     "unload_ipython_extension",
