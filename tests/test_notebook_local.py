@@ -145,3 +145,36 @@ def test_notebook_deploys_lists_invokes_undeploys_without_leaking(workdir):
     db.close()
     assert len(pids) == 2 and not any(pid_alive(p) for p in pids)
     assert DeploymentManager(home=home).inventory.list() == []
+
+
+@pytest.mark.timeout(300)
+def test_deploy_form_in_a_real_kernel_writes_to_its_output(workdir):
+    """The form's worker thread writes into the form's Output widget while the kernel runs other cells."""
+    home = workdir / "home"
+    (workdir / "app.weave.yaml").write_text(WEAVE.replace(f"  auth: {{method: api_key, api_key: {AUTH_SECRET}}}\n", ""))
+    cells = [
+        "from weave_nb.widgets import DeployForm\n"
+        "form = DeployForm(name='formnb', weave_file='app.weave.yaml', env_text='OPENAI_API_KEY')\n"
+        "form.deploy_button.click()\nform",
+        "print('kernel free while deploying:', form.future is not None)",
+        "info = form.wait(60)\nprint(form.model.state, info.summary())\n"
+        "print('output holds:', [o['data']['text/plain'] for o in form.output.outputs])\n"
+        "print('progress shows:', form.progress.state.render_text().splitlines()[0])",
+        "import weave_nb\nprint(weave_nb.undeploy('formnb').status.value)",
+    ]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
+    env = {**os.environ, "WEAVE_HOME": str(home), "OPENAI_API_KEY": ENV_SECRET,
+           "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+    client = NotebookClient(nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(workdir)}})
+    client.execute(env=env)
+    texts = ["".join(o.get("text", "") for o in c.outputs) for c in nb.cells]
+    # nothing from the worker thread leaked into later cells' own output
+    assert texts[1] == "kernel free while deploying: True\n"
+    lines = texts[2].splitlines()
+    assert lines[0].startswith("done formnb [local] active http://127.0.0.1:") and len(lines) == 3
+    assert lines[1].startswith("output holds: ['formnb [local] active http://127.0.0.1:")
+    assert lines[2] == "progress shows: deploy formnb: done (100%)"
+    assert "destroyed" in texts[3]
+    raw = json.dumps(nbformat.writes(nb))
+    assert ENV_SECRET not in raw
