@@ -12,7 +12,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from weave_nb.config import DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, PlannedStep
+from weave_nb.config import (
+    DeploymentConfig,
+    DeploymentInfo,
+    DeploymentStatus,
+    Plan,
+    PlannedStep,
+)
 from weave_nb.errors import DeploymentFailed, NotFound
 from weave_nb.providers.base import DeployContext, DeploymentProvider
 

@@ -6,9 +6,9 @@ import io
 
 import pandas as pd
 import pytest
+from frontend_fakes import HELLO, make_provider, weave_text
 
 import weave_nb
-from frontend_fakes import HELLO, make_provider, weave_text
 from weave_nb.config import DeploymentStatus
 from weave_nb.errors import NotFound
 from weave_nb.manager import DeploymentManager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -10,10 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from frontend_fakes import HELLO, make_provider, weave_text
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
-from frontend_fakes import HELLO, make_provider, weave_text
 from weave_nb.config import DeploymentInfo, DeploymentStatus, Plan
 from weave_nb.frame import COLUMNS
 from weave_nb.magics import InvokeResult, WeaveFailure, WeaveMagics
@@ -52,7 +53,7 @@ def env(shell, home):
     magics.progress = "text"
     shell.register_magics(magics)
     shell.configurables.append(magics)
-    yield type("Env", (), dict(shell=shell, mgr=mgr, slow=slow, slow2=slow2, magics=magics, prompts=prompts, answers=answers))
+    yield type("Env", (), {"shell": shell, "mgr": mgr, "slow": slow, "slow2": slow2, "magics": magics, "prompts": prompts, "answers": answers})
     for info in mgr.inventory.list("local"):
         mgr.destroy(info.name, "local")
     shell.configurables.remove(magics)
@@ -91,8 +92,8 @@ def test_loading_imports_no_new_cloud_modules(home):
         print(json.dumps(sorted(set(sys.modules) - before)))
         """
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT,
-                         env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT, check=False,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr
     new = json.loads(out.stdout.strip().splitlines()[-1])
     assert "weave_nb.magics" in new
@@ -132,7 +133,7 @@ def test_cell_deploy_uses_the_body_as_the_weave(env):
 
 def test_text_progress_prints_steps_and_returns_info(env, capsys):
     write_weave(Path.cwd())
-    result = env.shell.run_cell(f"info = %weave_deploy --name shown --provider slow\n", store_history=False)
+    result = env.shell.run_cell("info = %weave_deploy --name shown --provider slow\n", store_history=False)
     assert result.error_in_exec is None, result.error_in_exec
     out = capsys.readouterr().out
     assert "build the image" in out and "Step 1/2 : FROM python:3.12-slim" in out and "run the service" in out

@@ -56,9 +56,11 @@ CELLS = [
     "df = %weave_deployments --provider local\ndf",
     "print(sorted(df.columns)); print(str(df['created_at'].dtype)); print(list(df['name']))",
     "answer = %weave_invoke nbdemo --input 'hello notebook'\nanswer",
-    "pid = info.details['pid']\n"
-    "environ = open(f'/proc/{pid}/environ', 'rb').read()\n"
-    "print('secret reached the process:', os.environ['OPENAI_API_KEY'].encode() in environ and token.encode() in environ)",
+    (
+        "pid = info.details['pid']\n"
+        "environ = open(f'/proc/{pid}/environ', 'rb').read()\n"
+        "print('secret reached the process:', os.environ['OPENAI_API_KEY'].encode() in environ and token.encode() in environ)"
+    ),
     "%weave_status nbdemo",
     "%weave_logs nbdemo",
     "import shutil\nshutil.copytree(os.environ['WEAVE_HOME'], os.environ['WEAVE_SNAPSHOT'])",
@@ -153,13 +155,17 @@ def test_deploy_form_in_a_real_kernel_writes_to_its_output(workdir):
     home = workdir / "home"
     (workdir / "app.weave.yaml").write_text(WEAVE.replace(f"  auth: {{method: api_key, api_key: {AUTH_SECRET}}}\n", ""))
     cells = [
-        "from weave_nb.widgets import DeployForm\n"
-        "form = DeployForm(name='formnb', weave_file='app.weave.yaml', env_text='OPENAI_API_KEY')\n"
-        "form.deploy_button.click()\nform",
+        (
+            "from weave_nb.widgets import DeployForm\n"
+            "form = DeployForm(name='formnb', weave_file='app.weave.yaml', env_text='OPENAI_API_KEY')\n"
+            "form.deploy_button.click()\nform"
+        ),
         "print('kernel free while deploying:', form.future is not None)",
-        "info = form.wait(60)\nprint(form.model.state, info.summary())\n"
-        "print('output holds:', [o['data']['text/plain'] for o in form.output.outputs])\n"
-        "print('progress shows:', form.progress.state.render_text().splitlines()[0])",
+        (
+            "info = form.wait(60)\nprint(form.model.state, info.summary())\n"
+            "print('output holds:', [o['data']['text/plain'] for o in form.output.outputs])\n"
+            "print('progress shows:', form.progress.state.render_text().splitlines()[0])"
+        ),
         "import weave_nb\nprint(weave_nb.undeploy('formnb').status.value)",
     ]
     nb = nbformat.v4.new_notebook()

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import pytest
+from frontend_fakes import HELLO, make_provider
 from IPython.core.interactiveshell import InteractiveShell
 
-from frontend_fakes import HELLO, make_provider
 from weave_nb.config import DeploymentStatus, Plan
 from weave_nb.errors import DeploymentFailed
 from weave_nb.manager import DeploymentManager
-from weave_nb.widgets import DeployForm, DeployFormModel, DeploymentsBoard, parse_env_text
+from weave_nb.widgets import (
+    DeployForm,
+    DeployFormModel,
+    DeploymentsBoard,
+    parse_env_text,
+)
 
 
 @pytest.fixture(autouse=True)

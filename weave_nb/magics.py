@@ -12,9 +12,8 @@ no traceback); a failed deploy shows its message and suggestion, no traceback.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Iterator
-
 from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
@@ -23,7 +22,14 @@ from traitlets import Bool, CaselessStrEnum, Int, Unicode
 from traitlets.config import Configurable
 
 from .arguments import config_values, magic_arguments
-from .errors import ConfigError, CredentialsError, NotFound, ProviderUnavailable, WeaveError, WeaveSpecError
+from .errors import (
+    ConfigError,
+    CredentialsError,
+    NotFound,
+    ProviderUnavailable,
+    WeaveError,
+    WeaveSpecError,
+)
 
 USAGE_ERRORS = (ConfigError, WeaveSpecError, ProviderUnavailable, CredentialsError, NotFound)
 YES = ("y", "yes")

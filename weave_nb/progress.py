@@ -23,7 +23,16 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, TextIO
 
-from .events import Done, Event, LogLine, PlanReady, ProgressUpdate, StepFinished, StepStarted, WarningEvent
+from .events import (
+    Done,
+    Event,
+    LogLine,
+    PlanReady,
+    ProgressUpdate,
+    StepFinished,
+    StepStarted,
+    WarningEvent,
+)
 from .render import line_sink
 
 MARKS = {"pending": "·", "running": "▶", "ok": "✓", "skipped": "=", "failed": "✗"}
@@ -313,7 +322,7 @@ class WidgetProgress(ProgressView):
         self._handle: Any = None
         self._display: Callable[..., Any] | None = None
 
-    def show(self, display: Callable[..., Any] | None = None) -> "WidgetProgress":
+    def show(self, display: Callable[..., Any] | None = None) -> WidgetProgress:
         """Display the widget (with a display id) in the current output when the first event arrives.
 
         Returns:
