@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# load the ``invoke`` submodule before binding the ``invoke`` function: a later
+# first import of ``weave_nb.invoke`` would otherwise replace the function with the module
+from . import invoke as _invoke_module  # noqa: F401
 from .api import deploy, deployments, invoke, logs, plan, status, undeploy
 from .auth import AuthenticationManager, CredentialProvider, EnvironmentCredentialProvider, FileCredentialProvider
 from .config import AuthConfig, DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, PlannedStep
