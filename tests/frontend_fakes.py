@@ -82,6 +82,8 @@ class SlowProvider(DeploymentProvider):
                 raise DeploymentFailed("the test never opened the gate")
             ctx.log("Step 2/2 : COPY . /app")
         with ctx.step("run", "run the service"):
+            if self.fail_with == "interrupt":
+                raise KeyboardInterrupt
             if self.fail_with:
                 raise DeploymentFailed(self.fail_with, "try turning it off and on again")
             ctx.add_resource("service", config.name)

@@ -214,6 +214,15 @@ def test_deploy_failure_shows_message_and_hint_without_traceback(env, capsys):
     assert env.mgr.inventory.get("broken", "boom").status == DeploymentStatus.FAILED
 
 
+def test_interrupted_deploy_says_how_to_finish(env, capsys):
+    env.mgr._overrides["stopped"] = make_provider(fail_with="interrupt")
+    result = env.shell.run_cell("%%weave_deploy --name halted --provider stopped\n" + HELLO, store_history=False)
+    assert isinstance(result.error_in_exec, WeaveFailure)
+    text = "".join(capsys.readouterr())
+    assert "interrupted" in text and "%weave_undeploy" in text and "Traceback" not in text
+    assert env.mgr.inventory.get("stopped", "halted").status == DeploymentStatus.FAILED
+
+
 # -- listing --------------------------------------------------------------------------
 def test_deployments_dataframe_columns_dtypes_order(env, capsys):
     for name in ("first", "second", "third"):
