@@ -303,6 +303,16 @@ def test_status_invoke_logs(env, capsys):
         env.shell.run_line_magic("weave_status", "nobody --provider slow")
 
 
+def test_provider_is_found_from_the_inventory(env):
+    env.shell.run_cell_magic("weave_deploy", "--name solo --provider slow", HELLO)
+    assert env.shell.run_line_magic("weave_status", "solo").provider == "slow"
+    assert env.shell.run_line_magic("weave_invoke", "solo --input x")["output"] == "echo: x"
+    env.shell.run_cell_magic("weave_deploy", "--name solo --provider slow2", HELLO)
+    with pytest.raises(UsageError, match=r"several deployments are named 'solo' \(slow, slow2\)"):
+        env.shell.run_line_magic("weave_status", "solo")
+    assert env.shell.run_line_magic("weave_status", "solo -p slow2").provider == "slow2"
+
+
 def test_invoke_result_is_a_plain_dict_with_json_display():
     from IPython.lib.pretty import pretty
 

@@ -87,12 +87,12 @@ def test_model_validation_says_why(tmp_path):
 
 def test_model_values_for_the_manager(tmp_path):
     model = DeployFormModel(
-        providers=["local"], environ={"OPENAI_API_KEY": "sk-from-kernel"}, name=" demo ", weave_text=HELLO,
+        providers=["local"], provider="", environ={"OPENAI_API_KEY": "sk-from-kernel"}, name=" demo ", weave_text=HELLO,
         region="eu-1", memory_mb="512", timeout_seconds="", env_text="# comment\nA=1\n\nOPENAI_API_KEY\n", public=True,
     )
     values = model.values()
     assert values == {
-        "name": "demo", "provider": "local", "region": "eu-1", "memory_mb": 512, "timeout_seconds": None,
+        "name": "demo", "provider": None, "region": "eu-1", "memory_mb": 512, "timeout_seconds": None,
         "public": True, "env": {"A": "1", "OPENAI_API_KEY": "sk-from-kernel"}, "weave_text": HELLO,
     }
     model.name = ""
@@ -109,7 +109,7 @@ def test_parse_env_text():
 def test_form_constructor_does_not_display(mgr, capsys):
     form = DeployForm(manager=mgr, name="x", weave_text=HELLO)
     assert capsys.readouterr().out == ""
-    assert form.future is None and form.provider.options == tuple(mgr.provider_names())
+    assert form.future is None and [v for _, v in form.provider.options] == ["", *mgr.provider_names()]
 
 
 def test_invalid_input_keeps_deploy_disabled(mgr):
@@ -150,6 +150,13 @@ def test_click_deploy_returns_at_once_and_finishes_on_its_thread(mgr, gate):
     shown = outputs_text(form.output)
     assert "clicked" in shown and "weave-deployment" in shown
     assert "sk-test-widget-secret" not in shown + form.progress.state.render_text() + form.reason.value
+
+
+def test_form_provider_defaults_to_the_weave_file(mgr):
+    form = DeployForm(manager=mgr, name="fromfile", weave_text=HELLO + "deployment: {provider: fast}\n")
+    assert form.provider.value == "" and form.model.valid
+    form.deploy_button.click()
+    assert form.wait(30).provider == "fast"
 
 
 def test_form_shows_a_failure(home):

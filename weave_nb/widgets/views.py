@@ -91,7 +91,7 @@ class DeployForm(w.VBox, _Worker):
         self.weave_file = w.Text(description="weave file", placeholder="hello.weave.yaml", layout=WIDE)
         self.weave_text = w.Textarea(description="or weave", placeholder="version: \"1.0\" ...", layout=w.Layout(width="100%", height="8em"))
         self.name = w.Text(description="name", placeholder="demo")
-        self.provider = w.Dropdown(description="provider", options=list(m.providers))
+        self.provider = w.Dropdown(description="provider", options=[("from the weave file", "")] + [(n, n) for n in m.providers])
         self.region = w.Text(description="region", placeholder="provider default")
         self.memory = w.Text(description="memory MB", placeholder="default")
         self.timeout = w.Text(description="timeout s", placeholder="default")
