@@ -121,3 +121,30 @@ def make_provider(gate: threading.Event | None = None, fail_with: str | None = N
         (SlowProvider,),
         {"gate": gate, "started": threading.Event(), "fail_with": fail_with, "seen": []},
     )
+
+
+class FileGate:
+    """A gate opened by creating a file: lets a test hold a deploy running in another process (a kernel)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def wait(self, timeout: float) -> bool:
+        """Wait until the file exists (polled), at most ``timeout`` seconds."""
+        import os
+        import time
+
+        deadline = time.monotonic() + timeout
+        pause = threading.Event()
+        while time.monotonic() < deadline:
+            if os.path.exists(self.path):
+                return True
+            pause.wait(0.01)
+        return False
+
+
+def file_gated_provider(path: str) -> type[SlowProvider]:
+    """A SlowProvider held until ``path`` exists."""
+    cls = make_provider()
+    cls.gate = FileGate(path)  # type: ignore[assignment]
+    return cls

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import sqlite3
+import time
 from pathlib import Path
 
 import nbformat
 import pytest
+from frontend_fakes import HELLO
 from nbclient import NotebookClient
 
 from weave_nb.manager import DeploymentManager
@@ -184,3 +187,57 @@ def test_deploy_form_in_a_real_kernel_writes_to_its_output(workdir):
     assert "destroyed" in texts[3]
     raw = json.dumps(nbformat.writes(nb))
     assert ENV_SECRET not in raw
+
+
+@pytest.mark.timeout(300)
+def test_progress_streams_from_a_real_kernel_while_the_deploy_runs(workdir):
+    """Widget updates reach the frontend, parented to the deploying cell, before the deploy ends."""
+    from jupyter_client.manager import start_new_kernel
+
+    gate = workdir / "open-the-gate"
+    env = {**os.environ, "WEAVE_HOME": str(workdir / "home"),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
+    km, kc = start_new_kernel(kernel_name="python3", env=env, cwd=str(workdir))
+    try:
+        setup = (
+            "%load_ext weave_nb\n"
+            "from frontend_fakes import file_gated_provider\n"
+            "from weave_nb.magics import WeaveMagics\n"
+            "from weave_nb.manager import DeploymentManager\n"
+            "magics = next(c for c in get_ipython().configurables if isinstance(c, WeaveMagics))\n"
+            f"magics.manager = DeploymentManager(providers={{'gated': file_gated_provider({str(gate)!r})}})\n"
+        )
+        reply = kc.execute_interactive(setup, timeout=60)
+        assert reply["content"]["status"] == "ok", reply["content"]
+        cell = "%%weave_deploy --name live --provider gated\n" + HELLO
+        msg_id = kc.execute(cell)
+        seen: list[dict] = []
+
+        def until(predicate, timeout=30.0):
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                try:
+                    msg = kc.get_iopub_msg(timeout=1)
+                except queue.Empty:
+                    continue
+                if msg["parent_header"].get("msg_id") == msg_id:
+                    seen.append(msg)
+                    if predicate(msg):
+                        return msg
+            raise AssertionError(f"not seen; got {[m['msg_type'] for m in seen]}")
+
+        def mentions(text):
+            return lambda msg: text in json.dumps(msg["content"])
+
+        until(lambda m: m["msg_type"] == "display_data" and "application/vnd.jupyter.widget-view+json" in m["content"]["data"])
+        until(mentions("Step 1/2 : FROM python:3.12-slim"))
+        assert not any(m["msg_type"] == "status" and m["content"]["execution_state"] == "idle" for m in seen)
+        assert not gate.exists()
+        gate.write_text("go")
+        final = until(lambda m: m["msg_type"] == "update_display_data")
+        assert "weave-progress" in final["content"]["data"]["text/html"] and "✓ run the service" in final["content"]["data"]["text/plain"]
+        until(lambda m: m["msg_type"] == "execute_result")
+        until(lambda m: m["msg_type"] == "status" and m["content"]["execution_state"] == "idle")
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
