@@ -94,12 +94,12 @@ class SlowProvider(DeploymentProvider):
 
     def status(self, ctx: DeployContext) -> DeploymentInfo:
         if ctx.record is None:
-            raise NotFound(f"no slow deployment named {ctx.name!r}")
+            raise NotFound(f"no {ctx.provider} deployment named {ctx.name!r}")
         return ctx.record.model_copy(update={"health": "healthy"})
 
     def destroy(self, ctx: DeployContext, **options: Any) -> None:
         if ctx.record is None:
-            raise NotFound(f"no slow deployment named {ctx.name!r}")
+            raise NotFound(f"no {ctx.provider} deployment named {ctx.name!r}")
         with ctx.step("service", "remove the service"):
             for res in ctx.resources("service"):
                 ctx.remove_resource(res.kind, res.id)

@@ -311,6 +311,11 @@ def test_provider_is_found_from_the_inventory(env):
     with pytest.raises(UsageError, match=r"several deployments are named 'solo' \(slow, slow2\)"):
         env.shell.run_line_magic("weave_status", "solo")
     assert env.shell.run_line_magic("weave_status", "solo -p slow2").provider == "slow2"
+    env.shell.run_line_magic("config", 'WeaveMagics.default_provider = "slow2"')
+    env.shell.run_cell_magic("weave_deploy", "--name other --provider slow", HELLO)
+    assert env.shell.run_line_magic("weave_status", "other").provider == "slow", "the record beats the setting"
+    with pytest.raises(UsageError, match="no slow2 deployment named 'ghost'"):
+        env.shell.run_line_magic("weave_status", "ghost")
 
 
 def test_invoke_result_is_a_plain_dict_with_json_display():

@@ -105,13 +105,13 @@ class WeaveMagics(Magics, Configurable):
         return {k: v for k, v in values.items() if v}
 
     def _provider(self, mgr: Any, name: str, given: str | None) -> str:
-        """The provider of deployment ``name``: the flag, the setting, else the only recorded one, else local."""
-        if given or self.default_provider:
-            return (given or self.default_provider or "").strip().lower()
+        """The provider of deployment ``name``: the flag, else the only recorded one, else the setting, else local."""
+        if given:
+            return given.strip().lower()
         found = sorted({d.provider for d in mgr.inventory.list() if d.name == name})
         if len(found) > 1:
             raise UsageError(f"several deployments are named {name!r} ({', '.join(found)}); pass --provider")
-        return found[0] if found else "local"
+        return found[0] if found else (self.default_provider or "local").strip().lower()
 
     @contextmanager
     def _friendly(self) -> Iterator[None]:
