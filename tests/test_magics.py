@@ -169,6 +169,14 @@ def test_precedence_flags_over_settings_over_weave_file(env):
     assert (info.provider, info.region) == ("slow", "flag-1"), "flags beat settings"
 
 
+def test_weave_home_setting_moves_the_state(shell, home, tmp_path):
+    magics = WeaveMagics(shell)
+    magics.weave_home = str(tmp_path / "elsewhere")
+    df = magics.weave_deployments("--provider local")
+    assert len(df) == 0 and (tmp_path / "elsewhere" / "inventory.db").is_file()
+    assert not (home / "inventory.db").exists()
+
+
 def test_provider_falls_back_to_local(env):
     plan = env.shell.run_cell_magic("weave_plan", "--name fallback", HELLO)
     assert plan.provider == "local"
@@ -237,6 +245,9 @@ def test_deployments_dataframe_columns_dtypes_order(env, capsys):
     assert list(df["name"]) == ["third", "second", "first"]
     assert df["created_at"].is_monotonic_decreasing
     assert set(df["status"]) == {"active"} and set(df["health"]) == {"healthy"}
+    live = env.shell.run_line_magic("weave_deployments", "--provider slow --refresh")
+    stored = env.shell.run_line_magic("weave_deployments", "--provider slow --no-refresh")
+    assert set(live["health"]) == {"healthy"} and stored["health"].isna().all()
     only = env.shell.run_line_magic("weave_deployments", "--provider slow --status failed")
     assert len(only) == 0 and list(only.columns) == COLUMNS
 
