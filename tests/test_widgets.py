@@ -157,6 +157,11 @@ def test_form_provider_defaults_to_the_weave_file(mgr):
     assert form.provider.value == "" and form.model.valid
     form.deploy_button.click()
     assert form.wait(30).provider == "fast"
+    first = form.progress
+    assert first.widget.comm is not None
+    form.deploy_button.click()
+    assert form.wait(30).provider == "fast" and form.progress is not first
+    assert first.widget.comm is None and first.bar.comm is None, "the previous run's widgets are closed"
 
 
 def test_form_shows_a_failure(home):

@@ -170,11 +170,6 @@ class ProgressState:
                 f"{self.render_logs_html()}{self.render_done_html()}</div>"
             )
 
-    def _repr_html_(self) -> str:
-        return self.render_html()
-
-    def __repr__(self) -> str:
-        return self.render_text()
 
 
 class _Throttle:
@@ -348,9 +343,13 @@ class WidgetProgress(ProgressView):
         self.refresh()
         if self._handle is not None:
             self._handle.update(_Snapshot(self.state))
-            # the cell now holds the static copy: free the widgets (no stale widget state in saved notebooks)
-            for widget in (*self.widget.children, self.widget):
-                widget.close()
+            # the cell now holds the static copy: free the widgets
+            self.close_widgets()
+
+    def close_widgets(self) -> None:
+        """Close the widgets (their models leave the kernel and the frontend)."""
+        for widget in (*self.widget.children, self.widget):
+            widget.close()
 
 
 class _Snapshot:

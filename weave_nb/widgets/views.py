@@ -181,6 +181,8 @@ class DeployForm(w.VBox, _Worker):
         if values is None:
             return None
         view = WidgetProgress(f"deploy {values['name']}", self.log_lines)
+        if self.progress is not None:
+            self.progress.close_widgets()
         self.progress = view
         self.progress_box.children = [view.widget]
 
