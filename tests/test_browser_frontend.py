@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -29,10 +30,11 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 def wait_until(condition, timeout: float = 60.0) -> bool:
     deadline = time.monotonic() + timeout
+    pause = threading.Event()
     while time.monotonic() < deadline:
         if condition():
             return True
-        time.sleep(0.1)  # polling a condition with a bound
+        pause.wait(0.1)
     return condition()
 
 
