@@ -348,11 +348,11 @@ class DockerEngine:
             health = (state.get("Health") or {}).get("Status")
             if health == "healthy":
                 return True, "healthy"
-            if health == "unhealthy":
-                return False, "the health check failed: " + _health_output(state)
             if state.get("Status") in ("exited", "dead") or state.get("Restarting") or data.get("RestartCount", 0) > 0:
                 code = state.get("ExitCode")
                 return False, f"the server exited (status {code}); its log ends with:\n{_indent(self.logs(name, 15))}"
+            if health == "unhealthy":
+                return False, f"the health check failed: {_health_output(state)}; the log ends with:\n{_indent(self.logs(name, 10))}"
             if health is None and state.get("Status") == "running" and not (data.get("Config") or {}).get("Healthcheck"):
                 return False, "the image has no HEALTHCHECK"
             if clock() >= deadline:

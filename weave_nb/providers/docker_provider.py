@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from .docker_image import (
 )
 
 PREVIOUS_SUFFIX = "-previous"
+_HEALTH_LINE = re.compile(r'^127\.0\.0\.1 "GET /health HTTP/1\.[01]" 200')  # the probe's own access lines
 
 
 class DockerOptions(BaseModel):
@@ -361,7 +363,8 @@ class DockerProvider(DeploymentProvider):
         cname = container_name(ctx.name)
         if eng.container(cname) is None:
             raise WeaveError(f"{ctx.name!r} has no container on the Docker engine", "deploy it (push-only deployments have no logs)")
-        return eng.logs(cname, tail=tail)
+        lines = eng.logs(cname, tail=tail + 200).splitlines()
+        return "\n".join([ln for ln in lines if not _HEALTH_LINE.search(ln)][-tail:])
 
 
 def describe(data: dict, name: str) -> DeploymentInfo:
