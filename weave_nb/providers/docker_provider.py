@@ -139,6 +139,8 @@ class DockerProvider(DeploymentProvider):
             login = DockerEngine.registry_login(self.auth, opts.registry, config.auth)
             target = repository_for(config.name, login.url)
             done = self._pushed(image, target)
+            if not done:
+                eng.login(login)  # a refused login stops here, before anything is built
             steps.append(PlannedStep(key="push", resource=f"push {target}:{recipe.tag}", action="no-change" if done else "create"))
         if opts.push_only:
             return Plan(provider=self.name, name=config.name, steps=steps)
