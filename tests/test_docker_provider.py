@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from docker_fixtures import *  # noqa: F401,F403 - fixtures
 from docker_fixtures import hello_weave, log_lines
 
+from weave_nb import cli
 from weave_nb.config import DeploymentStatus
 from weave_nb.errors import DeploymentFailed
 from weave_nb.events import StepFinished
@@ -139,7 +141,9 @@ def test_volume_is_mounted_and_list_logs_keep_image(docker_api, docker_names, do
     assert [(m["Source"], m["Destination"]) for m in mounts] == [(str(tmp_path / "app" / "data"), "/app/data")]
 
     post_json(info.endpoint, {"input": "log me"})
-    assert '"POST / HTTP/1.1" 200' in mgr.logs(name, "docker")
+    out = io.StringIO()
+    assert cli.main(["logs", name, "--provider", "docker"], out=out) == 0
+    assert '"POST / HTTP/1.1" 200' in out.getvalue() and "GET /health" not in out.getvalue()
     listed = {d.name: d for d in mgr.list("docker").deployments}
     assert listed[name].status == DeploymentStatus.ACTIVE and listed[name].drift is None
 
@@ -147,6 +151,11 @@ def test_volume_is_mounted_and_list_logs_keep_image(docker_api, docker_names, do
     assert mgr.status(name, "docker").status == DeploymentStatus.FAILED
     listed = {d.name: d for d in mgr.list("docker").deployments}
     assert listed[name].status == DeploymentStatus.FAILED, "list shows stopped containers too"
+
+    # a container the inventory forgot is still listed, marked unrecorded
+    mgr.inventory.delete("docker", name)
+    listed = {d.name: d for d in mgr.list("docker").deployments}
+    assert listed[name].drift == "unrecorded"
 
     mgr.destroy(name, "docker", keep_image=True)
     containers, images = _labelled(docker_api, name)
