@@ -13,19 +13,28 @@ import os
 import secrets
 import socket
 import textwrap
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 docker = pytest.importorskip("docker")
 
-from weave_nb.auth import AuthenticationManager, EnvironmentCredentialProvider  # noqa: E402
-from weave_nb.events import Event, LogLine  # noqa: E402
-from weave_nb.manager import DeploymentManager  # noqa: E402
+from weave_nb.auth import AuthenticationManager, EnvironmentCredentialProvider
+from weave_nb.events import Event, LogLine
+from weave_nb.manager import DeploymentManager
 
 __all__ = [
-    "docker_api", "docker_names", "docker_manager", "events", "hello_weave", "free_tcp_port", "test_label",
-    "remove_labelled", "log_lines", "RUN_ID",
+    "RUN_ID",
+    "docker_api",
+    "docker_manager",
+    "docker_names",
+    "events",
+    "free_tcp_port",
+    "hello_weave",
+    "log_lines",
+    "remove_labelled",
+    "test_label",
 ]
 
 RUN_ID = secrets.token_hex(4)

@@ -7,8 +7,7 @@ import socket
 import tarfile
 
 import pytest
-
-from docker_fixtures import *  # noqa: F401,F403 - fixtures
+from docker_fixtures import *
 from docker_fixtures import free_tcp_port, hello_weave
 
 from weave_nb.auth import AuthenticationManager, EnvironmentCredentialProvider

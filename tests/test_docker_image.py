@@ -9,16 +9,21 @@ import pytest
 
 pytest.importorskip("docker")
 
-from weave_nb.artifact import build_artifact  # noqa: E402
-from weave_nb.auth import AuthenticationManager, EnvironmentCredentialProvider  # noqa: E402
-from weave_nb.errors import ConfigError, CredentialsError  # noqa: E402
-from weave_nb.providers.docker_engine import DockerEngine  # noqa: E402
-from weave_nb.providers.docker_image import (  # noqa: E402
-    build_context, check_docker_name, check_user, make_recipe, parse_volume, repository_for,
-)
-from weave_nb.spec import parse_weave  # noqa: E402
+from docker_fixtures import hello_weave
 
-from docker_fixtures import hello_weave  # noqa: E402
+from weave_nb.artifact import build_artifact
+from weave_nb.auth import AuthenticationManager, EnvironmentCredentialProvider
+from weave_nb.errors import ConfigError, CredentialsError
+from weave_nb.providers.docker_engine import DockerEngine
+from weave_nb.providers.docker_image import (
+    build_context,
+    check_docker_name,
+    check_user,
+    make_recipe,
+    parse_volume,
+    repository_for,
+)
+from weave_nb.spec import parse_weave
 
 
 def _artifact(greeting: str = "Hi."):

@@ -6,8 +6,7 @@ import io
 import json
 
 import pytest
-
-from docker_fixtures import *  # noqa: F401,F403 - fixtures
+from docker_fixtures import *
 from docker_fixtures import hello_weave, log_lines
 
 from weave_nb import cli

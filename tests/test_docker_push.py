@@ -10,8 +10,7 @@ import urllib.request
 import warnings
 
 import pytest
-
-from docker_fixtures import *  # noqa: F401,F403 - fixtures
+from docker_fixtures import *
 from docker_fixtures import free_tcp_port, hello_weave, log_lines
 
 from weave_nb.config import DeploymentStatus
@@ -100,9 +99,9 @@ def auth_registry(tmp_path, docker_api):
         f"http:\n  addr: 127.0.0.1:{port}\n"
         f"auth:\n  htpasswd:\n    realm: weave-test\n    path: {tmp_path / 'htpasswd'}\n"
     )
-    log = open(tmp_path / "registry.log", "wb")
-    proc = subprocess.Popen([binary, "serve", str(tmp_path / "config.yml")], stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    with open(tmp_path / "registry.log", "wb") as log:
+        proc = subprocess.Popen([binary, "serve", str(tmp_path / "config.yml")], stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
 
     def answers() -> bool:
         try:
@@ -118,7 +117,6 @@ def auth_registry(tmp_path, docker_api):
         yield f"127.0.0.1:{port}"
     finally:
         stop_process(proc.pid)
-        log.close()
 
 
 def test_login_to_a_registry_that_needs_one(docker_api, docker_names, docker_manager, auth_registry):

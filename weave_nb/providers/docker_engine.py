@@ -9,13 +9,19 @@ line to a callback as it arrives; waits take the caller's sleep and clock.
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import docker
 import docker.errors
 
-from ..errors import ConfigError, CredentialsError, DeploymentFailed, ProviderUnavailable
+from ..errors import (
+    ConfigError,
+    CredentialsError,
+    DeploymentFailed,
+    ProviderUnavailable,
+)
 
 if TYPE_CHECKING:
     from ..auth import AuthenticationManager
@@ -63,7 +69,7 @@ class DockerEngine:
 
     # connection -------------------------------------------------------------
     @classmethod
-    def connect(cls, auth: "AuthenticationManager", config_auth: "AuthConfig | None" = None, timeout: float = 300) -> "DockerEngine":
+    def connect(cls, auth: AuthenticationManager, config_auth: AuthConfig | None = None, timeout: float = 300) -> DockerEngine:
         """Connect to the engine named by DOCKER_HOST (and the TLS variables) through the auth chain.
 
         Args:
@@ -93,7 +99,7 @@ class DockerEngine:
         return cls(api, host)
 
     @staticmethod
-    def registry_login(auth: "AuthenticationManager", registry: str | None, config_auth: "AuthConfig | None" = None) -> RegistryLogin:
+    def registry_login(auth: AuthenticationManager, registry: str | None, config_auth: AuthConfig | None = None) -> RegistryLogin:
         """Registry and credentials from DOCKER_REGISTRY_URL / DOCKER_USERNAME / DOCKER_PASSWORD.
 
         Without a username the engine's client config (``~/.docker/config.json``
