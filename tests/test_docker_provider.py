@@ -159,3 +159,21 @@ def test_volume_is_mounted_and_list_logs_keep_image(docker_api, docker_names, do
     mgr.destroy(name, "docker", keep_image=True)
     containers, images = _labelled(docker_api, name)
     assert containers == [] and len(images) == 1
+
+
+def test_redeploy_finishes_an_interrupted_replacement(docker_api, docker_names, docker_manager, events):
+    name = docker_names("resume")
+    mgr = docker_manager()
+    first = _deploy(mgr, name, hello_weave())
+    cname = f"weave-nb-{name}"
+    old_id = docker_api.inspect_container(cname)["Id"]
+    # as if a redeploy died after putting the old container aside
+    docker_api.stop(cname, timeout=2)
+    docker_api.rename(cname, cname + "-previous")
+    assert mgr.status(name, "docker").health == "no container"
+    info = _deploy(mgr, name, hello_weave("Changed after a crash."), events.append)
+    assert info.endpoint == first.endpoint
+    assert any(" KB over python:3.12-slim" in line for line in log_lines(events, "image"))
+    containers, images = _labelled(docker_api, name)
+    assert [c["Names"] for c in containers] == [[f"/{cname}"]] and containers[0]["Id"] != old_id
+    assert len(images) == 1

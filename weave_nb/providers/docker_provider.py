@@ -222,6 +222,9 @@ class DockerProvider(DeploymentProvider):
             found = eng.image(recipe.ref)
             image_id = found["Id"] if found else eng.build(recipe.context, recipe.ref, log("image"))
             ctx.add_resource("image", recipe.ref, image_id=image_id)
+            built, base = eng.image(image_id), eng.image(opts.image)
+            if built and base:
+                ctx.log(f"image {recipe.ref}: {(built['Size'] - base['Size']) / 1024:.0f} KB over {opts.image}", "image")
         details: dict[str, Any] = {"image": recipe.ref, "image_id": image_id, "base_image": opts.image}
         if opts.push or opts.push_only:
             details.update(self._push(eng, config, opts, recipe, image_id, ctx))
@@ -254,6 +257,10 @@ class DockerProvider(DeploymentProvider):
         labels = {**recipe.labels, LABEL_SETTINGS: ctx.settings_hash or ""}
         with ctx.step("container", f"start container {cname}"):
             current = eng.container(cname)
+            stale = None if current else eng.container(cname + PREVIOUS_SUFFIX)
+            if stale is not None:  # an interrupted replacement left the old container aside: it is the current one
+                eng.rename(stale["Id"], cname)
+                current = stale
             port = config.port or bound_port(current) or free_port(probe_host(config))
             previous = None
             if current is not None:
