@@ -6,10 +6,9 @@ import io
 import tarfile
 
 import pytest
-
-pytest.importorskip("docker")
-
-from docker_fixtures import hello_weave
+from docker_fixtures import (
+    hello_weave,  # first: skips this module when docker-py is missing
+)
 
 from weave_nb.artifact import build_artifact
 from weave_nb.auth import AuthenticationManager, EnvironmentCredentialProvider
