@@ -46,19 +46,6 @@ class LocalProvider(DeploymentProvider):
         opts = self.options(config)
         if not Path(opts.python).exists() and shutil.which(opts.python) is None:
             raise ConfigError(f"interpreter {opts.python!r} not found", "set --option python=PATH or leave it unset")
-        if config.port is not None and config.port != 0 and port_in_use(config.port, config.host):
-            if not self._is_ours(config):
-                raise ConfigError(
-                    f"port {config.port} on {config.host} is already in use",
-                    "choose another --port, or leave it unset to pick a free one",
-                )
-
-    def _is_ours(self, config: DeploymentConfig) -> bool:
-        from ..inventory import Inventory
-        from ..auth import weave_home
-
-        rec = Inventory(weave_home()).get(self.name, config.name)
-        return bool(rec and rec.details.get("port") == config.port and pid_alive(rec.details.get("pid")))
 
     # -- helpers ------------------------------------------------------------
     @staticmethod
@@ -75,6 +62,12 @@ class LocalProvider(DeploymentProvider):
     def plan(self, config: DeploymentConfig, artifact: Artifact, ctx: DeployContext) -> Plan:
         rec = ctx.record
         alive = self._alive(rec)
+        if config.port and port_in_use(config.port, config.host):
+            if not (alive and rec is not None and rec.details.get("port") == config.port):
+                raise ConfigError(
+                    f"port {config.port} on {config.host} is already in use",
+                    "choose another --port, or leave it unset to pick a free one",
+                )
         same_code = bool(rec and rec.content_hash == artifact.content_hash)
         same_settings = bool(rec and rec.settings_hash == ctx.settings_hash)
         healthy = alive and rec is not None and http_ok(f"{rec.endpoint}/health")
