@@ -99,3 +99,72 @@ def run_weave(args: list[str], env: dict[str, str], timeout: float = 120, **kwar
     return subprocess.run(
         [*weave_command(), *args], env=env, capture_output=True, text=True, timeout=timeout, **kwargs
     )
+
+
+def server_pids(home: Path) -> list[int]:
+    """Pids of every live weave server process whose command line points into ``home``."""
+    marker = str(Path(home) / "local")
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if marker in cmdline and "weave_runtime" in cmdline and state not in ("Z", "X"):
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+# A deploy run in a child process. It prints "PAUSED" and waits for a line on
+# stdin when the step named in argv[1] finishes ("-" never pauses), then prints
+# "RESULT {json}". argv: pause-after, weave file, name, lock wait seconds.
+DEPLOY_SCRIPT = """
+import json, sys, time
+from weave_nb.errors import WeaveError
+from weave_nb.events import StepFinished
+from weave_nb.manager import DeploymentManager
+
+pause_after, weave_file, name, lock_wait = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+
+def sink(event):
+    if isinstance(event, StepFinished) and event.step == pause_after:
+        print("PAUSED", flush=True)
+        sys.stdin.readline()
+
+mgr = DeploymentManager(lock_wait=lock_wait)
+print("STARTING", time.time(), flush=True)
+try:
+    info = mgr.deploy({"name": name, "weave_file": weave_file}, sink=sink)
+    out = {"ok": True, "pid": info.details.get("pid"), "message": info.message, "hash": info.content_hash}
+except WeaveError as exc:
+    out = {"ok": False, "type": type(exc).__name__, "message": exc.message}
+print("RESULT", json.dumps(out), time.time(), flush=True)
+"""
+
+
+def start_deploy(env: dict[str, str], weave_file: Path, name: str, pause_after: str = "-", lock_wait: float = 0) -> subprocess.Popen:
+    """Start :data:`DEPLOY_SCRIPT` in a child process (stdin/stdout are pipes)."""
+    return subprocess.Popen(
+        [sys.executable, "-c", DEPLOY_SCRIPT, pause_after, str(weave_file), name, str(lock_wait)],
+        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def read_line(proc: subprocess.Popen, prefix: str) -> str:
+    """Read the child's stdout until a line starting with ``prefix`` (blocking; the test timeout bounds it)."""
+    for line in proc.stdout:
+        if line.startswith(prefix):
+            return line.strip()
+    raise AssertionError(f"child ended without {prefix!r}: {proc.stderr.read()}")
+
+
+def result_of(proc: subprocess.Popen) -> dict:
+    """The child's RESULT as a dict, after it exits."""
+    import json
+
+    line = read_line(proc, "RESULT")
+    proc.wait(timeout=60)
+    return json.loads(line.split(" ", 1)[1].rsplit(" ", 1)[0])

@@ -1,0 +1,71 @@
+"""Deploys interrupted half-way: the next deploy finishes the job, or undeploy removes everything."""
+
+from __future__ import annotations
+
+import pytest
+
+from weave_nb.config import DeploymentStatus
+from weave_nb.events import StepFinished
+from weave_nb.procutil import pid_alive, wait_for
+
+from conftest import read_line, server_pids, start_deploy
+from test_local_provider import get_json
+
+
+def killed_after(step, env, weave_file, home):
+    """Start a deploy in a child and kill -9 it right after ``step`` finished."""
+    child = start_deploy(env, weave_file, "demo", pause_after=step)
+    read_line(child, "PAUSED")
+    child.kill()
+    child.wait(timeout=10)
+
+
+def test_killed_after_process_step_next_deploy_finishes(subprocess_env, mock_weave, manager, weave_home):
+    killed_after("process", subprocess_env, mock_weave, weave_home)
+    row = manager.inventory.get("local", "demo")
+    assert row.status == DeploymentStatus.DEPLOYING
+    orphan = row.details["pid"]
+    assert pid_alive(orphan) and server_pids(weave_home) == [orphan]
+    assert [r.id for r in row.resources if r.kind == "process"] == [str(orphan)]
+
+    info = manager.deploy({"name": "demo", "weave_file": str(mock_weave)})
+    assert info.status == DeploymentStatus.ACTIVE and info.message != "no changes"
+    assert wait_for(lambda: server_pids(weave_home) == [info.details["pid"]], 10)
+    assert get_json(info.endpoint + "/health")["weaves"] == ["chain"]
+    processes = [r.id for r in manager.inventory.get("local", "demo").resources if r.kind == "process"]
+    assert processes == [str(info.details["pid"])]
+
+
+def test_killed_after_process_step_undeploy_removes_everything(subprocess_env, mock_weave, manager, weave_home):
+    killed_after("process", subprocess_env, mock_weave, weave_home)
+    orphan = manager.inventory.get("local", "demo").details["pid"]
+    assert pid_alive(orphan)
+    manager.destroy("demo")
+    assert wait_for(lambda: not pid_alive(orphan), 10)
+    assert server_pids(weave_home) == []
+    assert not (weave_home / "local" / "demo").exists()
+    assert manager.inventory.get("local", "demo") is None
+
+
+def test_killed_after_artifact_step_next_deploy_finishes(subprocess_env, mock_weave, manager, weave_home):
+    killed_after("artifact", subprocess_env, mock_weave, weave_home)
+    row = manager.inventory.get("local", "demo")
+    assert row.status == DeploymentStatus.DEPLOYING and [r.kind for r in row.resources] == ["folder"]
+    assert server_pids(weave_home) == []
+    info = manager.deploy({"name": "demo", "weave_file": str(mock_weave)})
+    assert info.status == DeploymentStatus.ACTIVE and server_pids(weave_home) == [info.details["pid"]]
+
+
+def test_interrupt_in_the_deploying_process_is_recorded_and_undeployable(manager, mock_weave, weave_home):
+    def sink(event):
+        if isinstance(event, StepFinished) and event.step == "process":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        manager.deploy({"name": "demo", "weave_file": str(mock_weave)}, sink=sink)
+    row = manager.inventory.get("local", "demo")
+    assert row.status == DeploymentStatus.FAILED
+    assert pid_alive(row.details["pid"]), "the server was started and recorded before the interrupt"
+    manager.destroy("demo")
+    assert wait_for(lambda: server_pids(weave_home) == [], 10)
+    assert manager.inventory.get("local", "demo") is None
