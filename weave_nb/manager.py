@@ -280,10 +280,13 @@ class DeploymentManager:
             try:
                 prov = self.provider(pname)
                 live = prov.list_deployments(records)
-            except WeaveError as exc:
+            except Exception as exc:  # noqa: BLE001 - an unreachable provider must not break the listing
                 if provider:
-                    raise
-                out.notes.append(f"skipped {pname}: {exc.message}")
+                    if isinstance(exc, WeaveError):
+                        raise
+                    raise WeaveError(f"could not list {pname} deployments: {_one_line(exc)}",
+                                     "check that the provider's service is reachable") from exc
+                out.notes.append(f"skipped {pname}: {_one_line(exc)}")
                 out.deployments.extend(records)
                 continue
             out.deployments.extend(merge_live(records, live))
@@ -329,6 +332,13 @@ class DeploymentManager:
                 if raw and len(raw) >= 4:
                     text = text.replace(raw, "***")
         return text
+
+
+def _one_line(exc: BaseException) -> str:
+    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    if not isinstance(exc, WeaveError):
+        text = f"{type(exc).__name__}: {text}"
+    return text.splitlines()[0][:200]
 
 
 def merge_live(records: list[DeploymentInfo], live: list[DeploymentInfo]) -> list[DeploymentInfo]:
