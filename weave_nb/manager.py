@@ -6,6 +6,7 @@ no provider's internals and never imports IPython, ipywidgets or pandas.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -142,17 +143,21 @@ class DeploymentManager:
     def _prepare(self, values: Any, defaults: Mapping[str, Any] | None) -> tuple[DeploymentConfig, DeploymentProvider, Artifact]:
         config, spec = self.configure(values, defaults)
         provider = self.provider(config.provider)
-        provider.validate_config(config)
-        artifact = provider.build_artifact(spec, config)
-        provider.validate_artifact(artifact, config)
-        provider.check_credentials(config)
-        return config, provider, artifact
+
+        def checked() -> Artifact:
+            provider.validate_config(config)
+            artifact = provider.build_artifact(spec, config)
+            provider.validate_artifact(artifact, config)
+            provider.check_credentials(config)
+            return artifact
+
+        return config, provider, self._guard(checked, config)
 
     # operations -----------------------------------------------------------
     def plan(self, values: Any, defaults: Mapping[str, Any] | None = None, sink: Sink = null_sink) -> Plan:
         """What a deploy would do, without doing it (a dry run)."""
         config, provider, artifact = self._prepare(values, defaults)
-        ctx = self.context(config.provider, config.name, sink, env=config.env_plain())
+        ctx = self.context(config.provider, config.name, self._scrubbing(sink, config), env=config.env_plain())
         ctx.settings_hash = self.settings_hash(config)
         plan = self._guard(lambda: provider.plan(config, artifact, ctx), config)
         ctx.reporter.emit(PlanReady(plan))
@@ -179,7 +184,7 @@ class DeploymentManager:
         config, provider, artifact = self._prepare(values, defaults)
         settings = self.settings_hash(config)
         with self.inventory.lock(config.provider, config.name, wait=self.lock_wait):
-            ctx = self.context(config.provider, config.name, sink, env=config.env_plain())
+            ctx = self.context(config.provider, config.name, self._scrubbing(sink, config), env=config.env_plain())
             ctx.settings_hash = settings
             plan = self._guard(lambda: provider.plan(config, artifact, ctx), config)
             ctx.reporter.total = len(plan.steps)
@@ -321,6 +326,29 @@ class DeploymentManager:
                 if scrubbed != exc.message:
                     raise type(exc)(scrubbed, exc.suggestion) from None
             raise
+        except Exception as exc:
+            # any other error that quotes a secret is replaced, so the secret never reaches a traceback
+            if config is not None:
+                text = f"{type(exc).__name__}: {exc}"
+                scrubbed = self._scrub(text, config)
+                if scrubbed != text:
+                    raise DeploymentFailed(scrubbed, "nothing was deployed; fix the problem and run again") from None
+            raise
+
+    def _scrubbing(self, sink: Sink, config: DeploymentConfig) -> Sink:
+        """Wrap ``sink`` so no event text (log lines, step details, messages) carries a secret of ``config``."""
+
+        def scrubbing(event: Any) -> None:
+            changes = {}
+            for name in ("text", "detail", "message", "description", "suggestion"):
+                value = getattr(event, name, None)
+                if isinstance(value, str):
+                    clean = self._scrub(value, config)
+                    if clean != value:
+                        changes[name] = clean
+            sink(dataclasses.replace(event, **changes) if changes else event)
+
+        return scrubbing
 
     def _scrub(self, text: str, config: DeploymentConfig) -> str:
         for value in config.env_plain().values():
