@@ -110,7 +110,7 @@ def config_values(ns: argparse.Namespace | dict[str, Any]) -> dict[str, Any]:
         if not _:
             from .errors import ConfigError
 
-            raise ConfigError(f"--option expects KEY=VALUE, got {key!r}", "write it as --option name=value")
+            raise ConfigError("--option expects KEY=VALUE, but an item has no '='", "write it as --option name=value")
         options[key.strip().replace("-", "_")] = _coerce(val)
     values["options"] = options
     return values

@@ -50,7 +50,7 @@ class AuthConfig(BaseModel):
     token, password or credential is kept as a ``SecretStr``.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
 
     method: Literal["env_vars", "api_key", "service_account", "iam_role", "oauth", "config_file"] | None = None
     params: dict[str, Any] = Field(default_factory=dict)
@@ -93,7 +93,7 @@ class DeploymentConfig(BaseModel):
     provider's own options model (see ``DeploymentProvider.options_model``).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     name: str
     provider: str = "local"
@@ -152,7 +152,8 @@ def parse_env_pairs(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in pairs:
         if "=" not in item:
-            raise ConfigError(f"--env expects KEY=VALUE, got {item.split('=')[0]!r}", "write it as --env NAME=value")
+            # never echo the item: without '=' it may be a pasted secret
+            raise ConfigError("--env expects KEY=VALUE, but an item has no '='", "write it as --env NAME=value")
         key, val = item.split("=", 1)
         key = key.strip()
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
