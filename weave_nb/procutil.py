@@ -7,8 +7,6 @@ import os
 import signal
 import socket
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Callable
 
@@ -103,6 +101,9 @@ def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.
 
 def http_ok(url: str, timeout: float = 1.0) -> bool:
     """True when ``GET url`` answers 2xx."""
+    import urllib.error  # imported here: listing deployments never needs it
+    import urllib.request
+
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
             return 200 <= resp.status < 300
