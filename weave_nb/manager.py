@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping
 from .artifact import Artifact
 from .auth import AuthenticationManager, weave_home
 from .config import DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, make_config
-from .errors import DeploymentFailed, NotFound, WeaveError, WeaveSpecError
+from .errors import CredentialsError, DeploymentFailed, NotFound, WeaveError, WeaveSpecError
 from .events import Done, PlanReady, Reporter, Sink, null_sink
 from .inventory import Inventory
 from .providers.base import DeployContext, DeploymentProvider
@@ -284,6 +284,7 @@ class DeploymentManager:
                 continue
             try:
                 prov = self.provider(pname)
+                self._credentials_or_skip(prov, pname)
                 live = prov.list_deployments(records)
             except Exception as exc:  # noqa: BLE001 - an unreachable provider must not break the listing
                 if provider:
@@ -299,6 +300,20 @@ class DeploymentManager:
             out.deployments.extend(rest)
         out.deployments.sort(key=lambda d: (d.created_at, d.name), reverse=True)
         return out
+
+    @staticmethod
+    def _credentials_or_skip(prov: DeploymentProvider, pname: str) -> None:
+        """Raise CredentialsError when ``prov`` has no credentials at all, before it loads its SDK to list.
+
+        Only a CredentialsError counts; any other complaint about the bare
+        settings used here is left for ``list_deployments`` to judge.
+        """
+        try:
+            prov.check_credentials(DeploymentConfig(name="list", provider=pname))
+        except CredentialsError:
+            raise
+        except Exception:  # noqa: BLE001 - not a verdict on credentials
+            pass
 
     def invoke(self, name: str, provider: str = "local", payload: Mapping[str, Any] | None = None, local: bool = False, timeout: float = 60) -> Any:
         """Call a deployed weave and return its JSON answer."""
