@@ -69,6 +69,24 @@ def timed_run(cmd: list[str], env: dict[str, str] | None = None) -> float:
     return time.perf_counter() - started
 
 
+def cpu_run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Run ``cmd``; return (wall seconds, CPU seconds of the child). CPU time barely moves on a busy machine."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = timed_run(cmd, env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def report_command(label: str, cmd: list[str], env: dict[str, str], runs: int, target: float | None = None) -> None:
+    """Print wall median (against the target), wall min and CPU median of a command."""
+    samples = [cpu_run(cmd, env) for _ in range(runs)]
+    walls = [w for w, _ in samples]
+    report(label, median_ms(walls), "ms", target)
+    print(f"  {'':<52} {'':>10}    min {min(walls) * 1000:.1f} ms, CPU {median_ms([c for _, c in samples]):.1f} ms")
+
+
 # -- sections -----------------------------------------------------------------
 def artifact_size() -> None:
     from weave_nb.artifact import build_artifact
@@ -193,18 +211,16 @@ def import_cost(runs: int = 10) -> None:
     print(f"  heavy packages already loaded at startup (.pth files): "
           f"{', '.join(m for m in HEAVY if m in results[0]['preloaded']) or 'none'}")
     print(f"  all new top-level modules: {len(new)}")
-    base = median_ms([timed_run([sys.executable, "-c", "pass"], env) for _ in range(runs)])
-    whole = median_ms([timed_run([sys.executable, "-c", "import weave_nb"], env) for _ in range(runs)])
-    report("python -c 'import weave_nb' minus python -c pass", whole - base, "ms")
-    cli_help = median_ms([timed_run([*weave_cmd(), "--help"], env) for _ in range(runs)])
-    report("weave --help (whole process)", cli_help, "ms")
+    report_command("python -c pass", [sys.executable, "-c", "pass"], env, runs)
+    report_command("python -c 'import weave_nb'", [sys.executable, "-c", "import weave_nb"], env, runs)
+    report_command("weave --help (whole process)", [*weave_cmd(), "--help"], env, runs)
 
 
-def listing(rows: int = 1000, runs: int = 5) -> None:
+def listing(rows: int = 1000, runs: int = 10) -> None:
     from weave_nb.inventory import Inventory
     from weave_nb.manager import DeploymentManager
 
-    print(f"weave deployments over {rows} recorded rows (median of {runs} runs)")
+    print(f"weave deployments over {rows} recorded rows (median of {runs} runs; CLI: wall median, min, CPU)")
     with tempfile.TemporaryDirectory() as home:
         inv = Inventory(home)
         started = time.perf_counter()
@@ -224,8 +240,7 @@ def listing(rows: int = 1000, runs: int = 5) -> None:
         report("API: manager.list() (all providers)", median_ms(api), "ms")
         env = child_env(home)
         for args in (["deployments"], ["deployments", "--provider", "local"], ["deployments", "--no-refresh"]):
-            value = median_ms([timed_run([*weave_cmd(), *args], env) for _ in range(runs)])
-            report("CLI: weave " + " ".join(args), value, "ms", 300)
+            report_command("CLI: weave " + " ".join(args), [*weave_cmd(), *args], env, runs, 300)
 
 
 SECTIONS = {"artifact": artifact_size, "handler": handler_import, "deploy": local_deploy,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from weave_nb.config import DeploymentInfo, DeploymentStatus, Plan, PlannedStep
-from weave_nb.errors import CredentialsError, DeploymentFailed, NotFound, WeaveError
+from weave_nb.errors import ConfigError, CredentialsError, DeploymentFailed, NotFound, WeaveError
 from weave_nb.events import Done, StepFinished
 from weave_nb.manager import DeploymentManager, find_weave_file, merge_live
 from weave_nb.providers.base import DeploymentProvider
@@ -192,3 +192,35 @@ deployment: {provider: local, region: from-file, memory_mb: 256, timeout_seconds
     config, spec = manager.configure({"name": "x", "weave_file": str(path), "memory_mb": 512},
                                      defaults={"memory_mb": 128, "region": "from-defaults"})
     assert (config.memory_mb, config.region, config.timeout_seconds) == (512, "from-defaults", 30)
+
+
+class NoCredentials(MemoryProvider):
+    """Without credentials listing must stop at check_credentials, before any SDK work."""
+
+    name = "nocreds"
+
+    def check_credentials(self, config):
+        raise CredentialsError("no credentials for nocreds", "set NOCREDS_TOKEN")
+
+    def list_deployments(self, records):
+        raise AssertionError("list_deployments must not run without credentials")
+
+
+class PickyOptions(MemoryProvider):
+    """check_credentials complains about the bare settings, but listing works."""
+
+    name = "picky"
+
+    def check_credentials(self, config):
+        raise ConfigError("--region is required")
+
+    def list_deployments(self, records):
+        return [DeploymentInfo(name="seen", provider="picky", status=DeploymentStatus.ACTIVE)]
+
+
+def test_listing_checks_credentials_first(manager):
+    mgr = DeploymentManager(home=manager.home, providers={"nocreds": NoCredentials, "picky": PickyOptions})
+    listing = mgr.list()
+    assert any(n.startswith("skipped nocreds: no credentials") for n in listing.notes)
+    assert not any("picky" in n for n in listing.notes)
+    assert ("picky", "seen") in {(d.provider, d.name) for d in listing.deployments}
