@@ -298,8 +298,20 @@ class DeploymentManager:
             out.deployments.extend(merge_live(records, live))
         for rest in by_provider.values():
             out.deployments.extend(rest)
+        out.deployments = [self._mark_interrupted(d) for d in out.deployments]
         out.deployments.sort(key=lambda d: (d.created_at, d.name), reverse=True)
         return out
+
+    def _mark_interrupted(self, info: DeploymentInfo) -> DeploymentInfo:
+        """A row left deploying/destroying by a process that is gone (nobody holds its lock) was interrupted."""
+        recorded = info.status in (DeploymentStatus.DEPLOYING, DeploymentStatus.DESTROYING) and info.drift != "unrecorded"
+        if not recorded or self.inventory.is_locked(info.provider, info.name):
+            return info
+        verb = "deploy" if info.status == DeploymentStatus.DEPLOYING else "undeploy"
+        return info.model_copy(update={
+            "drift": info.drift or "interrupted",
+            "message": f"the {verb} was interrupted: deploy again to finish, or undeploy to remove what was made",
+        })
 
     @staticmethod
     def _credentials_or_skip(prov: DeploymentProvider, pname: str) -> None:
