@@ -69,3 +69,27 @@ def test_interrupt_in_the_deploying_process_is_recorded_and_undeployable(manager
     manager.destroy("demo")
     assert wait_for(lambda: server_pids(weave_home) == [], 10)
     assert manager.inventory.get("local", "demo") is None
+
+
+def test_interrupted_deploy_is_marked_in_listings(subprocess_env, mock_weave, manager, weave_home):
+    from weave_nb.inventory import Inventory
+
+    killed_after("process", subprocess_env, mock_weave, weave_home)
+    (row,) = manager.list(provider="local").deployments
+    assert row.status == DeploymentStatus.DEPLOYING and row.drift == "interrupted"
+    assert "deploy again to finish, or undeploy" in row.message
+    with Inventory(weave_home).lock("local", "demo"):
+        assert manager.inventory.is_locked("local", "demo")
+        assert manager.list(provider="local").deployments[0].drift is None
+    assert not manager.inventory.is_locked("local", "demo")
+    manager.deploy({"name": "demo", "weave_file": str(mock_weave)})
+    assert manager.list(provider="local").deployments[0].drift is None
+
+
+def test_interrupted_deploy_shows_in_the_cli(subprocess_env, mock_weave, weave_home):
+    from conftest import run_weave
+
+    killed_after("process", subprocess_env, mock_weave, weave_home)
+    listed = run_weave(["deployments", "-p", "local"], subprocess_env)
+    row = listed.stdout.strip().splitlines()[1].split()
+    assert row[:3] == ["demo", "local", "deploying"] and row[-1] == "interrupted"
