@@ -51,7 +51,7 @@ COMMANDS: dict[str, list[Arg]] = {
     "plan": [a for a in _DEPLOY if a[0][0] not in ("--dry-run",)],
     "deployments": [
         (("--provider", "-p"), dict(help="only this provider (default: every provider)")),
-        (("--status", "-s"), dict(help="only this status: pending, deploying, active, failed, destroying")),
+        (("--status", "-s"), dict(choices=["pending", "deploying", "active", "failed", "destroying"], help="only this status")),
         (("--refresh",), dict(action="store_true", default=True, help="ask the providers for live state (default)")),
         (("--no-refresh",), dict(dest="refresh", action="store_false", help="read the inventory only")),
     ],
