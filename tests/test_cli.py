@@ -102,6 +102,7 @@ def test_dry_run_and_plan_change_nothing(weave_home, mock_weave):
         (["deploy", "-n", "demo", "-c", "{broken}"], "broken.weave.yaml"),
         (["deploy", "-n", "demo", "-c", "{weave}", "-o", "nonsense=1"], "nonsense"),
         (["deployments", "-p", "nosuchcloud"], "unknown provider"),
+        (["deployments", "--status", "actve"], "invalid choice: 'actve'"),
     ],
 )
 def test_usage_errors_exit_2_and_create_nothing(weave_home, mock_weave, tmp_path, argv, words):
