@@ -44,7 +44,7 @@ class Inventory:
     """
 
     def __init__(self, home: str | os.PathLike[str]) -> None:
-        self.home = Path(home)
+        self.home = Path(home).expanduser().absolute()
         self.home.mkdir(parents=True, exist_ok=True)
         (self.home / "locks").mkdir(exist_ok=True)
         self.path = self.home / "inventory.db"

@@ -53,7 +53,7 @@ class DeploymentManager:
         sleep: Callable[[float], None] = time.sleep,
         lock_wait: float = 0.0,
     ) -> None:
-        self.home = Path(home) if home else weave_home()
+        self.home = Path(home).expanduser().absolute() if home else weave_home()
         self.auth = auth or AuthenticationManager()
         self.inventory = Inventory(self.home)
         self.sleep = sleep
