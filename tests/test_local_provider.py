@@ -242,3 +242,20 @@ def test_port_check_uses_the_managers_own_home(weave_home, mock_weave, tmp_path)
     finally:
         undeploy_all_local(tmp_path / "other-home")
     assert not (weave_home / "inventory.db").exists()
+
+
+def test_relative_weave_home_works(tmp_path, monkeypatch, mock_weave):
+    """A relative $WEAVE_HOME is taken from the current folder; the server still finds its files."""
+    from conftest import undeploy_all_local
+    from weave_nb.manager import DeploymentManager
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WEAVE_HOME", "relative-home")
+    mgr = DeploymentManager()
+    assert mgr.home == tmp_path / "relative-home"
+    try:
+        info = mgr.deploy({"name": "demo", "weave_file": str(mock_weave)})
+        assert get_json(info.endpoint + "/health")["weaves"] == ["chain"]
+        assert info.details["folder"].startswith(str(tmp_path))
+    finally:
+        undeploy_all_local(tmp_path / "relative-home")
