@@ -54,6 +54,24 @@ def pid_alive(pid: int | None, marker: str | None = None) -> bool:
     return True
 
 
+def pids_with(*markers: str) -> list[int]:
+    """Pids of live processes whose command line contains every one of ``markers`` (Linux ``/proc``; elsewhere none).
+
+    Args:
+        markers: strings such as a deployment's folder path and the module it runs.
+    """
+    found: list[int] = []
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return found
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        if all(pid_alive(int(entry.name), m) for m in markers):
+            found.append(int(entry.name))
+    return sorted(found)
+
+
 def reap(pid: int) -> None:
     """Collect ``pid``'s exit status if it is our child (avoids zombies)."""
     with contextlib.suppress(ChildProcessError, OSError):

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..artifact import SERVER_MODULE, SPEC_FILE, Artifact
 from ..config import DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, PlannedStep
 from ..errors import ConfigError, DeploymentFailed, NotFound
-from ..procutil import free_port, http_ok, pid_alive, port_in_use, stop_process, wait_for
+from ..procutil import free_port, http_ok, pid_alive, pids_with, port_in_use, stop_process, wait_for
 from .base import DeployContext, DeploymentProvider
 
 PASS_THROUGH_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR", "TMPDIR")
@@ -172,10 +172,15 @@ class LocalProvider(DeploymentProvider):
         rec = ctx.record
         if rec is None:
             raise NotFound(f"no local deployment named {ctx.name!r}", "list them with `weave deployments`")
+        marker = str(ctx.inventory.home / "local" / ctx.name) + os.sep
         for res in ctx.resources("process"):
             with ctx.step(f"process-{res.id}", f"stop process {res.id}"):
-                stop_process(int(res.id), str(ctx.inventory.home / "local" / ctx.name))
+                stop_process(int(res.id), marker)
                 ctx.remove_resource("process", res.id)
+        # a deploy killed between starting the server and recording it leaves an unrecorded process
+        for pid in pids_with(marker, SERVER_MODULE):
+            with ctx.step(f"process-{pid}", f"stop unrecorded process {pid}"):
+                stop_process(pid, marker)
         with ctx.step("files", "remove files"):
             shutil.rmtree(ctx.inventory.home / "local" / ctx.name, ignore_errors=True)
             for res in ctx.resources("folder"):
