@@ -6,7 +6,7 @@ import pytest
 
 from weave_nb.config import DeploymentStatus
 from weave_nb.events import StepFinished
-from weave_nb.procutil import pid_alive, wait_for
+from weave_nb.procutil import pid_alive, stop_process, wait_for
 
 from conftest import read_line, server_pids, start_deploy
 from test_local_provider import get_json
@@ -93,3 +93,23 @@ def test_interrupted_deploy_shows_in_the_cli(subprocess_env, mock_weave, weave_h
     listed = run_weave(["deployments", "-p", "local"], subprocess_env)
     row = listed.stdout.strip().splitlines()[1].split()
     assert row[:3] == ["demo", "local", "deploying"] and row[-1] == "interrupted"
+
+
+def test_undeploy_stops_a_server_that_was_never_recorded(manager, mock_weave, weave_home, tmp_path):
+    """A deploy killed between starting the server and recording it: undeploy still finds the process."""
+    import subprocess
+
+    info = manager.deploy({"name": "demo", "weave_file": str(mock_weave)})
+    pid = info.details["pid"]
+    manager.inventory.remove_resource("local", "demo", "process", str(pid))
+    # a bystander that merely names a file in the deployment folder is left alone
+    bystander = subprocess.Popen(["tail", "-f", str(weave_home / "local" / "demo" / "server.log")])
+    try:
+        manager.destroy("demo")
+        assert wait_for(lambda: not pid_alive(pid), 10)
+        assert server_pids(weave_home) == []
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait(timeout=10)
+        stop_process(pid)  # the row is gone, so the home clean-up could not find it
