@@ -111,6 +111,13 @@ class LocalProvider(DeploymentProvider):
                 ctx.log(f"stopping previous process {rec.details['pid']}")
                 stop_process(rec.details["pid"], rec.details.get("folder"))
                 ctx.remove_resource("process", str(rec.details["pid"]))
+            marker = str(ctx.inventory.home / "local" / ctx.name) + os.sep
+            for stray in pids_with(marker, SERVER_MODULE):  # left by an interrupted deploy
+                ctx.log(f"stopping unrecorded process {stray}")
+                stop_process(stray, marker)
+            for res in ctx.resources("process"):
+                if not pid_alive(int(res.id), marker):
+                    ctx.remove_resource("process", res.id)
             if not port or port_in_use(port, config.host):
                 port = free_port(config.host)
             log_path = folder.parent / "server.log"
