@@ -113,3 +113,16 @@ def test_undeploy_stops_a_server_that_was_never_recorded(manager, mock_weave, we
         bystander.kill()
         bystander.wait(timeout=10)
         stop_process(pid)  # the row is gone, so the home clean-up could not find it
+
+
+def test_redeploy_stops_a_server_that_was_never_recorded(manager, mock_weave, weave_home):
+    info = manager.deploy({"name": "demo", "weave_file": str(mock_weave)})
+    pid = info.details["pid"]
+    manager.inventory.remove_resource("local", "demo", "process", str(pid))
+    manager.inventory.save("local", "demo", status="deploying", details={"pid": None})
+    try:
+        again = manager.deploy({"name": "demo", "weave_file": str(mock_weave)})
+        assert again.details["pid"] != pid
+        assert wait_for(lambda: server_pids(weave_home) == [again.details["pid"]], 10)
+    finally:
+        stop_process(pid)
