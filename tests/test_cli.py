@@ -190,3 +190,14 @@ def test_real_weave_command_end_to_end(subprocess_env, mock_weave, weave_home):
     assert wait_for(lambda: not pid_alive(pid), 10)
     assert not port_in_use(int(url.rsplit(":", 1)[1]))
     assert not (weave_home / "local" / "sub").exists()
+
+
+def test_ctrl_c_exits_1_with_how_to_recover(weave_home, mock_weave, monkeypatch):
+    from weave_nb.manager import DeploymentManager
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(DeploymentManager, "deploy", interrupted)
+    code, out, err = weave("deploy", "-n", "demo", "-c", str(mock_weave))
+    assert code == 1 and "interrupted: run the same command again to finish, or undeploy" in err

@@ -224,3 +224,17 @@ def test_listing_checks_credentials_first(manager):
     assert any(n.startswith("skipped nocreds: no credentials") for n in listing.notes)
     assert not any("picky" in n for n in listing.notes)
     assert ("picky", "seen") in {(d.provider, d.name) for d in listing.deployments}
+
+
+def test_deploy_accepts_a_config_object(manager, mock_weave):
+    from weave_nb.config import DeploymentConfig
+
+    prov = MemoryProvider(manager.auth)
+    mgr = DeploymentManager(home=manager.home, providers={"memory": prov})
+    config = DeploymentConfig(name="obj", provider="memory", weave_file=str(mock_weave), env={"TOKEN": "abcd1234"},
+                              auth={"method": "api_key", "api_key": "k-1234"})
+    info = mgr.deploy(config)
+    assert info.status == DeploymentStatus.ACTIVE
+    again, _ = mgr.configure(config)
+    assert again.env_plain() == {"TOKEN": "abcd1234"} and again.auth.get("api_key") == "k-1234"
+    assert mgr.settings_hash(again) == mgr.inventory.get("memory", "obj").settings_hash
