@@ -124,7 +124,7 @@ def handler_import(runs: int = 10) -> None:
         # -S as well as -I: no site-packages and no .pth start-up hooks (this machine has one that
         # imports google.cloud), as in a Lambda runtime. Runs are interleaved so drift hits every case.
         samples: dict[str, list[float]] = {label: [] for label in cases}
-        for label, code in cases.items():
+        for code in cases.values():
             timed_run([sys.executable, "-I", "-S", "-c", code], env)  # warm the page cache
         for _ in range(runs):
             for label, code in cases.items():

@@ -16,7 +16,7 @@ import pytest
 from weave_nb import cli
 from weave_nb.procutil import pid_alive, port_in_use, wait_for
 
-from conftest import MOCK_WEAVE, run_weave
+from conftest import run_weave
 from test_local_provider import assert_dependency_order, get_json
 
 

@@ -9,7 +9,7 @@ from pydantic import SecretStr
 
 from weave_nb.auth import AuthenticationManager, EnvironmentCredentialProvider, FileCredentialProvider
 from weave_nb.config import (
-    DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, PlannedStep, make_config, parse_env_pairs,
+    DeploymentConfig, DeploymentInfo, Plan, PlannedStep, make_config, parse_env_pairs,
 )
 from weave_nb.errors import ConfigError, CredentialsError
 from weave_nb.events import Done, LogLine, PlanReady, ProgressUpdate, Reporter, StepFinished, StepStarted

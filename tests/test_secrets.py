@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from weave_nb import cli
 from weave_nb.config import AuthConfig, DeploymentConfig, DeploymentInfo, Plan, PlannedStep, make_config
-from weave_nb.errors import ConfigError, DeploymentFailed, WeaveError
+from weave_nb.errors import ConfigError, WeaveError
 from weave_nb.manager import DeploymentManager
 from weave_nb.providers.base import DeploymentProvider
 
