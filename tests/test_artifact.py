@@ -145,7 +145,6 @@ def test_handler_code_imports_from_the_zip_alone(tmp_path):
     check_answer(report)
 
 
-@pytest.mark.xfail(strict=True, reason="the runtime opens weave.json with open(), which cannot read inside a zip")
 def test_handler_reads_its_weave_from_the_zip(tmp_path):
     zipped = build_artifact(load_weave(RESEARCH)).write(tmp_path / "artifact.zip")
     check_answer(run_handler(zipped))
