@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import undeploy_all_local
 from frontend_fakes import HELLO, make_provider, weave_text
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
@@ -54,8 +55,7 @@ def env(shell, home):
     shell.register_magics(magics)
     shell.configurables.append(magics)
     yield type("Env", (), {"shell": shell, "mgr": mgr, "slow": slow, "slow2": slow2, "magics": magics, "prompts": prompts, "answers": answers})
-    for info in mgr.inventory.list("local"):
-        mgr.destroy(info.name, "local")
+    undeploy_all_local(home)
     shell.configurables.remove(magics)
     shell.config.pop("WeaveMagics", None)
     from weave_nb.magics import unload_ipython_extension

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import undeploy_all_local
 from frontend_fakes import HELLO
 from nbclient import NotebookClient
 
@@ -87,9 +88,7 @@ def scan(folder: Path) -> list[str]:
 def workdir(tmp_path):
     home = tmp_path / "home"
     yield tmp_path
-    mgr = DeploymentManager(home=home)
-    for info in mgr.inventory.list("local"):
-        mgr.destroy(info.name, "local")
+    undeploy_all_local(home)
 
 
 @pytest.mark.timeout(300)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from conftest import undeploy_all_local
 from frontend_fakes import HELLO, make_provider
 from IPython.core.interactiveshell import InteractiveShell
 
@@ -42,8 +43,7 @@ def gate():
 def mgr(home, gate):
     manager = DeploymentManager(home=home, providers={"slow": make_provider(gate), "fast": make_provider()})
     yield manager
-    for info in manager.inventory.list("local"):
-        manager.destroy(info.name, "local")
+    undeploy_all_local(home)
 
 
 def outputs_text(output) -> str:
