@@ -76,6 +76,8 @@ class SlowProvider(DeploymentProvider):
         self.seen.append(config)
         with ctx.step("build", "build the image"):
             ctx.log("Step 1/2 : FROM python:3.12-slim")
+            if self.fail_with == "leak":
+                ctx.log(f"careless build line: {sorted(ctx.env.items())}")
             if self.started is not None:
                 self.started.set()
             if self.gate is not None and not self.gate.wait(30):
@@ -84,7 +86,7 @@ class SlowProvider(DeploymentProvider):
         with ctx.step("run", "run the service"):
             if self.fail_with == "interrupt":
                 raise KeyboardInterrupt
-            if self.fail_with:
+            if self.fail_with and self.fail_with != "leak":
                 raise DeploymentFailed(self.fail_with, "try turning it off and on again")
             ctx.add_resource("service", config.name)
         return DeploymentInfo(

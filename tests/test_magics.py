@@ -231,6 +231,18 @@ def test_interrupted_deploy_says_how_to_finish(env, capsys):
     assert env.mgr.inventory.get("stopped", "halted").status == DeploymentStatus.FAILED
 
 
+@pytest.mark.parametrize("mode", ["text", "html", "widgets"])
+def test_a_provider_echoing_a_secret_does_not_reach_the_cell(env, capsys, mode):
+    env.mgr._overrides["leaky"] = make_provider(fail_with="leak")
+    env.magics.progress = mode
+    env.shell.user_ns["token"] = "sk-test-LEAKED-0042"
+    result = env.shell.run_cell("%%weave_deploy --name leaky --provider leaky --env TOKEN=$token\n" + HELLO, store_history=False)
+    assert result.error_in_exec is None
+    view_text = "" if mode == "text" else env.magics.last_view.state.render_html()
+    text = "".join(capsys.readouterr()) + view_text
+    assert "careless build line" in text and "sk-test-LEAKED-0042" not in text
+
+
 # -- listing --------------------------------------------------------------------------
 def test_deployments_dataframe_columns_dtypes_order(env, capsys):
     for name in ("first", "second", "third"):
