@@ -249,3 +249,6 @@ def test_board_refresh_sees_new_deployments(deployed):
     listing = board.wait(30)
     assert {"alpha", "beta", "gamma"} <= {r["name"] for r in board.model.rows}
     assert board.model.notes == listing.notes
+    board.provider.value = "slow"  # choosing a provider reloads the table
+    board.wait(30)
+    assert board.model.rows == [] and "no deployments" in board.table.value

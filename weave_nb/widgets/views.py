@@ -245,6 +245,7 @@ class DeploymentsBoard(w.VBox, _Worker):
         m.observe(self._show_confirm, names=["confirming"])
         m.observe(lambda c: setattr(self.status, "value", html.escape(c["new"])), names=["message"])
         self.select.observe(self._picked, names=["value"])
+        m.observe(lambda _: self.refresh(), names=["provider"])
         self.refresh_button.on_click(lambda _: self.refresh())
         self.invoke_button.on_click(lambda _: self.invoke())
         self.undeploy_button.on_click(lambda _: self.undeploy())
