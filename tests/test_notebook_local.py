@@ -124,6 +124,9 @@ def test_notebook_deploys_lists_invokes_undeploys_without_leaking(workdir):
     deploy = outs[2]
     assert all("application/vnd.jupyter.widget-view+json" not in o.get("data", {}) for o in deploy)
     assert any("weave-progress" in o.get("data", {}).get("text/html", "") for o in deploy)
+    # text-only renderers get the events as lines
+    plain = next(o["data"]["text/plain"] for o in deploy if "weave-progress" in o.get("data", {}).get("text/html", ""))
+    assert "==> [2/3] start the server process" in plain and "Plan for nbdemo on local:" in plain
     assert "start the server process" in text(2) and "nbdemo [local] active http://127.0.0.1:" in text(2)
     assert "weave-deployment" in text(2)
     assert "nbcell [local] active" in text(3)
@@ -234,7 +237,7 @@ def test_progress_streams_from_a_real_kernel_while_the_deploy_runs(workdir):
         assert not gate.exists()
         gate.write_text("go")
         final = until(lambda m: m["msg_type"] == "update_display_data")
-        assert "weave-progress" in final["content"]["data"]["text/html"] and "✓ run the service" in final["content"]["data"]["text/plain"]
+        assert "weave-progress" in final["content"]["data"]["text/html"] and "==> [2/2] run the service" in final["content"]["data"]["text/plain"]
         until(lambda m: m["msg_type"] == "execute_result")
         until(lambda m: m["msg_type"] == "status" and m["content"]["execution_state"] == "idle")
     finally:

@@ -117,7 +117,9 @@ def test_html_view_displays_once_then_updates_in_place():
         view(event)
     assert log[0][0] == "display" and all(kind == "update" for kind, _ in log[1:])
     final = log[-1][1]
-    assert "deploy failed" in final._repr_html_() and "deploy failed" in repr(final)
+    assert "deploy failed" in final._repr_html_()
+    assert repr(final).splitlines()[:2] == ["Plan for demo on slow:", "  + create    build the image"]
+    assert "==> [2/2] run the service" in repr(final) and "ERROR deploy failed" in repr(final)
 
 
 def test_widget_view_updates_widgets_then_leaves_a_static_copy():

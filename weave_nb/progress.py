@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextvars
 import html
+import importlib.util
 import sys
 import threading
 import time
@@ -33,8 +34,9 @@ from .events import (
     StepStarted,
     WarningEvent,
 )
-from .render import line_sink
+from .render import format_event, line_sink
 
+TRANSCRIPT_LINES = 400
 MARKS = {"pending": "·", "running": "▶", "ok": "✓", "skipped": "=", "failed": "✗"}
 COLORS = {"pending": "#888", "running": "#1565c0", "ok": "#2e7d32", "skipped": "#888", "failed": "#c62828"}
 
@@ -53,6 +55,9 @@ class StepView:
 class ProgressState:
     """Everything a progress view shows, folded from events as they arrive.
 
+    ``transcript`` keeps the events as text lines (the last 400), the form a
+    text-only renderer shows for a finished operation.
+
     Args:
         title: a heading, e.g. ``deploy demo``.
         log_lines: how many of the latest log lines to keep.
@@ -66,12 +71,16 @@ class ProgressState:
         self.warnings: list[str] = []
         self.done: Done | None = None
         self.events = 0
+        self.transcript: deque[str] = deque(maxlen=TRANSCRIPT_LINES)
         self._lock = threading.RLock()
 
     def apply(self, event: Event) -> None:
         """Fold one event into the state."""
         with self._lock:
             self.events += 1
+            line = format_event(event)
+            if line is not None:
+                self.transcript.extend(line.splitlines())
             if isinstance(event, PlanReady):
                 known = {s.key for s in self.steps}
                 for planned in getattr(event.plan, "steps", []):
@@ -357,7 +366,8 @@ class _Snapshot:
 
     def __init__(self, state: ProgressState) -> None:
         self.html = state.render_html()
-        self.text = state.render_text()
+        # the end state's text form is the event lines (what a text-only renderer shows)
+        self.text = "\n".join(state.transcript) if state.done is not None else state.render_text()
 
     def _repr_html_(self) -> str:
         return self.html
@@ -369,15 +379,6 @@ class _Snapshot:
 def in_kernel(shell: Any) -> bool:
     """True when ``shell`` runs in a Jupyter kernel (so rich displays and widgets can show)."""
     return shell is not None and getattr(shell, "kernel", None) is not None
-
-
-def widgets_available() -> bool:
-    """True when ipywidgets can be imported."""
-    try:
-        import ipywidgets  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def make_view(mode: str, shell: Any = None, title: str = "", log_lines: int = 8, verbose: bool = False) -> ProgressView:
@@ -394,7 +395,7 @@ def make_view(mode: str, shell: Any = None, title: str = "", log_lines: int = 8,
         A displayed view; call it with events, then ``close()``.
     """
     if mode == "auto":
-        mode = "widgets" if in_kernel(shell) and widgets_available() else "text"
+        mode = "widgets" if in_kernel(shell) and importlib.util.find_spec("ipywidgets") else "text"
     if mode == "widgets":
         return WidgetProgress(title, log_lines).show()
     if mode == "html":
