@@ -292,6 +292,14 @@ def test_undeploy_accepted_removes_it(env):
     assert env.mgr.inventory.get("slow", "dropme") is None
 
 
+def test_undeploy_where_nobody_can_answer_asks_for_force(env):
+    env.shell.run_cell_magic("weave_deploy", "--name headless --provider slow", HELLO)
+    env.magics.ask = lambda prompt: (_ for _ in ()).throw(EOFError())
+    with pytest.raises(UsageError, match="add --force"):
+        env.shell.run_line_magic("weave_undeploy", "headless --provider slow")
+    assert env.mgr.inventory.get("slow", "headless") is not None
+
+
 def test_undeploy_force_and_setting_skip_the_prompt(env):
     for name in ("f1", "f2"):
         env.shell.run_cell_magic("weave_deploy", f"--name {name} --provider slow", HELLO)

@@ -68,6 +68,7 @@ CELLS = [
     "%weave_status nbdemo",
     "%weave_logs nbdemo",
     "import shutil\nshutil.copytree(os.environ['WEAVE_HOME'], os.environ['WEAVE_SNAPSHOT'])",
+    "%weave_undeploy nbdemo",
     "%weave_undeploy nbdemo --force",
     "%config WeaveMagics.confirm_undeploy = False\n%weave_undeploy nbcell",
     "%weave_deployments --provider local",
@@ -97,6 +98,7 @@ def test_notebook_deploys_lists_invokes_undeploys_without_leaking(workdir):
     (workdir / "app.weave.yaml").write_text(WEAVE)
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS]
+    nb.cells[11].metadata["tags"] = ["raises-exception"]  # nobody can answer the prompt here
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     env = {
         **os.environ,
@@ -138,7 +140,8 @@ def test_notebook_deploys_lists_invokes_undeploys_without_leaking(workdir):
     assert "secret reached the process: True" in text(7)
     assert "nbdemo [local] active" in text(8)
     assert "POST / HTTP/1.1" in text(9)
-    assert "nbdemo [local] destroyed" in text(11) and "nbcell [local] destroyed" in text(12)
+    assert "UsageError: cannot ask for confirmation here; to remove 'nbdemo', add --force" in text(11)
+    assert "nbdemo [local] destroyed" in text(12) and "nbcell [local] destroyed" in text(13)
 
     # nothing secret anywhere
     raw = saved.read_text()

@@ -15,7 +15,7 @@ import json
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-from IPython.core.error import UsageError
+from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import parse_argstring
 from traitlets import Bool, CaselessStrEnum, Int, Unicode
@@ -210,7 +210,10 @@ class WeaveMagics(Magics, Configurable):
         mgr = self._manager()
         provider = self._provider(mgr, args.name, args.provider)
         if self.confirm_undeploy and not args.force:
-            answer = self.ask(f"Remove {args.name!r} and everything it made on {provider}? [y/N] ")
+            try:
+                answer = self.ask(f"Remove {args.name!r} and everything it made on {provider}? [y/N] ")
+            except (EOFError, StdinNotImplementedError):
+                raise UsageError(f"cannot ask for confirmation here; to remove {args.name!r}, add --force") from None
             if (answer or "").strip().lower() not in YES:
                 print("cancelled: nothing was removed")
                 return None
