@@ -72,6 +72,8 @@ CELLS = [
     "%weave_undeploy nbdemo --force",
     "%config WeaveMagics.confirm_undeploy = False\n%weave_undeploy nbcell",
     "%weave_deployments --provider local",
+    "%weave_deploy --name broken --config app.weave.yaml --option python=/bin/false --option startup_timeout=5",
+    "%weave_undeploy broken",
 ]
 
 
@@ -99,6 +101,7 @@ def test_notebook_deploys_lists_invokes_undeploys_without_leaking(workdir):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS]
     nb.cells[11].metadata["tags"] = ["raises-exception"]  # nobody can answer the prompt here
+    nb.cells[15].metadata["tags"] = ["raises-exception"]  # a deploy that fails
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     env = {
         **os.environ,
@@ -142,6 +145,13 @@ def test_notebook_deploys_lists_invokes_undeploys_without_leaking(workdir):
     assert "POST / HTTP/1.1" in text(9)
     assert "UsageError: cannot ask for confirmation here; to remove 'nbdemo', add --force" in text(11)
     assert "nbdemo [local] destroyed" in text(12) and "nbcell [local] destroyed" in text(13)
+
+    # a failed deploy: message and hint, no traceback; then it can be undeployed
+    failure = next(o for o in outs[15] if o["output_type"] == "error")
+    shown = "\n".join(failure["traceback"])
+    assert failure["ename"] == "WeaveFailure" and "did not become healthy" in shown and "hint:" in shown
+    assert "Traceback" not in shown and 'File "' not in shown
+    assert "broken [local] destroyed" in text(16)
 
     # nothing secret anywhere
     raw = saved.read_text()
