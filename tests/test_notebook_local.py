@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from conftest import undeploy_all_local
-from frontend_fakes import HELLO
+from frontend_fakes import HELLO, gated_kernel_setup
 from nbclient import NotebookClient
 
 from weave_nb.manager import DeploymentManager
@@ -214,14 +214,7 @@ def test_progress_streams_from_a_real_kernel_while_the_deploy_runs(workdir):
            "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
     km, kc = start_new_kernel(kernel_name="python3", env=env, cwd=str(workdir))
     try:
-        setup = (
-            "%load_ext weave_nb\n"
-            "from frontend_fakes import file_gated_provider\n"
-            "from weave_nb.magics import WeaveMagics\n"
-            "from weave_nb.manager import DeploymentManager\n"
-            "magics = next(c for c in get_ipython().configurables if isinstance(c, WeaveMagics))\n"
-            f"magics.manager = DeploymentManager(providers={{'gated': file_gated_provider({str(gate)!r})}})\n"
-        )
+        setup = gated_kernel_setup(str(gate))
         reply = kc.execute_interactive(setup, timeout=60)
         assert reply["content"]["status"] == "ok", reply["content"]
         cell = "%%weave_deploy --name live --provider gated\n" + HELLO
