@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .api import deploy, deployments, invoke, status, undeploy
+# Load the ``weave_nb.invoke`` module before binding the ``invoke`` function:
+# importing a submodule for the first time sets it as an attribute of the
+# package, which would otherwise replace the function with the module.
+from . import invoke as _invoke_module  # noqa: F401
+from .api import deploy, deployments, invoke, logs, plan, status, undeploy
 from .auth import AuthenticationManager, CredentialProvider, EnvironmentCredentialProvider, FileCredentialProvider
 from .config import AuthConfig, DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, PlannedStep
 from .errors import WeaveError
@@ -46,6 +50,8 @@ __all__ = [
     "deployments",
     "invoke",
     "load_ipython_extension",
+    "logs",
+    "plan",
     "status",
     "undeploy",
     "unload_ipython_extension",

@@ -7,6 +7,7 @@ nothing was created).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from typing import Any, Sequence, TextIO
@@ -43,7 +44,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     err = err or sys.stderr
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
     try:
@@ -88,8 +90,8 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> i
         for note in listing.notes:
             err.write(f"note: {note}\n")
         return 0
-    provider = args.provider or "local"
     mgr = _manager()
+    provider = mgr.provider_of(args.name, args.provider)
     if cmd == "undeploy":
         if not args.force and not _confirm(f"Remove {args.name!r} and everything it made on {provider}? [y/N] ", out, stdin):
             out.write("cancelled\n")

@@ -50,7 +50,7 @@ class AuthConfig(BaseModel):
     token, password or credential is kept as a ``SecretStr``.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True, defer_build=True)
 
     method: Literal["env_vars", "api_key", "service_account", "iam_role", "oauth", "config_file"] | None = None
     params: dict[str, Any] = Field(default_factory=dict)
@@ -93,7 +93,7 @@ class DeploymentConfig(BaseModel):
     provider's own options model (see ``DeploymentProvider.options_model``).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, defer_build=True)
 
     name: str
     provider: str = "local"
@@ -152,7 +152,8 @@ def parse_env_pairs(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in pairs:
         if "=" not in item:
-            raise ConfigError(f"--env expects KEY=VALUE, got {item.split('=')[0]!r}", "write it as --env NAME=value")
+            # never echo the item: without '=' it may be a pasted secret
+            raise ConfigError("--env expects KEY=VALUE, but an item has no '='", "write it as --env NAME=value")
         key, val = item.split("=", 1)
         key = key.strip()
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
@@ -208,6 +209,8 @@ def describe_validation_error(exc: ValidationError) -> str:
 class Resource(BaseModel):
     """One thing a deployment made (a process, a role, a function, an image...)."""
 
+    model_config = ConfigDict(defer_build=True)
+
     kind: str
     id: str
     attrs: dict[str, Any] = Field(default_factory=dict)
@@ -216,6 +219,8 @@ class Resource(BaseModel):
 
 class DeploymentInfo(BaseModel):
     """What is deployed: the inventory's row merged with the provider's live view."""
+
+    model_config = ConfigDict(defer_build=True)
 
     name: str
     provider: str
@@ -254,10 +259,11 @@ class DeploymentInfo(BaseModel):
         endpoint = (
             f'<a href="{esc(self.endpoint)}" target="_blank">{esc(self.endpoint)}</a>' if self.endpoint else "—"
         )
+        color = {"active": "#2e7d32", "failed": "#c62828", "destroyed": "#888"}.get(self.status.value, "#1565c0")
         rows = [
             ("name", esc(self.name)),
             ("provider", esc(self.provider)),
-            ("status", esc(self.status.value)),
+            ("status", f"<span style='color:{color};font-weight:bold'>{esc(self.status.value)}</span>"),
             ("endpoint", endpoint),
             ("region", esc(self.region or "—")),
             ("created", esc(self.created_at.isoformat(timespec="seconds"))),
@@ -265,12 +271,17 @@ class DeploymentInfo(BaseModel):
         ]
         if self.details.get("sandbox"):
             rows.append(("note", "sandbox: local stand-in, not the real cloud"))
+        if self.health:
+            rows.append(("health", esc(self.health)))
         if self.drift:
             rows.append(("drift", esc(self.drift)))
         if self.message:
             rows.append(("message", esc(self.message)))
         body = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>" for k, v in rows)
         return f"<table class='weave-deployment'>{body}</table>"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.summary())
 
     def summary(self) -> str:
         """A one-line text summary."""
@@ -285,7 +296,7 @@ class DeploymentInfo(BaseModel):
 class PlannedStep(BaseModel):
     """One resource change in a plan: ``action`` is create, update, replace, delete or no-change."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     key: str
     resource: str
@@ -295,6 +306,8 @@ class PlannedStep(BaseModel):
 
 class Plan(BaseModel):
     """What a deploy would change; pure data, computed without changing anything."""
+
+    model_config = ConfigDict(defer_build=True)
 
     provider: str
     name: str
@@ -317,6 +330,23 @@ class Plan(BaseModel):
             lines.append("  no changes")
         lines.extend(f"  note: {n}" for n in self.notes)
         return "\n".join(lines)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.render())
+
+    def _repr_html_(self) -> str:
+        colors = {"create": "#2e7d32", "update": "#1565c0", "replace": "#e65100", "delete": "#c62828", "no-change": "#888"}
+        rows = "".join(
+            f"<tr><td style='color:{colors[s.action]}'>{html.escape(s.action)}</td><td>{html.escape(s.resource)}</td>"
+            f"<td>{html.escape(s.detail)}</td></tr>"
+            for s in self.steps
+        )
+        notes = "".join(f"<div>note: {html.escape(n)}</div>" for n in self.notes)
+        changes = "" if self.has_changes else "<div>no changes</div>"
+        return (
+            f"<div class='weave-plan'><b>Plan for {html.escape(self.name)} on {html.escape(self.provider)}</b>"
+            f"<table>{rows}</table>{changes}{notes}</div>"
+        )
 
     def to_json(self) -> str:
         """JSON form of the plan."""

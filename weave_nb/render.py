@@ -31,7 +31,8 @@ def format_event(event: Event, verbose: bool = False) -> str | None:
         if event.ok:
             info = event.info
             if info is not None and getattr(info, "endpoint", None):
-                return f"OK {info.name} is {info.status.value} at {info.endpoint}"
+                note = f" ({info.message})" if getattr(info, "message", None) else ""
+                return f"OK {info.name} is {info.status.value} at {info.endpoint}{note}"
             return f"OK {event.message}"
         line = f"ERROR {event.message}"
         if event.suggestion:
