@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -66,6 +67,20 @@ def test_lock_is_exclusive_and_reusable(inv):
             pass
     with inv.lock("local", "demo"):
         pass
+
+
+def test_a_busy_attempt_leaves_the_holder_on_record(inv):
+    """Failing to get the lock must not wipe the holder's pid: listings use it to tell running from interrupted."""
+    with inv.lock("local", "demo"):
+        with pytest.raises(DeploymentBusy):
+            with inv.lock("local", "demo"):
+                pass
+        assert inv.is_locked("local", "demo")
+        with pytest.raises(DeploymentBusy) as again:
+            with inv.lock("local", "demo"):
+                pass
+        assert f"process {os.getpid()}" in again.value.message
+    assert not inv.is_locked("local", "demo")
 
 
 HOLD = """

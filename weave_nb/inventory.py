@@ -199,10 +199,12 @@ class Inventory:
         path = self.home / "locks" / f"{provider}--{name}.lock"
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         deadline = time.monotonic() + wait
+        held = False
         try:
             while True:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    held = True
                     break
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
@@ -216,8 +218,9 @@ class Inventory:
             os.pwrite(fd, str(os.getpid()).encode(), 0)
             yield
         finally:
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)
+            if held:  # the holder's pid stays in the file while it holds the lock
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, 0)
             os.close(fd)
 
 
