@@ -43,6 +43,10 @@ class LocalProvider(DeploymentProvider):
     description = "a detached process on this machine (no cloud, no Docker)"
 
     def validate_config(self, config: DeploymentConfig) -> None:
+        if config.type not in (None, "process"):
+            raise ConfigError(
+                f"the local provider runs a process, not {config.type!r}", "leave --type unset or use --type process"
+            )
         opts = self.options(config)
         if not Path(opts.python).exists() and shutil.which(opts.python) is None:
             raise ConfigError(f"interpreter {opts.python!r} not found", "set --option python=PATH or leave it unset")
