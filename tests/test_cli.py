@@ -101,6 +101,7 @@ def test_dry_run_and_plan_change_nothing(weave_home, mock_weave):
         (["deploy", "-n", "demo", "-c", "{missing}"], "missing.weave.yaml"),
         (["deploy", "-n", "demo", "-c", "{broken}"], "broken.weave.yaml"),
         (["deploy", "-n", "demo", "-c", "{weave}", "-o", "nonsense=1"], "nonsense"),
+        (["deploy", "-n", "demo", "-c", "{weave}", "--type", "lambda"], "not 'lambda'"),
         (["deployments", "-p", "nosuchcloud"], "unknown provider"),
         (["deployments", "--status", "actve"], "invalid choice: 'actve'"),
     ],
@@ -201,3 +202,62 @@ def test_ctrl_c_exits_1_with_how_to_recover(weave_home, mock_weave, monkeypatch)
     monkeypatch.setattr(DeploymentManager, "deploy", interrupted)
     code, out, err = weave("deploy", "-n", "demo", "-c", str(mock_weave))
     assert code == 1 and "interrupted: run the same command again to finish, or undeploy" in err
+
+
+class Recording:
+    """A manager for the in-process CLI whose ``slow`` provider records the config it was given."""
+
+    @staticmethod
+    def install(monkeypatch, weave_home, provider):
+        from weave_nb.manager import DeploymentManager
+
+        mgr = DeploymentManager(home=weave_home, providers={"slow": provider})
+        monkeypatch.setattr(cli, "_manager", lambda: mgr)
+        return mgr
+
+
+def test_seed_flags_reach_the_provider(weave_home, mock_weave, monkeypatch):
+    from frontend_fakes import make_provider
+
+    slow = make_provider()
+    Recording.install(monkeypatch, weave_home, slow)
+    code, out, err = weave("deploy", "--name", "seed", "--provider", "slow", "--type", "container", "--region", "eu-2",
+                           "--memory", "512", "--timeout", "45", "--env", "A=1", "--config", str(mock_weave))
+    assert code == 0, err
+    seen = slow.seen[-1]
+    assert (seen.name, seen.provider, seen.type, seen.region, seen.memory_mb, seen.timeout_seconds) == (
+        "seed", "slow", "container", "eu-2", 512, 45)
+    assert seen.env_plain() == {"A": "1"}
+
+
+def test_verbose_adds_progress_lines(weave_home, mock_weave, monkeypatch):
+    from frontend_fakes import make_provider
+
+    Recording.install(monkeypatch, weave_home, make_provider())
+    code, quiet, err = weave("deploy", "-n", "q", "-p", "slow", "-c", str(mock_weave))
+    assert code == 0, err
+    code, loud, err = weave("deploy", "-n", "v", "-p", "slow", "-c", str(mock_weave), "--verbose")
+    assert code == 0, err
+    assert "% done" not in quiet
+    assert "    50% done" in loud and "    100% done" in loud
+    strip = [line for line in loud.splitlines() if not line.endswith("% done")]
+    assert [line.split("(")[0] for line in strip if "==>" in line] == [
+        line.split("(")[0] for line in quiet.splitlines() if "==>" in line]
+
+
+def test_unexpected_errors_are_one_line_unless_verbose(weave_home, mock_weave, monkeypatch):
+    from frontend_fakes import make_provider
+
+    broken = make_provider()
+    broken.plan = lambda self, config, artifact, ctx: {}["no-such-key"]
+    broken.status = lambda self, ctx: None.endpoint
+    Recording.install(monkeypatch, weave_home, broken)
+    code, out, err = weave("plan", "-n", "bug", "-p", "slow", "-c", str(mock_weave))
+    assert code == 1 and "Traceback" not in err
+    assert err.splitlines() == ["error: unexpected KeyError: 'no-such-key'",
+                                "  hint: run again with --verbose for the traceback"]
+    code, out, err = weave("plan", "-n", "bug", "-p", "slow", "-c", str(mock_weave), "-v")
+    assert code == 1 and err.startswith("Traceback") and "error: unexpected KeyError" in err
+    code, out, err = weave("status", "bug", "-p", "slow")
+    assert code == 1 and "Traceback" not in err and "error: unexpected AttributeError" in err
+    assert "--verbose" not in err, "status has no --verbose flag to suggest"

@@ -38,7 +38,7 @@ _DEPLOY: list[Arg] = [
     (("--keep-on-failure",), dict(dest="keep_on_failure", action="store_true", default=None, help="keep what a failed deploy created")),
     (("--option", "-o"), dict(action="append", dest="option", metavar="KEY=VALUE", help="any provider option (repeatable)")),
     (("--dry-run",), dict(dest="dry_run", action="store_true", help="show the plan and stop")),
-    (("--verbose", "-v"), dict(action="store_true", help="show every log line")),
+    (("--verbose", "-v"), dict(action="store_true", help="also show progress percentages, and the traceback of an unexpected error")),
 ]
 
 _NAME_PROVIDER: list[Arg] = [

@@ -59,6 +59,15 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     except KeyboardInterrupt:
         err.write("interrupted: run the same command again to finish, or undeploy to clean up\n")
         return 1
+    except Exception as exc:  # noqa: BLE001 - a bug or an unexpected library error: one line unless --verbose
+        verbose = getattr(args, "verbose", None)  # only deploy and plan have --verbose
+        if verbose:
+            import traceback
+
+            err.write("".join(traceback.format_exception(exc)))
+        hint = "run again with --verbose for the traceback" if verbose is False else "this is a bug; please report it"
+        err.write(f"error: unexpected {type(exc).__name__}: {exc}\n  hint: {hint}\n")
+        return 1
 
 
 def _manager() -> Any:

@@ -12,7 +12,7 @@ def format_event(event: Event, verbose: bool = False) -> str | None:
 
     Args:
         event: the event.
-        verbose: show every log line (otherwise the last ones are still shown, one by one).
+        verbose: also show progress fractions (every other event is shown either way).
     """
     if isinstance(event, StepStarted):
         count = f"[{event.index}/{event.total}] " if event.total else ""
@@ -38,8 +38,8 @@ def format_event(event: Event, verbose: bool = False) -> str | None:
         if event.suggestion:
             line += f"\n  hint: {event.suggestion}"
         return line
-    if isinstance(event, ProgressUpdate):
-        return None
+    if isinstance(event, ProgressUpdate) and verbose:
+        return f"    {event.fraction:.0%} done"
     return None
 
 
