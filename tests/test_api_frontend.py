@@ -48,3 +48,22 @@ def test_api_round_trip(mgr, capsys):
     assert weave_nb.undeploy("api1", "slow", manager=mgr).status == DeploymentStatus.DESTROYED
     with pytest.raises(NotFound):
         weave_nb.undeploy("api1", "slow", manager=mgr)
+
+
+def test_provider_is_found_from_the_inventory(mgr):
+    """Like the CLI and the magics: without a provider, the one the deployment is recorded on."""
+    from weave_nb.errors import ConfigError
+
+    weave_nb.deploy("found", "slow", weave_text=HELLO, sink=lambda e: None, manager=mgr)
+    assert weave_nb.status("found", manager=mgr).provider == "slow"
+    assert weave_nb.invoke("found", "hi", manager=mgr)["output"] == "echo: hi"
+    assert weave_nb.logs("found", manager=mgr) == "log of found"
+    mgr._overrides["slow2"] = make_provider()
+    weave_nb.deploy("found", "slow2", weave_text=HELLO, sink=lambda e: None, manager=mgr)
+    with pytest.raises(ConfigError, match="several deployments are named 'found'"):
+        weave_nb.status("found", manager=mgr)
+    assert weave_nb.undeploy("found", "slow2", manager=mgr).provider == "slow2"
+    assert weave_nb.undeploy("found", manager=mgr).provider == "slow"
+    assert mgr.inventory.list() == []
+    with pytest.raises(NotFound, match="no local deployment named 'found'"):
+        weave_nb.status("found", manager=mgr)

@@ -124,12 +124,12 @@ def deployments(provider: str | None = None, status: str | None = None, refresh:
     return frame
 
 
-def undeploy(name: str, provider: str = "local", *, sink: Sink = null_sink, manager: Any = None, **options: Any) -> DeploymentInfo:
+def undeploy(name: str, provider: str | None = None, *, sink: Sink = null_sink, manager: Any = None, **options: Any) -> DeploymentInfo:
     """Remove every resource a deployment made (no confirmation: the caller asked).
 
     Args:
         name: deployment name.
-        provider: its provider.
+        provider: its provider (default: the one it is recorded on, else local).
         sink: a callback receiving progress events (default: none).
         manager: a DeploymentManager to use instead of a new one.
         **options: provider options such as ``keep_image`` or ``purge_logs``.
@@ -139,23 +139,33 @@ def undeploy(name: str, provider: str = "local", *, sink: Sink = null_sink, mana
 
     Raises:
         NotFound: nothing by that name; WeaveError: a resource could not be removed.
+        ConfigError: no provider was given and several have a deployment by that name.
     """
-    return _mgr(manager).destroy(name, provider, sink=sink, **options)
+    mgr = _mgr(manager)
+    return mgr.destroy(name, mgr.provider_of(name, provider), sink=sink, **options)
 
 
-def status(name: str, provider: str = "local", manager: Any = None) -> DeploymentInfo:
-    """The live status of one deployment."""
-    return _mgr(manager).status(name, provider)
+def status(name: str, provider: str | None = None, manager: Any = None) -> DeploymentInfo:
+    """The live status of one deployment (provider: default the one it is recorded on, else local)."""
+    mgr = _mgr(manager)
+    return mgr.status(name, mgr.provider_of(name, provider))
 
 
-def invoke(name: str, input: str = "", provider: str = "local", weave: str | None = None, manager: Any = None, **kwargs: Any) -> Any:
-    """Call a deployed weave and return its JSON answer."""
-    payload: dict[str, Any] = {"input": input}
+def invoke(name: str, input: str = "", provider: str | None = None, weave: str | None = None, manager: Any = None, **kwargs: Any) -> Any:
+    """Call a deployed weave and return its JSON answer (provider: default the one it is recorded on, else local)."""
+    mgr = _mgr(manager)
+    return mgr.invoke(name, mgr.provider_of(name, provider), invoke_payload(input, weave), **kwargs)
+
+
+def invoke_payload(text: str, weave: str | None = None) -> dict[str, Any]:
+    """The request body of a weave call: ``{"input": text}`` plus ``"weave"`` when one is named."""
+    payload: dict[str, Any] = {"input": text}
     if weave:
         payload["weave"] = weave
-    return _mgr(manager).invoke(name, provider, payload, **kwargs)
+    return payload
 
 
-def logs(name: str, provider: str = "local", tail: int = 100, manager: Any = None) -> str:
-    """Recent log output of a deployment (the last ``tail`` lines)."""
-    return _mgr(manager).logs(name, provider, tail=tail)
+def logs(name: str, provider: str | None = None, tail: int = 100, manager: Any = None) -> str:
+    """Recent log output of a deployment, the last ``tail`` lines (provider: default the one it is recorded on)."""
+    mgr = _mgr(manager)
+    return mgr.logs(name, mgr.provider_of(name, provider), tail=tail)

@@ -115,10 +115,9 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> i
         out.write(json.dumps(data, indent=2) + "\n")
         return 0 if info.status.value == "active" else 1
     if cmd == "invoke":
-        payload: dict[str, Any] = {"input": args.input}
-        if args.weave:
-            payload["weave"] = args.weave
-        result = mgr.invoke(args.name, provider, payload, local=args.local)
+        from .api import invoke_payload
+
+        result = mgr.invoke(args.name, provider, invoke_payload(args.input, args.weave), local=args.local)
         out.write(json.dumps(result, indent=2) + "\n")
         return 0
     if cmd == "logs":

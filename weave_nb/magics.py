@@ -189,15 +189,12 @@ class WeaveMagics(Magics, Configurable):
     def weave_deployments(self, line: str = "") -> Any:
         """Every deployment as a pandas DataFrame, newest first (``df = %weave_deployments``)."""
         args = parse_argstring(self.weave_deployments, line)
-        from .frame import deployments_frame
+        from .api import deployments
 
         with self._friendly():
-            listing = self._manager().list(provider=args.provider, refresh=args.refresh)
-        rows = [d for d in listing.deployments if not args.status or d.status.value == args.status.lower()]
-        for note in listing.notes:
+            frame = deployments(args.provider, args.status, args.refresh, manager=self._manager())
+        for note in frame.attrs["notes"]:
             print(f"note: {note}")
-        frame = deployments_frame(rows)
-        frame.attrs["notes"] = list(listing.notes)
         return frame
 
     @line_magic
@@ -232,9 +229,9 @@ class WeaveMagics(Magics, Configurable):
     def weave_invoke(self, line: str = "") -> Any:
         """Call a deployed weave; shows its JSON answer and returns it as a dict."""
         args = parse_argstring(self.weave_invoke, line)
-        payload: dict[str, Any] = {"input": _unquote(args.input)}
-        if args.weave:
-            payload["weave"] = args.weave
+        from .api import invoke_payload
+
+        payload = invoke_payload(_unquote(args.input), args.weave)
         mgr = self._manager()
         with self._friendly():
             result = mgr.invoke(args.name, self._provider(mgr, args.name, args.provider), payload, local=args.local)

@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping
 
 import ipywidgets as w
 
+from ..api import invoke_payload
 from ..errors import WeaveError
 from ..progress import WidgetProgress
 from .models import BoardModel, DeployFormModel, run_in_thread
@@ -309,16 +310,21 @@ class DeploymentsBoard(w.VBox, _Worker):
 
         def work() -> Any:
             try:
-                listing = self.manager.list(provider=provider)
+                listing = self._load(provider)
             except BaseException as exc:
                 self.output.append_stderr(_error_text(exc))
                 raise
-            self.model.notes = list(listing.notes)
-            self.model.rows = [d.row() for d in listing.deployments]
             self.model.message = f"{len(listing.deployments)} deployment(s)"
             return listing
 
         return self._start(work, self.model)
+
+    def _load(self, provider: str | None) -> Any:
+        """List the deployments (on the worker thread) into the model's rows and notes; returns the Listing."""
+        listing = self.manager.list(provider=provider)
+        self.model.notes = list(listing.notes)
+        self.model.rows = [d.row() for d in listing.deployments]
+        return listing
 
     def invoke(self) -> Future | None:
         """Call the selected deployment with the input text (what Invoke does)."""
@@ -326,7 +332,7 @@ class DeploymentsBoard(w.VBox, _Worker):
         if picked is None or self.model.busy:
             return None
         provider, name = picked
-        payload = {"input": self.model.invoke_input}
+        payload = invoke_payload(self.model.invoke_input)
 
         def work() -> Any:
             try:
@@ -365,9 +371,7 @@ class DeploymentsBoard(w.VBox, _Worker):
                 self.output.append_stderr(_error_text(exc))
                 raise
             self.output.append_stdout(f"removed {name} from {provider}\n")
-            listing = self.manager.list(provider=self.model.provider or None)
-            self.model.notes = list(listing.notes)
-            self.model.rows = [d.row() for d in listing.deployments]
+            self._load(self.model.provider or None)
             self.model.message = f"removed {name}"
             return info
 
