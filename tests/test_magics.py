@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -108,6 +109,13 @@ def test_help_shows_the_cli_options(env):
     cli_help = build_parser()._subparsers._group_actions[0].choices["deploy"].format_help()
     for flag in ("--name", "--provider", "--region", "--config", "--memory", "--timeout", "--env", "--public", "--dry-run", "--option"):
         assert flag in doc and flag in cli_help
+    # every option of every CLI command shows in its magic's help
+    parser = build_parser()._subparsers._group_actions[0].choices
+    for command in ("deploy", "plan", "deployments", "undeploy", "status", "invoke", "logs"):
+        cli_flags = {o for a in parser[command]._actions for o in a.option_strings} - {"-h", "--help"}
+        magic_doc = getattr(WeaveMagics, f"weave_{command}").__doc__
+        magic_flags = set(re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", magic_doc))
+        assert cli_flags <= magic_flags, (command, cli_flags - magic_flags)
 
 
 # -- deploy -------------------------------------------------------------------------
