@@ -378,3 +378,16 @@ def test_local_deploy_invoke_undeploy(env, capsys):
     env.answers.append("y")
     env.shell.run_line_magic("weave_undeploy", "loc")
     assert not pid_alive(pid) and env.mgr.inventory.get("local", "loc") is None
+
+
+def test_undeploy_asks_through_input_as_it_is_when_the_cell_runs(env, monkeypatch):
+    """A kernel swaps ``input`` for one that asks the front end while a cell runs; the prompt must use that one."""
+    import builtins
+
+    env.shell.run_cell_magic("weave_deploy", "--name asked --provider slow", HELLO)
+    magics = WeaveMagics(env.shell, manager=env.mgr)  # made before the swap, as at %load_ext time
+    asked = []
+    monkeypatch.setattr(builtins, "input", lambda prompt: asked.append(prompt) or "y")
+    info = magics.weave_undeploy("asked --provider slow")
+    assert asked and "asked" in asked[0]
+    assert info.status == DeploymentStatus.DESTROYED and env.mgr.inventory.get("slow", "asked") is None

@@ -68,7 +68,8 @@ class WeaveMagics(Magics, Configurable):
     Args:
         shell: the InteractiveShell.
         manager: a DeploymentManager to use (default: a new one per call, honouring ``weave_home``).
-        ask: the confirmation prompt, ``input``-like (tests inject one).
+        ask: the confirmation prompt, ``input``-like (default: ``input`` as it is when the prompt is shown,
+            which a kernel routes to the front end while a cell runs).
         **kwargs: passed to ``Magics`` (e.g. ``config``).
     """
 
@@ -88,7 +89,7 @@ class WeaveMagics(Magics, Configurable):
     def __init__(self, shell: Any = None, manager: Any = None, ask: Callable[[str], str] | None = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self.manager = manager
-        self.ask = ask or input
+        self.ask = ask
         self.last_view: Any = None
 
     # helpers --------------------------------------------------------------
@@ -206,7 +207,7 @@ class WeaveMagics(Magics, Configurable):
         provider = self._provider(mgr, args.name, args.provider)
         if self.confirm_undeploy and not args.force:
             try:
-                answer = self.ask(f"Remove {args.name!r} and everything it made on {provider}? [y/N] ")
+                answer = (self.ask or input)(f"Remove {args.name!r} and everything it made on {provider}? [y/N] ")
             except (EOFError, StdinNotImplementedError):
                 raise UsageError(f"cannot ask for confirmation here; to remove {args.name!r}, add --force") from None
             if (answer or "").strip().lower() not in YES:
