@@ -16,10 +16,8 @@ from typing import Any, Iterable, Mapping
 
 from pydantic import SecretStr
 
-from .config import AuthConfig
+from .config import AUTH_METHODS, AuthConfig  # noqa: F401 - AUTH_METHODS re-exported for providers
 from .errors import CredentialsError
-
-AUTH_METHODS = ("env_vars", "api_key", "service_account", "iam_role", "oauth", "config_file")
 
 
 class CredentialProvider(ABC):

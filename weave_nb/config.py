@@ -12,7 +12,7 @@ import enum
 import html
 import json
 import re
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -20,6 +20,8 @@ from .errors import ConfigError
 
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
 SECRET_WORDS = ("key", "secret", "token", "password", "credential")
+AuthMethod = Literal["env_vars", "api_key", "service_account", "iam_role", "oauth", "config_file"]
+AUTH_METHODS: tuple[str, ...] = get_args(AuthMethod)
 
 
 def utcnow() -> _dt.datetime:
@@ -52,7 +54,7 @@ class AuthConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, hide_input_in_errors=True, defer_build=True)
 
-    method: Literal["env_vars", "api_key", "service_account", "iam_role", "oauth", "config_file"] | None = None
+    method: AuthMethod | None = None
     params: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("params", mode="before")
