@@ -48,6 +48,15 @@ def test_out_of_range_or_unknown_fields(field, value):
     assert f"{field}:" in caught.value.message
 
 
+def test_env_names_are_checked_in_mappings_too():
+    for env in ({"1BAD": "v"}, {"A-B": "v"}, {"": "v"}, {"A=B": "v"}):
+        with pytest.raises(ConfigError) as caught:
+            make_config({"name": "x", "env": env})
+        assert "env:" in caught.value.message and "not a valid environment variable name" in caught.value.message
+        assert "'v'" not in caught.value.message
+    assert make_config({"name": "x", "env": {"_OK1": "v"}}).env_plain() == {"_OK1": "v"}
+
+
 def test_parse_env_pairs():
     assert parse_env_pairs(["A=1", "B=x=y", " C =", "_D=ok"]) == {"A": "1", "B": "x=y", "C": "", "_D": "ok"}
     for bad in (["A"], ["1A=x"], ["A-B=x"]):

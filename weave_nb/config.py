@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from .errors import ConfigError
 
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SECRET_WORDS = ("key", "secret", "token", "password", "credential")
 AuthMethod = Literal["env_vars", "api_key", "service_account", "iam_role", "oauth", "config_file"]
 AUTH_METHODS: tuple[str, ...] = get_args(AuthMethod)
@@ -131,6 +132,10 @@ class DeploymentConfig(BaseModel):
     def _env(cls, value: Any) -> Any:
         if isinstance(value, (list, tuple)):
             return parse_env_pairs(value)
+        if isinstance(value, dict):
+            for key in value:
+                if not isinstance(key, str) or not ENV_NAME.match(key):
+                    raise ValueError(f"{key!r} is not a valid environment variable name (use letters, digits and '_')")
         return value
 
     @field_validator("auth", mode="before")
@@ -158,7 +163,7 @@ def parse_env_pairs(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
             raise ConfigError("--env expects KEY=VALUE, but an item has no '='", "write it as --env NAME=value")
         key, val = item.split("=", 1)
         key = key.strip()
-        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+        if not ENV_NAME.match(key):
             raise ConfigError(f"{key!r} is not a valid environment variable name", "use letters, digits and '_'")
         out[key] = val
     return out
@@ -177,11 +182,12 @@ def make_config(values: dict[str, Any], defaults: dict[str, Any] | None = None) 
     known = set(DeploymentConfig.model_fields)
     options: dict[str, Any] = {}
     for key, val in (defaults or {}).items():
-        if key in known:
+        if key == "options":
+            options.update(val or {})
+        elif key in known:
             merged[key] = val
         else:
             options[key] = val
-    options.update((defaults or {}).get("options", {}) or {})
     for key, val in values.items():
         if val is None:
             continue

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from pydantic import SecretStr
+
 from .artifact import Artifact
 from .auth import AuthenticationManager, weave_home
 from .config import DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, make_config
@@ -125,9 +127,8 @@ class DeploymentManager:
         base.update({k: v for k, v in (defaults or {}).items() if v is not None})
         spec_env = spec.resolve_env(self.auth.environ)
         config = make_config(values, base)
-        if spec_env:
-            merged = {**spec_env, **config.env_plain()}
-            config = config.model_copy(update={"env": make_config({"name": config.name, "env": merged}).env})
+        if spec_env:  # the weave file's env, weaker than --env; its names were checked when it was parsed
+            config = config.model_copy(update={"env": {**{k: SecretStr(v) for k, v in spec_env.items()}, **config.env}})
         return config, spec
 
     def settings_hash(self, config: DeploymentConfig) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextvars
 import os
-import re
 import threading
 from concurrent.futures import Future
 from pathlib import Path
@@ -18,9 +17,7 @@ from typing import Any, Callable, Mapping
 from traitlets import Any as AnyTrait
 from traitlets import Bool, CaselessStrEnum, HasTraits, List, Unicode, observe
 
-from ..config import NAME_PATTERN
-
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+from ..config import ENV_NAME, NAME_PATTERN
 STATES = ["idle", "planning", "deploying", "done", "failed"]
 
 
