@@ -83,6 +83,21 @@ def test_a_busy_attempt_leaves_the_holder_on_record(inv):
     assert not inv.is_locked("local", "demo")
 
 
+def test_waiting_for_the_lock_uses_the_given_sleep_and_clock(inv):
+    now = [100.0]
+    naps = []
+
+    def sleep(seconds):
+        naps.append(seconds)
+        now[0] += seconds
+
+    with inv.lock("local", "demo"):
+        with pytest.raises(DeploymentBusy):
+            with inv.lock("local", "demo", wait=1.0, poll=0.25, sleep=sleep, clock=lambda: now[0]):
+                pass
+    assert naps == [0.25] * 4 and now[0] == 101.0
+
+
 HOLD = """
 import sys
 from weave_nb.inventory import Inventory

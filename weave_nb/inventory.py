@@ -15,7 +15,7 @@ import os
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .config import DeploymentInfo, DeploymentStatus, Resource, utcnow
 from .errors import DeploymentBusy
@@ -182,7 +182,15 @@ class Inventory:
         return holder.isdigit() and pid_alive(int(holder))
 
     @contextlib.contextmanager
-    def lock(self, provider: str, name: str, wait: float = 0.0, poll: float = 0.05) -> Iterator[None]:
+    def lock(
+        self,
+        provider: str,
+        name: str,
+        wait: float = 0.0,
+        poll: float = 0.05,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> Iterator[None]:
         """Hold the exclusive lock for one deployment.
 
         The lock is an ``fcntl`` lock on a file, so it is released when the
@@ -190,6 +198,8 @@ class Inventory:
 
         Args:
             wait: seconds to wait for another process to finish (0: fail at once).
+            poll: seconds between attempts while waiting.
+            sleep, clock: the wait and the monotonic clock (tests pass fakes).
 
         Raises:
             DeploymentBusy: another process holds the lock after ``wait`` seconds.
@@ -198,7 +208,7 @@ class Inventory:
 
         path = self.home / "locks" / f"{provider}--{name}.lock"
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        deadline = time.monotonic() + wait
+        deadline = clock() + wait
         held = False
         try:
             while True:
@@ -207,13 +217,13 @@ class Inventory:
                     held = True
                     break
                 except BlockingIOError:
-                    if time.monotonic() >= deadline:
+                    if clock() >= deadline:
                         holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
                         raise DeploymentBusy(
                             f"{name!r} on {provider} is being changed by process {holder}",
                             "wait for that deploy or undeploy to finish, then run again",
                         ) from None
-                    time.sleep(poll)  # waiting on another process's lock: no event to wait on
+                    sleep(poll)  # waiting on another process's lock: no event to wait on
             os.ftruncate(fd, 0)
             os.pwrite(fd, str(os.getpid()).encode(), 0)
             yield
