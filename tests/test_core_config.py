@@ -83,6 +83,22 @@ def test_info_row_summary_and_html_escape():
     assert "&lt;x&gt;" in info._repr_html_() and "<x>" not in info._repr_html_()
 
 
+def test_info_html_shows_every_field_with_the_endpoint_as_a_link():
+    import datetime as dt
+
+    when = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    later = when + dt.timedelta(minutes=1)
+    info = DeploymentInfo(name="demo", provider="aws", status="active", endpoint="https://x.example/run",
+                          region="eu-west-1", created_at=when, updated_at=later, details={"api_key_hint": "kept out"})
+    page = info._repr_html_()
+    for shown in ("demo", "aws", ">active<", "eu-west-1", "2026-01-02T03:04:05+00:00", "2026-01-02T03:05:05+00:00"):
+        assert shown in page, shown
+    assert '<a href="https://x.example/run" target="_blank">https://x.example/run</a>' in page
+    assert "kept out" not in page, "details (provider internals) are not shown"
+    bare = DeploymentInfo(name="d", provider="local")._repr_html_()
+    assert "<a " not in bare and "pending" in bare
+
+
 def test_reporter_counts_steps_and_survives_a_broken_sink():
     seen = []
     ticks = iter([0.0, 1.5, 2.0, 2.25])
