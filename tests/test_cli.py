@@ -248,16 +248,24 @@ def test_verbose_adds_progress_lines(weave_home, mock_weave, monkeypatch):
 def test_unexpected_errors_are_one_line_unless_verbose(weave_home, mock_weave, monkeypatch):
     from frontend_fakes import make_provider
 
+    from weave_nb.manager import UNEXPECTED
+
     broken = make_provider()
     broken.plan = lambda self, config, artifact, ctx: {}["no-such-key"]
     broken.status = lambda self, ctx: None.endpoint
     Recording.install(monkeypatch, weave_home, broken)
     code, out, err = weave("plan", "-n", "bug", "-p", "slow", "-c", str(mock_weave))
     assert code == 1 and "Traceback" not in err
-    assert err.splitlines() == ["error: unexpected KeyError: 'no-such-key'",
-                                "  hint: run again with --verbose for the traceback"]
+    assert err.splitlines() == ["error: KeyError: 'no-such-key'", f"  hint: {UNEXPECTED}"]
     code, out, err = weave("plan", "-n", "bug", "-p", "slow", "-c", str(mock_weave), "-v")
-    assert code == 1 and err.startswith("Traceback") and "error: unexpected KeyError" in err
+    assert code == 1 and err.startswith("Traceback") and 'File "' in err and "error: KeyError" in err
     code, out, err = weave("status", "bug", "-p", "slow")
-    assert code == 1 and "Traceback" not in err and "error: unexpected AttributeError" in err
-    assert "--verbose" not in err, "status has no --verbose flag to suggest"
+    assert code == 1 and "Traceback" not in err and "error: AttributeError" in err
+    # a bug in the command line itself: one line too, the traceback with --verbose where the command has it
+    Recording.install(monkeypatch, weave_home, make_provider())
+    monkeypatch.setattr(cli, "_notes", lambda info, out: {}["cli-bug"])
+    code, out, err = weave("deploy", "-n", "ok", "-p", "slow", "-c", str(mock_weave))
+    assert code == 1 and err.splitlines()[-2:] == [
+        "error: unexpected KeyError: 'cli-bug'", "  hint: run again with --verbose for the traceback"]
+    code, out, err = weave("deploy", "-n", "ok", "-p", "slow", "-c", str(mock_weave), "-v")
+    assert code == 1 and "Traceback" in err and err.splitlines()[-1] == "  hint: this is a bug; please report it"

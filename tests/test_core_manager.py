@@ -238,3 +238,30 @@ def test_deploy_accepts_a_config_object(manager, mock_weave):
     again, _ = mgr.configure(config)
     assert again.env_plain() == {"TOKEN": "abcd1234"} and again.auth.get("api_key") == "k-1234"
     assert mgr.settings_hash(again) == mgr.inventory.get("memory", "obj").settings_hash
+
+
+class Exploding(MemoryProvider):
+    """A plug-in with a bug: status and destroy raise plain Python errors."""
+
+    name = "exploding"
+
+    def status(self, ctx):
+        raise RuntimeError("engine exploded")
+
+    def destroy(self, ctx, **options):
+        raise KeyError("lost")
+
+
+def test_unexpected_provider_errors_become_weave_errors_with_the_cause(manager, mock_weave):
+    from weave_nb.manager import UNEXPECTED
+
+    mgr = DeploymentManager(home=manager.home, providers={"exploding": Exploding})
+    mgr.deploy(values(mock_weave, provider="exploding"))
+    with pytest.raises(WeaveError) as caught:
+        mgr.status("demo", "exploding")
+    assert caught.value.message == "RuntimeError: engine exploded" and caught.value.suggestion == UNEXPECTED
+    assert isinstance(caught.value.__cause__, RuntimeError)
+    with pytest.raises(WeaveError, match="KeyError: 'lost'"):
+        mgr.destroy("demo", "exploding")
+    row = mgr.inventory.get("exploding", "demo")
+    assert row.status == DeploymentStatus.FAILED and "KeyError" in row.message

@@ -391,3 +391,15 @@ def test_undeploy_asks_through_input_as_it_is_when_the_cell_runs(env, monkeypatc
     info = magics.weave_undeploy("asked --provider slow")
     assert asked and "asked" in asked[0]
     assert info.status == DeploymentStatus.DESTROYED and env.mgr.inventory.get("slow", "asked") is None
+
+
+def test_a_provider_bug_shows_as_message_and_hint_without_traceback(env, capsys):
+    broken = make_provider()
+    broken.status = lambda self, ctx: {}["no-such-key"]
+    env.mgr._overrides["buggy"] = broken
+    env.shell.run_cell_magic("weave_deploy", "--name bug --provider buggy", HELLO)
+    capsys.readouterr()
+    result = env.shell.run_cell("%weave_status bug --provider buggy", store_history=False)
+    assert isinstance(result.error_in_exec, WeaveFailure)
+    text = "".join(capsys.readouterr())
+    assert "KeyError: 'no-such-key'" in text and "hint:" in text and "Traceback" not in text

@@ -54,6 +54,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         err.write(f"error: {exc}\n")
         return 2
     except WeaveError as exc:
+        if getattr(args, "verbose", False) and exc.__cause__ is not None:
+            import traceback
+
+            err.write("".join(traceback.format_exception(exc.__cause__)))
         err.write(f"error: {exc}\n")
         return 1
     except KeyboardInterrupt:

@@ -28,6 +28,12 @@ from .providers.base import DeployContext, DeploymentProvider
 from .registry import load_provider_class, provider_names
 
 
+UNEXPECTED = (
+    "an unexpected error: check that the provider's service is reachable, and report it if it keeps happening "
+    "(`weave deploy --verbose` shows the traceback)"
+)
+
+
 @dataclass
 class Listing:
     """The result of :meth:`DeploymentManager.list`: deployments plus notes on skipped providers."""
@@ -361,6 +367,7 @@ class DeploymentManager:
 
     # helpers --------------------------------------------------------------
     def _guard(self, fn: Callable[[], Any], config: DeploymentConfig | None = None) -> Any:
+        """Run ``fn``; any failure leaves as a WeaveError whose message holds no secret of ``config``."""
         try:
             return fn()
         except WeaveError as exc:
@@ -370,13 +377,14 @@ class DeploymentManager:
                     raise type(exc)(scrubbed, exc.suggestion) from None
             raise
         except Exception as exc:
+            text = f"{type(exc).__name__}: {exc}"
             # any other error that quotes a secret is replaced, so the secret never reaches a traceback
             if config is not None:
-                text = f"{type(exc).__name__}: {exc}"
                 scrubbed = self._scrub(text, config)
                 if scrubbed != text:
                     raise DeploymentFailed(scrubbed, "nothing was deployed; fix the problem and run again") from None
-            raise
+            # every front end shows a WeaveError as a message and a hint; the original stays attached as the cause
+            raise WeaveError(text, UNEXPECTED) from exc
 
     def _scrubbing(self, sink: Sink, config: DeploymentConfig) -> Sink:
         """Wrap ``sink`` so no event text (log lines, step details, messages) carries a secret of ``config``."""
