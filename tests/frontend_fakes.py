@@ -134,15 +134,10 @@ class FileGate:
     def wait(self, timeout: float) -> bool:
         """Wait until the file exists (polled), at most ``timeout`` seconds."""
         import os
-        import time
 
-        deadline = time.monotonic() + timeout
-        pause = threading.Event()
-        while time.monotonic() < deadline:
-            if os.path.exists(self.path):
-                return True
-            pause.wait(0.01)
-        return False
+        from weave_nb.procutil import wait_for
+
+        return wait_for(lambda: os.path.exists(self.path), timeout, 0.01)
 
 
 def file_gated_provider(path: str) -> type[SlowProvider]:

@@ -12,8 +12,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
-import time
 import urllib.request
 from pathlib import Path
 
@@ -21,7 +19,7 @@ import nbformat
 import pytest
 from frontend_fakes import HELLO, gated_kernel_setup
 
-from weave_nb.procutil import free_port
+from weave_nb.procutil import free_port, wait_for
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,13 +27,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def wait_until(condition, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        pause.wait(0.1)
-    return condition()
+    return wait_for(condition, timeout, 0.1)
 
 
 def _ready(url: str) -> bool:

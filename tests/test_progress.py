@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 
 import pytest
 from frontend_fakes import HELLO, make_provider
@@ -22,6 +21,7 @@ from weave_nb.events import (
 )
 from weave_nb.magics import WeaveMagics
 from weave_nb.manager import DeploymentManager
+from weave_nb.procutil import wait_for
 from weave_nb.progress import (
     HtmlProgress,
     ProgressState,
@@ -33,13 +33,7 @@ from weave_nb.progress import (
 
 def wait_until(condition, timeout: float = 10.0) -> bool:
     """Poll ``condition`` until it holds or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        pause.wait(0.005)
-    return condition()
+    return wait_for(condition, timeout, 0.005)
 
 
 PLAN = Plan(
