@@ -148,3 +148,12 @@ def test_handler_code_imports_from_the_zip_alone(tmp_path):
 def test_handler_reads_its_weave_from_the_zip(tmp_path):
     zipped = build_artifact(load_weave(RESEARCH)).write(tmp_path / "artifact.zip")
     check_answer(run_handler(zipped))
+
+
+def test_four_agent_example_zips_to_at_most_32_kb():
+    """The issue's size target, checked on every run (the benchmark prints the figure)."""
+    spec = load_weave(RESEARCH)
+    assert len(spec.agents) == 4
+    art = build_artifact(spec)
+    assert art.size <= 32 * 1024, art.size
+    assert set(art.files) == {SPEC_FILE, *runtime_files()}, "nothing but the runtime and the weave"
