@@ -146,14 +146,22 @@ class DeploymentManager:
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
     def _salt(self) -> bytes:
+        """This home's random salt, created once; written to a temporary file and linked into place
+        so a concurrent reader never sees it half-written."""
         path = self.home / "salt"
         if not path.exists():
+            tmp = self.home / f".salt.{os.getpid()}.{_secrets.token_hex(4)}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 os.write(fd, _secrets.token_hex(16).encode())
+            finally:
                 os.close(fd)
+            try:
+                os.link(tmp, path)
             except FileExistsError:
                 pass
+            finally:
+                os.unlink(tmp)
         return path.read_bytes()
 
     def context(self, provider: str, name: str, sink: Sink = null_sink, env: Mapping[str, str] | None = None, total: int = 0) -> DeployContext:
