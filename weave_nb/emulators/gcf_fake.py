@@ -1,0 +1,422 @@
+"""A wire-level TEST FAKE of the Cloud Functions v2 REST API.
+
+This is not Google's service and not an official emulator (none exists). It was
+written from the public Cloud Functions v2 REST reference and from captured
+client traffic (``google-cloud-functions`` 1.25 with ``transport="rest"`` and the
+``gcloud`` CLI), so that the GCP provider, the test suite and sandbox notebooks can
+talk to something that speaks the same JSON over HTTP. It keeps everything in
+memory, trusts every caller (no authentication), and, when asked to, serves each
+deployed function with a local ``functions-framework`` process.
+
+Standard library only: it never imports the google client libraries.
+
+Usage::
+
+    with FakeCloudFunctions() as fake:
+        client = FunctionServiceClient(transport="rest", credentials=AnonymousCredentials(),
+                                       client_options={"api_endpoint": fake.url})
+
+or standalone: ``python -m weave_nb.emulators.gcf_fake --port 8089``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import collections
+import copy
+import json
+import os
+import re
+import shutil
+import signal
+import tempfile
+import threading
+import time
+import uuid
+from http.server import ThreadingHTTPServer
+
+from weave_nb.emulators.gcf_fake_functions import (
+    PROJECT_NUMBER, ApiError, Operation, apply_mask, check_function_id, clean_request_function,
+    mask_paths, matches_filter, new_function, now_rfc3339, paginate, placeholder_urls,
+    render_function, set_revision, validate_function,
+)
+from weave_nb.emulators.gcf_fake_http import Handler, UploadError
+from weave_nb.emulators.gcf_fake_process import (
+    SourceError, StartError, extract_source, start_function_process, validate_source_zip,
+)
+
+__all__ = ["FakeCloudFunctions", "main"]
+
+
+class FakeCloudFunctions:
+    """In-memory Cloud Functions v2 REST fake on a loopback HTTP server.
+
+    Args:
+        host: interface to bind (default loopback).
+        port: TCP port; 0 picks a free one.
+        polls_before_done: ``operations.get`` calls that answer ``done: false``
+            before the next one completes the operation.
+        serve_functions: run each deployed function with functions-framework and
+            point ``serviceConfig.uri``/``url`` at it.
+        workdir: where sources are unpacked; a temporary directory (removed by
+            ``stop()``) when None.
+    """
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, polls_before_done: int = 2,
+                 serve_functions: bool = True, workdir: str | None = None):
+        self.host = host
+        self.port = port
+        self.polls_before_done = polls_before_done
+        self.serve_functions = serve_functions
+        self.url = ""
+        self.counts: collections.Counter = collections.Counter()
+        self.calls: list[dict] = []
+        self._workdir_arg = workdir
+        self._workdir: str | None = None
+        self._lock = threading.RLock()
+        self._functions: dict[str, dict] = {}
+        self._ops: dict[str, Operation] = {}
+        self._busy: dict[str, str] = {}  # function name -> running operation name
+        self._uploads: dict[tuple[str, str], bytes | None] = {}  # None: URL issued, nothing uploaded
+        self._policies: dict[str, dict] = {}
+        self._procs: dict[str, object] = {}
+        self._revisions: dict[str, int] = {}
+        self._fail_next: tuple[str, list[str]] | None = None
+        self._injections: list[list] = []
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> "FakeCloudFunctions":
+        """Bind and serve on a daemon thread. Returns self."""
+        if self._server is not None:
+            return self
+        self._workdir = self._workdir_arg or tempfile.mkdtemp(prefix="gcf-fake-")
+        handler = type("BoundHandler", (Handler,), {"fake": self})
+        self._server = ThreadingHTTPServer((self.host, self.port), handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self.url = f"http://{self.host}:{self.port}"
+        self._stopped = False
+        self._thread = threading.Thread(target=self._server.serve_forever, name="gcf-fake", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the HTTP server and every function process this fake started."""
+        self._stopped = True
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        with self._lock:
+            procs, self._procs = list(self._procs.values()), {}
+        for proc in procs:
+            proc.stop()
+        if self._workdir and not self._workdir_arg:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+        self._workdir = None
+
+    def __enter__(self) -> "FakeCloudFunctions":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------- test controls
+    def fail_next_build(self, message: str, state_messages: list[str] | None = None) -> None:
+        """Make the next create/update operation fail (code 3) and the function FAILED."""
+        with self._lock:
+            self._fail_next = (message, list(state_messages) if state_messages else [message])
+
+    def inject_errors(self, method: str, path_regex: str, status: int, count: int = 1) -> None:
+        """Answer the next ``count`` requests matching method ("*" = any) and path regex with ``status``."""
+        with self._lock:
+            self._injections.append([method.upper(), re.compile(path_regex), int(status), int(count)])
+
+    def functions(self) -> dict:
+        """Current function resources (string enums) keyed by full resource name."""
+        with self._lock:
+            return copy.deepcopy(self._functions)
+
+    def processes(self) -> dict:
+        """Running functions-framework processes keyed by function name: ``{name: pid}``."""
+        with self._lock:
+            return {name: proc.pid for name, proc in self._procs.items()}
+
+    def _take_injection(self, method: str, path: str) -> int | None:
+        with self._lock:
+            for inj in self._injections:
+                if inj[3] > 0 and inj[0] in ("*", method) and inj[1].search(path):
+                    inj[3] -= 1
+                    return inj[2]
+        return None
+
+    # ------------------------------------------------------------------- uploads
+    def generate_upload_url(self, location: str) -> dict:
+        if location == "-":
+            raise ApiError(400, "A specific location is required")
+        bucket = f"gcf-v2-uploads-{PROJECT_NUMBER}.{location}.cloudfunctions.appspot.com"
+        obj = f"{uuid.uuid4()}.zip"
+        with self._lock:
+            self._uploads[(bucket, obj)] = None
+        expires = int(time.time()) + 1800
+        return {"uploadUrl": f"{self.url}/upload/{bucket}/{obj}?GoogleAccessId=fake&Expires={expires}"
+                             "&Signature=fake",
+                "storageSource": {"bucket": bucket, "object": obj}}
+
+    def upload(self, bucket: str, obj: str, headers, data: bytes) -> None:
+        if headers.get("Authorization"):
+            raise UploadError(400, "InvalidArgument", "Signed URL requests must not carry an Authorization header.")
+        with self._lock:
+            known = (bucket, obj) in self._uploads
+        if not known:
+            raise UploadError(403, "AccessDenied", "No upload URL was generated for this object.")
+        if (headers.get("Content-Type") or "").split(";")[0].strip().lower() != "application/zip":
+            raise UploadError(403, "SignatureDoesNotMatch",
+                              "The request signature does not match: Content-Type must be application/zip.")
+        try:
+            validate_source_zip(data)
+        except SourceError as exc:
+            raise UploadError(400, "InvalidArgument", str(exc)) from None
+        with self._lock:
+            self._uploads[(bucket, obj)] = data
+
+    def _check_uploaded(self, fn: dict) -> None:
+        storage = fn["buildConfig"]["source"]["storageSource"]
+        if self._uploads.get((storage.get("bucket"), storage.get("object"))) is None:
+            raise ApiError(400, f"source not uploaded: {storage}")
+
+    # ------------------------------------------------------------ function CRUD
+    def create(self, project: str, location: str, function_id: str | None, body) -> Operation:
+        if location == "-":
+            raise ApiError(400, "A specific location is required to create a function")
+        fid = check_function_id(function_id)
+        name = f"projects/{project}/locations/{location}/functions/{fid}"
+        with self._lock:
+            if name in self._functions:
+                raise ApiError(409, f"Function {fid} already exists", "ALREADY_EXISTS")
+            request = clean_request_function(body if body is not None else {})
+            if request.get("name") not in (None, "", name):
+                raise ApiError(400, f"Function name {request['name']!r} does not match {name!r}")
+            request.pop("name", None)
+            fn = new_function(name, request, revision=1)
+            validate_function(fn)
+            self._check_uploaded(fn)
+            self._functions[name] = fn
+            self._revisions[name] = 1
+            return self._new_op(project, location, "create", name, request)
+
+    def _existing(self, project: str, location: str, fid: str) -> dict:
+        name = f"projects/{project}/locations/{location}/functions/{fid}"
+        fn = self._functions.get(name)
+        if fn is None:
+            raise ApiError(404, f"Resource '{name}' was not found")
+        return fn
+
+    def _not_busy(self, name: str) -> None:
+        if name in self._busy:
+            raise ApiError(409, f"An operation on function {name} is already in progress: "
+                                f"{self._busy[name]}", "ABORTED")
+
+    def update(self, project: str, location: str, fid: str, update_mask: str | None, body) -> Operation:
+        with self._lock:
+            fn = self._existing(project, location, fid)
+            self._not_busy(fn["name"])
+            patch = clean_request_function(body if body is not None else {})
+            patch.pop("name", None)
+            merged = apply_mask(fn, patch, mask_paths(update_mask, patch))
+            validate_function(merged)
+            self._check_uploaded(merged)
+            fn["state"] = "DEPLOYING"
+            op = self._new_op(project, location, "update", fn["name"], patch)
+            op.pending = merged
+            return op
+
+    def delete(self, project: str, location: str, fid: str) -> Operation:
+        with self._lock:
+            fn = self._existing(project, location, fid)
+            self._not_busy(fn["name"])
+            fn["state"] = "DELETING"
+            return self._new_op(project, location, "delete", fn["name"], None)
+
+    def get(self, project: str, location: str, fid: str) -> dict:
+        with self._lock:
+            return copy.deepcopy(self._existing(project, location, fid))
+
+    def list(self, project: str, location: str, query: dict) -> dict:
+        prefix = f"projects/{project}/locations/{'' if location == '-' else location + '/'}"
+        with self._lock:
+            items = [copy.deepcopy(fn) for name, fn in sorted(self._functions.items())
+                     if name.startswith(prefix)]
+        items = [fn for fn in items if matches_filter(fn, query.get("filter"))]
+        page, token = paginate(items, query.get("pageSize"), query.get("pageToken"))
+        return {"functions": page, **({"nextPageToken": token} if token else {})}
+
+    # ---------------------------------------------------------------- operations
+    def _new_op(self, project, location, kind, target, request) -> Operation:
+        op = Operation(Operation.new_name(project, location), kind, target, request)
+        if kind != "delete" and self._fail_next is not None:
+            op.fail, self._fail_next = self._fail_next, None
+        self._ops[op.name] = op
+        self._busy[target] = op.name
+        return op
+
+    def get_operation(self, name: str) -> Operation:
+        with self._lock:
+            op = self._ops.get(name)
+        if op is None:
+            raise ApiError(404, f"Operation '{name}' was not found")
+        with op.lock:
+            with self._lock:
+                op.polls += 1
+                due = not op.done and op.polls > self.polls_before_done
+            if due:
+                self._complete(op)
+        return op
+
+    def _complete(self, op: Operation) -> None:
+        name = op.target
+        if op.kind == "delete":
+            with self._lock:
+                fn = self._functions.pop(name, None)
+                proc = self._procs.pop(name, None)
+                self._policies.pop(name, None)
+                if fn is not None:
+                    self._policies.pop(fn["serviceConfig"].get("service", ""), None)
+            if proc is not None:
+                proc.stop()
+            self._finish(op)
+            return
+        with self._lock:
+            candidate = copy.deepcopy(op.pending if op.kind == "update" else self._functions[name])
+        error, messages, new_proc = None, [], None
+        if op.fail:
+            error, messages = op.fail
+        elif self.serve_functions:
+            try:
+                new_proc = self._start_process(candidate)
+            except (StartError, SourceError) as exc:
+                error = f"Build failed: {exc}"
+                messages = [error]
+        old_proc = None
+        with self._lock:
+            candidate["updateTime"] = now_rfc3339()
+            if error:
+                candidate["state"] = "FAILED"
+                candidate["stateMessages"] = [{"severity": "ERROR", "type": "BuildFailed", "message": m}
+                                              for m in messages]
+                op.error = {"code": 3, "message": error}
+                op.failed_stage = "BUILD"
+            else:
+                candidate["state"] = "ACTIVE"
+                candidate.pop("stateMessages", None)
+                if op.kind == "update":
+                    self._revisions[name] = self._revisions.get(name, 1) + 1
+                    set_revision(candidate, self._revisions[name])
+                if new_proc is not None:
+                    candidate["serviceConfig"]["uri"] = candidate["url"] = new_proc.url
+                    old_proc = self._procs.get(name)
+                    self._procs[name] = new_proc
+                else:
+                    candidate["serviceConfig"]["uri"], candidate["url"] = placeholder_urls(candidate)
+                op.response = copy.deepcopy(candidate)
+            self._functions[name] = candidate
+        if old_proc is not None:
+            old_proc.stop()
+        if self._stopped and new_proc is not None:
+            new_proc.stop()
+        self._finish(op)
+
+    def _finish(self, op: Operation) -> None:
+        with self._lock:
+            op.done = True
+            op.end_time = now_rfc3339()
+            self._busy.pop(op.target, None)
+
+    def _start_process(self, fn: dict):
+        storage = fn["buildConfig"]["source"]["storageSource"]
+        with self._lock:
+            data = self._uploads[(storage["bucket"], storage["object"])]
+        _, _, _, location, _, fid = fn["name"].split("/")
+        base = tempfile.mkdtemp(prefix=f"{location}-{fid}-", dir=self._workdir)
+        main_py = extract_source(data, os.path.join(base, "src"))
+        svc = fn["serviceConfig"]
+        return start_function_process(main_py, fn["buildConfig"]["entryPoint"],
+                                      dict(svc.get("environmentVariables") or {}),
+                                      service=fid, revision=svc.get("revision", ""))
+
+    # ----------------------------------------------------------------------- IAM
+    def _iam_resource(self, kind: str, project: str, location: str, rid: str) -> str:
+        with self._lock:
+            if kind == "functions":
+                return self._existing(project, location, rid)["name"]
+            resource = f"projects/{project}/locations/{location}/services/{rid}"
+            if any(fn["serviceConfig"].get("service") == resource for fn in self._functions.values()):
+                return resource
+        raise ApiError(404, f"Resource '{resource}' was not found")
+
+    def get_iam_policy(self, kind: str, project: str, location: str, rid: str) -> dict:
+        resource = self._iam_resource(kind, project, location, rid)
+        with self._lock:
+            return copy.deepcopy(self._policies.get(resource, {"version": 1, "etag": "ACAB"}))
+
+    def set_iam_policy(self, kind: str, project: str, location: str, rid: str, body) -> dict:
+        resource = self._iam_resource(kind, project, location, rid)
+        policy = (body or {}).get("policy") if isinstance(body, dict) else None
+        if not isinstance(policy, dict):
+            raise ApiError(400, "policy is required")
+        bindings = policy.get("bindings") or []
+        if not isinstance(bindings, list) or not all(
+                isinstance(b, dict) and isinstance(b.get("role"), str) and b["role"].startswith("roles/")
+                and isinstance(b.get("members"), list) and b["members"] for b in bindings):
+            raise ApiError(400, "Invalid policy: each binding needs a 'roles/...' role and members")
+        with self._lock:
+            current = self._policies.get(resource, {"version": 1, "etag": "ACAB"})
+            if policy.get("etag") and policy["etag"] != current["etag"]:
+                raise ApiError(409, "There were concurrent policy changes. Please retry the whole "
+                                    "read-modify-write with exponential backoff.", "ABORTED")
+            new = {"version": int(policy.get("version") or 1),
+                   "etag": base64.b64encode(os.urandom(8)).decode(), "bindings": copy.deepcopy(bindings)}
+            if policy.get("auditConfigs"):
+                new["auditConfigs"] = copy.deepcopy(policy["auditConfigs"])
+            self._policies[resource] = new
+            return copy.deepcopy(new)
+
+    def locations(self) -> list[str]:
+        with self._lock:
+            used = {name.split("/")[3] for name in self._functions}
+        return sorted(used | {"europe-west1", "us-central1"})
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the fake until SIGINT/SIGTERM; prints ``listening on URL``."""
+    parser = argparse.ArgumentParser(prog="python -m weave_nb.emulators.gcf_fake",
+                                     description="Cloud Functions v2 REST test fake (not Google's service)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--polls-before-done", type=int, default=2)
+    parser.add_argument("--no-serve-functions", action="store_true")
+    parser.add_argument("--workdir")
+    args = parser.parse_args(argv)
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    fake = FakeCloudFunctions(host=args.host, port=args.port, polls_before_done=args.polls_before_done,
+                              serve_functions=not args.no_serve_functions, workdir=args.workdir).start()
+    print(f"listening on {fake.url}", flush=True)
+    try:
+        while not done.wait(1.0):
+            pass
+    finally:
+        fake.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

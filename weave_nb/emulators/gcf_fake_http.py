@@ -1,0 +1,225 @@
+"""HTTP routing for the Cloud Functions v2 test fake (see ``gcf_fake``; not Google's service).
+
+Standard library only. Maps the REST paths seen in the captured traffic onto
+``FakeCloudFunctions`` methods and writes JSON (or GCS-style XML for the signed
+upload URL) responses.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from http.server import BaseHTTPRequestHandler
+from urllib.parse import parse_qs, unquote, urlsplit
+from xml.sax.saxutils import escape
+
+from weave_nb.emulators.gcf_fake_functions import PROJECT_NUMBER, ApiError, render_function
+
+log = logging.getLogger(__name__)
+
+_LOC = r"/v2/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
+_FN = _LOC + r"/functions/(?P<fid>[^/:]+)"
+_SVC = r"/v[12]/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/services/(?P<sid>[^/:]+)"
+_V1P = r"/v1/projects/(?P<project>[^/]+)"
+
+# (method, path regex, operation name used in ``counts``, handler)
+ROUTES: list[tuple[str, re.Pattern, str, str]] = [
+    (m, re.compile(p + "$"), op, h) for m, p, op, h in [
+        ("POST", _LOC + r"/functions:generateUploadUrl", "generateUploadUrl", "_generate_upload_url"),
+        ("POST", _LOC + r"/functions", "create", "_create"),
+        ("GET", _LOC + r"/functions", "list", "_list"),
+        ("GET", _FN + r":getIamPolicy", "getIamPolicy", "_fn_get_iam"),
+        ("POST", _FN + r":setIamPolicy", "setIamPolicy", "_fn_set_iam"),
+        ("GET", _FN, "get", "_get"),
+        ("PATCH", _FN, "update", "_update"),
+        ("DELETE", _FN, "delete", "_delete"),
+        ("GET", _LOC + r"/operations/(?P<op>[^/]+)", "operations.get", "_get_operation"),
+        ("GET", _SVC + r":getIamPolicy", "getIamPolicy", "_run_get_iam"),
+        ("POST", _SVC + r":setIamPolicy", "setIamPolicy", "_run_set_iam"),
+        ("PUT", r"/upload/(?P<bucket>[^/]+)/(?P<object>[^/]+)", "upload", "_upload"),
+        # gcloud's extra calls (wire5): answered with fixed, plausible bodies
+        ("GET", _LOC + r"/runtimes", "runtimes.list", "_runtimes"),
+        ("GET", _V1P + r"/services/(?P<api>[^/]+)", "serviceusage.get", "_service_usage"),
+        ("GET", _V1P + r"/locations/(?P<location>[^/]+)/defaultServiceAccount", "defaultServiceAccount",
+         "_default_sa"),
+        ("GET", _V1P + r"/locations/(?P<location>[^/]+)/functions", "v1.functions.list", "_v1_list"),
+        ("GET", _V1P + r"/locations", "locations.list", "_locations"),
+        ("GET", _V1P, "projects.get", "_project"),
+    ]
+]
+
+
+class UploadError(Exception):
+    """An error on the signed upload URL, answered in GCS's XML shape."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Request handler; a subclass with ``fake`` bound is made per server."""
+
+    fake = None  # set by FakeCloudFunctions.start()
+    protocol_version = "HTTP/1.1"
+    server_version = "gcf-v2-test-fake"
+
+    def log_message(self, fmt, *args):  # request lines only, never bodies
+        log.debug("%s %s", self.address_string(), fmt % args)
+
+    def do_GET(self):
+        self._dispatch("GET")
+
+    def do_POST(self):
+        self._dispatch("POST")
+
+    def do_PATCH(self):
+        self._dispatch("PATCH")
+
+    def do_DELETE(self):
+        self._dispatch("DELETE")
+
+    def do_PUT(self):
+        self._dispatch("PUT")
+
+    # ------------------------------------------------------------------ plumbing
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, status: int, body, content_type: str = "application/json; charset=UTF-8") -> None:
+        if isinstance(body, (dict, list)):
+            data = json.dumps(body).encode()
+        else:
+            data = body or b""
+        self.send_response(status)
+        if data:
+            self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _dispatch(self, method: str) -> None:
+        split = urlsplit(self.path)
+        path = unquote(split.path)
+        self.query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+        self.int_enums = "enum-encoding=int" in self.query.get("$alt", "")
+        raw = self.raw = self._read_body()
+        call = {"method": method, "path": path, "query": parse_qs(split.query, keep_blank_values=True),
+                "body": None}
+        is_upload = path.startswith("/upload/")
+        if is_upload:
+            call["body_len"] = len(raw)
+        self.fake.calls.append(call)
+        route = next(((op, h, m) for meth, rx, op, h in ROUTES
+                      if meth == method and (m := rx.match(path))), None)
+        try:
+            if raw and not is_upload:
+                try:
+                    call["body"] = self.body = json.loads(raw)
+                except ValueError:
+                    raise ApiError(400, "Invalid JSON payload received.") from None
+            else:
+                self.body = None
+            if route:
+                self.fake.counts[route[0]] += 1
+            injected = self.fake._take_injection(method, path)
+            if injected is not None:
+                raise ApiError(injected, f"Injected error {injected} for {method} {path}")
+            if route is None:
+                raise ApiError(404, f"The fake does not implement {method} {path}")
+            status, body = 200, getattr(self, route[1])(**route[2].groupdict())
+            ctype = "application/json; charset=UTF-8"
+        except UploadError as exc:
+            status, ctype = exc.status, "application/xml; charset=UTF-8"
+            body = (f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{exc.code}</Code>"
+                    f"<Message>{escape(exc.message)}</Message></Error>").encode()
+        except ApiError as exc:
+            status, body, ctype = exc.code, exc.body(), "application/json; charset=UTF-8"
+        except Exception as exc:  # a fake bug: answer 500 rather than drop the connection
+            log.exception("gcf fake: unhandled error")
+            status, body = 500, ApiError(500, f"fake internal error: {type(exc).__name__}").body()
+            ctype = "application/json; charset=UTF-8"
+        call["status"] = status
+        self._send(status, body, ctype)
+
+    def _fn(self, fn: dict) -> dict:
+        return render_function(fn, self.int_enums)
+
+    def _op(self, op) -> dict:
+        return op.render(self.fake.polls_before_done, self.int_enums)
+
+    # -------------------------------------------------------------------- routes
+    def _generate_upload_url(self, project, location):
+        return self.fake.generate_upload_url(location)
+
+    def _upload(self, bucket, object):
+        self.fake.upload(bucket, object, self.headers, self.raw)
+        return b""
+
+    def _create(self, project, location):
+        return self._op(self.fake.create(project, location, self.query.get("functionId"), self.body))
+
+    def _list(self, project, location):
+        out = self.fake.list(project, location, self.query)
+        out["functions"] = [self._fn(fn) for fn in out["functions"]]
+        return out
+
+    def _get(self, project, location, fid):
+        return self._fn(self.fake.get(project, location, fid))
+
+    def _update(self, project, location, fid):
+        return self._op(self.fake.update(project, location, fid, self.query.get("updateMask"), self.body))
+
+    def _delete(self, project, location, fid):
+        return self._op(self.fake.delete(project, location, fid))
+
+    def _get_operation(self, project, location, op):
+        return self._op(self.fake.get_operation(f"projects/{project}/locations/{location}/operations/{op}"))
+
+    def _fn_get_iam(self, project, location, fid):
+        return self.fake.get_iam_policy("functions", project, location, fid)
+
+    def _fn_set_iam(self, project, location, fid):
+        return self.fake.set_iam_policy("functions", project, location, fid, self.body)
+
+    def _run_get_iam(self, project, location, sid):
+        return self.fake.get_iam_policy("services", project, location, sid)
+
+    def _run_set_iam(self, project, location, sid):
+        return self.fake.set_iam_policy("services", project, location, sid, self.body)
+
+    def _runtimes(self, project, location):
+        return {"runtimes": [{"name": f"python3{v}", "displayName": f"Python 3.{v}", "stage": "GA",
+                              "environment": "GEN_2"} for v in (13, 12, 11, 10)]}
+
+    def _service_usage(self, project, api):
+        return {"name": f"projects/{PROJECT_NUMBER}/services/{api}", "state": "ENABLED",
+                "parent": f"projects/{PROJECT_NUMBER}"}
+
+    def _default_sa(self, project, location):
+        return {"name": f"projects/{project}/locations/{location}/defaultServiceAccount",
+                "serviceAccountEmail": f"projects/{project}/serviceAccounts/"
+                                       f"{PROJECT_NUMBER}@cloudbuild.gserviceaccount.com"}
+
+    def _v1_list(self, project, location):
+        return {}  # no 1st-gen functions in the fake
+
+    def _locations(self, project):
+        return {"locations": [{"name": f"projects/{project}/locations/{loc}", "locationId": loc}
+                              for loc in self.fake.locations()]}
+
+    def _project(self, project):
+        return {"projectNumber": PROJECT_NUMBER, "projectId": project, "lifecycleState": "ACTIVE",
+                "name": project}
