@@ -105,7 +105,7 @@ class DeploymentManager:
         values = dict(values)
         probe = DeploymentConfig.model_construct(weave_file=values.get("weave_file"), weave_text=values.get("weave_text"))
         spec = self.load_spec(probe)
-        base = {k: v for k, v in (spec.deployment or {}).items()}
+        base = file_defaults(spec.deployment or {}, values.get("provider") or (defaults or {}).get("provider"))
         base.update({k: v for k, v in (defaults or {}).items() if v is not None})
         spec_env = spec.resolve_env(self.auth.environ)
         config = make_config(values, base)
@@ -353,6 +353,22 @@ def merge_live(records: list[DeploymentInfo], live: list[DeploymentInfo]) -> lis
     for extra in live_by_name.values():
         out.append(extra.model_copy(update={"drift": "unrecorded"}))
     return out
+
+
+def file_defaults(section: Mapping[str, Any], provider: str | None) -> dict[str, Any]:
+    """The weave file's ``deployment`` defaults that apply to ``provider``.
+
+    A section written for another provider (``provider: aws`` when deploying
+    to ``gcp``) keeps only its portable settings (memory, timeout, env);
+    its region, type and options belong to that other provider.
+    """
+    base = dict(section)
+    written_for = str(base.get("provider") or "").lower()
+    if provider and written_for and written_for != provider.strip().lower():
+        for key in ("provider", "region", "type", "options"):
+            base.pop(key, None)
+        base = {k: v for k, v in base.items() if k in ("memory_mb", "timeout_seconds", "env", "public")}
+    return base
 
 
 def find_weave_file(folder: str | os.PathLike[str] = ".") -> str:

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Set up everything the test suite needs on a fresh Debian machine, then run it.
+#   bash scripts/test.sh [extra pytest args]
+# Installs Debian packages (Docker engine, registry, mmdebstrap, Chromium), the
+# package with its dev extra, starts a private Docker engine + registry (stopped
+# again on exit), and runs pytest. moto_server, the Cloud Functions fake and
+# JupyterLab are started by the tests themselves.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+
+need_apt=()
+for pkg in docker.io docker-registry mmdebstrap ca-certificates chromium; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ "$(id -u)" = 0 ] && [ ${#need_apt[@]} -gt 0 ]; then
+  echo "--- installing Debian packages: ${need_apt[*]}"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+echo "--- installing weave-nb with the dev extra"
+python3 -m pip install -q --disable-pip-version-check -e '.[dev]'
+
+echo "--- starting the private Docker engine and registry"
+bash scripts/docker-env.sh start
+eval "$(bash scripts/docker-env.sh env)"
+trap 'bash scripts/docker-env.sh stop || true' EXIT
+
+echo "--- running the tests"
+python3 -m pytest -ra "$@"
