@@ -209,7 +209,7 @@ class DeploymentManager:
                 content_hash=artifact.content_hash,
                 settings_hash=settings,
                 message=info.message,
-                details=info.details,
+                details=sandbox_details(info.details, config.provider),
             )
             ctx.reporter.emit(Done(ok=info.status == DeploymentStatus.ACTIVE, message=info.message or "deployed", info=info))
             return info
@@ -329,6 +329,20 @@ class DeploymentManager:
                 if raw and len(raw) >= 4:
                     text = text.replace(raw, "***")
         return text
+
+
+def sandbox_details(details: Mapping[str, Any], provider: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``details`` plus ``sandbox: True`` when a sandbox stands in for ``provider`` (``WEAVE_SANDBOX=1``).
+
+    ``WEAVE_SANDBOX_PROVIDERS`` (comma-separated) limits which providers it covers.
+    """
+    env = os.environ if environ is None else environ
+    out = dict(details or {})
+    if env.get("WEAVE_SANDBOX", "").strip().lower() in ("1", "true", "yes", "on"):
+        covered = [p.strip() for p in env.get("WEAVE_SANDBOX_PROVIDERS", "").split(",") if p.strip()]
+        if not covered or provider in covered:
+            out["sandbox"] = True
+    return out
 
 
 def merge_live(records: list[DeploymentInfo], live: list[DeploymentInfo]) -> list[DeploymentInfo]:

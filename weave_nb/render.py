@@ -31,7 +31,8 @@ def format_event(event: Event, verbose: bool = False) -> str | None:
         if event.ok:
             info = event.info
             if info is not None and getattr(info, "endpoint", None):
-                return f"OK {info.name} is {info.status.value} at {info.endpoint}"
+                note = " (SANDBOX: local stand-in, not the real cloud)" if (getattr(info, "details", None) or {}).get("sandbox") else ""
+                return f"OK {info.name} is {info.status.value} at {info.endpoint}{note}"
             return f"OK {event.message}"
         line = f"ERROR {event.message}"
         if event.suggestion:
