@@ -173,7 +173,7 @@ class Sandbox:
             for name in self.services:
                 self.running[name] = self._start_aws() if name == "aws" else self._start_gcp()
         except BaseException:
-            self.stop()
+            self._stop(keep_logs=True)
             raise
         self._point_environment()
         return self.status()
@@ -186,6 +186,9 @@ class Sandbox:
         Returns:
             The (now off) status.
         """
+        return self._stop(keep_logs=False)
+
+    def _stop(self, keep_logs: bool) -> SandboxStatus:
         atexit.unregister(self.stop)
         for svc in list(self.running.values()):
             stop_process(svc.pid, group=True, grace=5.0)
@@ -196,6 +199,9 @@ class Sandbox:
                     pass
         self.running.clear()
         self._restore_environment()
+        if not keep_logs and self._workdir_arg is None and self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
         return self.status()
 
     def status(self) -> SandboxStatus:
@@ -267,7 +273,7 @@ class Sandbox:
 
     # -- environment --------------------------------------------------------
     def _wanted_environment(self) -> dict[str, str | None]:
-        wanted: dict[str, str | None] = {SANDBOX_ENV: "1"}
+        wanted: dict[str, str | None] = {SANDBOX_ENV: "1", SANDBOX_ENV + "_PROVIDERS": ",".join(self.running)}
         if "aws" in self.running:
             wanted.update(_AWS_ENV)
             wanted["AWS_ENDPOINT_URL"] = self.running["aws"].url
