@@ -332,12 +332,13 @@ class DeploymentManager:
 
 
 def sandbox_details(details: Mapping[str, Any], provider: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """``details`` plus ``sandbox: True`` when a sandbox stands in for ``provider`` (``WEAVE_SANDBOX=1``).
+    """``details`` plus ``sandbox: True`` when a sandbox stands in for ``provider`` (``WEAVE_SANDBOX=1``), else ``sandbox: None``.
 
     ``WEAVE_SANDBOX_PROVIDERS`` (comma-separated) limits which providers it covers.
     """
     env = os.environ if environ is None else environ
     out = dict(details or {})
+    out["sandbox"] = None  # None clears a mark stored by an earlier sandbox deploy
     if env.get("WEAVE_SANDBOX", "").strip().lower() in ("1", "true", "yes", "on"):
         covered = [p.strip() for p in env.get("WEAVE_SANDBOX_PROVIDERS", "").split(",") if p.strip()]
         if not covered or provider in covered:
