@@ -190,6 +190,7 @@ class Sandbox:
 
     def _stop(self, keep_logs: bool) -> SandboxStatus:
         atexit.unregister(self.stop)
+        covered = list(self.running)
         for svc in list(self.running.values()):
             stop_process(svc.pid, group=True, grace=5.0)
             if svc.process is not None:
@@ -199,6 +200,7 @@ class Sandbox:
                     pass
         self.running.clear()
         self._restore_environment()
+        self._forget_records(covered)
         if not keep_logs and self._workdir_arg is None and self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
@@ -227,6 +229,8 @@ class Sandbox:
     # -- servers ------------------------------------------------------------
     def _moto_command(self) -> list[str]:
         if self._moto:
+            if shutil.which(self._moto) is None:
+                raise SandboxError(f"moto_server command {self._moto!r} not found", "pass an existing path, or leave it unset")
             return [self._moto]
         beside = Path(self.python).with_name("moto_server")
         if beside.exists():
@@ -270,6 +274,25 @@ class Sandbox:
             tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-10:])
             raise SandboxError(f"the {name} stand-in did not start at {url}:\n{tail}", f"see its log at {log_path}")
         return svc
+
+    def _forget_records(self, providers: list[str]) -> list[str]:
+        """Drop inventory rows of sandbox deployments on ``providers``: they ended with the servers."""
+        if not providers:
+            return []
+        from .auth import weave_home
+        from .inventory import Inventory
+
+        home = Path(self.environ.get("WEAVE_HOME") or weave_home())
+        if not (home / "inventory.db").exists():
+            return []
+        inventory = Inventory(home)
+        gone = []
+        for provider in providers:
+            for info in inventory.list(provider):
+                if info.details.get("sandbox"):
+                    inventory.delete(provider, info.name)
+                    gone.append(f"{provider}/{info.name}")
+        return gone
 
     # -- environment --------------------------------------------------------
     def _wanted_environment(self) -> dict[str, str | None]:
