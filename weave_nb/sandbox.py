@@ -334,6 +334,38 @@ def sandbox_active(environ: MutableMapping[str, str] | None = None) -> bool:
     return env.get(SANDBOX_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def has_cloud_credentials(provider: str, environ: MutableMapping[str, str] | None = None, home: str | os.PathLike[str] | None = None) -> bool:
+    """A quick, offline guess whether real credentials for ``provider`` are configured here.
+
+    Looks only at environment variables and the usual credential files (no
+    network call, so it is instant on Binder). A running sandbox does not count.
+
+    Args:
+        provider: ``aws`` or ``gcp``.
+        environ: the environment to read (default ``os.environ``).
+        home: the home folder holding ``.aws`` and ``.config/gcloud`` (default ``~``).
+
+    Returns:
+        True when credentials seem to be present.
+    """
+    env = os.environ if environ is None else environ
+    if sandbox_active(env):
+        return False
+    base = Path(home) if home else Path.home()
+    if provider == "aws":
+        if env.get("AWS_ACCESS_KEY_ID") or env.get("AWS_PROFILE") or env.get("AWS_WEB_IDENTITY_TOKEN_FILE"):
+            return True
+        if env.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") or env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI"):
+            return True
+        files = [env.get("AWS_SHARED_CREDENTIALS_FILE"), env.get("AWS_CONFIG_FILE"), base / ".aws" / "credentials", base / ".aws" / "config"]
+        return any(f and Path(f).is_file() for f in files)
+    if provider == "gcp":
+        if env.get("GOOGLE_APPLICATION_CREDENTIALS") or env.get("GOOGLE_OAUTH_ACCESS_TOKEN"):
+            return True
+        return (base / ".config" / "gcloud" / "application_default_credentials.json").is_file()
+    return False
+
+
 def _package_root() -> str:
     return str(Path(__file__).resolve().parent.parent)
 
