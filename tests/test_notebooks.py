@@ -148,6 +148,8 @@ def binder_venv(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PIP_USER", "PYTHONHOME")}
     env["PATH"] = f"{env_dir / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     env["VIRTUAL_ENV"] = str(env_dir)
+    env["HOME"] = str(root / "home")
+    Path(env["HOME"]).mkdir()
     run = lambda *args: subprocess.run(args, cwd=REPO_ROOT, env=env, check=True, capture_output=True, text=True, timeout=1800)  # noqa: E731
     try:
         run(str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", "binder/requirements.txt")
