@@ -150,7 +150,11 @@ def binder_venv(tmp_path_factory):
     env["VIRTUAL_ENV"] = str(env_dir)
     env["HOME"] = str(root / "home")
     Path(env["HOME"]).mkdir()
-    run = lambda *args: subprocess.run(args, cwd=REPO_ROOT, env=env, check=True, capture_output=True, text=True, timeout=1800)  # noqa: E731
+    # a clean copy of the repository, as Binder checks it out (an in-tree build must not touch this tree)
+    checkout = root / "repo"
+    shutil.copytree(REPO_ROOT, checkout, ignore=shutil.ignore_patterns(
+        ".git", "__pycache__", ".pytest_cache", "build", "*.egg-info", ".ipynb_checkpoints"))
+    run = lambda *args: subprocess.run(args, cwd=checkout, env=env, check=True, capture_output=True, text=True, timeout=1800)  # noqa: E731
     try:
         run(str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", "binder/requirements.txt")
         # postBuild runs from the repository root on Binder
