@@ -10,6 +10,16 @@ deployed function with a local ``functions-framework`` process.
 
 Standard library only: it never imports the google client libraries.
 
+Implemented: generateUploadUrl and the signed-URL PUT it returns (served here);
+functions create / get / patch (updateMask) / delete / list (``locations/-``,
+page tokens, ``key="value"`` filters); operations.get with BUILD/SERVICE stages
+that advance per poll; getIamPolicy / setIamPolicy with etags on functions and on
+Cloud Run v1/v2 services; int or string enums in (``$alt=json;enum-encoding=int``
+gets ints back); a few fixed answers for gcloud's side calls (runtimes, service
+usage, project, locations, v1 list).
+Not implemented: authentication, quotas, event triggers, secrets, VPC, builds
+(``requirements.txt`` is not installed), operation cancel/list, 1st-gen functions.
+
 Usage::
 
     with FakeCloudFunctions() as fake:
@@ -21,15 +31,12 @@ or standalone: ``python -m weave_nb.emulators.gcf_fake --port 8089``.
 
 from __future__ import annotations
 
-import argparse
-import base64
 import collections
 import copy
-import json
 import os
 import re
 import shutil
-import signal
+import socket
 import tempfile
 import threading
 import time
@@ -37,16 +44,17 @@ import uuid
 from http.server import ThreadingHTTPServer
 
 from weave_nb.emulators.gcf_fake_functions import (
-    PROJECT_NUMBER, ApiError, Operation, apply_mask, check_function_id, clean_request_function,
+    EMPTY_POLICY, PROJECT_NUMBER, ApiError, apply_mask, check_function_id, clean_request_function,
     mask_paths, matches_filter, new_function, now_rfc3339, paginate, placeholder_urls,
-    render_function, set_revision, validate_function,
+    next_policy, set_revision, validate_function,
 )
 from weave_nb.emulators.gcf_fake_http import Handler, UploadError
+from weave_nb.emulators.gcf_fake_operations import Operation
 from weave_nb.emulators.gcf_fake_process import (
     SourceError, StartError, extract_source, start_function_process, validate_source_zip,
 )
 
-__all__ = ["FakeCloudFunctions", "main"]
+__all__ = ["FakeCloudFunctions"]
 
 
 class FakeCloudFunctions:
@@ -61,6 +69,16 @@ class FakeCloudFunctions:
             point ``serviceConfig.uri``/``url`` at it.
         workdir: where sources are unpacked; a temporary directory (removed by
             ``stop()``) when None.
+
+    Attributes:
+        url: ``"http://HOST:PORT"`` once started.
+        require_update_mask: when True, PATCH without ``updateMask`` is a 400. Default
+            False: the v2 reference and the captures (wire4) update every provided
+            field instead.
+        counts: requests per API operation (injected failures included).
+        calls: every request as ``{"method", "path", "query", "body", "status"}``;
+            bodies are kept as sent (they can hold environment variable values), so
+            never print them.
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, polls_before_done: int = 2,
@@ -70,6 +88,7 @@ class FakeCloudFunctions:
         self.polls_before_done = polls_before_done
         self.serve_functions = serve_functions
         self.url = ""
+        self.require_update_mask = False
         self.counts: collections.Counter = collections.Counter()
         self.calls: list[dict] = []
         self._workdir_arg = workdir
@@ -84,18 +103,26 @@ class FakeCloudFunctions:
         self._revisions: dict[str, int] = {}
         self._fail_next: tuple[str, list[str]] | None = None
         self._injections: list[list] = []
+        self._connections: set = set()  # open client sockets, closed by stop()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._stopped = False
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> "FakeCloudFunctions":
-        """Bind and serve on a daemon thread. Returns self."""
+    def start(self) -> FakeCloudFunctions:
+        """Bind ``host:port`` and serve on a daemon thread.
+
+        Returns:
+            self, with ``url`` set.
+
+        Raises:
+            OSError: the address cannot be bound.
+        """
         if self._server is not None:
             return self
-        self._workdir = self._workdir_arg or tempfile.mkdtemp(prefix="gcf-fake-")
         handler = type("BoundHandler", (Handler,), {"fake": self})
         self._server = ThreadingHTTPServer((self.host, self.port), handler)
+        self._workdir = self._workdir_arg or tempfile.mkdtemp(prefix="gcf-fake-")
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.url = f"http://{self.host}:{self.port}"
@@ -105,7 +132,10 @@ class FakeCloudFunctions:
         return self
 
     def stop(self) -> None:
-        """Stop the HTTP server and every function process this fake started."""
+        """Stop the HTTP server and every function process this fake started.
+
+        Safe to call twice. Removes the temporary workdir (not one passed in).
+        """
         self._stopped = True
         if self._server is not None:
             self._server.shutdown()
@@ -115,6 +145,13 @@ class FakeCloudFunctions:
             self._thread.join(timeout=10)
             self._thread = None
         with self._lock:
+            connections, self._connections = list(self._connections), set()
+        for conn in connections:  # end idle keep-alive handler threads
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        with self._lock:
             procs, self._procs = list(self._procs.values()), {}
         for proc in procs:
             proc.stop()
@@ -122,7 +159,7 @@ class FakeCloudFunctions:
             shutil.rmtree(self._workdir, ignore_errors=True)
         self._workdir = None
 
-    def __enter__(self) -> "FakeCloudFunctions":
+    def __enter__(self) -> FakeCloudFunctions:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -130,22 +167,40 @@ class FakeCloudFunctions:
 
     # ------------------------------------------------------------- test controls
     def fail_next_build(self, message: str, state_messages: list[str] | None = None) -> None:
-        """Make the next create/update operation fail (code 3) and the function FAILED."""
+        """Make the next create or update operation fail.
+
+        The operation ends ``done: true`` with ``error {"code": 3, "message": message}``;
+        the function goes to state FAILED with one ERROR ``stateMessages`` entry per
+        item of ``state_messages`` (default: ``[message]``). No process is started;
+        after a failed update the previous revision's process keeps serving.
+
+        Args:
+            message: the operation's error message.
+            state_messages: the function's state messages.
+        """
         with self._lock:
             self._fail_next = (message, list(state_messages) if state_messages else [message])
 
     def inject_errors(self, method: str, path_regex: str, status: int, count: int = 1) -> None:
-        """Answer the next ``count`` requests matching method ("*" = any) and path regex with ``status``."""
+        """Fail the next ``count`` matching requests before they are handled.
+
+        Args:
+            method: HTTP method, or "*" for any.
+            path_regex: ``re.search`` pattern on the URL path (no query string).
+            status: HTTP status, answered as ``{"error": {"code", "message", "status"}}``
+                (e.g. 429 RESOURCE_EXHAUSTED, 503 UNAVAILABLE).
+            count: how many requests to fail.
+        """
         with self._lock:
             self._injections.append([method.upper(), re.compile(path_regex), int(status), int(count)])
 
     def functions(self) -> dict:
-        """Current function resources (string enums) keyed by full resource name."""
+        """Returns: a copy of the current function resources (string enums) by full name."""
         with self._lock:
             return copy.deepcopy(self._functions)
 
     def processes(self) -> dict:
-        """Running functions-framework processes keyed by function name: ``{name: pid}``."""
+        """Returns: ``{function name: pid}`` of the running functions-framework processes."""
         with self._lock:
             return {name: proc.pid for name, proc in self._procs.items()}
 
@@ -158,7 +213,7 @@ class FakeCloudFunctions:
         return None
 
     # ------------------------------------------------------------------- uploads
-    def generate_upload_url(self, location: str) -> dict:
+    def _api_generate_upload_url(self, location: str) -> dict:
         if location == "-":
             raise ApiError(400, "A specific location is required")
         bucket = f"gcf-v2-uploads-{PROJECT_NUMBER}.{location}.cloudfunctions.appspot.com"
@@ -170,7 +225,7 @@ class FakeCloudFunctions:
                              "&Signature=fake",
                 "storageSource": {"bucket": bucket, "object": obj}}
 
-    def upload(self, bucket: str, obj: str, headers, data: bytes) -> None:
+    def _api_upload(self, bucket: str, obj: str, headers, data: bytes) -> None:
         if headers.get("Authorization"):
             raise UploadError(400, "InvalidArgument", "Signed URL requests must not carry an Authorization header.")
         with self._lock:
@@ -193,7 +248,7 @@ class FakeCloudFunctions:
             raise ApiError(400, f"source not uploaded: {storage}")
 
     # ------------------------------------------------------------ function CRUD
-    def create(self, project: str, location: str, function_id: str | None, body) -> Operation:
+    def _api_create(self, project: str, location: str, function_id: str | None, body) -> Operation:
         if location == "-":
             raise ApiError(400, "A specific location is required to create a function")
         fid = check_function_id(function_id)
@@ -224,12 +279,14 @@ class FakeCloudFunctions:
             raise ApiError(409, f"An operation on function {name} is already in progress: "
                                 f"{self._busy[name]}", "ABORTED")
 
-    def update(self, project: str, location: str, fid: str, update_mask: str | None, body) -> Operation:
+    def _api_update(self, project: str, location: str, fid: str, update_mask: str | None, body) -> Operation:
         with self._lock:
             fn = self._existing(project, location, fid)
             self._not_busy(fn["name"])
             patch = clean_request_function(body if body is not None else {})
             patch.pop("name", None)
+            if self.require_update_mask and not update_mask:
+                raise ApiError(400, "update_mask is required")
             merged = apply_mask(fn, patch, mask_paths(update_mask, patch))
             validate_function(merged)
             self._check_uploaded(merged)
@@ -238,18 +295,18 @@ class FakeCloudFunctions:
             op.pending = merged
             return op
 
-    def delete(self, project: str, location: str, fid: str) -> Operation:
+    def _api_delete(self, project: str, location: str, fid: str) -> Operation:
         with self._lock:
             fn = self._existing(project, location, fid)
             self._not_busy(fn["name"])
             fn["state"] = "DELETING"
             return self._new_op(project, location, "delete", fn["name"], None)
 
-    def get(self, project: str, location: str, fid: str) -> dict:
+    def _api_get(self, project: str, location: str, fid: str) -> dict:
         with self._lock:
             return copy.deepcopy(self._existing(project, location, fid))
 
-    def list(self, project: str, location: str, query: dict) -> dict:
+    def _api_list(self, project: str, location: str, query: dict) -> dict:
         prefix = f"projects/{project}/locations/{'' if location == '-' else location + '/'}"
         with self._lock:
             items = [copy.deepcopy(fn) for name, fn in sorted(self._functions.items())
@@ -267,7 +324,7 @@ class FakeCloudFunctions:
         self._busy[target] = op.name
         return op
 
-    def get_operation(self, name: str) -> Operation:
+    def _api_get_operation(self, name: str) -> Operation:
         with self._lock:
             op = self._ops.get(name)
         if op is None:
@@ -361,62 +418,25 @@ class FakeCloudFunctions:
                 return resource
         raise ApiError(404, f"Resource '{resource}' was not found")
 
-    def get_iam_policy(self, kind: str, project: str, location: str, rid: str) -> dict:
+    def _api_get_iam_policy(self, kind: str, project: str, location: str, rid: str) -> dict:
         resource = self._iam_resource(kind, project, location, rid)
         with self._lock:
-            return copy.deepcopy(self._policies.get(resource, {"version": 1, "etag": "ACAB"}))
+            return copy.deepcopy(self._policies.get(resource, EMPTY_POLICY))
 
-    def set_iam_policy(self, kind: str, project: str, location: str, rid: str, body) -> dict:
+    def _api_set_iam_policy(self, kind: str, project: str, location: str, rid: str, body) -> dict:
         resource = self._iam_resource(kind, project, location, rid)
-        policy = (body or {}).get("policy") if isinstance(body, dict) else None
-        if not isinstance(policy, dict):
-            raise ApiError(400, "policy is required")
-        bindings = policy.get("bindings") or []
-        if not isinstance(bindings, list) or not all(
-                isinstance(b, dict) and isinstance(b.get("role"), str) and b["role"].startswith("roles/")
-                and isinstance(b.get("members"), list) and b["members"] for b in bindings):
-            raise ApiError(400, "Invalid policy: each binding needs a 'roles/...' role and members")
         with self._lock:
-            current = self._policies.get(resource, {"version": 1, "etag": "ACAB"})
-            if policy.get("etag") and policy["etag"] != current["etag"]:
-                raise ApiError(409, "There were concurrent policy changes. Please retry the whole "
-                                    "read-modify-write with exponential backoff.", "ABORTED")
-            new = {"version": int(policy.get("version") or 1),
-                   "etag": base64.b64encode(os.urandom(8)).decode(), "bindings": copy.deepcopy(bindings)}
-            if policy.get("auditConfigs"):
-                new["auditConfigs"] = copy.deepcopy(policy["auditConfigs"])
+            new = next_policy(self._policies.get(resource, EMPTY_POLICY), body)
             self._policies[resource] = new
             return copy.deepcopy(new)
 
-    def locations(self) -> list[str]:
+    def _api_locations(self) -> list[str]:
         with self._lock:
             used = {name.split("/")[3] for name in self._functions}
         return sorted(used | {"europe-west1", "us-central1"})
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the fake until SIGINT/SIGTERM; prints ``listening on URL``."""
-    parser = argparse.ArgumentParser(prog="python -m weave_nb.emulators.gcf_fake",
-                                     description="Cloud Functions v2 REST test fake (not Google's service)")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--polls-before-done", type=int, default=2)
-    parser.add_argument("--no-serve-functions", action="store_true")
-    parser.add_argument("--workdir")
-    args = parser.parse_args(argv)
-    done = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: done.set())
-    fake = FakeCloudFunctions(host=args.host, port=args.port, polls_before_done=args.polls_before_done,
-                              serve_functions=not args.no_serve_functions, workdir=args.workdir).start()
-    print(f"listening on {fake.url}", flush=True)
-    try:
-        while not done.wait(1.0):
-            pass
-    finally:
-        fake.stop()
-    return 0
-
-
 if __name__ == "__main__":
+    from weave_nb.emulators.gcf_fake_cli import main
+
     raise SystemExit(main())

@@ -11,12 +11,12 @@ rendered with integer enums when the caller asked for
 
 from __future__ import annotations
 
+import base64
 import copy
+import os
 import random
 import re
 import string
-import threading
-import time
 from datetime import datetime, timezone
 
 PROJECT_NUMBER = "000000000000"
@@ -80,7 +80,7 @@ METADATA_ENUMS: dict[tuple, list[str]] = {
     ("stages", "*", "name"): STAGE_NAMES,
     ("stages", "*", "state"): STAGE_STATES,
     ("stages", "*", "stateMessages", "*", "severity"): _SEVERITY,
-    **{("requestResource",) + k: v for k, v in FUNCTION_ENUMS.items()},
+    **{("requestResource", *k): v for k, v in FUNCTION_ENUMS.items()},
 }
 
 
@@ -240,6 +240,8 @@ def validate_function(fn: dict) -> None:
         if not _LABEL_KEY_RE.match(key) or not isinstance(value, str) or not _LABEL_VALUE_RE.match(value):
             raise ApiError(400, f"Invalid label '{key}': keys and values must be lowercase letters, "
                                 "digits, '_' or '-' (keys start with a letter, max 63 chars)")
+    if fn.get("environment", "GEN_2") != "GEN_2":
+        raise ApiError(400, "The fake serves 2nd gen functions only (environment GEN_2)")
     if not build.get("runtime"):
         raise ApiError(400, "buildConfig.runtime is required")
     if not build.get("entryPoint"):
@@ -367,72 +369,29 @@ def render_function(fn: dict, int_enums: bool, with_type: bool = False) -> dict:
     return out
 
 
-class Operation:
-    """A long-running operation that completes on a later ``operations.get``."""
+# ---------------------------------------------------------------------- IAM policy
+EMPTY_POLICY = {"version": 1, "etag": "ACAB"}  # what a never-set policy reads as (captures)
 
-    def __init__(self, name: str, kind: str, target: str, request_resource: dict | None):
-        self.name = name
-        self.kind = kind  # "create" | "update" | "delete"
-        self.target = target
-        self.request_resource = request_resource
-        self.create_time = now_rfc3339()
-        self.end_time: str | None = None
-        self.polls = 0
-        self.done = False
-        self.error: dict | None = None
-        self.response: dict | None = None  # function snapshot (or None for delete)
-        self.failed_stage: str | None = None
-        self.pending: dict | None = None  # the new resource an update will apply
-        self.fail: tuple[str, list[str]] | None = None  # from fail_next_build
-        self.lock = threading.Lock()
 
-    @staticmethod
-    def new_name(project: str, location: str) -> str:
-        ms = int(time.time() * 1000)
-        return f"projects/{project}/locations/{location}/operations/operation-{ms}-{random.getrandbits(48):012x}"
+def next_policy(current: dict, body) -> dict:
+    """Validate a setIamPolicy body against ``current`` and return the stored policy (new etag).
 
-    def stages(self, polls_before_done: int) -> list[dict]:
-        if self.done:
-            if self.error and self.failed_stage == "BUILD":
-                return [{"name": "BUILD", "state": "COMPLETE", "message": self.error["message"],
-                         "stateMessages": [{"severity": "ERROR", "type": "BuildFailed",
-                                            "message": self.error["message"]}]},
-                        {"name": "SERVICE", "state": "NOT_STARTED"}]
-            service = {"name": "SERVICE", "state": "COMPLETE"}
-            if self.error:
-                service["message"] = self.error["message"]
-                service["stateMessages"] = [{"severity": "ERROR", "type": "ServiceFailed",
-                                             "message": self.error["message"]}]
-            return [{"name": "BUILD", "state": "COMPLETE"}, service]
-        if self.polls == 0:
-            states = ("NOT_STARTED", "NOT_STARTED")
-        elif self.polls * 2 <= max(polls_before_done, 1):
-            states = ("IN_PROGRESS", "NOT_STARTED")
-        else:
-            states = ("COMPLETE", "IN_PROGRESS")
-        return [{"name": "BUILD", "state": states[0]}, {"name": "SERVICE", "state": states[1]}]
-
-    def render(self, polls_before_done: int, int_enums: bool) -> dict:
-        meta = {
-            "@type": METADATA_TYPE,
-            "createTime": self.create_time,
-            "target": self.target,
-            "verb": self.kind,
-            "cancelRequested": False,
-            "apiVersion": "v2",
-            "operationType": f"{self.kind.upper()}_FUNCTION",
-            "stages": self.stages(polls_before_done),
-        }
-        if self.request_resource is not None:
-            meta["requestResource"] = dict(copy.deepcopy(self.request_resource), **{"@type": FUNCTION_TYPE})
-        if self.end_time:
-            meta["endTime"] = self.end_time
-        if int_enums:
-            enums_to_ints(meta, METADATA_ENUMS)
-        out = {"name": self.name, "metadata": meta, "done": self.done}
-        if self.done and self.error:
-            out["error"] = copy.deepcopy(self.error)
-        elif self.done:
-            out["response"] = (render_function(self.response, int_enums, with_type=True)
-                               if self.response is not None else {"@type": EMPTY_TYPE})
-        return out
+    Raises:
+        ApiError: 400 for a malformed policy, 409 ABORTED for a stale etag.
+    """
+    policy = body.get("policy") if isinstance(body, dict) else None
+    if not isinstance(policy, dict):
+        raise ApiError(400, "policy is required")
+    bindings = policy.get("bindings") or []
+    if not isinstance(bindings, list) or not all(
+            isinstance(b, dict) and isinstance(b.get("role"), str) and b["role"].startswith("roles/")
+            and isinstance(b.get("members"), list) and b["members"] for b in bindings):
+        raise ApiError(400, "Invalid policy: each binding needs a 'roles/...' role and members")
+    if policy.get("etag") and policy["etag"] != current["etag"]:
+        raise ApiError(409, "There were concurrent policy changes. Please retry the whole "
+                            "read-modify-write with exponential backoff.", "ABORTED")
+    new = {"version": int(policy.get("version") or 1),
+           "etag": base64.b64encode(os.urandom(8)).decode(), "bindings": copy.deepcopy(bindings)}
+    if policy.get("auditConfigs"):
+        new["auditConfigs"] = copy.deepcopy(policy["auditConfigs"])
+    return new

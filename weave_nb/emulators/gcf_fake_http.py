@@ -65,6 +65,18 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "gcf-v2-test-fake"
 
+    def setup(self):
+        super().setup()
+        with self.fake._lock:
+            self.fake._connections.add(self.connection)
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            with self.fake._lock:
+                self.fake._connections.discard(self.connection)
+
     def log_message(self, fmt, *args):  # request lines only, never bodies
         log.debug("%s %s", self.address_string(), fmt % args)
 
@@ -121,7 +133,8 @@ class Handler(BaseHTTPRequestHandler):
         is_upload = path.startswith("/upload/")
         if is_upload:
             call["body_len"] = len(raw)
-        self.fake.calls.append(call)
+        with self.fake._lock:
+            self.fake.calls.append(call)
         route = next(((op, h, m) for meth, rx, op, h in ROUTES
                       if meth == method and (m := rx.match(path))), None)
         try:
@@ -133,7 +146,8 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 self.body = None
             if route:
-                self.fake.counts[route[0]] += 1
+                with self.fake._lock:
+                    self.fake.counts[route[0]] += 1
             injected = self.fake._take_injection(method, path)
             if injected is not None:
                 raise ApiError(injected, f"Injected error {injected} for {method} {path}")
@@ -162,43 +176,43 @@ class Handler(BaseHTTPRequestHandler):
 
     # -------------------------------------------------------------------- routes
     def _generate_upload_url(self, project, location):
-        return self.fake.generate_upload_url(location)
+        return self.fake._api_generate_upload_url(location)
 
     def _upload(self, bucket, object):
-        self.fake.upload(bucket, object, self.headers, self.raw)
+        self.fake._api_upload(bucket, object, self.headers, self.raw)
         return b""
 
     def _create(self, project, location):
-        return self._op(self.fake.create(project, location, self.query.get("functionId"), self.body))
+        return self._op(self.fake._api_create(project, location, self.query.get("functionId"), self.body))
 
     def _list(self, project, location):
-        out = self.fake.list(project, location, self.query)
+        out = self.fake._api_list(project, location, self.query)
         out["functions"] = [self._fn(fn) for fn in out["functions"]]
         return out
 
     def _get(self, project, location, fid):
-        return self._fn(self.fake.get(project, location, fid))
+        return self._fn(self.fake._api_get(project, location, fid))
 
     def _update(self, project, location, fid):
-        return self._op(self.fake.update(project, location, fid, self.query.get("updateMask"), self.body))
+        return self._op(self.fake._api_update(project, location, fid, self.query.get("updateMask"), self.body))
 
     def _delete(self, project, location, fid):
-        return self._op(self.fake.delete(project, location, fid))
+        return self._op(self.fake._api_delete(project, location, fid))
 
     def _get_operation(self, project, location, op):
-        return self._op(self.fake.get_operation(f"projects/{project}/locations/{location}/operations/{op}"))
+        return self._op(self.fake._api_get_operation(f"projects/{project}/locations/{location}/operations/{op}"))
 
     def _fn_get_iam(self, project, location, fid):
-        return self.fake.get_iam_policy("functions", project, location, fid)
+        return self.fake._api_get_iam_policy("functions", project, location, fid)
 
     def _fn_set_iam(self, project, location, fid):
-        return self.fake.set_iam_policy("functions", project, location, fid, self.body)
+        return self.fake._api_set_iam_policy("functions", project, location, fid, self.body)
 
     def _run_get_iam(self, project, location, sid):
-        return self.fake.get_iam_policy("services", project, location, sid)
+        return self.fake._api_get_iam_policy("services", project, location, sid)
 
     def _run_set_iam(self, project, location, sid):
-        return self.fake.set_iam_policy("services", project, location, sid, self.body)
+        return self.fake._api_set_iam_policy("services", project, location, sid, self.body)
 
     def _runtimes(self, project, location):
         return {"runtimes": [{"name": f"python3{v}", "displayName": f"Python 3.{v}", "stage": "GA",
@@ -218,7 +232,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _locations(self, project):
         return {"locations": [{"name": f"projects/{project}/locations/{loc}", "locationId": loc}
-                              for loc in self.fake.locations()]}
+                              for loc in self.fake._api_locations()]}
 
     def _project(self, project):
         return {"projectNumber": PROJECT_NUMBER, "projectId": project, "lifecycleState": "ACTIVE",
