@@ -1,0 +1,131 @@
+"""Deploy, update, no-op redeploy and undeploy of the aws provider against moto_server over HTTP."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+try:
+    from tests.aws_servers import EXAMPLES, aws, moto_server  # noqa: F401
+except ImportError:  # tests/ on sys.path instead of the project root
+    from aws_servers import EXAMPLES, aws, moto_server  # noqa: F401
+
+pytestmark = pytest.mark.aws
+
+HELLO = (EXAMPLES / "hello.weave.yaml").read_text()
+
+
+def weave_text(greeting: str = "Greet the user warmly.") -> str:
+    return HELLO.replace("Greet the user warmly.", greeting)
+
+
+def deploy(mgr, name="demo", text=None, **values):
+    return mgr.deploy({"name": name, "provider": "aws", "weave_text": text or weave_text(), **values})
+
+
+def test_first_deploy_creates_role_function_alias_url_and_tags(aws):
+    mgr = aws.manager()
+    info = deploy(mgr, memory_mb=512, timeout_seconds=30, env={"GREETING_STYLE": "warm"})
+    assert info.status.value == "active"
+    iam, lam = aws.client("iam"), aws.client("lambda")
+    role = iam.get_role(RoleName="weave-nb-demo")["Role"]
+    trust = role["AssumeRolePolicyDocument"]
+    trust = json.loads(trust) if isinstance(trust, str) else trust
+    assert trust["Statement"][0]["Principal"]["Service"] == "lambda.amazonaws.com"
+    attached = [p["PolicyName"] for p in iam.list_attached_role_policies(RoleName="weave-nb-demo")["AttachedPolicies"]]
+    assert attached == ["AWSLambdaBasicExecutionRole"]
+    fn = lam.get_function(FunctionName="weave-demo")
+    conf = fn["Configuration"]
+    assert conf["Runtime"] == "python3.12"
+    assert conf["Handler"] == "weave_runtime.lambda_adapter.handler"
+    assert (conf["MemorySize"], conf["Timeout"]) == (512, 30)
+    assert conf["Environment"]["Variables"] == {"GREETING_STYLE": "warm"}
+    assert conf["Role"] == role["Arn"]
+    assert fn["Tags"]["weave-nb:managed"] == "true" and fn["Tags"]["weave-nb:name"] == "demo"
+    alias = lam.get_alias(FunctionName="weave-demo", Name="live")
+    assert alias["FunctionVersion"] == "1" == info.version
+    url = lam.get_function_url_config(FunctionName="weave-demo", Qualifier="live")
+    assert url["AuthType"] == "AWS_IAM"
+    assert info.endpoint == url["FunctionUrl"]
+    assert "SigV4" in info.details["note"]
+    kinds = {r.kind for r in mgr.status("demo", "aws").resources}
+    assert {"role", "role-policy", "function", "version", "alias", "function-url"} <= kinds
+    # the environment value is a secret: never in the inventory
+    assert "warm" not in (aws.home / "inventory.db").read_bytes().decode(errors="replace")
+
+
+def test_public_url_is_anonymous_with_both_permissions(aws):
+    info = deploy(aws.manager(), public=True)
+    lam = aws.client("lambda")
+    assert lam.get_function_url_config(FunctionName="weave-demo", Qualifier="live")["AuthType"] == "NONE"
+    policy = json.loads(lam.get_policy(FunctionName="weave-demo", Qualifier="live")["Policy"])
+    actions = sorted(s["Action"] for s in policy["Statement"])
+    assert actions == ["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"]
+    assert "note" not in info.details or not info.details.get("note")
+
+
+def test_api_endpoint_builds_integration_route_stage_and_permission(aws):
+    info = deploy(aws.manager(), options={"endpoint": "api"})
+    gw, lam = aws.client("apigatewayv2"), aws.client("lambda")
+    apis = gw.get_apis()["Items"]
+    assert len(apis) == 1 and apis[0]["Tags"]["weave-nb:name"] == "demo"
+    api_id = apis[0]["ApiId"]
+    integ = gw.get_integrations(ApiId=api_id)["Items"]
+    assert integ[0]["IntegrationType"] == "AWS_PROXY"
+    assert integ[0]["IntegrationUri"].endswith(":function:weave-demo:live")
+    route = gw.get_routes(ApiId=api_id)["Items"][0]
+    assert route["RouteKey"] == "$default" and route["Target"] == f"integrations/{integ[0]['IntegrationId']}"
+    assert route["AuthorizationType"] == "AWS_IAM"
+    assert gw.get_stage(ApiId=api_id, StageName="$default")["AutoDeploy"] is True
+    policy = json.loads(lam.get_policy(FunctionName="weave-demo", Qualifier="live")["Policy"])
+    assert policy["Statement"][0]["Principal"] in ({"Service": "apigateway.amazonaws.com"}, "apigateway.amazonaws.com")
+    assert api_id in policy["Statement"][0]["Condition"]["ArnLike"]["AWS:SourceArn"]
+    assert info.endpoint == apis[0]["ApiEndpoint"]
+
+
+def test_changed_weave_updates_in_place_publishes_and_moves_alias(aws):
+    mgr = aws.manager()
+    deploy(mgr)
+    lam = aws.client("lambda")
+    old_sha = lam.get_function(FunctionName="weave-demo")["Configuration"]["CodeSha256"]
+    info = deploy(mgr, text=weave_text("Greet the user briefly."), memory_mb=1024)
+    conf = lam.get_function(FunctionName="weave-demo")["Configuration"]
+    assert conf["CodeSha256"] != old_sha and conf["MemorySize"] == 1024
+    assert lam.get_alias(FunctionName="weave-demo", Name="live")["FunctionVersion"] == "2" == info.version
+    assert len(lam.list_functions()["Functions"]) == 1
+    # the old version stays for rollback
+    versions = [v["Version"] for v in lam.list_versions_by_function(FunctionName="weave-demo")["Versions"]]
+    assert "1" in versions and "2" in versions
+
+
+def test_unchanged_redeploy_makes_zero_mutating_calls(aws):
+    mgr = aws.manager()
+    first = deploy(mgr)
+    aws.proxy.clear()
+    again = deploy(mgr)
+    assert again.message == "no changes"
+    assert aws.proxy.calls, "the redeploy should have read the live state"
+    assert aws.proxy.mutating() == []
+    assert again.endpoint == first.endpoint and again.version == first.version
+
+
+def test_switch_endpoint_from_url_to_api_removes_the_url(aws):
+    mgr = aws.manager()
+    deploy(mgr)
+    deploy(mgr, options={"endpoint": "api"})
+    lam = aws.client("lambda")
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_function_url_config(FunctionName="weave-demo", Qualifier="live")
+    assert len(aws.client("apigatewayv2").get_apis()["Items"]) == 1
+
+
+def test_undeploy_leaves_nothing(aws):
+    mgr = aws.manager()
+    deploy(mgr, options={"endpoint": "api", "log_retention_days": 7}, public=True)
+    assert aws.counts() == {"functions": 1, "roles": 1, "apis": 1}
+    mgr.destroy("demo", "aws", purge_logs=True)
+    assert aws.counts() == {"functions": 0, "roles": 0, "apis": 0}
+    assert aws.client("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/weave-demo")["logGroups"] == []
+    assert mgr.inventory.get("aws", "demo") is None
+    assert not (aws.home / "aws" / "demo").exists()

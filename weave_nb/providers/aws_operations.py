@@ -1,0 +1,266 @@
+"""Status, undeploy, listing, invoking and logs of AWS deployments (the deploy itself is in aws_provider).
+
+Listing uses two bulk calls per region: ``ListFunctions`` (following
+``NextMarker``) and the Resource Groups Tagging API's ``GetResources``
+filtered on ``weave-nb:managed=true`` (following ``PaginationToken``). Where
+the tagging API is not allowed or not available, it falls back to
+``ListTags`` for the functions named like weave-nb's (``weave-*``) only.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from ..artifact import LAMBDA_HANDLER, SPEC_FILE
+from ..config import DeploymentConfig, DeploymentInfo, DeploymentStatus
+from ..errors import NotFound, WeaveError
+from . import aws_auth
+from .aws_client import AwsClient, RetryPolicy, Session, error_code
+from .aws_endpoint import api_gateway_event, find_api, signed_headers
+from .aws_local import decode_answer, invoke_zip
+from .aws_resources import delete_resource, maybe
+from .aws_settings import ALIAS, FUNCTION_PREFIX, ROLE_PREFIX, TAG_MANAGED, TAG_NAME
+from .base import DeployContext, DeploymentProvider
+
+DELETE_ORDER = ("permission", "function-url", "api", "alias", "version", "function", "role-policy", "role", "log-group")
+
+
+def lambda_status(conf: dict) -> tuple[DeploymentStatus, str]:
+    """Map Lambda's ``State`` / ``LastUpdateStatus`` to a DeploymentStatus and a health word."""
+    state, update = conf.get("State"), conf.get("LastUpdateStatus")
+    if state == "Failed" or update == "Failed":
+        return DeploymentStatus.FAILED, (conf.get("StateReason") or conf.get("LastUpdateStatusReason") or "failed")[:200]
+    if state == "Pending" or update == "InProgress":
+        return DeploymentStatus.DEPLOYING, "updating"
+    if state == "Inactive":
+        return DeploymentStatus.ACTIVE, "inactive (wakes on the next call)"
+    return DeploymentStatus.ACTIVE, "active"
+
+
+class AwsOperations(DeploymentProvider):
+    """The read and remove side of the AWS provider (see :class:`~.aws_provider.AwsProvider`)."""
+
+    def __init__(self, auth: Any, policy: RetryPolicy | None = None) -> None:
+        super().__init__(auth)
+        self.policy = policy
+
+    # -- clients ---------------------------------------------------------------
+    def _make_client(self, config: DeploymentConfig, region: str, endpoint: str | None, ctx: DeployContext | None) -> AwsClient:
+        sleep = ctx.sleep if ctx else __import__("time").sleep
+        log = (lambda text: ctx.log(text)) if ctx else None
+
+        def factory(session: Session) -> AwsClient:
+            return AwsClient(session, sleep=sleep, policy=self.policy, log=log)
+
+        session = aws_auth.open_session(self.auth, config, region, endpoint, client_factory=factory)
+        return factory(session)
+
+    def _record_config(self, name: str, record: DeploymentInfo | None) -> DeploymentConfig:
+        details = record.details if record else {}
+        auth: dict[str, Any] | None = None
+        if details.get("auth_method") == "iam_role" and details.get("role_arn"):
+            auth = {"method": "iam_role", "role_arn": details["role_arn"]}
+        elif details.get("profile"):
+            auth = {"method": "config_file", "profile": details["profile"]}
+        opts = {"endpoint_url": details["endpoint_url"]} if details.get("endpoint_url") else {}
+        if details.get("function"):
+            opts["function_name"] = details["function"]
+        return DeploymentConfig(name=name, provider="aws", region=record.region if record else None, options=opts, auth=auth)
+
+    def _client_for(self, ctx: DeployContext) -> tuple[AwsClient, DeploymentConfig]:
+        config = self._record_config(ctx.name, ctx.record)
+        aws_auth.check(self.auth, config, allow_instance_role=False)
+        region = aws_auth.require_region(aws_auth.region_of(self.auth, config))
+        endpoint = aws_auth.endpoint_of(self.auth, config, config.options.get("endpoint_url"))
+        return self._make_client(config, region, endpoint, ctx), config
+
+    @staticmethod
+    def _fname(ctx: DeployContext) -> str:
+        rec = ctx.record
+        return (rec.details.get("function") if rec else None) or f"{FUNCTION_PREFIX}{ctx.name}"
+
+    # -- status ----------------------------------------------------------------
+    def status(self, ctx: DeployContext) -> DeploymentInfo:
+        """The function's live state, endpoint and live version.
+
+        Raises:
+            NotFound: neither recorded nor found in AWS.
+        """
+        client, _ = self._client_for(ctx)
+        fname = self._fname(ctx)
+        found = maybe(lambda: client.call("lambda", "get_function", FunctionName=fname))
+        rec = ctx.record
+        if found is None:
+            if rec is None:
+                raise NotFound(f"no AWS deployment named {ctx.name!r}", "list them with `weave deployments --provider aws`")
+            return rec.model_copy(update={"status": DeploymentStatus.FAILED, "health": "function missing", "drift": "missing"})
+        status, health = lambda_status(found["Configuration"])
+        live = maybe(lambda: client.call("lambda", "get_alias", FunctionName=fname, Name=ALIAS))
+        base = rec or DeploymentInfo(name=ctx.name, provider="aws", region=client.region, drift="unrecorded")
+        update: dict[str, Any] = {"status": status, "health": health, "region": client.region}
+        if live:
+            update["version"] = live["FunctionVersion"]
+        if not base.endpoint:
+            url = maybe(lambda: client.call("lambda", "get_function_url_config", FunctionName=fname, Qualifier=ALIAS))
+            update["endpoint"] = url["FunctionUrl"] if url else None
+        return base.model_copy(update=update)
+
+    # -- destroy ---------------------------------------------------------------
+    def destroy(self, ctx: DeployContext, purge_logs: bool = False, **options: Any) -> None:
+        """Remove everything the deployment made, recorded or found by name and tags.
+
+        Args:
+            ctx: the deployment's context.
+            purge_logs: also delete the log group ``/aws/lambda/<function>``.
+
+        Raises:
+            NotFound: nothing recorded and nothing found.
+        """
+        client, _ = self._client_for(ctx)
+        fname = self._fname(ctx)
+        todo: dict[tuple[str, str], dict] = {(r.kind, r.id): dict(r.attrs) for r in ctx.resources()}
+        fn = maybe(lambda: client.call("lambda", "get_function", FunctionName=fname))
+        if fn and (fn.get("Tags") or {}).get(TAG_NAME) == ctx.name:
+            todo.setdefault(("function", fname), {})
+        role = f"{ROLE_PREFIX}{ctx.name}"
+        found_role = maybe(lambda: client.call("iam", "get_role", RoleName=role))
+        if found_role and {t["Key"]: t["Value"] for t in found_role["Role"].get("Tags", [])}.get(TAG_NAME) == ctx.name:
+            todo.setdefault(("role", role), {})
+        if ctx.record is None or (ctx.record.details.get("endpoint_type") == "api" and not any(k == "api" for k, _ in todo)):
+            api = find_api(client, ctx, fname, ctx.name)
+            if api:
+                todo.setdefault(("api", api["ApiId"]), {})
+        if purge_logs:
+            todo.setdefault(("log-group", f"/aws/lambda/{fname}"), {})
+        if not todo and ctx.record is None:
+            raise NotFound(f"no AWS deployment named {ctx.name!r}", "list them with `weave deployments --provider aws`")
+        for kind, rid in sorted(todo, key=lambda kr: DELETE_ORDER.index(kr[0]) if kr[0] in DELETE_ORDER else 99):
+            with ctx.step(f"delete-{kind}", f"delete {kind} {rid}"):
+                delete_resource(client, kind, rid, todo[(kind, rid)], fname)
+                ctx.remove_resource(kind, rid)
+        shutil.rmtree(ctx.inventory.home / "aws" / ctx.name, ignore_errors=True)
+
+    # -- listing ---------------------------------------------------------------
+    def list_deployments(self, records: Any = None) -> list[DeploymentInfo]:
+        """Every weave-nb function in the regions in use (the default one and the recorded ones).
+
+        Raises:
+            CredentialsError: AWS is not configured (the caller skips it with a note).
+        """
+        records = [r for r in (records or []) if isinstance(r, DeploymentInfo)]
+        base = DeploymentConfig(name="listing", provider="aws")
+        aws_auth.check(self.auth, base)
+        groups: dict[tuple[str, str | None], DeploymentConfig] = {}
+        default_region = aws_auth.region_of(self.auth, base)
+        if default_region:
+            groups[(default_region, aws_auth.endpoint_of(self.auth, base, None))] = base
+        for rec in records:
+            config = self._record_config(rec.name, rec)
+            region = aws_auth.region_of(self.auth, config)
+            if region:
+                groups.setdefault((region, aws_auth.endpoint_of(self.auth, config, config.options.get("endpoint_url"))), config)
+        if not groups:
+            aws_auth.require_region(None)
+        out: list[DeploymentInfo] = []
+        for (region, endpoint), config in groups.items():
+            out.extend(self._list_region(self._make_client(config, region, endpoint, None), records))
+        return out
+
+    def _list_region(self, client: AwsClient, records: list[DeploymentInfo]) -> list[DeploymentInfo]:
+        functions = client.paginate("lambda", "list_functions", "Functions", "Marker", "NextMarker")
+        tagged = self._managed_tags(client, functions, {r.details.get("function") for r in records})
+        out = []
+        for conf in functions:
+            tags = tagged.get(conf["FunctionArn"]) or tagged.get(conf["FunctionName"])
+            if not tags or tags.get(TAG_MANAGED) != "true" or not tags.get(TAG_NAME):
+                continue
+            status, health = lambda_status(conf)
+            out.append(DeploymentInfo(name=tags[TAG_NAME], provider="aws", status=status, health=health, region=client.region,
+                                      details={"function": conf["FunctionName"]}))
+        return out
+
+    def _managed_tags(self, client: AwsClient, functions: list[dict], recorded: set[Any]) -> dict[str, dict[str, str]]:
+        try:
+            mappings = client.paginate(
+                "resourcegroupstaggingapi", "get_resources", "ResourceTagMappingList", "PaginationToken", "PaginationToken",
+                TagFilters=[{"Key": TAG_MANAGED, "Values": ["true"]}], ResourceTypeFilters=["lambda:function"],
+            )
+            return {m["ResourceARN"]: {t["Key"]: t["Value"] for t in m.get("Tags", [])} for m in mappings}
+        except Exception as exc:  # noqa: BLE001 - no tagging API here: fall back to ListTags on likely names
+            if not error_code(exc) and not isinstance(exc, WeaveError):
+                raise
+        out = {}
+        for conf in functions:
+            if conf["FunctionName"].startswith(FUNCTION_PREFIX) or conf["FunctionName"] in recorded:
+                tags = maybe(lambda arn=conf["FunctionArn"]: client.call("lambda", "list_tags", Resource=arn))
+                if tags:
+                    out[conf["FunctionArn"]] = dict(tags.get("Tags") or {})
+        return out
+
+    # -- invoke & logs ---------------------------------------------------------
+    def invoke(self, ctx: DeployContext, payload: dict[str, Any], local: bool = False, timeout: float = 60) -> Any:
+        """Call the weave: locally from its exact zip, over its (signed) endpoint, or with Lambda Invoke.
+
+        Raises:
+            WeaveError: no zip / endpoint, or the call failed.
+        """
+        rec = ctx.record
+        details = rec.details if rec else {}
+        if local:
+            zip_path = self._zip_path(ctx)
+            return invoke_zip(zip_path, details.get("handler") or LAMBDA_HANDLER, payload, env=_spec_env(zip_path), timeout=timeout)
+        from ..invoke import post_json
+
+        assert rec is not None
+        kind = details.get("endpoint_type", "url")
+        client, _ = self._client_for(ctx)
+        if kind in ("url", "api") and rec.endpoint:
+            if details.get("public"):
+                return post_json(rec.endpoint, payload, timeout=timeout)
+            body = json.dumps(payload).encode()
+            service = "lambda" if kind == "url" else "execute-api"
+            headers = signed_headers(client.session.boto, rec.endpoint, body, service, client.region)
+            return post_json(rec.endpoint, payload, headers=headers, timeout=timeout)
+        event = api_gateway_event(payload)
+        answer = client.call("lambda", "invoke", FunctionName=self._fname(ctx), Qualifier=ALIAS, Payload=json.dumps(event).encode())
+        raw = answer["Payload"].read()
+        if answer.get("FunctionError"):
+            raise WeaveError(f"the function failed: {raw[:500].decode(errors='replace')}", "see `weave logs NAME --provider aws`")
+        return decode_answer(json.loads(raw or b"{}"))
+
+    @staticmethod
+    def _zip_path(ctx: DeployContext) -> Path:
+        rec = ctx.record
+        if rec and rec.details.get("zip") and Path(rec.details["zip"]).is_file():
+            return Path(rec.details["zip"])
+        folder = ctx.inventory.home / "aws" / ctx.name
+        found = sorted(folder.glob("*.zip"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
+        if not found:
+            raise NotFound(f"no built package for {ctx.name!r} on aws", f"deploy it first: weave deploy --provider aws --name {ctx.name}")
+        return found[-1]
+
+    def logs(self, ctx: DeployContext, tail: int = 100) -> str:
+        """The last ``tail`` lines of the function's CloudWatch log group."""
+        client, _ = self._client_for(ctx)
+        group = f"/aws/lambda/{self._fname(ctx)}"
+        try:
+            events = client.call("logs", "filter_log_events", logGroupName=group, limit=min(tail, 10000)).get("events", [])
+        except Exception as exc:  # noqa: BLE001
+            if error_code(exc) == "ResourceNotFoundException":
+                return ""
+            raise
+        return "\n".join(e.get("message", "").rstrip() for e in events[-tail:])
+
+
+def _spec_env(zip_path: Path) -> dict[str, str]:
+    """The weave's declared variables, taken from this process's environment (never stored)."""
+    import os
+
+    with zipfile.ZipFile(zip_path) as zf:
+        spec = json.loads(zf.read(SPEC_FILE))
+    keys = spec.get("env_keys") or []
+    return {k: os.environ[k] for k in keys if k in os.environ}
