@@ -1,0 +1,395 @@
+"""The Docker engine as the provider uses it: connection, auth, streamed build/pull/push, health waits.
+
+This module and ``docker_provider`` are the only ones that import ``docker``.
+Every engine failure comes out as a :class:`~weave_nb.errors.WeaveError`
+subclass with a suggestion; long operations stream their output line by
+line to a callback as it arrives; waits take the caller's sleep and clock.
+"""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+
+import docker
+import docker.errors
+
+from ..errors import ConfigError, CredentialsError, DeploymentFailed, ProviderUnavailable
+
+if TYPE_CHECKING:
+    from ..auth import AuthenticationManager
+    from ..config import AuthConfig
+
+ENGINE_KEYS = ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
+START_HINT = (
+    "start Docker (Docker Desktop, or `sudo systemctl start docker`), or point DOCKER_HOST at a running engine "
+    "(unix:///path/to/docker.sock, or tcp://HOST:2376 with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH)"
+)
+Log = Callable[[str], None]
+
+
+class EngineUnavailable(ProviderUnavailable):
+    """The Docker engine cannot be reached."""
+
+
+def _reason(exc: BaseException) -> str:
+    text = getattr(exc, "explanation", None) or str(exc) or type(exc).__name__
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    return str(text).strip().splitlines()[0][:300] if str(text).strip() else type(exc).__name__
+
+
+@dataclass
+class RegistryLogin:
+    """Where to push and how to log in (the password never leaves this object except to the engine)."""
+
+    url: str
+    username: str | None = None
+    password: Any = field(default=None, repr=False)  # SecretStr
+
+
+class DockerEngine:
+    """A connected engine.
+
+    Args:
+        api: a ``docker.APIClient``.
+        host: the engine address, for messages.
+    """
+
+    def __init__(self, api: Any, host: str) -> None:
+        self.api = api
+        self.host = host
+
+    # connection -------------------------------------------------------------
+    @classmethod
+    def connect(cls, auth: "AuthenticationManager", config_auth: "AuthConfig | None" = None, timeout: float = 300) -> "DockerEngine":
+        """Connect to the engine named by DOCKER_HOST (and the TLS variables) through the auth chain.
+
+        Args:
+            auth: the AuthenticationManager (environment, credentials file...).
+            config_auth: the deployment's own ``auth`` settings, asked first.
+            timeout: seconds an engine call may take once connected.
+
+        Returns:
+            The connected :class:`DockerEngine`.
+
+        Raises:
+            EngineUnavailable: the engine does not answer; says how to start one or point at one.
+        """
+        environment = {}
+        for key in ENGINE_KEYS:
+            val = auth.setting("docker", key, auth=config_auth)
+            if val:
+                environment[key] = val
+        host = environment.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        environment["WEAVE_NB"] = "1"  # never empty: docker-py would fall back to os.environ
+        try:
+            api = docker.APIClient(**docker.utils.kwargs_from_env(environment=environment), timeout=10, version="auto")
+            api.ping()
+        except (docker.errors.DockerException, OSError, ValueError) as exc:
+            raise EngineUnavailable(f"cannot reach the Docker engine at {host}: {_reason(exc)}", START_HINT) from None
+        api.timeout = timeout
+        return cls(api, host)
+
+    @staticmethod
+    def registry_login(auth: "AuthenticationManager", registry: str | None, config_auth: "AuthConfig | None" = None) -> RegistryLogin:
+        """Registry and credentials from DOCKER_REGISTRY_URL / DOCKER_USERNAME / DOCKER_PASSWORD.
+
+        Without a username the engine's client config (``~/.docker/config.json``
+        or ``$DOCKER_CONFIG``) is used at push time.
+
+        Raises:
+            ConfigError: no registry is given.
+            CredentialsError: a username without a password.
+        """
+        url = registry or auth.setting("docker", "DOCKER_REGISTRY_URL", auth=config_auth)
+        if not url:
+            raise ConfigError(
+                "pushing needs a registry, and DOCKER_REGISTRY_URL is not set",
+                "set DOCKER_REGISTRY_URL=HOST[:PORT][/NAMESPACE] (and DOCKER_USERNAME/DOCKER_PASSWORD), or --option registry=HOST",
+            )
+        url = url.split("://", 1)[-1].rstrip("/")
+        user = auth.setting("docker", "DOCKER_USERNAME", auth=config_auth)
+        password = auth.lookup("docker", "DOCKER_PASSWORD", auth=config_auth)
+        if user and password is None:
+            raise CredentialsError(f"DOCKER_USERNAME is set for {url} but DOCKER_PASSWORD is not", "set DOCKER_PASSWORD too, or unset DOCKER_USERNAME to use the Docker config file")
+        return RegistryLogin(url=url, username=user, password=password)
+
+    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except docker.errors.NotFound:
+            raise
+        except docker.errors.APIError as exc:
+            raise DeploymentFailed(f"Docker engine: {what} failed: {_reason(exc)}", "see `docker info` and the engine's log") from None
+        except (docker.errors.DockerException, OSError) as exc:
+            raise EngineUnavailable(f"lost the Docker engine at {self.host} during {what}: {_reason(exc)}", START_HINT) from None
+
+    # images -----------------------------------------------------------------
+    def image(self, ref: str) -> dict | None:
+        """The image's inspect data, or ``None`` when it is not here."""
+        try:
+            return self._call(f"inspect image {ref}", lambda: self.api.inspect_image(ref))
+        except docker.errors.NotFound:
+            return None
+
+    def can_pull(self, ref: str) -> str | None:
+        """``None`` when ``ref`` can be pulled (the registry knows it), else the reason it cannot."""
+        try:
+            self.api.inspect_distribution(ref)
+            return None
+        except (docker.errors.DockerException, OSError) as exc:
+            return _reason(exc)
+
+    def pull(self, ref: str, log: Log) -> None:
+        """Pull ``ref``, streaming progress to ``log``.
+
+        Raises:
+            ConfigError: the image cannot be pulled; says how to set base_image.
+        """
+        repo, tag = _split_ref(ref)
+        try:
+            for item in _lines(self.api.pull(repo, tag=tag, stream=True, decode=True)):
+                if "error" in item:
+                    raise docker.errors.APIError(item.get("error"))
+                if item.get("status") and "progress" not in item:
+                    log(" ".join(str(item[k]) for k in ("id", "status") if item.get(k)))
+        except (docker.errors.DockerException, OSError) as exc:
+            raise ConfigError(f"base image {ref} is not here and cannot be pulled: {_reason(exc)}", BASE_IMAGE_HINT) from None
+
+    def build(self, context: bytes, ref: str, log: Log, tail: int = 30) -> str:
+        """Build an image from an in-memory tar context with the streaming API.
+
+        Each line of build output goes to ``log`` as it arrives.
+
+        Returns:
+            The image id.
+
+        Raises:
+            DeploymentFailed: the build failed; the message carries the tail of the build log.
+        """
+        import io
+
+        last: collections.deque[str] = collections.deque(maxlen=tail)
+        image_id = None
+        error = None
+        try:
+            stream = self.api.build(fileobj=io.BytesIO(context), custom_context=True, tag=ref, rm=True, forcerm=True, decode=True, pull=False)
+            for item in _lines(stream):
+                if "stream" in item:
+                    for line in str(item["stream"]).splitlines():
+                        if line.strip():
+                            last.append(line.rstrip())
+                            log(line.rstrip())
+                elif "status" in item:
+                    text = " ".join(str(item[k]) for k in ("id", "status") if item.get(k))
+                    last.append(text)
+                    log(text)
+                if "aux" in item and isinstance(item["aux"], dict) and item["aux"].get("ID"):
+                    image_id = item["aux"]["ID"]
+                if "error" in item:
+                    error = str(item.get("error") or item.get("errorDetail", {}).get("message", "unknown error")).strip()
+                    last.append(error)
+                    log(error)
+        except docker.errors.APIError as exc:
+            error = _reason(exc)
+            last.append(error)
+        except (docker.errors.DockerException, OSError) as exc:
+            raise EngineUnavailable(f"lost the Docker engine at {self.host} during the build: {_reason(exc)}", START_HINT) from None
+        if error or image_id is None:
+            body = "\n".join(f"  | {line}" for line in last)
+            raise DeploymentFailed(
+                f"the image build failed: {error or 'no image was produced'}\nlast lines of the build log:\n{body}",
+                "fix the step above (the base_image option sets the FROM image), then deploy again",
+            )
+        return image_id
+
+    def push(self, repository: str, tag: str, login: RegistryLogin, log: Log) -> str:
+        """Push ``repository:tag`` (logging in first when credentials are given), streaming progress.
+
+        Returns:
+            The pushed manifest digest (``sha256:...``).
+
+        Raises:
+            CredentialsError: the registry refused the login.
+            DeploymentFailed: the push failed.
+        """
+        auth_config = None
+        if login.username:
+            password = login.password.get_secret_value() if login.password is not None else ""
+            try:
+                self.api.login(username=login.username, password=password, registry=login.url, reauth=True)
+            except (docker.errors.DockerException, OSError) as exc:
+                raise CredentialsError(f"login to {login.url} as {login.username} failed: {_reason(exc)}", "check DOCKER_USERNAME and DOCKER_PASSWORD") from None
+            auth_config = {"username": login.username, "password": password}
+            log(f"logged in to {login.url} as {login.username}")
+        digest = None
+        seen: set[tuple[str, str]] = set()
+        try:
+            for item in _lines(self.api.push(repository, tag=tag, stream=True, decode=True, auth_config=auth_config)):
+                if "error" in item:
+                    raise DeploymentFailed(f"push of {repository}:{tag} failed: {str(item['error']).strip()}", "check the registry address and credentials (DOCKER_REGISTRY_URL, DOCKER_USERNAME, DOCKER_PASSWORD)")
+                aux = item.get("aux")
+                if isinstance(aux, dict) and aux.get("Digest"):
+                    digest = aux["Digest"]
+                status = str(item.get("status") or "")
+                key = (str(item.get("id", "")), status)
+                if status and key not in seen:  # one line per layer and state, not every progress tick
+                    seen.add(key)
+                    log(" ".join(p for p in key if p))
+        except (docker.errors.DockerException, OSError) as exc:
+            raise DeploymentFailed(f"push of {repository}:{tag} failed: {_reason(exc)}", "check the registry address and credentials") from None
+        if not digest:
+            raise DeploymentFailed(f"push of {repository}:{tag} gave no digest", "see the push log above")
+        return digest
+
+    def tag(self, image: str, repository: str, tag: str) -> None:
+        """Tag ``image`` as ``repository:tag``."""
+        self._call(f"tag {repository}:{tag}", lambda: self.api.tag(image, repository, tag))
+
+    def remove_image(self, ref: str) -> bool:
+        """Remove an image (every tag of it when ``ref`` is an id); False when it was not there."""
+        try:
+            self._call(f"remove image {ref}", lambda: self.api.remove_image(ref, force=True, noprune=False))
+            return True
+        except docker.errors.NotFound:
+            return False
+
+    def images(self, labels: dict[str, str]) -> list[dict]:
+        """Images carrying every label in ``labels``."""
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        return self._call("list images", lambda: self.api.images(filters=filters)) or []
+
+    # containers -------------------------------------------------------------
+    def container(self, name: str) -> dict | None:
+        """The container's inspect data, or ``None``."""
+        try:
+            return self._call(f"inspect container {name}", lambda: self.api.inspect_container(name))
+        except docker.errors.NotFound:
+            return None
+
+    def containers(self, labels: dict[str, str]) -> list[dict]:
+        """Containers, running and stopped, carrying every label in ``labels``."""
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        return self._call("list containers", lambda: self.api.containers(all=True, filters=filters)) or []
+
+    def run(self, name: str, image: str, *, port: int, host: str, container_port: int, env: dict[str, str],
+            labels: dict[str, str], binds: list[str], memory_mb: int | None = None, user: str | None = None) -> str:
+        """Create and start a detached container (init, restart unless-stopped, short stop timeout).
+
+        Returns:
+            The container id.
+        """
+        host_config = self.api.create_host_config(
+            port_bindings={container_port: (host, port)},
+            restart_policy={"Name": "unless-stopped"},
+            init=True,
+            binds=binds or None,
+            mem_limit=f"{memory_mb}m" if memory_mb else None,
+        )
+        created = self._call(f"create container {name}", lambda: self.api.create_container(
+            image, name=name, detach=True, ports=[container_port], environment=env, labels=labels,
+            host_config=host_config, stop_timeout=2, user=user,
+        ))
+        cid = created["Id"]
+        try:
+            self._call(f"start container {name}", lambda: self.api.start(cid))
+        except Exception:
+            self.remove_container(cid)
+            raise
+        return cid
+
+    def stop(self, name: str, timeout: int = 2) -> None:
+        """Stop a container (SIGTERM, then SIGKILL after ``timeout`` seconds)."""
+        try:
+            self._call(f"stop container {name}", lambda: self.api.stop(name, timeout=timeout))
+        except docker.errors.NotFound:
+            pass
+
+    def start(self, name: str) -> None:
+        """Start a stopped container."""
+        self._call(f"start container {name}", lambda: self.api.start(name))
+
+    def rename(self, name: str, new: str) -> None:
+        """Rename a container."""
+        self._call(f"rename container {name}", lambda: self.api.rename(name, new))
+
+    def remove_container(self, name: str) -> bool:
+        """Force-remove a container; False when it was not there."""
+        try:
+            self._call(f"remove container {name}", lambda: self.api.remove_container(name, force=True, v=False))
+            return True
+        except docker.errors.NotFound:
+            return False
+
+    def logs(self, name: str, tail: int = 100) -> str:
+        """The container's recent output (stdout and stderr)."""
+        try:
+            raw = self._call(f"logs of {name}", lambda: self.api.logs(name, stdout=True, stderr=True, tail=tail))
+        except docker.errors.NotFound:
+            return ""
+        return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+
+    def wait_healthy(self, name: str, timeout: float, sleep: Callable[[float], None], clock: Callable[[], float],
+                     interval: float = 0.1) -> tuple[bool, str]:
+        """Poll the container's state until its health is ``healthy``, it fails, or ``timeout`` passes.
+
+        Returns:
+            ``(True, "healthy")`` or ``(False, why)`` where ``why`` quotes the
+            health probe's output or the container's log tail.
+        """
+        deadline = clock() + timeout
+        while True:
+            data = self.container(name)
+            if data is None:
+                return False, "the container disappeared"
+            state = data.get("State") or {}
+            health = (state.get("Health") or {}).get("Status")
+            if health == "healthy":
+                return True, "healthy"
+            if health == "unhealthy":
+                return False, "the health check failed: " + _health_output(state)
+            if state.get("Status") in ("exited", "dead") or state.get("Restarting") or data.get("RestartCount", 0) > 0:
+                code = state.get("ExitCode")
+                return False, f"the server exited (status {code}); its log ends with:\n{_indent(self.logs(name, 15))}"
+            if health is None and state.get("Status") == "running" and not (data.get("Config") or {}).get("Healthcheck"):
+                return False, "the image has no HEALTHCHECK"
+            if clock() >= deadline:
+                return False, f"not healthy after {timeout:g}s (health: {health or 'unknown'}); {_health_output(state)}"
+            sleep(interval)
+
+
+BASE_IMAGE_HINT = (
+    "pull or build it first (`docker pull IMAGE`), or choose another base with "
+    "--base-image IMAGE (or --option base_image=IMAGE); it needs python3 3.9+"
+)
+
+
+def _health_output(state: dict) -> str:
+    logs = (state.get("Health") or {}).get("Log") or []
+    if not logs:
+        return "no probe has run yet"
+    last = logs[-1]
+    out = str(last.get("Output") or "").strip().splitlines()
+    return f"last probe exit {last.get('ExitCode')}: {out[-1][:300] if out else 'no output'}"
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  | {line}" for line in text.strip().splitlines()) or "  | (empty)"
+
+
+def _lines(stream: Iterable[Any]) -> Iterator[dict]:
+    for item in stream:
+        if isinstance(item, dict):
+            yield item
+
+
+def _split_ref(ref: str) -> tuple[str, str | None]:
+    if "@" in ref:
+        return ref, None
+    last = ref.rsplit("/", 1)[-1]
+    if ":" in last:
+        repo, tag = ref.rsplit(":", 1)
+        return repo, tag
+    return ref, "latest"
