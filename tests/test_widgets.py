@@ -1,0 +1,235 @@
+"""DeployForm and DeploymentsBoard, headless: models, validation, clicks, worker threads, outputs."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+from frontend_fakes import HELLO, make_provider
+from weave_nb.config import DeploymentStatus, Plan
+from weave_nb.errors import DeploymentFailed
+from weave_nb.manager import DeploymentManager
+from weave_nb.widgets import DeployForm, DeployFormModel, DeploymentsBoard, parse_env_text
+
+
+@pytest.fixture(autouse=True)
+def shell():
+    # a kernel always has its shell; create it here on the main thread, as a kernel would
+    return InteractiveShell.instance()
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("WEAVE_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def gate():
+    event = threading.Event()
+    yield event
+    event.set()  # never leave a worker blocked
+
+
+@pytest.fixture
+def mgr(home, gate):
+    manager = DeploymentManager(home=home, providers={"slow": make_provider(gate), "fast": make_provider()})
+    yield manager
+    for info in manager.inventory.list("local"):
+        manager.destroy(info.name, "local")
+
+
+def outputs_text(output) -> str:
+    parts = []
+    for item in output.outputs:
+        parts.append(item.get("text", ""))
+        parts.extend(str(v) for v in item.get("data", {}).values())
+    return "\n".join(parts)
+
+
+# -- the model ------------------------------------------------------------------------
+def test_model_validation_says_why(tmp_path):
+    weave = tmp_path / "w.weave.yaml"
+    weave.write_text(HELLO)
+    model = DeployFormModel(providers=["local", "slow"], environ={"OPENAI_API_KEY": "sk-from-kernel"})
+    assert not model.valid and model.reason == "give the deployment a name"
+    model.name = "demo"
+    assert model.reason == "choose a weave file or paste the weave"
+    model.weave_file = str(tmp_path / "nope.weave.yaml")
+    assert model.reason.startswith("no such weave file")
+    model.weave_file = str(weave)
+    assert model.valid and model.can_deploy and model.problems == []
+    for trait, bad, words in [
+        ("name", "1abc", "name must start with a letter"),
+        ("provider", "azure", "unknown provider 'azure'"),
+        ("memory_mb", "lots", "memory must be a whole number"),
+        ("timeout_seconds", "0", "timeout must be between"),
+        ("env_text", "sk-secret-value", "name must be letters, digits"),
+        ("env_text", "MISSING_VAR", "MISSING_VAR is not set"),
+        ("weave_text", HELLO, "not both"),
+    ]:
+        good = getattr(model, trait)
+        setattr(model, trait, bad)
+        assert not model.valid and not model.can_deploy and words in model.reason, (trait, model.reason)
+        assert "sk-secret-value" not in " ".join(model.problems)
+        setattr(model, trait, good)
+        assert model.valid, (trait, model.problems)
+    model.busy = True
+    assert model.valid and not model.can_deploy
+
+
+def test_model_values_for_the_manager(tmp_path):
+    model = DeployFormModel(
+        providers=["local"], environ={"OPENAI_API_KEY": "sk-from-kernel"}, name=" demo ", weave_text=HELLO,
+        region="eu-1", memory_mb="512", timeout_seconds="", env_text="# comment\nA=1\n\nOPENAI_API_KEY\n", public=True,
+    )
+    values = model.values()
+    assert values == {
+        "name": "demo", "provider": "local", "region": "eu-1", "memory_mb": 512, "timeout_seconds": None,
+        "public": True, "env": {"A": "1", "OPENAI_API_KEY": "sk-from-kernel"}, "weave_text": HELLO,
+    }
+    model.name = ""
+    with pytest.raises(ValueError, match="name"):
+        model.values()
+
+
+def test_parse_env_text():
+    env, problems = parse_env_text("A=1\nB = two=2\n#x\nHOME_X\n", environ={"HOME_X": "h"})
+    assert env == {"A": "1", "B": " two=2", "HOME_X": "h"} and problems == []
+
+
+# -- the form -------------------------------------------------------------------------------
+def test_form_constructor_does_not_display(mgr, capsys):
+    form = DeployForm(manager=mgr, name="x", weave_text=HELLO)
+    assert capsys.readouterr().out == ""
+    assert form.future is None and form.provider.options == tuple(mgr.provider_names())
+
+
+def test_invalid_input_keeps_deploy_disabled(mgr):
+    form = DeployForm(manager=mgr, provider="slow", weave_text=HELLO)
+    assert form.deploy_button.disabled and form.plan_button.disabled
+    assert "name" in form.reason.value
+    form.name.value = "ok-name"
+    assert not form.deploy_button.disabled and form.reason.value.count("name") == 0
+    form.memory.value = "-5"
+    assert form.deploy_button.disabled and "memory must be between" in form.reason.value
+    form.deploy_button.click()
+    assert form.future is None and mgr.inventory.list() == []
+
+
+def test_click_deploy_returns_at_once_and_finishes_on_its_thread(mgr, gate):
+    form = DeployForm(manager=mgr, weave_text=HELLO)
+    form.name.value = "clicked"
+    form.provider.value = "slow"
+    form.region.value = "eu-9"
+    form.env.value = "OPENAI_API_KEY=sk-test-widget-secret"
+    form.deploy_button.click()
+    future = form.future
+    assert future is not None and not future.done(), "the click handler must not wait for the deploy"
+    assert form.model.busy and form.deploy_button.disabled and form.model.state == "deploying"
+    provider = mgr.provider("slow")
+    assert provider.started.wait(10)
+    # progress shows while the deploy is held at the gate
+    assert "build the image" in form.progress.steps_html.value
+    assert form.progress.state.steps[0].state == "running"
+    assert not future.done() and form.thread.is_alive() and form.thread is not threading.current_thread()
+    gate.set()
+    info = future.result(timeout=30)
+    assert info.status == DeploymentStatus.ACTIVE and info.region == "eu-9"
+    assert form.model.state == "done" and form.model.result == info and not form.model.busy
+    assert not form.deploy_button.disabled
+    assert form.progress.bar.value == 1.0 and form.progress.bar.bar_style == "success"
+    assert "Step 2/2 : COPY . /app" in form.progress.log_html.value
+    shown = outputs_text(form.output)
+    assert "clicked" in shown and "weave-deployment" in shown
+    assert "sk-test-widget-secret" not in shown + form.progress.state.render_text() + form.reason.value
+
+
+def test_form_shows_a_failure(home):
+    failing = DeploymentManager(home=home, providers={"bad": make_provider(fail_with="quota exceeded")})
+    form = DeployForm(manager=failing, name="fails", provider="bad", weave_text=HELLO)
+    form.deploy_button.click()
+    with pytest.raises(DeploymentFailed):
+        form.wait(30)
+    assert form.model.state == "failed" and form.model.message == "quota exceeded"
+    assert form.model.result is None and not form.model.busy
+    text = outputs_text(form.output)
+    assert "error: quota exceeded" in text and "hint: try turning it off and on again" in text
+    assert "Traceback" not in text
+    assert form.progress.bar.bar_style == "danger"
+
+
+def test_form_plan_shows_the_plan_and_creates_nothing(mgr):
+    gate_free = DeployForm(manager=mgr, name="planned", provider="fast", weave_text=HELLO)
+    gate_free.plan_button.click()
+    plan = gate_free.wait(30)
+    assert isinstance(plan, Plan) and [s.action for s in plan.steps] == ["create", "create"]
+    assert "weave-plan" in outputs_text(gate_free.output)
+    assert mgr.inventory.list() == [] and gate_free.model.state == "idle"
+
+
+def test_form_deploys_with_the_local_provider(mgr, tmp_path):
+    from weave_nb.procutil import pid_alive
+
+    weave = tmp_path / "hello.weave.yaml"
+    weave.write_text(HELLO)
+    form = DeployForm(manager=mgr, name="formlocal", weave_file=str(weave))
+    form.deploy_button.click()
+    info = form.wait(60)
+    assert info.endpoint.startswith("http://127.0.0.1:")
+    assert pid_alive(mgr.inventory.get("local", "formlocal").details["pid"])
+
+
+# -- the board ----------------------------------------------------------------------------
+@pytest.fixture
+def deployed(mgr):
+    for name in ("alpha", "beta"):
+        mgr.deploy({"name": name, "provider": "fast", "weave_text": HELLO})
+    return mgr
+
+
+def test_board_loads_selects_and_invokes(deployed, capsys):
+    board = DeploymentsBoard(manager=deployed, provider="fast")
+    assert capsys.readouterr().out == ""
+    board.wait(30)
+    assert [r["name"] for r in board.model.rows] == ["beta", "alpha"]
+    assert "alpha" in board.table.value and len(board.select.options) == 2
+    assert board.invoke_button.disabled and board.undeploy_button.disabled
+    board.select_row("alpha")
+    assert board.model.selected == "fast/alpha" and not board.invoke_button.disabled
+    board.input.value = "ping"
+    board.invoke_button.click()
+    result = board.wait(30)
+    assert result["output"] == "echo: ping" and board.model.last_result == result
+    assert '"output": "echo: ping"' in outputs_text(board.output)
+
+
+def test_board_undeploy_needs_confirmation(deployed):
+    board = DeploymentsBoard(manager=deployed, provider="fast")
+    board.wait(30)
+    board.select_row("beta")
+    board.undeploy_button.click()
+    assert board.model.confirming == "fast/beta" and board.confirm_box.layout.display == "flex"
+    board.no_button.click()
+    assert board.future.done() and board.model.confirming == "" and "cancelled" in board.model.message
+    assert deployed.inventory.get("fast", "beta") is not None
+    board.undeploy_button.click()
+    board.yes_button.click()
+    info = board.wait(30)
+    assert info.status == DeploymentStatus.DESTROYED
+    assert deployed.inventory.get("fast", "beta") is None
+    assert [r["name"] for r in board.model.rows] == ["alpha"] and board.model.selected == ""
+    assert board.confirm_box.layout.display == "none"
+
+
+def test_board_refresh_sees_new_deployments(deployed):
+    board = DeploymentsBoard(manager=deployed, autoload=False)
+    assert board.future is None and board.model.rows == []
+    deployed.deploy({"name": "gamma", "provider": "fast", "weave_text": HELLO})
+    board.refresh_button.click()
+    listing = board.wait(30)
+    assert {"alpha", "beta", "gamma"} <= {r["name"] for r in board.model.rows}
+    assert board.model.notes == listing.notes
