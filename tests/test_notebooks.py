@@ -29,7 +29,7 @@ NEEDS_MODULE = {
     "02_aws_lambda.ipynb": "weave_nb/providers/aws_provider.py",
     "03_docker.ipynb": "weave_nb/providers/docker_provider.py",
     "04_gcp_cloud_functions.ipynb": "weave_nb/providers/gcp_provider.py",
-    "05_widgets.ipynb": "weave_nb/widgets.py",
+    "05_widgets.ipynb": "weave_nb/widgets/__init__.py",
 }
 # environment variables that could give a notebook real cloud credentials
 CLOUD_VARS = (
@@ -111,6 +111,8 @@ def _check(name: str, book: nbformat.NotebookNode, home: Path, env: dict[str, st
     if name == "06_inventory_pandas.ipynb":
         assert any("image/png" in o.get("data", {}) for c in book.cells for o in c.get("outputs", [])), "no plot"
         assert "failed" in text and "active" in text
+    if name == "05_widgets.ipynb":
+        assert "hello-form [local] active at http://127.0.0.1:" in text, "the form's deploy finished with an endpoint"
     if name in ("01_quickstart_local.ipynb", "06_inventory_pandas.ipynb"):
         assert "http://127.0.0.1:" in text
     # every notebook cleans up after itself: nothing left recorded or running
