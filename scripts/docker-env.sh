@@ -37,7 +37,6 @@ REG_LOG="$STATE/registry.log"
 REG_PORT_FILE="$STATE/registry.port"
 REG_CONFIG="$REG_DIR/config.yml"
 CACHE_DIR="$STATE/cache"
-ROOTFS_TAR="$CACHE_DIR/python-3.12-slim-rootfs.tar"
 BUILD_LOG="$STATE/base-image.log"
 ENV_FILE="$STATE/env"
 
@@ -91,7 +90,11 @@ registry_up() {
     pid_alive "$REG_PID" "$REG_CONFIG" && [[ "$(http_status "$port" /v2/)" == 200 ]]
 }
 
-image_present() { dk image inspect "$BASE_IMAGE" >/dev/null 2>&1; }
+base_image_recipe() {
+    dk image inspect --format "{{index .Config.Labels \"$RECIPE_LABEL\"}}" "$BASE_IMAGE" 2>/dev/null
+}
+# Present and made by the current recipe.
+image_present() { [[ "$(base_image_recipe || true)" == "$(recipe_id)" ]]; }
 
 write_env() {
     local port
@@ -157,7 +160,7 @@ try_dockerd() {
         --storage-driver "$driver" \
         --shutdown-timeout 5 \
         "$@" ${WEAVE_DOCKERD_FLAGS:-} \
-        </dev/null >>"$DOCKERD_LOG" 2>&1 &
+        </dev/null >>"$DOCKERD_LOG" 2>&1 9>&- &
     pid=$!   # setsid execs in place: this is dockerd's pid (dockerd writes its pid file itself)
     for ((i = 0; i < 120; i++)); do          # up to ~60 s
         if ! kill -0 "$pid" 2>/dev/null; then
@@ -208,43 +211,75 @@ start_dockerd() {
 
 # ------------------------------------------------------------- base image --
 
+# How the base image is made. Its hash (with the host's extra CA certs) names
+# the cached rootfs and labels the image, so a changed recipe rebuilds both.
+HOST_CA_DIR=/usr/local/share/ca-certificates
+# shellcheck disable=SC2054  # the commas are mmdebstrap's package list
+MMDEBSTRAP_ARGS=(
+    --variant=minbase
+    --include=python3,ca-certificates,passwd
+    --dpkgopt='path-exclude=/usr/share/man/*'
+    --dpkgopt='path-exclude=/usr/share/locale/*'
+    --dpkgopt='path-include=/usr/share/locale/locale.alias'
+    --dpkgopt='path-exclude=/usr/share/doc/*'
+    --dpkgopt='path-include=/usr/share/doc/*/copyright'
+    --customize-hook='mkdir -p "$1/usr/local/bin" && ln -sf /usr/bin/python3 "$1/usr/local/bin/python"'
+    # Trust the same extra CAs as the host (e.g. a TLS-intercepting proxy),
+    # added the Debian way so a later update-ca-certificates keeps them.
+    --customize-hook="if [ -d $HOST_CA_DIR ] && [ -n \"\$(ls -A $HOST_CA_DIR)\" ]; then mkdir -p \"\$1$HOST_CA_DIR\" && cp -rL $HOST_CA_DIR/. \"\$1$HOST_CA_DIR/\" && chroot \"\$1\" update-ca-certificates; fi"
+    --customize-hook='test -s "$1/etc/ssl/certs/ca-certificates.crt" && test -x "$1/usr/sbin/useradd" && test -x "$1/usr/bin/python3"'
+    bookworm
+)
+IMPORT_CHANGES=(
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+    --change 'ENV LANG=C.UTF-8'
+    --change 'CMD ["python3"]'
+)
+RECIPE_LABEL=weave-nb.base-recipe
+
+recipe_id() {
+    {
+        printf '%s\n' "${MMDEBSTRAP_ARGS[@]}" "${IMPORT_CHANGES[@]}"
+        if [[ -d "$HOST_CA_DIR" ]]; then
+            find -L "$HOST_CA_DIR" -type f -print0 | sort -z | xargs -0r cat
+        fi
+    } | sha256sum | cut -c1-12
+}
+
 build_rootfs() {
+    local tar="$1" tmp="${1%.tar}.partial.tar"   # mmdebstrap picks the format from ".tar"
     mkdir -p "$CACHE_DIR"
     log "building $BASE_IMAGE rootfs with mmdebstrap (log: $BUILD_LOG)"
-    local tmp="$ROOTFS_TAR.partial.tar"
-    rm -f "$tmp"
-    # stdin from /dev/null: mmdebstrap's default Debian mirror for the suite.
-    if ! mmdebstrap --variant=minbase \
-        --include=python3,ca-certificates,passwd \
-        --dpkgopt='path-exclude=/usr/share/man/*' \
-        --dpkgopt='path-exclude=/usr/share/locale/*' \
-        --dpkgopt='path-include=/usr/share/locale/locale.alias' \
-        --dpkgopt='path-exclude=/usr/share/doc/*' \
-        --dpkgopt='path-include=/usr/share/doc/*/copyright' \
-        --customize-hook='mkdir -p "$1/usr/local/bin" && ln -sf /usr/bin/python3 "$1/usr/local/bin/python"' \
-        --customize-hook='if [ ! -s "$1/etc/ssl/certs/ca-certificates.crt" ]; then mkdir -p "$1/etc/ssl/certs" && cp /etc/ssl/certs/ca-certificates.crt "$1/etc/ssl/certs/"; fi' \
-        --customize-hook='test -x "$1/usr/sbin/useradd" && test -x "$1/usr/bin/python3"' \
-        bookworm "$tmp" </dev/null >"$BUILD_LOG" 2>&1; then
-        rm -f "$tmp"
+    rm -rf "$tmp"
+    # stdin from /dev/null: mmdebstrap uses its default Debian mirror for the suite.
+    if ! mmdebstrap "${MMDEBSTRAP_ARGS[@]}" "$tmp" </dev/null >"$BUILD_LOG" 2>&1; then
+        rm -rf "$tmp"
         die "mmdebstrap failed to build the $BASE_IMAGE rootfs" "$BUILD_LOG"
     fi
-    mv "$tmp" "$ROOTFS_TAR"
+    mv "$tmp" "$tar"
+    # Drop rootfs tarballs of older recipes.
+    find "$CACHE_DIR" -maxdepth 1 -name 'python-3.12-slim-rootfs*.tar' ! -path "$tar" -delete
 }
 
 ensure_base_image() {
-    image_present && return 0
-    local t0=$SECONDS
-    [[ -s "$ROOTFS_TAR" ]] || build_rootfs
-    log "importing $BASE_IMAGE from $ROOTFS_TAR"
-    dk import \
-        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-        --change 'ENV LANG=C.UTF-8' \
-        --change 'CMD ["python3"]' \
+    local id have
+    id="$(recipe_id)"
+    have="$(base_image_recipe || true)"
+    [[ "$have" == "$id" ]] && return 0
+    [[ -n "$have" ]] && log "$BASE_IMAGE was made by another recipe ($have); rebuilding as $id"
+    local t0=$SECONDS tar="$CACHE_DIR/python-3.12-slim-rootfs-$id.tar"
+    [[ -s "$tar" ]] || build_rootfs "$tar"
+    local old_id
+    old_id="$(dk image inspect --format '{{.Id}}' "$BASE_IMAGE" 2>/dev/null || true)"
+    log "importing $BASE_IMAGE from $tar"
+    dk import "${IMPORT_CHANGES[@]}" --change "LABEL $RECIPE_LABEL=$id" \
         --message "weave-nb test base (Debian bookworm minbase + python3)" \
-        "$ROOTFS_TAR" "$BASE_IMAGE" >>"$BUILD_LOG" 2>&1 \
+        "$tar" "$BASE_IMAGE" >>"$BUILD_LOG" 2>&1 \
         || die "docker import of $BASE_IMAGE failed" "$BUILD_LOG"
     dk run --rm "$BASE_IMAGE" sh -c 'python --version && command -v useradd' >>"$BUILD_LOG" 2>&1 \
         || die "$BASE_IMAGE was imported but python/useradd do not run in it" "$BUILD_LOG"
+    # The previous image is now untagged; drop it unless something still uses it.
+    if [[ -n "$old_id" ]]; then dk rmi "$old_id" >/dev/null 2>&1 || true; fi
     log "base image ready in $((SECONDS - t0)) s"
 }
 
@@ -297,7 +332,7 @@ start_registry() {
         write_registry_config "$port"
         echo "$port" >"$REG_PORT_FILE"
         printf '\n=== %s docker-registry on 127.0.0.1:%s\n' "$(date -u +%FT%TZ)" "$port" >>"$REG_LOG"
-        setsid "$REGISTRY_BIN" serve "$REG_CONFIG" </dev/null >>"$REG_LOG" 2>&1 &
+        setsid "$REGISTRY_BIN" serve "$REG_CONFIG" </dev/null >>"$REG_LOG" 2>&1 9>&- &
         pid=$!
         echo "$pid" >"$REG_PID"
         for ((i = 0; i < 60; i++)); do       # up to ~30 s
@@ -478,10 +513,6 @@ cmd_start() {
         cat "$ENV_FILE"
         return 0
     fi
-    if ((${#SOCK} > 100)); then
-        die "socket path $SOCK is ${#SOCK} chars (unix sockets allow ~100); set WEAVE_DOCKER_STATE to a shorter dir"
-    fi
-    mkdir -p "$STATE"
     chmod 700 "$STATE"
     local t0=$SECONDS
     ensure_packages
@@ -497,10 +528,26 @@ cmd_start() {
     cat "$ENV_FILE"
 }
 
+# One start/stop at a time per state dir (e.g. parallel test workers). The lock
+# fd (9) is closed for the daemons so they do not hold it.
+with_lock() {
+    mkdir -p "$STATE"
+    exec 9>"$STATE/lock"
+    flock -w 600 9 || die "another docker-env.sh start/stop holds $STATE/lock for 10 min"
+    "$@"
+}
+
 main() {
     case "${1:-}" in
-        start) cmd_start ;;
-        stop) cmd_stop ;;
+        start)
+            if ((${#SOCK} > 100)); then
+                die "socket path $SOCK is ${#SOCK} chars (unix sockets allow ~100); set WEAVE_DOCKER_STATE to a shorter dir"
+            fi
+            with_lock cmd_start
+            ;;
+        stop)
+            if [[ -d "$STATE" ]]; then with_lock cmd_stop; else log "nothing to stop ($STATE does not exist)"; fi
+            ;;
         status) cmd_status ;;
         env) cmd_env ;;
         *)

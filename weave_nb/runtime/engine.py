@@ -15,7 +15,7 @@ import time
 from . import models
 from .errors import ModelError, RequestError
 
-__all__ = ["load_spec", "spec_hash", "default_spec_path", "run_weave", "build_prompt", "SpecLoadError"]
+__all__ = ["load_spec", "spec_hash", "default_spec_path", "pick_weave", "run_weave", "build_prompt", "SpecLoadError"]
 
 SPEC_FORMAT = "weave-runtime/1"
 _PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_-]*)\}")

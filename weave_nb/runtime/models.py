@@ -24,7 +24,7 @@ from .errors import ModelError, scrub
 
 __all__ = ["Completion", "select_backend", "complete", "mock_complete", "RETRY_STATUSES"]
 
-RETRY_STATUSES = (429, 500, 502, 503, 504)
+RETRY_STATUSES = (429, 500, 502, 503, 504, 529)  # 529: Anthropic overloaded
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_RETRIES = 3
 MAX_BACKOFF = 30.0
@@ -234,7 +234,6 @@ def _error_detail(body: bytes, secrets) -> str:
 def _post_json(url: str, headers: dict, payload: dict, *, timeout: float, retries: int, sleep,
                backend: str, key_var: str, secrets) -> dict:
     """POST JSON with bounded retries; returns the decoded JSON answer."""
-    import socket
     import urllib.error
     import urllib.request
 
@@ -265,7 +264,7 @@ def _post_json(url: str, headers: dict, payload: dict, *, timeout: float, retrie
                 raise ModelError(f"The {backend} API kept failing: HTTP {status} after {attempt + 1} "
                                  f"attempts: {detail}", status=status, retryable=True) from None
             wait = _retry_after(exc.headers.get("Retry-After") if exc.headers else None)
-        except (urllib.error.URLError, ConnectionError, socket.timeout, TimeoutError) as exc:
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
             reason = getattr(exc, "reason", exc)
             if attempt >= retries:
                 raise ModelError(f"Cannot reach the {backend} API at {url} after {attempt + 1} attempts: "

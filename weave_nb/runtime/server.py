@@ -50,7 +50,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve  # noqa: N815
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
         sys.stderr.write(f"{self.address_string()} {format % args}\n")
@@ -87,8 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = argparse.ArgumentParser(prog="python -m weave_runtime.server",
                                      description="Serve a compiled weave over HTTP.")
-    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (0.0.0.0 in containers)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8080),
+                        help="TCP port; 0 picks a free one (default: $PORT or 8080)")
     parser.add_argument("--spec", default=None, help="path of weave.json (default: next to the package)")
     args = parser.parse_args(argv)
     try:
