@@ -112,7 +112,7 @@ def _check(name: str, book: nbformat.NotebookNode, home: Path, env: dict[str, st
         assert any("image/png" in o.get("data", {}) for c in book.cells for o in c.get("outputs", [])), "no plot"
         assert "failed" in text and "active" in text
     if name == "05_widgets.ipynb":
-        assert "hello-form [local] active at http://127.0.0.1:" in text, "the form's deploy finished with an endpoint"
+        assert "hello-form [local] active http://127.0.0.1:" in text, "the form's deploy finished with an endpoint"
     if name in ("01_quickstart_local.ipynb", "06_inventory_pandas.ipynb"):
         assert "http://127.0.0.1:" in text
     # every notebook cleans up after itself: nothing left recorded or running
