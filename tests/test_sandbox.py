@@ -140,11 +140,11 @@ def test_interpreter_exit_stops_the_servers():
     assert all(wait_for(lambda p=p: not alive(p), 15) for p in pids), "atexit did not stop the sandbox"
 
 
-def _kernel_with_sandbox():
+def _kernel_with_sandbox(home):
     from jupyter_client import KernelManager
 
     km = KernelManager(kernel_name="python3")
-    km.start_kernel(env=child_env(), extra_arguments=[])
+    km.start_kernel(env=child_env(WEAVE_HOME=str(home)), extra_arguments=[])
     kc = km.client()
     kc.start_channels()
     kc.wait_for_ready(timeout=60)
@@ -165,8 +165,8 @@ def _run(kc, code: str) -> str:
 
 
 @pytest.mark.parametrize("how", ["stop", "shutdown", "kill"])
-def test_magic_in_a_real_kernel_leaves_no_process_behind(how):
-    km, kc = _kernel_with_sandbox()
+def test_magic_in_a_real_kernel_leaves_no_process_behind(how, tmp_path):
+    km, kc = _kernel_with_sandbox(tmp_path / "home")
     try:
         text = _run(
             kc,
@@ -175,19 +175,26 @@ def test_magic_in_a_real_kernel_leaves_no_process_behind(how):
             "import os\n"
             "print('PIDS', *[svc.pid for svc in s.services])\n"
             "print('ENV', os.environ['WEAVE_SANDBOX'], os.environ['AWS_ENDPOINT_URL'])\n"
-            "print(s.render())\n",
+            "print(s.render())\n"
+            "import weave_nb\n"
+            f"info = weave_nb.deploy('kfun', 'gcp', weave_file={str(HELLO)!r}, public=True)\n"
+            "print('SUMMARY', info.summary())\n",
         )
         assert "ERROR" not in text, text
-        assert "SANDBOX" in text
+        assert "SANDBOX" in text and "(sandbox, not the real cloud)" in text
         pids = [int(p) for p in text.split("PIDS", 1)[1].splitlines()[0].split()]
         assert len(pids) == 2
         tree = pids + [c for p in pids for c in children_of(p)]
         assert all(alive(p) for p in pids)
+        assert len(tree) > 2, "the Cloud Functions fake serves the deployed function from its own process"
         if how == "stop":
             text = _run(kc, "off = %weave_sandbox stop\nprint(off)\nimport os\nprint('LEFT', os.environ.get('WEAVE_SANDBOX'), os.environ.get('AWS_ENDPOINT_URL'))")
             assert "sandbox: off" in text and "LEFT None None" in text, text
             gone = _run(kc, "now = %weave_sandbox status\nprint(now)")
             assert "sandbox: off" in gone
+            from weave_nb.inventory import Inventory
+
+            assert Inventory(tmp_path / "home").list("gcp") == [], "the sandbox's records went with it"
         elif how == "shutdown":
             kc.stop_channels()
             km.shutdown_kernel(now=False)
