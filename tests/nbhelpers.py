@@ -56,3 +56,42 @@ def child_env(**extra: str) -> dict[str, str]:
 def python() -> str:
     """The interpreter running the tests."""
     return sys.executable
+
+
+def tree_rss(pid: int) -> int:
+    """Resident memory, in bytes, of every live descendant of ``pid`` (summed; shared pages count twice)."""
+    total = 0
+    for child in children_of(pid):
+        try:
+            for line in Path(f"/proc/{child}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+                    break
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+class PeakMemory:
+    """Samples :func:`tree_rss` of this process's descendants on a thread; ``peak`` is the largest seen."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        import threading
+
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_rss(os.getpid()))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "PeakMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)

@@ -21,7 +21,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from nbhelpers import NOTEBOOKS, REPO_ROOT, alive, child_env, children_of
+from nbhelpers import NOTEBOOKS, REPO_ROOT, PeakMemory, alive, child_env, children_of
+
+BINDER_MEMORY = 2 * 1024**3  # mybinder.org gives each session 2 GB
 
 ALL = sorted(p.name for p in NOTEBOOKS.glob("0*.ipynb"))
 PROVIDER_OF = {"02_aws_lambda.ipynb": "aws", "04_gcp_cloud_functions.ipynb": "gcp", "03_docker.ipynb": "docker"}
@@ -186,7 +188,10 @@ def test_notebook_runs_in_a_fresh_binder_venv(name, tmp_path, binder_venv):
     env["PATH"] = f"{binder_venv['bin']}{os.pathsep}{env['PATH']}"
     env["JUPYTER_PATH"] = str(binder_venv["kernels"])
     before = set(children_of(os.getpid()))
-    book = execute(NOTEBOOKS / name, env, kernel_name=binder_venv["kernel_name"])
+    with PeakMemory() as memory:
+        book = execute(NOTEBOOKS / name, env, kernel_name=binder_venv["kernel_name"])
+    print(f"{name}: peak memory of the kernel and everything it started: {memory.peak / 1024**2:.0f} MB")
+    assert 0 < memory.peak < BINDER_MEMORY, f"{name} needs {memory.peak / 1024**2:.0f} MB, over Binder's 2 GB"
     _check(name, book, tmp_path / "weave-home", env)
     from weave_nb.procutil import wait_for
 
