@@ -209,11 +209,11 @@ def test_magic_in_a_real_kernel_leaves_no_process_behind(how, tmp_path):
 
 def test_magic_rejects_a_bad_action():
     from IPython.core.error import UsageError
-    from IPython.testing.globalipapp import get_ipython
+    from IPython.core.interactiveshell import InteractiveShell
 
     from weave_nb.sandbox_magics import register
 
-    ip = get_ipython()
+    ip = InteractiveShell.instance()  # the shell other tests made, or a new one
     register(ip)
     with pytest.raises(UsageError):
         ip.run_line_magic("weave_sandbox", "launch")
