@@ -42,19 +42,34 @@ LAB_SETTINGS = {
 }
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+def _in_ci(environ) -> bool:
+    return environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def require_browser(path: str, environ) -> str:
+    """Return ``path``; skip when it is missing outside CI, fail when it is missing in CI (``CI=true``)."""
+    if not os.path.exists(path):
+        if _in_ci(environ):
+            pytest.fail(f"{path} is missing; install Debian's chromium package (apt-get install -y chromium)")
+        pytest.skip(f"{path} is missing (apt-get install -y chromium); CI=true makes this a failure")
+    return path
 
 
 @pytest.fixture
 def chromium_path():
-    if not os.path.exists(CHROMIUM):
-        if _in_ci():
-            pytest.fail(f"{CHROMIUM} is missing; install Debian's chromium package (apt-get install -y chromium)")
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium); CI=true makes this a failure")
+    path = require_browser(CHROMIUM, os.environ)
     import playwright.sync_api  # noqa: F401 - a missing driver is a failure, never a skip
 
-    return CHROMIUM
+    return path
+
+
+def test_a_missing_browser_skips_locally_and_fails_in_ci(tmp_path):
+    missing = str(tmp_path / "no-chromium")
+    with pytest.raises(pytest.skip.Exception):
+        require_browser(missing, {})
+    with pytest.raises(pytest.fail.Exception):
+        require_browser(missing, {"CI": "true"})
+    assert require_browser(sys.executable, {"CI": "true"}) == sys.executable
 
 
 @pytest.fixture
