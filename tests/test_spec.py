@@ -204,12 +204,12 @@ def test_bad_indentation_reports_line():
     assert "line 5" in err.message
 
 
-def test_missing_file_names_path_and_suggests_init(tmp_path):
+def test_missing_file_names_path_and_suggests_examples(tmp_path):
     missing = tmp_path / "nope.weave.yaml"
     with pytest.raises(WeaveSpecError) as info:
         load_weave(missing)
     assert str(missing) in info.value.message
-    assert "weave init" in info.value.suggestion
+    assert "examples/" in info.value.suggestion
 
 
 def test_directory_is_rejected(tmp_path):

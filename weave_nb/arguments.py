@@ -51,7 +51,7 @@ COMMANDS: dict[str, list[Arg]] = {
     "plan": [a for a in _DEPLOY if a[0][0] not in ("--dry-run",)],
     "deployments": [
         (("--provider", "-p"), dict(help="only this provider (default: every provider)")),
-        (("--status", "-s"), dict(help="only this status: pending, deploying, active, failed, destroying")),
+        (("--status", "-s"), dict(choices=["pending", "deploying", "active", "failed", "destroying"], help="only this status")),
         (("--refresh",), dict(action="store_true", default=True, help="ask the providers for live state (default)")),
         (("--no-refresh",), dict(dest="refresh", action="store_false", help="read the inventory only")),
     ],
@@ -110,7 +110,7 @@ def config_values(ns: argparse.Namespace | dict[str, Any]) -> dict[str, Any]:
         if not _:
             from .errors import ConfigError
 
-            raise ConfigError(f"--option expects KEY=VALUE, got {key!r}", "write it as --option name=value")
+            raise ConfigError("--option expects KEY=VALUE, but an item has no '='", "write it as --option name=value")
         options[key.strip().replace("-", "_")] = _coerce(val)
     values["options"] = options
     return values

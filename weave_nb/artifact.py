@@ -10,9 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import zipfile
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -67,6 +65,8 @@ class Artifact:
 
 def runtime_files() -> dict[str, bytes]:
     """The runtime package's source files, keyed by their path inside an artifact."""
+    from importlib import resources  # imported when an artifact is built, not when the package loads
+
     pkg = resources.files("weave_nb.runtime")
     out = {}
     for entry in sorted(pkg.iterdir(), key=lambda p: p.name):
@@ -110,6 +110,8 @@ def build_artifact(spec: Any, extra_files: Mapping[str, bytes] | None = None) ->
 
 def zip_bytes(files: Mapping[str, bytes]) -> bytes:
     """Zip ``files`` deterministically: sorted names, fixed time and mode, deflate level 9."""
+    import zipfile
+
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
         for name in sorted(files):

@@ -101,7 +101,8 @@ class FileCredentialProvider(CredentialProvider):
 
 def weave_home() -> Path:
     """The folder for the inventory, logs and credentials (``$WEAVE_HOME``, default ``~/.weave``)."""
-    return Path(os.environ.get("WEAVE_HOME") or Path.home() / ".weave")
+    # absolute, so recorded paths (and a server process started in another folder) stay valid
+    return Path(os.environ.get("WEAVE_HOME") or Path.home() / ".weave").expanduser().absolute()
 
 
 class AuthenticationManager:

@@ -50,7 +50,7 @@ class AuthConfig(BaseModel):
     token, password or credential is kept as a ``SecretStr``.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True, defer_build=True)
 
     method: Literal["env_vars", "api_key", "service_account", "iam_role", "oauth", "config_file"] | None = None
     params: dict[str, Any] = Field(default_factory=dict)
@@ -93,7 +93,7 @@ class DeploymentConfig(BaseModel):
     provider's own options model (see ``DeploymentProvider.options_model``).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, defer_build=True)
 
     name: str
     provider: str = "local"
@@ -152,7 +152,8 @@ def parse_env_pairs(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in pairs:
         if "=" not in item:
-            raise ConfigError(f"--env expects KEY=VALUE, got {item.split('=')[0]!r}", "write it as --env NAME=value")
+            # never echo the item: without '=' it may be a pasted secret
+            raise ConfigError("--env expects KEY=VALUE, but an item has no '='", "write it as --env NAME=value")
         key, val = item.split("=", 1)
         key = key.strip()
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
@@ -208,6 +209,8 @@ def describe_validation_error(exc: ValidationError) -> str:
 class Resource(BaseModel):
     """One thing a deployment made (a process, a role, a function, an image...)."""
 
+    model_config = ConfigDict(defer_build=True)
+
     kind: str
     id: str
     attrs: dict[str, Any] = Field(default_factory=dict)
@@ -216,6 +219,8 @@ class Resource(BaseModel):
 
 class DeploymentInfo(BaseModel):
     """What is deployed: the inventory's row merged with the provider's live view."""
+
+    model_config = ConfigDict(defer_build=True)
 
     name: str
     provider: str
@@ -293,7 +298,7 @@ class DeploymentInfo(BaseModel):
 class PlannedStep(BaseModel):
     """One resource change in a plan: ``action`` is create, update, replace, delete or no-change."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     key: str
     resource: str
@@ -303,6 +308,8 @@ class PlannedStep(BaseModel):
 
 class Plan(BaseModel):
     """What a deploy would change; pure data, computed without changing anything."""
+
+    model_config = ConfigDict(defer_build=True)
 
     provider: str
     name: str

@@ -44,7 +44,7 @@ class Inventory:
     """
 
     def __init__(self, home: str | os.PathLike[str]) -> None:
-        self.home = Path(home)
+        self.home = Path(home).expanduser().absolute()
         self.home.mkdir(parents=True, exist_ok=True)
         (self.home / "locks").mkdir(exist_ok=True)
         self.path = self.home / "inventory.db"
@@ -166,6 +166,21 @@ class Inventory:
         return info.resources if info else []
 
     # -- locking ------------------------------------------------------------
+    def is_locked(self, provider: str, name: str) -> bool:
+        """True when a live process holds the lock for this deployment (it is being changed right now).
+
+        Reads the holder's pid from the lock file instead of probing the lock,
+        so asking never makes a concurrent deploy fail as busy.
+        """
+        from .procutil import pid_alive
+
+        path = self.home / "locks" / f"{provider}--{name}.lock"
+        try:
+            holder = path.read_text().strip()
+        except OSError:
+            return False
+        return holder.isdigit() and pid_alive(int(holder))
+
     @contextlib.contextmanager
     def lock(self, provider: str, name: str, wait: float = 0.0, poll: float = 0.05) -> Iterator[None]:
         """Hold the exclusive lock for one deployment.

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from typing import Any, Mapping
 
 from .errors import WeaveError
@@ -25,6 +23,9 @@ def post_json(url: str, payload: Mapping[str, Any], headers: Mapping[str, str] |
     Raises:
         WeaveError: the endpoint answered an error or could not be reached.
     """
+    import urllib.error  # imported here: urllib.request costs ~10 ms and most commands never call out
+    import urllib.request
+
     body = json.dumps(payload).encode()
     req = urllib.request.Request(url, data=body, method="POST", headers={"content-type": "application/json", **(headers or {})})
     try:

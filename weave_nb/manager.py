@@ -6,6 +6,7 @@ no provider's internals and never imports IPython, ipywidgets or pandas.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -18,7 +19,7 @@ from typing import Any, Callable, Mapping
 from .artifact import Artifact
 from .auth import AuthenticationManager, weave_home
 from .config import DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, make_config
-from .errors import DeploymentFailed, NotFound, WeaveError, WeaveSpecError
+from .errors import CredentialsError, DeploymentFailed, NotFound, WeaveError, WeaveSpecError
 from .events import Done, PlanReady, Reporter, Sink, null_sink
 from .inventory import Inventory
 from .providers.base import DeployContext, DeploymentProvider
@@ -52,7 +53,7 @@ class DeploymentManager:
         sleep: Callable[[float], None] = time.sleep,
         lock_wait: float = 0.0,
     ) -> None:
-        self.home = Path(home) if home else weave_home()
+        self.home = Path(home).expanduser().absolute() if home else weave_home()
         self.auth = auth or AuthenticationManager()
         self.inventory = Inventory(self.home)
         self.sleep = sleep
@@ -142,17 +143,21 @@ class DeploymentManager:
     def _prepare(self, values: Any, defaults: Mapping[str, Any] | None) -> tuple[DeploymentConfig, DeploymentProvider, Artifact]:
         config, spec = self.configure(values, defaults)
         provider = self.provider(config.provider)
-        provider.validate_config(config)
-        artifact = provider.build_artifact(spec, config)
-        provider.validate_artifact(artifact, config)
-        provider.check_credentials(config)
-        return config, provider, artifact
+
+        def checked() -> Artifact:
+            provider.validate_config(config)
+            artifact = provider.build_artifact(spec, config)
+            provider.validate_artifact(artifact, config)
+            provider.check_credentials(config)
+            return artifact
+
+        return config, provider, self._guard(checked, config)
 
     # operations -----------------------------------------------------------
     def plan(self, values: Any, defaults: Mapping[str, Any] | None = None, sink: Sink = null_sink) -> Plan:
         """What a deploy would do, without doing it (a dry run)."""
         config, provider, artifact = self._prepare(values, defaults)
-        ctx = self.context(config.provider, config.name, sink, env=config.env_plain())
+        ctx = self.context(config.provider, config.name, self._scrubbing(sink, config), env=config.env_plain())
         ctx.settings_hash = self.settings_hash(config)
         plan = self._guard(lambda: provider.plan(config, artifact, ctx), config)
         ctx.reporter.emit(PlanReady(plan))
@@ -179,7 +184,7 @@ class DeploymentManager:
         config, provider, artifact = self._prepare(values, defaults)
         settings = self.settings_hash(config)
         with self.inventory.lock(config.provider, config.name, wait=self.lock_wait):
-            ctx = self.context(config.provider, config.name, sink, env=config.env_plain())
+            ctx = self.context(config.provider, config.name, self._scrubbing(sink, config), env=config.env_plain())
             ctx.settings_hash = settings
             plan = self._guard(lambda: provider.plan(config, artifact, ctx), config)
             ctx.reporter.total = len(plan.steps)
@@ -279,18 +284,48 @@ class DeploymentManager:
                 continue
             try:
                 prov = self.provider(pname)
+                self._credentials_or_skip(prov, pname)
                 live = prov.list_deployments(records)
-            except WeaveError as exc:
+            except Exception as exc:  # noqa: BLE001 - an unreachable provider must not break the listing
                 if provider:
-                    raise
-                out.notes.append(f"skipped {pname}: {exc.message}")
+                    if isinstance(exc, WeaveError):
+                        raise
+                    raise WeaveError(f"could not list {pname} deployments: {_one_line(exc)}",
+                                     "check that the provider's service is reachable") from exc
+                out.notes.append(f"skipped {pname}: {_one_line(exc)}")
                 out.deployments.extend(records)
                 continue
             out.deployments.extend(merge_live(records, live))
         for rest in by_provider.values():
             out.deployments.extend(rest)
+        out.deployments = [self._mark_interrupted(d) for d in out.deployments]
         out.deployments.sort(key=lambda d: (d.created_at, d.name), reverse=True)
         return out
+
+    def _mark_interrupted(self, info: DeploymentInfo) -> DeploymentInfo:
+        """A row left deploying/destroying by a process that is gone (nobody holds its lock) was interrupted."""
+        recorded = info.status in (DeploymentStatus.DEPLOYING, DeploymentStatus.DESTROYING) and info.drift != "unrecorded"
+        if not recorded or self.inventory.is_locked(info.provider, info.name):
+            return info
+        verb = "deploy" if info.status == DeploymentStatus.DEPLOYING else "undeploy"
+        return info.model_copy(update={
+            "drift": info.drift or "interrupted",
+            "message": f"the {verb} was interrupted: deploy again to finish, or undeploy to remove what was made",
+        })
+
+    @staticmethod
+    def _credentials_or_skip(prov: DeploymentProvider, pname: str) -> None:
+        """Raise CredentialsError when ``prov`` has no credentials at all, before it loads its SDK to list.
+
+        Only a CredentialsError counts; any other complaint about the bare
+        settings used here is left for ``list_deployments`` to judge.
+        """
+        try:
+            prov.check_credentials(DeploymentConfig(name="list", provider=pname))
+        except CredentialsError:
+            raise
+        except Exception:  # noqa: BLE001 - not a verdict on credentials
+            pass
 
     def invoke(self, name: str, provider: str = "local", payload: Mapping[str, Any] | None = None, local: bool = False, timeout: float = 60) -> Any:
         """Call a deployed weave and return its JSON answer."""
@@ -318,6 +353,29 @@ class DeploymentManager:
                 if scrubbed != exc.message:
                     raise type(exc)(scrubbed, exc.suggestion) from None
             raise
+        except Exception as exc:
+            # any other error that quotes a secret is replaced, so the secret never reaches a traceback
+            if config is not None:
+                text = f"{type(exc).__name__}: {exc}"
+                scrubbed = self._scrub(text, config)
+                if scrubbed != text:
+                    raise DeploymentFailed(scrubbed, "nothing was deployed; fix the problem and run again") from None
+            raise
+
+    def _scrubbing(self, sink: Sink, config: DeploymentConfig) -> Sink:
+        """Wrap ``sink`` so no event text (log lines, step details, messages) carries a secret of ``config``."""
+
+        def scrubbing(event: Any) -> None:
+            changes = {}
+            for name in ("text", "detail", "message", "description", "suggestion"):
+                value = getattr(event, name, None)
+                if isinstance(value, str):
+                    clean = self._scrub(value, config)
+                    if clean != value:
+                        changes[name] = clean
+            sink(dataclasses.replace(event, **changes) if changes else event)
+
+        return scrubbing
 
     def _scrub(self, text: str, config: DeploymentConfig) -> str:
         for value in config.env_plain().values():
@@ -344,6 +402,13 @@ def sandbox_details(details: Mapping[str, Any], provider: str, environ: Mapping[
         if not covered or provider in covered:
             out["sandbox"] = True
     return out
+
+
+def _one_line(exc: BaseException) -> str:
+    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    if not isinstance(exc, WeaveError):
+        text = f"{type(exc).__name__}: {text}"
+    return text.splitlines()[0][:200]
 
 
 def merge_live(records: list[DeploymentInfo], live: list[DeploymentInfo]) -> list[DeploymentInfo]:

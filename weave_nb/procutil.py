@@ -7,8 +7,6 @@ import os
 import signal
 import socket
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Callable
 
@@ -54,6 +52,24 @@ def pid_alive(pid: int | None, marker: str | None = None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def pids_with(*markers: str) -> list[int]:
+    """Pids of live processes whose command line contains every one of ``markers`` (Linux ``/proc``; elsewhere none).
+
+    Args:
+        markers: strings such as a deployment's folder path and the module it runs.
+    """
+    found: list[int] = []
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return found
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        if all(pid_alive(int(entry.name), m) for m in markers):
+            found.append(int(entry.name))
+    return sorted(found)
 
 
 def reap(pid: int) -> None:
@@ -103,6 +119,9 @@ def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.
 
 def http_ok(url: str, timeout: float = 1.0) -> bool:
     """True when ``GET url`` answers 2xx."""
+    import urllib.error  # imported here: listing deployments never needs it
+    import urllib.request
+
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
             return 200 <= resp.status < 300

@@ -55,4 +55,12 @@ def load_provider_class(name: str) -> type:
         raise ProviderUnavailable(
             f"the {name} provider needs {missing}, which is not installed", how
         ) from None
-    return getattr(module, attr)
+    except ImportError as exc:
+        how = f"pip install --upgrade 'weave-nb[{extra}]'" if extra else "reinstall or upgrade the plug-in"
+        raise ProviderUnavailable(f"the {name} provider could not be imported: {exc}", how) from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ProviderUnavailable(
+            f"the {name} provider's entry point names {target}, which does not exist", "reinstall or upgrade the plug-in"
+        ) from None

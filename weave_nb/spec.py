@@ -226,7 +226,7 @@ def load_weave(path: str | Path) -> WeaveSpec:
     except FileNotFoundError:
         raise WeaveSpecError(
             f"Weave file not found: {p}.",
-            "Check the path, or create a starter file with `weave init`.",
+            "Check the path, or start from one of the examples in examples/.",
         ) from None
     except UnicodeDecodeError as exc:
         raise WeaveSpecError(

@@ -179,7 +179,7 @@ class _Validator:
 
     def spec(self, data: Any) -> dict[str, Any]:
         if data is None:
-            raise self.fail((), "the file is empty.", "Start from `weave init` or an example in examples/.")
+            raise self.fail((), "the file is empty.", "Start from one of the examples in examples/.")
         self.expect((), data, (dict,), "a mapping with version, agents and weaves")
         self.known_keys((), data, _TOP_KEYS)
         version = self.version(data.get("version"))

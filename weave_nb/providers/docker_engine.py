@@ -9,13 +9,19 @@ line to a callback as it arrives; waits take the caller's sleep and clock.
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import docker
 import docker.errors
 
-from ..errors import ConfigError, CredentialsError, DeploymentFailed, ProviderUnavailable
+from ..errors import (
+    ConfigError,
+    CredentialsError,
+    DeploymentFailed,
+    ProviderUnavailable,
+)
 
 if TYPE_CHECKING:
     from ..auth import AuthenticationManager
@@ -63,7 +69,7 @@ class DockerEngine:
 
     # connection -------------------------------------------------------------
     @classmethod
-    def connect(cls, auth: "AuthenticationManager", config_auth: "AuthConfig | None" = None, timeout: float = 300) -> "DockerEngine":
+    def connect(cls, auth: AuthenticationManager, config_auth: AuthConfig | None = None, timeout: float = 300) -> DockerEngine:
         """Connect to the engine named by DOCKER_HOST (and the TLS variables) through the auth chain.
 
         Args:
@@ -88,12 +94,12 @@ class DockerEngine:
             api = docker.APIClient(**docker.utils.kwargs_from_env(environment=environment), timeout=10, version="auto")
             api.ping()
         except (docker.errors.DockerException, OSError, ValueError) as exc:
-            raise EngineUnavailable(f"cannot reach the Docker engine at {host}: {_reason(exc)}", START_HINT) from None
+            raise EngineUnavailable(f"cannot reach the Docker engine at {host}: {_engine_reason(exc)}", START_HINT) from None
         api.timeout = timeout
         return cls(api, host)
 
     @staticmethod
-    def registry_login(auth: "AuthenticationManager", registry: str | None, config_auth: "AuthConfig | None" = None) -> RegistryLogin:
+    def registry_login(auth: AuthenticationManager, registry: str | None, config_auth: AuthConfig | None = None) -> RegistryLogin:
         """Registry and credentials from DOCKER_REGISTRY_URL / DOCKER_USERNAME / DOCKER_PASSWORD.
 
         Without a username the engine's client config (``~/.docker/config.json``
@@ -205,6 +211,26 @@ class DockerEngine:
             )
         return image_id
 
+    def login(self, login: RegistryLogin) -> dict | None:
+        """Log in to the registry when a username is given (else the Docker config file is used).
+
+        Returns:
+            The auth config to pass with a push, or ``None``.
+
+        Raises:
+            CredentialsError: the registry refused the login (the password is never in the message).
+        """
+        if not login.username:
+            return None
+        password = login.password.get_secret_value() if login.password is not None else ""
+        try:
+            self.api.login(username=login.username, password=password, registry=login.url, reauth=True)
+        except (docker.errors.DockerException, OSError) as exc:
+            reason = _reason(exc).replace(password, "***") if password else _reason(exc)
+            raise CredentialsError(f"login to {login.url} as {login.username} failed: {reason}",
+                                   "check DOCKER_USERNAME and DOCKER_PASSWORD (or DOCKER_REGISTRY_URL)") from None
+        return {"username": login.username, "password": password}
+
     def push(self, repository: str, tag: str, login: RegistryLogin, log: Log) -> str:
         """Push ``repository:tag`` (logging in first when credentials are given), streaming progress.
 
@@ -215,14 +241,8 @@ class DockerEngine:
             CredentialsError: the registry refused the login.
             DeploymentFailed: the push failed.
         """
-        auth_config = None
+        auth_config = self.login(login)
         if login.username:
-            password = login.password.get_secret_value() if login.password is not None else ""
-            try:
-                self.api.login(username=login.username, password=password, registry=login.url, reauth=True)
-            except (docker.errors.DockerException, OSError) as exc:
-                raise CredentialsError(f"login to {login.url} as {login.username} failed: {_reason(exc)}", "check DOCKER_USERNAME and DOCKER_PASSWORD") from None
-            auth_config = {"username": login.username, "password": password}
             log(f"logged in to {login.url} as {login.username}")
         digest = None
         seen: set[tuple[str, str]] = set()
@@ -348,11 +368,11 @@ class DockerEngine:
             health = (state.get("Health") or {}).get("Status")
             if health == "healthy":
                 return True, "healthy"
-            if health == "unhealthy":
-                return False, "the health check failed: " + _health_output(state)
             if state.get("Status") in ("exited", "dead") or state.get("Restarting") or data.get("RestartCount", 0) > 0:
                 code = state.get("ExitCode")
                 return False, f"the server exited (status {code}); its log ends with:\n{_indent(self.logs(name, 15))}"
+            if health == "unhealthy":
+                return False, f"the health check failed: {_health_output(state)}; the log ends with:\n{_indent(self.logs(name, 10))}"
             if health is None and state.get("Status") == "running" and not (data.get("Config") or {}).get("Healthcheck"):
                 return False, "the image has no HEALTHCHECK"
             if clock() >= deadline:
@@ -364,6 +384,15 @@ BASE_IMAGE_HINT = (
     "pull or build it first (`docker pull IMAGE`), or choose another base with "
     "--base-image IMAGE (or --option base_image=IMAGE); it needs python3 3.9+"
 )
+
+
+def _engine_reason(exc: BaseException) -> str:
+    text = str(exc)
+    for needle, plain in (("FileNotFoundError", "no engine socket there"), ("ConnectionRefused", "connection refused"), ("Connection refused", "connection refused"),
+                          ("PermissionError", "permission denied on the socket"), ("timed out", "timed out")):
+        if needle in text:
+            return plain
+    return _reason(exc)
 
 
 def _health_output(state: dict) -> str:

@@ -14,8 +14,8 @@ import io
 import json
 import re
 import tarfile
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from ..artifact import SPEC_FILE
 from ..errors import ConfigError
@@ -140,8 +140,8 @@ def render_dockerfile(base_image: str, user: str, labels: Mapping[str, str], hea
         "ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1",
         f"USER {user}",
         f"EXPOSE {CONTAINER_PORT}",
-        f"HEALTHCHECK --interval={interval} --timeout=3s --start-period=30s --retries=3 "
-        f"CMD [\"python3\", \"-c\", {json.dumps(_HEALTH_PROBE)}]",
+        (f"HEALTHCHECK --interval={interval} --timeout=3s --start-period=30s --retries=3 "
+         f"CMD [\"python3\", \"-c\", {json.dumps(_HEALTH_PROBE)}]"),
         f"CMD [\"python3\", \"-m\", \"weave_runtime.server\", \"--host\", \"0.0.0.0\", \"--port\", \"{CONTAINER_PORT}\"]",
         f"COPY {SPEC_FILE} {APP_DIR}/{SPEC_FILE}",
         f"LABEL {label_args}",

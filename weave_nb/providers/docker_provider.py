@@ -10,24 +10,49 @@ and puts the previous one back if the new one never becomes healthy.
 from __future__ import annotations
 
 import ipaddress
-import os
-from pathlib import Path
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..artifact import Artifact
-from ..config import DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, PlannedStep
+from ..config import (
+    DeploymentConfig,
+    DeploymentInfo,
+    DeploymentStatus,
+    Plan,
+    PlannedStep,
+)
 from ..errors import ConfigError, DeploymentFailed, NotFound, WeaveError
 from ..procutil import free_port, port_in_use
 from .base import DeployContext, DeploymentProvider
 from .docker_engine import BASE_IMAGE_HINT, DockerEngine
 from .docker_image import (
-    CONTAINER_PORT, DEFAULT_USER, LABEL_HASH, LABEL_MANAGED, LABEL_NAME, LABEL_SETTINGS, ImageRecipe,
-    check_docker_name, check_user, container_name, make_recipe, parse_volume, repository_for,
+    CONTAINER_PORT,
+    DEFAULT_USER,
+    LABEL_HASH,
+    LABEL_MANAGED,
+    LABEL_NAME,
+    LABEL_SETTINGS,
+    ImageRecipe,
+    check_docker_name,
+    check_user,
+    container_name,
+    make_recipe,
+    parse_volume,
+    repository_for,
+)
+from .docker_state import (
+    binds_for,
+    bound_port,
+    describe,
+    probe_host,
+    publish_host,
+    tag_of,
 )
 
 PREVIOUS_SUFFIX = "-previous"
+_HEALTH_LINE = re.compile(r'^127\.0\.0\.1 "GET /health HTTP/1\.[01]" 200')  # the probe's own access lines
 
 
 class DockerOptions(BaseModel):
@@ -102,7 +127,7 @@ class DockerProvider(DeploymentProvider):
         if config.memory_mb is not None and config.memory_mb < 6:
             raise ConfigError(f"memory {config.memory_mb} MB is below Docker's minimum of 6 MB", "use --memory 64 or more, or leave it unset")
         try:
-            ipaddress.ip_address(_publish_host(config))
+            ipaddress.ip_address(publish_host(config))
         except ValueError:
             raise ConfigError(f"--host {config.host!r} is not an IP address", "use 127.0.0.1 (default) or 0.0.0.0") from None
         if opts.push or opts.push_only:
@@ -137,15 +162,17 @@ class DockerProvider(DeploymentProvider):
             login = DockerEngine.registry_login(self.auth, opts.registry, config.auth)
             target = repository_for(config.name, login.url)
             done = self._pushed(image, target)
+            if not done:
+                eng.login(login)  # a refused login stops here, before anything is built
             steps.append(PlannedStep(key="push", resource=f"push {target}:{recipe.tag}", action="no-change" if done else "create"))
         if opts.push_only:
             return Plan(provider=self.name, name=config.name, steps=steps)
         cname = container_name(config.name)
         current = eng.container(cname)
-        current_port = _bound_port(current)
-        if config.port and config.port != current_port and port_in_use(config.port, _probe_host(config)):
+        current_port = bound_port(current)
+        if config.port and config.port != current_port and port_in_use(config.port, probe_host(config)):
             raise ConfigError(
-                f"port {config.port} on {_publish_host(config)} is already in use",
+                f"port {config.port} on {publish_host(config)} is already in use",
                 "choose another --port, or leave it unset to pick a free one",
             )
         labels = (current or {}).get("Config", {}).get("Labels") or {}
@@ -187,7 +214,7 @@ class DockerProvider(DeploymentProvider):
             return base.model_copy(update={"status": DeploymentStatus.ACTIVE, "message": "no changes", "health": info.health,
                                            "endpoint": info.endpoint or base.endpoint, "details": base.details or info.details})
         keys = {s.key for s in plan.steps}
-        log = lambda step: (lambda line: ctx.log(line, step))  # noqa: E731 - a tiny adapter
+        log = lambda step: (lambda line: ctx.log(line, step))
         if "base" in keys:
             with ctx.step("base", f"pull base image {opts.image}"):
                 eng.pull(opts.image, log("base"))
@@ -195,6 +222,9 @@ class DockerProvider(DeploymentProvider):
             found = eng.image(recipe.ref)
             image_id = found["Id"] if found else eng.build(recipe.context, recipe.ref, log("image"))
             ctx.add_resource("image", recipe.ref, image_id=image_id)
+            built, base = eng.image(image_id), eng.image(opts.image)
+            if built and base:
+                ctx.log(f"image {recipe.ref}: {(built['Size'] - base['Size']) / 1024:.0f} KB over {opts.image}", "image")
         details: dict[str, Any] = {"image": recipe.ref, "image_id": image_id, "base_image": opts.image}
         if opts.push or opts.push_only:
             details.update(self._push(eng, config, opts, recipe, image_id, ctx))
@@ -222,12 +252,16 @@ class DockerProvider(DeploymentProvider):
     def _run(self, config: DeploymentConfig, opts: DockerOptions, ctx: DeployContext, eng: DockerEngine,
              recipe: ImageRecipe, image_id: str, details: dict[str, Any]) -> DeploymentInfo:
         cname = container_name(config.name)
-        host = _publish_host(config)
-        binds = _binds(opts.volumes, config)
+        host = publish_host(config)
+        binds = binds_for(opts.volumes, config)
         labels = {**recipe.labels, LABEL_SETTINGS: ctx.settings_hash or ""}
         with ctx.step("container", f"start container {cname}"):
             current = eng.container(cname)
-            port = config.port or _bound_port(current) or free_port(_probe_host(config))
+            stale = None if current else eng.container(cname + PREVIOUS_SUFFIX)
+            if stale is not None:  # an interrupted replacement left the old container aside: it is the current one
+                eng.rename(stale["Id"], cname)
+                current = stale
+            port = config.port or bound_port(current) or free_port(probe_host(config))
             previous = None
             if current is not None:
                 eng.remove_container(cname + PREVIOUS_SUFFIX)
@@ -243,7 +277,7 @@ class DockerProvider(DeploymentProvider):
                 raise
             ctx.add_resource("container", cid, container=cname, image=recipe.ref, port=port)
             ctx.log(f"container {cid[:12]} publishes {host}:{port} -> {CONTAINER_PORT}")
-        endpoint = f"http://{_probe_host(config)}:{port}"
+        endpoint = f"http://{probe_host(config)}:{port}"
         with ctx.step("health", f"wait for a healthy container at {endpoint}"):
             ok, why = eng.wait_healthy(cname, opts.health_timeout, ctx.sleep, ctx.clock)
             if not ok:
@@ -353,7 +387,7 @@ class DockerProvider(DeploymentProvider):
             name = (img.get("Labels") or {}).get(LABEL_NAME)
             if name and name not in out and img.get("RepoDigests"):
                 out[name] = DeploymentInfo(name=name, provider=self.name, status=DeploymentStatus.ACTIVE, region="docker",
-                                           health="pushed", version=_tag_of(img), details={"digests": img["RepoDigests"]})
+                                           health="pushed", version=tag_of(img), details={"digests": img["RepoDigests"]})
         return list(out.values())
 
     def logs(self, ctx: DeployContext, tail: int = 100) -> str:
@@ -361,66 +395,5 @@ class DockerProvider(DeploymentProvider):
         cname = container_name(ctx.name)
         if eng.container(cname) is None:
             raise WeaveError(f"{ctx.name!r} has no container on the Docker engine", "deploy it (push-only deployments have no logs)")
-        return eng.logs(cname, tail=tail)
-
-
-def describe(data: dict, name: str) -> DeploymentInfo:
-    """A DeploymentInfo from a container's inspect data."""
-    state = data.get("State") or {}
-    health = (state.get("Health") or {}).get("Status")
-    running = bool(state.get("Running"))
-    if running and health in ("healthy", None):
-        status = DeploymentStatus.ACTIVE
-    elif running and health == "starting":
-        status = DeploymentStatus.DEPLOYING
-    else:
-        status = DeploymentStatus.FAILED
-    port = _bound_port(data)
-    bindings = (data.get("HostConfig") or {}).get("PortBindings") or {}
-    host_ip = next((b.get("HostIp") for b in bindings.get(f"{CONTAINER_PORT}/tcp") or []), "") or "0.0.0.0"
-    endpoint = f"http://{'127.0.0.1' if host_ip in ('0.0.0.0', '::') else host_ip}:{port}" if port else None
-    image = (data.get("Config") or {}).get("Image", "")
-    return DeploymentInfo(
-        name=name, provider="docker", status=status, endpoint=endpoint, region="docker",
-        version=image.rsplit(":", 1)[-1] if ":" in image else None,
-        health=health or state.get("Status"),
-        details={"container": data.get("Name", "").lstrip("/"), "container_id": data.get("Id"), "image": image, "port": port},
-    )
-
-
-def _bound_port(data: dict | None) -> int | None:
-    bindings = ((data or {}).get("HostConfig") or {}).get("PortBindings") or {}
-    for binding in bindings.get(f"{CONTAINER_PORT}/tcp") or []:
-        if str(binding.get("HostPort") or "").isdigit():
-            return int(binding["HostPort"])
-    return None
-
-
-def _publish_host(config: DeploymentConfig) -> str:
-    host = "127.0.0.1" if config.host == "localhost" else config.host
-    return "0.0.0.0" if config.public and host == "127.0.0.1" else host
-
-
-def _probe_host(config: DeploymentConfig) -> str:
-    host = _publish_host(config)
-    return "127.0.0.1" if host in ("0.0.0.0", "::") else host
-
-
-def _tag_of(img: dict) -> str | None:
-    tags = img.get("RepoTags") or []
-    return tags[0].rsplit(":", 1)[-1] if tags else None
-
-
-def _binds(volumes: list[str], config: DeploymentConfig) -> list[str]:
-    """Volumes as engine binds: relative host paths resolve against the weave file's folder (or the cwd)."""
-    base = Path(config.weave_file).resolve().parent if config.weave_file else Path.cwd()
-    out = []
-    for spec in volumes:
-        host, target, mode = parse_volume(spec)
-        if host.startswith((".", "/", "~")):
-            path = Path(os.path.expanduser(host))
-            path = path if path.is_absolute() else (base / path).resolve()
-            path.mkdir(parents=True, exist_ok=True)
-            host = str(path)
-        out.append(f"{host}:{target}:{mode}")
-    return out
+        lines = eng.logs(cname, tail=tail + 200).splitlines()
+        return "\n".join([ln for ln in lines if not _HEALTH_LINE.search(ln)][-tail:])

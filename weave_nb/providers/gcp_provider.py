@@ -132,10 +132,11 @@ class GcpProvider(DeploymentProvider):
         return build_artifact(spec, {"main.py": MAIN_PY, "requirements.txt": REQUIREMENTS})
 
     def _client(self, config: DeploymentConfig, ctx: DeployContext | None = None) -> Any:
+        session = self._session(config)  # credentials are checked before the SDK is imported
         from .gcp_client import GcpClient
 
         sleep, clock = (ctx.sleep, ctx.clock) if ctx is not None else (time.sleep, time.monotonic)
-        return GcpClient(self._session(config), sleep, clock)
+        return GcpClient(session, sleep, clock)
 
     @staticmethod
     def _labels(config: DeploymentConfig, artifact: Artifact, settings: str | None) -> dict[str, str]:

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..artifact import SERVER_MODULE, SPEC_FILE, Artifact
 from ..config import DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, PlannedStep
 from ..errors import ConfigError, DeploymentFailed, NotFound
-from ..procutil import free_port, http_ok, pid_alive, port_in_use, stop_process, wait_for
+from ..procutil import free_port, http_ok, pid_alive, pids_with, port_in_use, stop_process, wait_for
 from .base import DeployContext, DeploymentProvider
 
 PASS_THROUGH_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR", "TMPDIR")
@@ -46,19 +46,6 @@ class LocalProvider(DeploymentProvider):
         opts = self.options(config)
         if not Path(opts.python).exists() and shutil.which(opts.python) is None:
             raise ConfigError(f"interpreter {opts.python!r} not found", "set --option python=PATH or leave it unset")
-        if config.port is not None and config.port != 0 and port_in_use(config.port, config.host):
-            if not self._is_ours(config):
-                raise ConfigError(
-                    f"port {config.port} on {config.host} is already in use",
-                    "choose another --port, or leave it unset to pick a free one",
-                )
-
-    def _is_ours(self, config: DeploymentConfig) -> bool:
-        from ..inventory import Inventory
-        from ..auth import weave_home
-
-        rec = Inventory(weave_home()).get(self.name, config.name)
-        return bool(rec and rec.details.get("port") == config.port and pid_alive(rec.details.get("pid")))
 
     # -- helpers ------------------------------------------------------------
     @staticmethod
@@ -75,6 +62,12 @@ class LocalProvider(DeploymentProvider):
     def plan(self, config: DeploymentConfig, artifact: Artifact, ctx: DeployContext) -> Plan:
         rec = ctx.record
         alive = self._alive(rec)
+        if config.port and port_in_use(config.port, config.host):
+            if not (alive and rec is not None and rec.details.get("port") == config.port):
+                raise ConfigError(
+                    f"port {config.port} on {config.host} is already in use",
+                    "choose another --port, or leave it unset to pick a free one",
+                )
         same_code = bool(rec and rec.content_hash == artifact.content_hash)
         same_settings = bool(rec and rec.settings_hash == ctx.settings_hash)
         healthy = alive and rec is not None and http_ok(f"{rec.endpoint}/health")
@@ -118,6 +111,13 @@ class LocalProvider(DeploymentProvider):
                 ctx.log(f"stopping previous process {rec.details['pid']}")
                 stop_process(rec.details["pid"], rec.details.get("folder"))
                 ctx.remove_resource("process", str(rec.details["pid"]))
+            marker = str(ctx.inventory.home / "local" / ctx.name) + os.sep
+            for stray in pids_with(marker, SERVER_MODULE):  # left by an interrupted deploy
+                ctx.log(f"stopping unrecorded process {stray}")
+                stop_process(stray, marker)
+            for res in ctx.resources("process"):
+                if not pid_alive(int(res.id), marker):
+                    ctx.remove_resource("process", res.id)
             if not port or port_in_use(port, config.host):
                 port = free_port(config.host)
             log_path = folder.parent / "server.log"
@@ -179,10 +179,15 @@ class LocalProvider(DeploymentProvider):
         rec = ctx.record
         if rec is None:
             raise NotFound(f"no local deployment named {ctx.name!r}", "list them with `weave deployments`")
+        marker = str(ctx.inventory.home / "local" / ctx.name) + os.sep
         for res in ctx.resources("process"):
             with ctx.step(f"process-{res.id}", f"stop process {res.id}"):
-                stop_process(int(res.id), str(ctx.inventory.home / "local" / ctx.name))
+                stop_process(int(res.id), marker)
                 ctx.remove_resource("process", res.id)
+        # a deploy killed between starting the server and recording it leaves an unrecorded process
+        for pid in pids_with(marker, SERVER_MODULE):
+            with ctx.step(f"process-{pid}", f"stop unrecorded process {pid}"):
+                stop_process(pid, marker)
         with ctx.step("files", "remove files"):
             shutil.rmtree(ctx.inventory.home / "local" / ctx.name, ignore_errors=True)
             for res in ctx.resources("folder"):

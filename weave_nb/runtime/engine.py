@@ -44,23 +44,46 @@ def _load(path: str | None) -> tuple[dict, str]:
     try:
         st = os.stat(path)
     except OSError:
-        raise SpecLoadError(f"weave.json not found at {path}; set WEAVE_SPEC_PATH or rebuild the artifact.") from None
+        return _load_from_loader(path)
     hit = _cache.get(path)
     if hit and hit[0] == st.st_mtime_ns and hit[1] == st.st_size:
         return hit[2], hit[3]
     with open(path, "rb") as fh:
         raw = fh.read()
+    spec = _parse(raw, path)
+    import hashlib
+
+    digest = hashlib.sha256(raw).hexdigest()
+    _cache[path] = (st.st_mtime_ns, st.st_size, spec, digest)
+    return spec, digest
+
+
+def _load_from_loader(path: str) -> tuple[dict, str]:
+    """Read ``weave.json`` through this package's loader (the artifact zip itself on ``sys.path``)."""
+    hit = _cache.get(path)
+    if hit:
+        return hit[2], hit[3]
+    loader = globals().get("__loader__")
+    try:
+        raw = loader.get_data(path)  # zipimporter reads entries by their path inside the archive
+    except (AttributeError, OSError):
+        raise SpecLoadError(f"weave.json not found at {path}; set WEAVE_SPEC_PATH or rebuild the artifact.") from None
+    spec = _parse(raw, path)
+    import hashlib
+
+    digest = hashlib.sha256(raw).hexdigest()
+    _cache[path] = (0, len(raw), spec, digest)
+    return spec, digest
+
+
+def _parse(raw: bytes, path: str) -> dict:
     try:
         spec = json.loads(raw)
     except ValueError as exc:
         raise SpecLoadError(f"{path} is not valid JSON: {exc}") from None
     if not isinstance(spec, dict) or spec.get("format") != SPEC_FORMAT:
         raise SpecLoadError(f"{path} is not a compiled weave spec (expected format {SPEC_FORMAT!r}).")
-    import hashlib
-
-    digest = hashlib.sha256(raw).hexdigest()
-    _cache[path] = (st.st_mtime_ns, st.st_size, spec, digest)
-    return spec, digest
+    return spec
 
 
 def load_spec(path: str | None = None) -> dict:
