@@ -66,7 +66,7 @@ class MotoServer:
         self.url = url
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "MotoServer":
+    def start(self) -> MotoServer:
         if self.url is None:
             port = _free_port()
             env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true")
@@ -127,6 +127,7 @@ class Call:
     method: str
     path: str
     operation: str | None
+    body: bytes = field(default=b"", compare=False, repr=False)
 
     @property
     def mutating(self) -> bool:
@@ -170,11 +171,12 @@ class FaultProxy:
         with self._lock:
             return sum(1 for c in self.calls if c.method == method and re.search(path_regex, c.path))
 
-    def start(self) -> "FaultProxy":
+    def start(self) -> FaultProxy:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out at once: no delayed-ACK stalls
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -185,7 +187,7 @@ class FaultProxy:
                 operation = owner._operation(self.headers, body)
                 path = self.path.split("?", 1)[0]
                 with owner._lock:
-                    owner.calls.append(Call(self.command, urllib.parse.unquote(path), operation))
+                    owner.calls.append(Call(self.command, urllib.parse.unquote(path), operation, body))
                     rule = next((r for r in owner.rules if r.matches(self.command, urllib.parse.unquote(path), operation)), None)
                     if rule is not None:
                         rule.count -= 1

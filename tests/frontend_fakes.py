@@ -12,7 +12,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from weave_nb.config import DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, PlannedStep
+from weave_nb.config import (
+    DeploymentConfig,
+    DeploymentInfo,
+    DeploymentStatus,
+    Plan,
+    PlannedStep,
+)
 from weave_nb.errors import DeploymentFailed, NotFound
 from weave_nb.providers.base import DeployContext, DeploymentProvider
 
@@ -70,13 +76,17 @@ class SlowProvider(DeploymentProvider):
         self.seen.append(config)
         with ctx.step("build", "build the image"):
             ctx.log("Step 1/2 : FROM python:3.12-slim")
+            if self.fail_with == "leak":
+                ctx.log(f"careless build line: {sorted(ctx.env.items())}")
             if self.started is not None:
                 self.started.set()
             if self.gate is not None and not self.gate.wait(30):
                 raise DeploymentFailed("the test never opened the gate")
             ctx.log("Step 2/2 : COPY . /app")
         with ctx.step("run", "run the service"):
-            if self.fail_with:
+            if self.fail_with == "interrupt":
+                raise KeyboardInterrupt
+            if self.fail_with and self.fail_with != "leak":
                 raise DeploymentFailed(self.fail_with, "try turning it off and on again")
             ctx.add_resource("service", config.name)
         return DeploymentInfo(
@@ -86,12 +96,12 @@ class SlowProvider(DeploymentProvider):
 
     def status(self, ctx: DeployContext) -> DeploymentInfo:
         if ctx.record is None:
-            raise NotFound(f"no slow deployment named {ctx.name!r}")
+            raise NotFound(f"no {ctx.provider} deployment named {ctx.name!r}")
         return ctx.record.model_copy(update={"health": "healthy"})
 
     def destroy(self, ctx: DeployContext, **options: Any) -> None:
         if ctx.record is None:
-            raise NotFound(f"no slow deployment named {ctx.name!r}")
+            raise NotFound(f"no {ctx.provider} deployment named {ctx.name!r}")
         with ctx.step("service", "remove the service"):
             for res in ctx.resources("service"):
                 ctx.remove_resource(res.kind, res.id)
@@ -113,3 +123,30 @@ def make_provider(gate: threading.Event | None = None, fail_with: str | None = N
         (SlowProvider,),
         {"gate": gate, "started": threading.Event(), "fail_with": fail_with, "seen": []},
     )
+
+
+class FileGate:
+    """A gate opened by creating a file: lets a test hold a deploy running in another process (a kernel)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def wait(self, timeout: float) -> bool:
+        """Wait until the file exists (polled), at most ``timeout`` seconds."""
+        import os
+        import time
+
+        deadline = time.monotonic() + timeout
+        pause = threading.Event()
+        while time.monotonic() < deadline:
+            if os.path.exists(self.path):
+                return True
+            pause.wait(0.01)
+        return False
+
+
+def file_gated_provider(path: str) -> type[SlowProvider]:
+    """A SlowProvider held until ``path`` exists."""
+    cls = make_provider()
+    cls.gate = FileGate(path)  # type: ignore[assignment]
+    return cls

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -99,11 +100,18 @@ def test_changed_weave_updates_in_place_publishes_and_moves_alias(aws):
     assert "1" in versions and "2" in versions
 
 
-def test_unchanged_redeploy_makes_zero_mutating_calls(aws):
+@pytest.mark.parametrize("values", [
+    {},
+    {"public": True},
+    {"options": {"endpoint": "api"}},
+    {"public": True, "options": {"endpoint": "api", "log_retention_days": 30}, "env": {"K": "v"}},
+    {"options": {"endpoint": "none", "architecture": "arm64"}},
+])
+def test_unchanged_redeploy_makes_zero_mutating_calls(aws, values):
     mgr = aws.manager()
-    first = deploy(mgr)
+    first = deploy(mgr, **values)
     aws.proxy.clear()
-    again = deploy(mgr)
+    again = deploy(mgr, **values)
     assert again.message == "no changes"
     assert aws.proxy.calls, "the redeploy should have read the live state"
     assert aws.proxy.mutating() == []
@@ -122,10 +130,104 @@ def test_switch_endpoint_from_url_to_api_removes_the_url(aws):
 
 def test_undeploy_leaves_nothing(aws):
     mgr = aws.manager()
-    deploy(mgr, options={"endpoint": "api", "log_retention_days": 7}, public=True)
+    deploy(mgr, options={"endpoint": "api", "log_retention_days": 7, "purge_logs": True}, public=True)
     assert aws.counts() == {"functions": 1, "roles": 1, "apis": 1}
-    mgr.destroy("demo", "aws", purge_logs=True)
+    mgr.destroy("demo", "aws")  # purge_logs was set at deploy time
     assert aws.counts() == {"functions": 0, "roles": 0, "apis": 0}
     assert aws.client("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/weave-demo")["logGroups"] == []
     assert mgr.inventory.get("aws", "demo") is None
     assert not (aws.home / "aws" / "demo").exists()
+
+
+def _policy_sids(lam):
+    try:
+        return sorted(s["Sid"] for s in json.loads(lam.get_policy(FunctionName="weave-demo", Qualifier="live")["Policy"])["Statement"])
+    except lam.exceptions.ResourceNotFoundException:
+        return []
+
+
+def test_public_then_private_removes_the_permissions(aws):
+    mgr = aws.manager()
+    deploy(mgr, public=True)
+    lam = aws.client("lambda")
+    assert _policy_sids(lam) == ["weave-nb-url-invoke", "weave-nb-url-public"]
+    deploy(mgr)
+    assert lam.get_function_url_config(FunctionName="weave-demo", Qualifier="live")["AuthType"] == "AWS_IAM"
+    assert _policy_sids(lam) == []
+    assert not [r for r in mgr.inventory.resources("aws", "demo") if r.kind == "permission"]
+
+
+def test_public_url_to_api_and_back_cleans_up_each_time(aws):
+    mgr = aws.manager()
+    lam, gw = aws.client("lambda"), aws.client("apigatewayv2")
+    deploy(mgr, public=True)
+    deploy(mgr, public=True, options={"endpoint": "api"})
+    assert _policy_sids(lam) == ["weave-nb-apigw"]
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_function_url_config(FunctionName="weave-demo", Qualifier="live")
+    info = deploy(mgr, options={"endpoint": "url"})
+    assert gw.get_apis()["Items"] == []
+    assert _policy_sids(lam) == []
+    assert info.endpoint == lam.get_function_url_config(FunctionName="weave-demo", Qualifier="live")["FunctionUrl"]
+    kinds = sorted(r.kind for r in mgr.inventory.resources("aws", "demo"))
+    assert "api" not in kinds and kinds.count("function-url") == 1
+
+
+def test_no_endpoint_and_other_settings(aws):
+    info = deploy(aws.manager(), options={"endpoint": "none", "architecture": "arm64", "runtime": "python3.11", "log_retention_days": 14})
+    lam = aws.client("lambda")
+    conf = lam.get_function(FunctionName="weave-demo")["Configuration"]
+    assert conf["Architectures"] == ["arm64"] and conf["Runtime"] == "python3.11"
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_function_url_config(FunctionName="weave-demo", Qualifier="live")
+    assert info.endpoint is None and "weave invoke" in info.details["note"]
+    groups = aws.client("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/weave-demo")["logGroups"]
+    assert groups[0]["retentionInDays"] == 14
+
+
+def test_architecture_change_goes_through_a_code_update(aws):
+    mgr = aws.manager()
+    deploy(mgr)
+    aws.proxy.clear()
+    info = deploy(mgr, options={"architecture": "arm64"})
+    # moto ignores Architectures on UpdateFunctionCode, so check what was sent (AWS applies it)
+    sent = [c for c in aws.proxy.calls if c.method == "PUT" and c.path.endswith("/functions/weave-demo/code")]
+    assert len(sent) == 1 and json.loads(sent[0].body)["Architectures"] == ["arm64"]
+    assert info.version == "2"
+
+
+def test_dry_run_plans_without_mutating(aws):
+    mgr = aws.manager()
+    plan = mgr.deploy({"name": "demo", "provider": "aws", "weave_text": weave_text()}, dry_run=True)
+    assert [s.action for s in plan.steps[:4]] == ["create"] * 4
+    assert aws.proxy.mutating() == []
+    assert aws.counts() == {"functions": 0, "roles": 0, "apis": 0}
+    deploy(mgr)
+    plan = mgr.plan({"name": "demo", "provider": "aws", "weave_text": weave_text(), "memory_mb": 2048})
+    function_step = next(s for s in plan.steps if s.key == "function")
+    assert function_step.action == "update" and function_step.detail == "memory"
+
+
+def test_lost_inventory_is_rebuilt_on_redeploy_and_undeploy_then_removes_all(aws):
+    mgr = aws.manager()
+    deploy(mgr, public=True)
+    mgr.inventory.delete("aws", "demo")
+    aws.proxy.clear()
+    info = deploy(mgr, public=True)
+    assert info.message == "no changes" and aws.proxy.mutating() == []
+    kinds = {r.kind for r in mgr.inventory.resources("aws", "demo")}
+    assert {"role", "role-policy", "function", "version", "alias", "function-url", "permission"} <= kinds
+    mgr.destroy("demo", "aws")
+    assert aws.counts() == {"functions": 0, "roles": 0, "apis": 0}
+
+
+def test_logs_read_the_log_group(aws):
+    mgr = aws.manager()
+    deploy(mgr)
+    assert mgr.logs("demo", "aws") == ""
+    logs = aws.client("logs")
+    logs.create_log_group(logGroupName="/aws/lambda/weave-demo")
+    logs.create_log_stream(logGroupName="/aws/lambda/weave-demo", logStreamName="s")
+    logs.put_log_events(logGroupName="/aws/lambda/weave-demo", logStreamName="s",
+                        logEvents=[{"timestamp": int(time.time() * 1000) - 1000 + i, "message": f"line {i}"} for i in range(3)])
+    assert mgr.logs("demo", "aws", tail=2).splitlines() == ["line 1", "line 2"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -10,10 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import undeploy_all_local
+from frontend_fakes import HELLO, make_provider, weave_text
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
-from frontend_fakes import HELLO, make_provider, weave_text
 from weave_nb.config import DeploymentInfo, DeploymentStatus, Plan
 from weave_nb.frame import COLUMNS
 from weave_nb.magics import InvokeResult, WeaveFailure, WeaveMagics
@@ -52,9 +54,8 @@ def env(shell, home):
     magics.progress = "text"
     shell.register_magics(magics)
     shell.configurables.append(magics)
-    yield type("Env", (), dict(shell=shell, mgr=mgr, slow=slow, slow2=slow2, magics=magics, prompts=prompts, answers=answers))
-    for info in mgr.inventory.list("local"):
-        mgr.destroy(info.name, "local")
+    yield type("Env", (), {"shell": shell, "mgr": mgr, "slow": slow, "slow2": slow2, "magics": magics, "prompts": prompts, "answers": answers})
+    undeploy_all_local(home)
     shell.configurables.remove(magics)
     shell.config.pop("WeaveMagics", None)
     from weave_nb.magics import unload_ipython_extension
@@ -91,8 +92,8 @@ def test_loading_imports_no_new_cloud_modules(home):
         print(json.dumps(sorted(set(sys.modules) - before)))
         """
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT,
-                         env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT, check=False,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr
     new = json.loads(out.stdout.strip().splitlines()[-1])
     assert "weave_nb.magics" in new
@@ -132,7 +133,7 @@ def test_cell_deploy_uses_the_body_as_the_weave(env):
 
 def test_text_progress_prints_steps_and_returns_info(env, capsys):
     write_weave(Path.cwd())
-    result = env.shell.run_cell(f"info = %weave_deploy --name shown --provider slow\n", store_history=False)
+    result = env.shell.run_cell("info = %weave_deploy --name shown --provider slow\n", store_history=False)
     assert result.error_in_exec is None, result.error_in_exec
     out = capsys.readouterr().out
     assert "build the image" in out and "Step 1/2 : FROM python:3.12-slim" in out and "run the service" in out
@@ -166,6 +167,14 @@ def test_precedence_flags_over_settings_over_weave_file(env):
     assert (info.provider, info.region) == ("slow2", "magic-1"), "settings beat the weave file"
     info = env.shell.run_cell_magic("weave_deploy", "--name p3 --provider slow --region flag-1", body)
     assert (info.provider, info.region) == ("slow", "flag-1"), "flags beat settings"
+
+
+def test_weave_home_setting_moves_the_state(shell, home, tmp_path):
+    magics = WeaveMagics(shell)
+    magics.weave_home = str(tmp_path / "elsewhere")
+    df = magics.weave_deployments("--provider local")
+    assert len(df) == 0 and (tmp_path / "elsewhere" / "inventory.db").is_file()
+    assert not (home / "inventory.db").exists()
 
 
 def test_provider_falls_back_to_local(env):
@@ -213,6 +222,27 @@ def test_deploy_failure_shows_message_and_hint_without_traceback(env, capsys):
     assert env.mgr.inventory.get("broken", "boom").status == DeploymentStatus.FAILED
 
 
+def test_interrupted_deploy_says_how_to_finish(env, capsys):
+    env.mgr._overrides["stopped"] = make_provider(fail_with="interrupt")
+    result = env.shell.run_cell("%%weave_deploy --name halted --provider stopped\n" + HELLO, store_history=False)
+    assert isinstance(result.error_in_exec, WeaveFailure)
+    text = "".join(capsys.readouterr())
+    assert "interrupted" in text and "%weave_undeploy" in text and "Traceback" not in text
+    assert env.mgr.inventory.get("stopped", "halted").status == DeploymentStatus.FAILED
+
+
+@pytest.mark.parametrize("mode", ["text", "html", "widgets"])
+def test_a_provider_echoing_a_secret_does_not_reach_the_cell(env, capsys, mode):
+    env.mgr._overrides["leaky"] = make_provider(fail_with="leak")
+    env.magics.progress = mode
+    env.shell.user_ns["token"] = "sk-test-LEAKED-0042"
+    result = env.shell.run_cell("%%weave_deploy --name leaky --provider leaky --env TOKEN=$token\n" + HELLO, store_history=False)
+    assert result.error_in_exec is None
+    view_text = "" if mode == "text" else env.magics.last_view.state.render_html()
+    text = "".join(capsys.readouterr()) + view_text
+    assert "careless build line" in text and "sk-test-LEAKED-0042" not in text
+
+
 # -- listing --------------------------------------------------------------------------
 def test_deployments_dataframe_columns_dtypes_order(env, capsys):
     for name in ("first", "second", "third"):
@@ -227,6 +257,9 @@ def test_deployments_dataframe_columns_dtypes_order(env, capsys):
     assert list(df["name"]) == ["third", "second", "first"]
     assert df["created_at"].is_monotonic_decreasing
     assert set(df["status"]) == {"active"} and set(df["health"]) == {"healthy"}
+    live = env.shell.run_line_magic("weave_deployments", "--provider slow --refresh")
+    stored = env.shell.run_line_magic("weave_deployments", "--provider slow --no-refresh")
+    assert set(live["health"]) == {"healthy"} and stored["health"].isna().all()
     only = env.shell.run_line_magic("weave_deployments", "--provider slow --status failed")
     assert len(only) == 0 and list(only.columns) == COLUMNS
 
@@ -257,6 +290,14 @@ def test_undeploy_accepted_removes_it(env):
     info = env.shell.run_line_magic("weave_undeploy", "dropme --provider slow")
     assert info.status == DeploymentStatus.DESTROYED and len(env.prompts) == 1
     assert env.mgr.inventory.get("slow", "dropme") is None
+
+
+def test_undeploy_where_nobody_can_answer_asks_for_force(env):
+    env.shell.run_cell_magic("weave_deploy", "--name headless --provider slow", HELLO)
+    env.magics.ask = lambda prompt: (_ for _ in ()).throw(EOFError())
+    with pytest.raises(UsageError, match="add --force"):
+        env.shell.run_line_magic("weave_undeploy", "headless --provider slow")
+    assert env.mgr.inventory.get("slow", "headless") is not None
 
 
 def test_undeploy_force_and_setting_skip_the_prompt(env):
@@ -291,6 +332,21 @@ def test_status_invoke_logs(env, capsys):
     assert "log of svc" in capsys.readouterr().out
     with pytest.raises(UsageError):
         env.shell.run_line_magic("weave_status", "nobody --provider slow")
+
+
+def test_provider_is_found_from_the_inventory(env):
+    env.shell.run_cell_magic("weave_deploy", "--name solo --provider slow", HELLO)
+    assert env.shell.run_line_magic("weave_status", "solo").provider == "slow"
+    assert env.shell.run_line_magic("weave_invoke", "solo --input x")["output"] == "echo: x"
+    env.shell.run_cell_magic("weave_deploy", "--name solo --provider slow2", HELLO)
+    with pytest.raises(UsageError, match=r"several deployments are named 'solo' \(slow, slow2\)"):
+        env.shell.run_line_magic("weave_status", "solo")
+    assert env.shell.run_line_magic("weave_status", "solo -p slow2").provider == "slow2"
+    env.shell.run_line_magic("config", 'WeaveMagics.default_provider = "slow2"')
+    env.shell.run_cell_magic("weave_deploy", "--name other --provider slow", HELLO)
+    assert env.shell.run_line_magic("weave_status", "other").provider == "slow", "the record beats the setting"
+    with pytest.raises(UsageError, match="no slow2 deployment named 'ghost'"):
+        env.shell.run_line_magic("weave_status", "ghost")
 
 
 def test_invoke_result_is_a_plain_dict_with_json_display():

@@ -7,14 +7,28 @@ import threading
 import time
 
 import pytest
+from frontend_fakes import HELLO, make_provider
 from IPython.core.interactiveshell import InteractiveShell
 
-from frontend_fakes import HELLO, make_provider
 from weave_nb.config import Plan, PlannedStep
-from weave_nb.events import Done, LogLine, PlanReady, ProgressUpdate, StepFinished, StepStarted, WarningEvent
+from weave_nb.events import (
+    Done,
+    LogLine,
+    PlanReady,
+    ProgressUpdate,
+    StepFinished,
+    StepStarted,
+    WarningEvent,
+)
 from weave_nb.magics import WeaveMagics
 from weave_nb.manager import DeploymentManager
-from weave_nb.progress import HtmlProgress, ProgressState, TextProgress, WidgetProgress, make_view
+from weave_nb.progress import (
+    HtmlProgress,
+    ProgressState,
+    TextProgress,
+    WidgetProgress,
+    make_view,
+)
 
 
 def wait_until(condition, timeout: float = 10.0) -> bool:
@@ -101,9 +115,11 @@ def test_html_view_displays_once_then_updates_in_place():
     assert log == [], "nothing shows before the first event"
     for event in EVENTS:
         view(event)
-    assert [kind for kind, _ in log][0] == "display" and all(kind == "update" for kind, _ in log[1:])
+    assert log[0][0] == "display" and all(kind == "update" for kind, _ in log[1:])
     final = log[-1][1]
-    assert "deploy failed" in final._repr_html_() and "deploy failed" in repr(final)
+    assert "deploy failed" in final._repr_html_()
+    assert repr(final).splitlines()[:2] == ["Plan for demo on slow:", "  + create    build the image"]
+    assert "==> [2/2] run the service" in repr(final) and "ERROR deploy failed" in repr(final)
 
 
 def test_widget_view_updates_widgets_then_leaves_a_static_copy():
@@ -195,7 +211,7 @@ def test_magic_renders_the_first_event_before_the_deploy_ends(held, mode, capsys
 
 
 def test_text_magic_prints_the_first_event_before_the_deploy_ends(held, capsys):
-    gate, provider, mgr = held
+    gate, _, mgr = held
     magics = WeaveMagics(InteractiveShell.instance(), manager=mgr)
     magics.progress = "text"
     thread, box = run_in_background(lambda: magics.weave_deploy("--name lines --provider slow", HELLO))

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import pytest
+from conftest import undeploy_all_local
+from frontend_fakes import HELLO, make_provider
 from IPython.core.interactiveshell import InteractiveShell
 
-from frontend_fakes import HELLO, make_provider
 from weave_nb.config import DeploymentStatus, Plan
 from weave_nb.errors import DeploymentFailed
 from weave_nb.manager import DeploymentManager
-from weave_nb.widgets import DeployForm, DeployFormModel, DeploymentsBoard, parse_env_text
+from weave_nb.widgets import (
+    DeployForm,
+    DeployFormModel,
+    DeploymentsBoard,
+    parse_env_text,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -38,8 +43,7 @@ def gate():
 def mgr(home, gate):
     manager = DeploymentManager(home=home, providers={"slow": make_provider(gate), "fast": make_provider()})
     yield manager
-    for info in manager.inventory.list("local"):
-        manager.destroy(info.name, "local")
+    undeploy_all_local(home)
 
 
 def outputs_text(output) -> str:
@@ -83,12 +87,12 @@ def test_model_validation_says_why(tmp_path):
 
 def test_model_values_for_the_manager(tmp_path):
     model = DeployFormModel(
-        providers=["local"], environ={"OPENAI_API_KEY": "sk-from-kernel"}, name=" demo ", weave_text=HELLO,
+        providers=["local"], provider="", environ={"OPENAI_API_KEY": "sk-from-kernel"}, name=" demo ", weave_text=HELLO,
         region="eu-1", memory_mb="512", timeout_seconds="", env_text="# comment\nA=1\n\nOPENAI_API_KEY\n", public=True,
     )
     values = model.values()
     assert values == {
-        "name": "demo", "provider": "local", "region": "eu-1", "memory_mb": 512, "timeout_seconds": None,
+        "name": "demo", "provider": None, "region": "eu-1", "memory_mb": 512, "timeout_seconds": None,
         "public": True, "env": {"A": "1", "OPENAI_API_KEY": "sk-from-kernel"}, "weave_text": HELLO,
     }
     model.name = ""
@@ -105,7 +109,7 @@ def test_parse_env_text():
 def test_form_constructor_does_not_display(mgr, capsys):
     form = DeployForm(manager=mgr, name="x", weave_text=HELLO)
     assert capsys.readouterr().out == ""
-    assert form.future is None and form.provider.options == tuple(mgr.provider_names())
+    assert form.future is None and [v for _, v in form.provider.options] == ["", *mgr.provider_names()]
 
 
 def test_invalid_input_keeps_deploy_disabled(mgr):
@@ -146,6 +150,18 @@ def test_click_deploy_returns_at_once_and_finishes_on_its_thread(mgr, gate):
     shown = outputs_text(form.output)
     assert "clicked" in shown and "weave-deployment" in shown
     assert "sk-test-widget-secret" not in shown + form.progress.state.render_text() + form.reason.value
+
+
+def test_form_provider_defaults_to_the_weave_file(mgr):
+    form = DeployForm(manager=mgr, name="fromfile", weave_text=HELLO + "deployment: {provider: fast}\n")
+    assert form.provider.value == "" and form.model.valid
+    form.deploy_button.click()
+    assert form.wait(30).provider == "fast"
+    first = form.progress
+    assert first.widget.comm is not None
+    form.deploy_button.click()
+    assert form.wait(30).provider == "fast" and form.progress is not first
+    assert first.widget.comm is None and first.bar.comm is None, "the previous run's widgets are closed"
 
 
 def test_form_shows_a_failure(home):
@@ -233,3 +249,6 @@ def test_board_refresh_sees_new_deployments(deployed):
     listing = board.wait(30)
     assert {"alpha", "beta", "gamma"} <= {r["name"] for r in board.model.rows}
     assert board.model.notes == listing.notes
+    board.provider.value = "slow"  # choosing a provider reloads the table
+    board.wait(30)
+    assert board.model.rows == [] and "no deployments" in board.table.value

@@ -14,7 +14,7 @@ from typing import Any
 # importing a submodule for the first time sets it as an attribute of the
 # package, which would otherwise replace the function with the module.
 from . import invoke as _invoke_module  # noqa: F401
-from .api import deploy, deployments, invoke, status, undeploy
+from .api import deploy, deployments, invoke, logs, plan, status, undeploy
 from .auth import AuthenticationManager, CredentialProvider, EnvironmentCredentialProvider, FileCredentialProvider
 from .config import AuthConfig, DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, PlannedStep
 from .errors import WeaveError
@@ -50,6 +50,8 @@ __all__ = [
     "deployments",
     "invoke",
     "load_ipython_extension",
+    "logs",
+    "plan",
     "status",
     "undeploy",
     "unload_ipython_extension",

@@ -31,6 +31,7 @@ def deploy(
     sink: Sink | None = None,
     dry_run: bool = False,
     manager: Any = None,
+    defaults: Mapping[str, Any] | None = None,
     **settings: Any,
 ) -> DeploymentInfo | Plan:
     """Deploy a weave and return the deployment (or the plan, with ``dry_run``).
@@ -45,6 +46,7 @@ def deploy(
         sink: a callback receiving progress events; default: print lines.
         dry_run: only plan.
         manager: a DeploymentManager to use instead of a new one.
+        defaults: settings weaker than the arguments but stronger than the weave file's ``deployment``.
         **settings: any other DeploymentConfig field (region, memory_mb, timeout_seconds, public, port...).
 
     Returns:
@@ -53,34 +55,91 @@ def deploy(
     Raises:
         WeaveError: bad input (nothing created) or a failed deploy.
     """
-    values: dict[str, Any] = {"name": name, "provider": provider, "weave_file": weave_file, "weave_text": weave_text}
-    values.update(settings)
-    if env:
-        values["env"] = dict(env)
-    if options:
-        values["options"] = dict(options)
+    values = _values(name, provider, weave_file, weave_text, env, options, settings)
     if sink is None:
         import sys
 
         from .render import line_sink
 
         sink = line_sink(sys.stdout, skip_done=False)
-    return _mgr(manager).deploy(values, sink=sink or null_sink, dry_run=dry_run)
+    return _mgr(manager).deploy(values, defaults=defaults, sink=sink, dry_run=dry_run)
+
+
+def plan(
+    name: str,
+    provider: str | None = None,
+    *,
+    weave_file: str | None = None,
+    weave_text: str | None = None,
+    env: Mapping[str, str] | None = None,
+    options: Mapping[str, Any] | None = None,
+    manager: Any = None,
+    defaults: Mapping[str, Any] | None = None,
+    **settings: Any,
+) -> Plan:
+    """What :func:`deploy` with the same arguments would do, without doing it.
+
+    Returns:
+        The Plan (``print(plan.render())`` for text; notebooks show it as a table).
+
+    Raises:
+        WeaveError: bad input; nothing is created either way.
+    """
+    values = _values(name, provider, weave_file, weave_text, env, options, settings)
+    return _mgr(manager).plan(values, defaults=defaults)
+
+
+def _values(name: str, provider: str | None, weave_file: str | None, weave_text: str | None,
+            env: Mapping[str, str] | None, options: Mapping[str, Any] | None, settings: Mapping[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {"name": name, "provider": provider, "weave_file": weave_file, "weave_text": weave_text}
+    values.update(settings)
+    if env:
+        values["env"] = dict(env)
+    if options:
+        values["options"] = dict(options)
+    return values
 
 
 def deployments(provider: str | None = None, status: str | None = None, refresh: bool = True, manager: Any = None) -> Any:
-    """Every deployment as a pandas DataFrame (see :func:`weave_nb.frame.deployments_frame`)."""
+    """Every deployment as a pandas DataFrame, newest first (see :func:`weave_nb.frame.deployments_frame`).
+
+    Args:
+        provider: only this provider (default: every provider; ones not installed are skipped with a note).
+        status: only this status (active, failed, ...).
+        refresh: ask the providers for live state (else the inventory only).
+        manager: a DeploymentManager to use instead of a new one.
+
+    Returns:
+        The DataFrame; ``frame.attrs["notes"]`` lists skipped providers.
+
+    Raises:
+        WeaveError: ``provider`` was named and cannot be listed.
+    """
     from .frame import deployments_frame
 
     listing = _mgr(manager).list(provider=provider, refresh=refresh)
-    rows = [d for d in listing.deployments if not status or d.status.value == status]
+    rows = [d for d in listing.deployments if not status or d.status.value == status.lower()]
     frame = deployments_frame(rows)
     frame.attrs["notes"] = listing.notes
     return frame
 
 
 def undeploy(name: str, provider: str = "local", *, sink: Sink = null_sink, manager: Any = None, **options: Any) -> DeploymentInfo:
-    """Remove every resource a deployment made (no confirmation: the caller asked)."""
+    """Remove every resource a deployment made (no confirmation: the caller asked).
+
+    Args:
+        name: deployment name.
+        provider: its provider.
+        sink: a callback receiving progress events (default: none).
+        manager: a DeploymentManager to use instead of a new one.
+        **options: provider options such as ``keep_image`` or ``purge_logs``.
+
+    Returns:
+        The DeploymentInfo, status ``destroyed``.
+
+    Raises:
+        NotFound: nothing by that name; WeaveError: a resource could not be removed.
+    """
     return _mgr(manager).destroy(name, provider, sink=sink, **options)
 
 
@@ -95,3 +154,8 @@ def invoke(name: str, input: str = "", provider: str = "local", weave: str | Non
     if weave:
         payload["weave"] = weave
     return _mgr(manager).invoke(name, provider, payload, **kwargs)
+
+
+def logs(name: str, provider: str = "local", tail: int = 100, manager: Any = None) -> str:
+    """Recent log output of a deployment (the last ``tail`` lines)."""
+    return _mgr(manager).logs(name, provider, tail=tail)

@@ -12,18 +12,24 @@ no traceback); a failed deploy shows its message and suggestion, no traceback.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-from contextlib import contextmanager
-
-from IPython.core.error import UsageError
+from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import parse_argstring
 from traitlets import Bool, CaselessStrEnum, Int, Unicode
 from traitlets.config import Configurable
 
 from .arguments import config_values, magic_arguments
-from .errors import ConfigError, CredentialsError, NotFound, ProviderUnavailable, WeaveError, WeaveSpecError
+from .errors import (
+    ConfigError,
+    CredentialsError,
+    NotFound,
+    ProviderUnavailable,
+    WeaveError,
+    WeaveSpecError,
+)
 
 USAGE_ERRORS = (ConfigError, WeaveSpecError, ProviderUnavailable, CredentialsError, NotFound)
 YES = ("y", "yes")
@@ -98,8 +104,14 @@ class WeaveMagics(Magics, Configurable):
         values = {"provider": self.default_provider, "region": self.default_region}
         return {k: v for k, v in values.items() if v}
 
-    def _provider(self, given: str | None) -> str:
-        return (given or self.default_provider or "local").strip().lower()
+    def _provider(self, mgr: Any, name: str, given: str | None) -> str:
+        """The provider of deployment ``name``: the flag, else the only recorded one, else the setting, else local."""
+        if given:
+            return given.strip().lower()
+        found = sorted({d.provider for d in mgr.inventory.list() if d.name == name})
+        if len(found) > 1:
+            raise UsageError(f"several deployments are named {name!r} ({', '.join(found)}); pass --provider")
+        return found[0] if found else (self.default_provider or "local").strip().lower()
 
     @contextmanager
     def _friendly(self) -> Iterator[None]:
@@ -115,13 +127,11 @@ class WeaveMagics(Magics, Configurable):
         from .progress import make_view
 
         if not self.stream:
-            from .events import null_sink
-
-            return _Quiet(null_sink)
+            return _Quiet()
         self.last_view = make_view(self.progress, self.shell, title, self.log_lines, verbose)
         return self.last_view
 
-    def _deploy_values(self, line: str, cell: str | None, command: str, func: Callable[..., Any]) -> tuple[dict[str, Any], Any]:
+    def _deploy_values(self, line: str, cell: str | None, func: Callable[..., Any]) -> tuple[dict[str, Any], Any]:
         args = parse_argstring(func, line)
         with self._friendly():
             values = config_values(args)
@@ -157,7 +167,7 @@ class WeaveMagics(Magics, Configurable):
 
         Returns the DeploymentInfo (or the Plan with --dry-run).
         """
-        values, args = self._deploy_values(line, cell, "deploy", self.weave_deploy)
+        values, args = self._deploy_values(line, cell, self.weave_deploy)
         mgr = self._manager()
         if args.dry_run:
             with self._friendly():
@@ -172,7 +182,7 @@ class WeaveMagics(Magics, Configurable):
     @magic_arguments("plan")
     def weave_plan(self, line: str = "", cell: str | None = None) -> Any:
         """Show what a deploy would do, without doing it. Returns the Plan."""
-        values, _ = self._deploy_values(line, cell, "plan", self.weave_plan)
+        values, _ = self._deploy_values(line, cell, self.weave_plan)
         with self._friendly():
             return self._manager().plan(values, defaults=self.defaults())
 
@@ -197,14 +207,17 @@ class WeaveMagics(Magics, Configurable):
     def weave_undeploy(self, line: str = "") -> Any:
         """Remove every resource a deployment made (asks first unless --force)."""
         args = parse_argstring(self.weave_undeploy, line)
-        provider = self._provider(args.provider)
+        mgr = self._manager()
+        provider = self._provider(mgr, args.name, args.provider)
         if self.confirm_undeploy and not args.force:
-            answer = self.ask(f"Remove {args.name!r} and everything it made on {provider}? [y/N] ")
+            try:
+                answer = self.ask(f"Remove {args.name!r} and everything it made on {provider}? [y/N] ")
+            except (EOFError, StdinNotImplementedError):
+                raise UsageError(f"cannot ask for confirmation here; to remove {args.name!r}, add --force") from None
             if (answer or "").strip().lower() not in YES:
                 print("cancelled: nothing was removed")
                 return None
         opts = {k: True for k in ("keep_image", "purge_logs") if getattr(args, k)}
-        mgr = self._manager()
         return self._run(f"undeploy {args.name}", False, lambda view: mgr.destroy(args.name, provider, sink=view, **opts))
 
     @line_magic
@@ -212,8 +225,9 @@ class WeaveMagics(Magics, Configurable):
     def weave_status(self, line: str = "") -> Any:
         """The live status of one deployment (a DeploymentInfo)."""
         args = parse_argstring(self.weave_status, line)
+        mgr = self._manager()
         with self._friendly():
-            return self._manager().status(args.name, self._provider(args.provider))
+            return mgr.status(args.name, self._provider(mgr, args.name, args.provider))
 
     @line_magic
     @magic_arguments("invoke")
@@ -223,8 +237,9 @@ class WeaveMagics(Magics, Configurable):
         payload: dict[str, Any] = {"input": _unquote(args.input)}
         if args.weave:
             payload["weave"] = args.weave
+        mgr = self._manager()
         with self._friendly():
-            result = self._manager().invoke(args.name, self._provider(args.provider), payload, local=args.local)
+            result = mgr.invoke(args.name, self._provider(mgr, args.name, args.provider), payload, local=args.local)
         return InvokeResult(result) if isinstance(result, dict) else result
 
     @line_magic
@@ -232,19 +247,17 @@ class WeaveMagics(Magics, Configurable):
     def weave_logs(self, line: str = "") -> None:
         """Print a deployment's recent log output."""
         args = parse_argstring(self.weave_logs, line)
+        mgr = self._manager()
         with self._friendly():
-            text = self._manager().logs(args.name, self._provider(args.provider), tail=args.tail)
+            text = mgr.logs(args.name, self._provider(mgr, args.name, args.provider), tail=args.tail)
         print(text if text else "(no log output)")
 
 
 class _Quiet:
     """A view that shows nothing (``WeaveMagics.stream = False``)."""
 
-    def __init__(self, sink: Callable[[Any], None]) -> None:
-        self._sink = sink
-
     def __call__(self, event: Any) -> None:
-        self._sink(event)
+        """Drop the event."""
 
     def close(self, message: str = "") -> None:
         """Nothing to close."""

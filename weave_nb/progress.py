@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextvars
 import html
+import importlib.util
 import sys
 import threading
 import time
@@ -23,9 +24,19 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, TextIO
 
-from .events import Done, Event, LogLine, PlanReady, ProgressUpdate, StepFinished, StepStarted, WarningEvent
-from .render import line_sink
+from .events import (
+    Done,
+    Event,
+    LogLine,
+    PlanReady,
+    ProgressUpdate,
+    StepFinished,
+    StepStarted,
+    WarningEvent,
+)
+from .render import format_event, line_sink
 
+TRANSCRIPT_LINES = 400
 MARKS = {"pending": "·", "running": "▶", "ok": "✓", "skipped": "=", "failed": "✗"}
 COLORS = {"pending": "#888", "running": "#1565c0", "ok": "#2e7d32", "skipped": "#888", "failed": "#c62828"}
 
@@ -44,6 +55,9 @@ class StepView:
 class ProgressState:
     """Everything a progress view shows, folded from events as they arrive.
 
+    ``transcript`` keeps the events as text lines (the last 400), the form a
+    text-only renderer shows for a finished operation.
+
     Args:
         title: a heading, e.g. ``deploy demo``.
         log_lines: how many of the latest log lines to keep.
@@ -57,12 +71,16 @@ class ProgressState:
         self.warnings: list[str] = []
         self.done: Done | None = None
         self.events = 0
+        self.transcript: deque[str] = deque(maxlen=TRANSCRIPT_LINES)
         self._lock = threading.RLock()
 
     def apply(self, event: Event) -> None:
         """Fold one event into the state."""
         with self._lock:
             self.events += 1
+            line = format_event(event)
+            if line is not None:
+                self.transcript.extend(line.splitlines())
             if isinstance(event, PlanReady):
                 known = {s.key for s in self.steps}
                 for planned in getattr(event.plan, "steps", []):
@@ -161,11 +179,6 @@ class ProgressState:
                 f"{self.render_logs_html()}{self.render_done_html()}</div>"
             )
 
-    def _repr_html_(self) -> str:
-        return self.render_html()
-
-    def __repr__(self) -> str:
-        return self.render_text()
 
 
 class _Throttle:
@@ -313,7 +326,7 @@ class WidgetProgress(ProgressView):
         self._handle: Any = None
         self._display: Callable[..., Any] | None = None
 
-    def show(self, display: Callable[..., Any] | None = None) -> "WidgetProgress":
+    def show(self, display: Callable[..., Any] | None = None) -> WidgetProgress:
         """Display the widget (with a display id) in the current output when the first event arrives.
 
         Returns:
@@ -339,6 +352,13 @@ class WidgetProgress(ProgressView):
         self.refresh()
         if self._handle is not None:
             self._handle.update(_Snapshot(self.state))
+            # the cell now holds the static copy: free the widgets
+            self.close_widgets()
+
+    def close_widgets(self) -> None:
+        """Close the widgets (their models leave the kernel and the frontend)."""
+        for widget in (*self.widget.children, self.widget):
+            widget.close()
 
 
 class _Snapshot:
@@ -346,7 +366,8 @@ class _Snapshot:
 
     def __init__(self, state: ProgressState) -> None:
         self.html = state.render_html()
-        self.text = state.render_text()
+        # the end state's text form is the event lines (what a text-only renderer shows)
+        self.text = "\n".join(state.transcript) if state.done is not None else state.render_text()
 
     def _repr_html_(self) -> str:
         return self.html
@@ -358,15 +379,6 @@ class _Snapshot:
 def in_kernel(shell: Any) -> bool:
     """True when ``shell`` runs in a Jupyter kernel (so rich displays and widgets can show)."""
     return shell is not None and getattr(shell, "kernel", None) is not None
-
-
-def widgets_available() -> bool:
-    """True when ipywidgets can be imported."""
-    try:
-        import ipywidgets  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def make_view(mode: str, shell: Any = None, title: str = "", log_lines: int = 8, verbose: bool = False) -> ProgressView:
@@ -383,7 +395,7 @@ def make_view(mode: str, shell: Any = None, title: str = "", log_lines: int = 8,
         A displayed view; call it with events, then ``close()``.
     """
     if mode == "auto":
-        mode = "widgets" if in_kernel(shell) and widgets_available() else "text"
+        mode = "widgets" if in_kernel(shell) and importlib.util.find_spec("ipywidgets") else "text"
     if mode == "widgets":
         return WidgetProgress(title, log_lines).show()
     if mode == "html":

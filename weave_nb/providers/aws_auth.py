@@ -5,7 +5,9 @@ Sources, strongest first:
 * the deployment's ``auth`` settings: ``method: api_key`` with
   ``access_key_id`` / ``secret_access_key`` (/ ``session_token``), kept as
   secrets; ``method: iam_role`` with ``role_arn``, ``session_name`` and an
-  optional ``external_id`` (STS AssumeRole on top of the base credentials);
+  optional ``external_id`` (STS AssumeRole on top of the base credentials;
+  the external id may also come from ``AWS_ROLE_EXTERNAL_ID``, and is never
+  recorded);
   ``method: config_file`` with ``profile``;
 * the AuthenticationManager's chain: environment variables
   (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``,
@@ -116,11 +118,14 @@ def endpoint_of(auth: AuthenticationManager, config: DeploymentConfig, option: s
 
 
 def known_regions() -> set[str]:
-    """Every region botocore knows Lambda in (all partitions), from its bundled data."""
-    boto = make_boto_session(aws_access_key_id="x", aws_secret_access_key="x")
+    """Every region botocore knows Lambda in (all partitions), from its bundled endpoint data."""
+    from botocore.loaders import create_loader
+
+    data = create_loader().load_data("endpoints")
     out: set[str] = set()
-    for partition in boto.get_available_partitions():
-        out.update(boto.get_available_regions("lambda", partition_name=partition))
+    for partition in data.get("partitions", []):
+        out.update(partition.get("regions", {}))
+        out.update(k for k in partition.get("services", {}).get("lambda", {}).get("endpoints", {}) if "fips" not in k)
     return out
 
 
@@ -178,8 +183,9 @@ def open_session(
         "RoleArn": config.auth.get("role_arn"),
         "RoleSessionName": config.auth.get("session_name") or _session_name(),
     }
-    if config.auth.get("external_id"):
-        params["ExternalId"] = config.auth.get("external_id")
+    external_id = auth.setting("aws", "AWS_ROLE_EXTERNAL_ID", "external_id", auth=config.auth)
+    if external_id:
+        params["ExternalId"] = external_id
     if config.auth.get("duration_seconds"):
         params["DurationSeconds"] = int(config.auth.get("duration_seconds") or 3600)
     try:

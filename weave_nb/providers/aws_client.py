@@ -12,9 +12,11 @@ injected sleep. Only this module and the other ``aws_*`` modules import boto3.
 from __future__ import annotations
 
 import random
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -141,6 +143,7 @@ class AwsClient:
         self.log = log or (lambda text: None)
         self.calls = 0
         self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()  # boto3 sessions are not thread-safe; clients are
 
     @property
     def region(self) -> str:
@@ -148,7 +151,11 @@ class AwsClient:
         return self.session.region
 
     def client(self, service: str) -> Any:
-        """The boto3 client for ``service`` (made once), with botocore's retries off."""
+        """The boto3 client for ``service`` (made once, thread-safe), with botocore's retries off."""
+        with self._lock:
+            return self._client_locked(service)
+
+    def _client_locked(self, service: str) -> Any:
         if service not in self._clients:
             cfg = Config(
                 retries={"total_max_attempts": 1, "mode": "standard"},

@@ -86,6 +86,24 @@ def ensure_url(client: AwsClient, ctx: DeployContext, fname: str, public: bool, 
     return url
 
 
+def stale_endpoints(endpoint: str, ctx: DeployContext, obs: Observed) -> list[tuple[str, str]]:
+    """Endpoint resources of another endpoint type that must go, with their permissions.
+
+    Returns:
+        ``(kind, id)`` pairs in deletion order: permissions first, then the URL or API.
+    """
+    out: list[tuple[str, str]] = []
+    sids = _statement_ids(obs) | {r.id for r in ctx.resources("permission")}
+    if endpoint != "url":
+        out += [("permission", sid) for sid in (SID_URL_PUBLIC, SID_URL_INVOKE) if sid in sids]
+        urls = {r.id for r in ctx.resources("function-url")} | ({obs.url["FunctionUrl"]} if obs.url else set())
+        out += [("function-url", url) for url in sorted(urls)]
+    if endpoint != "api":
+        out += [("permission", SID_API)] if SID_API in sids else []
+        out += [("api", r.id) for r in ctx.resources("api")]
+    return out
+
+
 def find_api(client: AwsClient, ctx: DeployContext, fname: str, dep: str) -> dict | None:
     """The deployment's HTTP API: the recorded one, else one named ``fname`` tagged for ``dep``."""
     for res in ctx.resources("api"):

@@ -14,8 +14,9 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import WeaveError
 from .aws_endpoint import api_gateway_event

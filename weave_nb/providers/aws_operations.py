@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +135,7 @@ class AwsOperations(DeploymentProvider):
             api = find_api(client, ctx, fname, ctx.name)
             if api:
                 todo.setdefault(("api", api["ApiId"]), {})
-        if purge_logs:
+        if purge_logs or (ctx.record and ctx.record.details.get("purge_logs")):
             todo.setdefault(("log-group", f"/aws/lambda/{fname}"), {})
         if not todo and ctx.record is None:
             raise NotFound(f"no AWS deployment named {ctx.name!r}", "list them with `weave deployments --provider aws`")
@@ -171,8 +172,11 @@ class AwsOperations(DeploymentProvider):
         return out
 
     def _list_region(self, client: AwsClient, records: list[DeploymentInfo]) -> list[DeploymentInfo]:
-        functions = client.paginate("lambda", "list_functions", "Functions", "Marker", "NextMarker")
-        tagged = self._managed_tags(client, functions, {r.details.get("function") for r in records})
+        with ThreadPoolExecutor(max_workers=1) as pool:  # the two bulk listings run side by side
+            tag_read = pool.submit(self._tag_mappings, client)
+            functions = client.paginate("lambda", "list_functions", "Functions", "Marker", "NextMarker")
+            mappings = tag_read.result()
+        tagged = mappings if mappings is not None else self._fallback_tags(client, functions, {r.details.get("function") for r in records})
         out = []
         for conf in functions:
             tags = tagged.get(conf["FunctionArn"]) or tagged.get(conf["FunctionName"])
@@ -183,16 +187,24 @@ class AwsOperations(DeploymentProvider):
                                       details={"function": conf["FunctionName"]}))
         return out
 
-    def _managed_tags(self, client: AwsClient, functions: list[dict], recorded: set[Any]) -> dict[str, dict[str, str]]:
+    @staticmethod
+    def _tag_mappings(client: AwsClient) -> dict[str, dict[str, str]] | None:
+        """Tags of every weave-nb function from the tagging API, or ``None`` where it is not available."""
         try:
             mappings = client.paginate(
                 "resourcegroupstaggingapi", "get_resources", "ResourceTagMappingList", "PaginationToken", "PaginationToken",
                 TagFilters=[{"Key": TAG_MANAGED, "Values": ["true"]}], ResourceTypeFilters=["lambda:function"],
+                ResourcesPerPage=100,
             )
-            return {m["ResourceARN"]: {t["Key"]: t["Value"] for t in m.get("Tags", [])} for m in mappings}
-        except Exception as exc:  # noqa: BLE001 - no tagging API here: fall back to ListTags on likely names
-            if not error_code(exc) and not isinstance(exc, WeaveError):
+        except Exception as exc:  # noqa: BLE001 - denied or not offered: the caller falls back
+            if not error_code(exc):
                 raise
+            return None
+        return {m["ResourceARN"]: {t["Key"]: t["Value"] for t in m.get("Tags", [])} for m in mappings}
+
+    @staticmethod
+    def _fallback_tags(client: AwsClient, functions: list[dict], recorded: set[Any]) -> dict[str, dict[str, str]]:
+        """ListTags, but only for functions named like weave-nb's (``weave-*``) or recorded ones."""
         out = {}
         for conf in functions:
             if conf["FunctionName"].startswith(FUNCTION_PREFIX) or conf["FunctionName"] in recorded:
@@ -243,17 +255,31 @@ class AwsOperations(DeploymentProvider):
             raise NotFound(f"no built package for {ctx.name!r} on aws", f"deploy it first: weave deploy --provider aws --name {ctx.name}")
         return found[-1]
 
-    def logs(self, ctx: DeployContext, tail: int = 100) -> str:
-        """The last ``tail`` lines of the function's CloudWatch log group."""
+    def logs(self, ctx: DeployContext, tail: int = 100, since_hours: float = 24.0, max_pages: int = 20) -> str:
+        """The last ``tail`` lines of the function's CloudWatch log group from the last ``since_hours``.
+
+        Pages through ``FilterLogEvents`` (oldest first, at most ``max_pages``
+        pages) keeping only the newest ``tail`` lines.
+        """
+        import collections
+        import time
+
         client, _ = self._client_for(ctx)
         group = f"/aws/lambda/{self._fname(ctx)}"
-        try:
-            events = client.call("logs", "filter_log_events", logGroupName=group, limit=min(tail, 10000)).get("events", [])
-        except Exception as exc:  # noqa: BLE001
-            if error_code(exc) == "ResourceNotFoundException":
-                return ""
-            raise
-        return "\n".join(e.get("message", "").rstrip() for e in events[-tail:])
+        kept: collections.deque[str] = collections.deque(maxlen=max(1, tail))
+        params: dict[str, Any] = {"logGroupName": group, "startTime": int((time.time() - since_hours * 3600) * 1000)}
+        for _ in range(max_pages):
+            try:
+                page = client.call("logs", "filter_log_events", **params)
+            except Exception as exc:  # noqa: BLE001
+                if error_code(exc) == "ResourceNotFoundException":
+                    return ""
+                raise
+            kept.extend(e.get("message", "").rstrip() for e in page.get("events", []))
+            if not page.get("nextToken"):
+                break
+            params["nextToken"] = page["nextToken"]
+        return "\n".join(kept)
 
 
 def _spec_env(zip_path: Path) -> dict[str, str]:

@@ -11,18 +11,37 @@ Status, undeploy, listing and invoking live in :mod:`.aws_operations`.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..artifact import LAMBDA_HANDLER, Artifact
-from ..config import DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, PlannedStep
+from ..config import (
+    DeploymentConfig,
+    DeploymentInfo,
+    DeploymentStatus,
+    Plan,
+    PlannedStep,
+)
 from . import aws_auth
 from .aws_client import AwsClient, RetryPolicy, error_code, error_message
-from .aws_endpoint import SID_API, api_note, ensure_api, ensure_url, find_api, observe_api, url_in_sync, url_note
+from .aws_endpoint import (
+    SID_API,
+    api_note,
+    ensure_api,
+    ensure_url,
+    find_api,
+    observe_api,
+    stale_endpoints,
+    url_in_sync,
+    url_note,
+)
 from .aws_operations import AwsOperations
 from .aws_resources import (
     Created,
     Observed,
+    adopt_records,
     create_function,
     delete_resource,
     ensure_role,
@@ -112,13 +131,21 @@ class AwsProvider(AwsOperations):
         opts = self.options(config)
         fname = function_name(config, opts)
         obs = Observed()
-        if opts.role_arn is None:
-            observe_role(client, role_name(config), obs)
-        observe_function(client, fname, obs)
+        recorded = {(r.kind, r.id) for r in ctx.resources()}
+        # the resource policy matters when statements are wanted, or recorded ones may have to go
+        need_policy = config.public or opts.endpoint == "api" or any(k == "permission" for k, _ in recorded)
+        with ThreadPoolExecutor(max_workers=2) as pool:  # two independent reads: IAM and Lambda
+            role_read = None
+            if opts.role_arn is None:
+                policy_recorded = ("role-policy", BASIC_EXECUTION_POLICY) in recorded
+                role_read = pool.submit(observe_role, client, role_name(config), obs, policy_recorded)
+            observe_function(client, fname, obs, need_policy)
+            if role_read is not None:
+                role_read.result()
         if opts.endpoint == "api":
             obs.api = find_api(client, ctx, fname, config.name)
             if obs.api and obs.live:
-                obs.api_ok = observe_api(client, obs.api, obs.live["FunctionArn"].rsplit(":", 1)[0] + f":{ALIAS}", config.public)
+                obs.api_ok = observe_api(client, obs.api, alias_arn_of(obs.live["FunctionArn"]), config.public)
         if opts.log_retention_days:
             group = f"/aws/lambda/{fname}"
             found = client.call("logs", "describe_log_groups", logGroupNamePrefix=group).get("logGroups", [])
@@ -144,7 +171,7 @@ class AwsProvider(AwsOperations):
             steps.append(PlannedStep(key="role", resource=f"IAM role {role_name(config)}", action=action))
         settings = desired_settings(config, opts, LAMBDA_HANDLER, ctx.env)
         if role_arn:
-            settings = settings.__class__(**{**settings.__dict__, "role_arn": role_arn})
+            settings = replace(settings, role_arn=role_arn)
         sha = code_sha256(artifact.data)
         if obs.function is None:
             steps.append(PlannedStep(key="function", resource=f"Lambda function {fname}", action="create", detail=f"{opts.runtime}, {opts.architecture}"))
@@ -180,11 +207,8 @@ class AwsProvider(AwsOperations):
             sids = {s.get("Sid") for s in obs.policy}
             action = "create" if obs.api is None else "no-change" if obs.api_ok and SID_API in sids else "update"
             steps.append(PlannedStep(key="endpoint", resource=f"HTTP API {function_name(config, opts)}", action=action, detail=access))
-        stale = [r for r in ctx.resources() if (r.kind == "function-url" and opts.endpoint != "url") or (r.kind == "api" and opts.endpoint != "api")]
-        if opts.endpoint != "url" and obs.url is not None and not any(r.kind == "function-url" for r in stale):
-            stale.append(type("R", (), {"kind": "function-url", "id": obs.url["FunctionUrl"]})())
-        for res in stale:
-            steps.append(PlannedStep(key=f"remove-{res.kind}", resource=f"{res.kind} {res.id}", action="delete", detail=f"endpoint is now {opts.endpoint}"))
+        for kind, rid in stale_endpoints(opts.endpoint, ctx, obs):
+            steps.append(PlannedStep(key=f"remove-{kind}", resource=f"{kind} {rid}", action="delete", detail=f"endpoint is now {opts.endpoint}"))
         return steps
 
     # -- deploy --------------------------------------------------------------------
@@ -203,23 +227,24 @@ class AwsProvider(AwsOperations):
             "function": fname, "handler": LAMBDA_HANDLER, "endpoint_type": opts.endpoint, "public": config.public,
             "endpoint_url": client.session.endpoint_url, "auth_method": client.session.method,
             "role_arn": (config.auth.get("role_arn") if config.auth and config.auth.method == "iam_role" else None),
-            "profile": aws_auth.profile_name(self.auth, config),
+            "profile": aws_auth.profile_name(self.auth, config), "purge_logs": opts.purge_logs or None,
         }
         if not plan.has_changes:
             for step in plan.steps:
                 ctx.skip(step.key, step.resource)
+            adopt_records(ctx, obs, fname, client.region)
+            base_details["zip"] = str(self._keep_zip(ctx, artifact))
             ctx.log("no changes: the live alias already serves this weave with these settings")
             return self._info(config, client, obs, base_details, "no changes")
         created: Created = []
         previous_version = obs.live["Version"] if obs.live else None
         steps = {s.key: s for s in plan.steps}
         try:
-            zip_path = self._keep_zip(ctx, artifact)
-            ctx.save(region=client.region, details={**base_details, "zip": str(zip_path)})
+            zip_path = self._keep_zip(ctx, artifact)  # recorded (and older ones pruned) only on success
+            ctx.save(region=client.region, details=base_details)
             with ctx.step("role", steps["role"].resource):
                 role_arn = opts.role_arn or ensure_role(client, ctx, role_name(config), config.name, obs, created)
-            settings = desired_settings(config, opts, LAMBDA_HANDLER, ctx.env)
-            settings = settings.__class__(**{**settings.__dict__, "role_arn": role_arn})
+            settings = replace(desired_settings(config, opts, LAMBDA_HANDLER, ctx.env), role_arn=role_arn)
             sha = code_sha256(artifact.data)
             with ctx.step("function", steps["function"].resource):
                 if obs.function is None:
@@ -228,7 +253,9 @@ class AwsProvider(AwsOperations):
                     if not any(r.kind == "function" for r in ctx.resources()):
                         ctx.add_resource("function", fname, arn=obs.function["FunctionArn"], region=client.region)
                     code_changed = obs.function.get("CodeSha256") != sha
-                    conf = update_function(client, ctx, fname, settings, artifact.data, code_changed, settings.differences(obs.function))
+                    busy = obs.function.get("State") == "Pending" or obs.function.get("LastUpdateStatus") == "InProgress"
+                    conf = update_function(client, ctx, fname, settings, artifact.data, code_changed,
+                                           settings.differences(obs.function), busy=busy)
                     obs.function = conf or obs.function
                     missing = {k: v for k, v in tags_for(config.name).items() if obs.function_tags.get(k) != v}
                     if missing:
@@ -237,8 +264,7 @@ class AwsProvider(AwsOperations):
             if steps["version"].action != "no-change":
                 with ctx.step("version", "publish a version"):
                     version = publish(client, ctx, fname, sha, created)
-            alias_arn = obs.function["FunctionArn"].rsplit(":", 1)[0] if obs.function["FunctionArn"].count(":") > 6 else obs.function["FunctionArn"]
-            alias_arn = f"{alias_arn}:{ALIAS}"
+            alias_arn = alias_arn_of(obs.function["FunctionArn"])
             if steps["alias"].action != "no-change":
                 with ctx.step("alias", f"point {ALIAS} at version {version}"):
                     point_alias(client, ctx, fname, str(version), obs.live is not None, created)
@@ -253,13 +279,10 @@ class AwsProvider(AwsOperations):
                     note = None if config.public else api_note(endpoint, client.region)
             else:
                 note = f"no HTTP endpoint: call it with `weave invoke {config.name} --provider aws` (Lambda Invoke on alias {ALIAS})"
-            for step in plan.steps:
-                if step.action == "delete":
-                    kind = step.key.removeprefix("remove-")
-                    with ctx.step(step.key, f"remove the old {kind}"):
-                        for res in [r for r in ctx.resources(kind)] or [type("R", (), {"id": step.resource.split(" ", 1)[1], "attrs": {}})()]:
-                            delete_resource(client, kind, res.id, {"qualifier": ALIAS, **res.attrs}, fname)
-                            ctx.remove_resource(kind, res.id)
+            for kind, rid in stale_endpoints(opts.endpoint, ctx, obs):
+                with ctx.step(f"remove-{kind}", f"remove the old {kind} {rid}"):
+                    delete_resource(client, kind, rid, {"qualifier": ALIAS}, fname)
+                    ctx.remove_resource(kind, rid)
             if opts.log_retention_days and steps["logs"].action != "no-change":
                 with ctx.step("logs", steps["logs"].resource):
                     self._log_group(client, ctx, fname, opts.log_retention_days, obs, created)
@@ -271,6 +294,7 @@ class AwsProvider(AwsOperations):
             if not hasattr(exc, "message") and error_code(exc):
                 raise _failed(exc, opts.keep_on_failure) from None
             raise
+        self._prune_zips(zip_path)
         details = {**base_details, "zip": str(zip_path), "live_version": str(version), "note": note}
         info = DeploymentInfo(name=config.name, provider=self.name, status=DeploymentStatus.ACTIVE, endpoint=endpoint,
                               region=client.region, version=str(version), health="active", details=details,
@@ -286,6 +310,7 @@ class AwsProvider(AwsOperations):
 
     @staticmethod
     def _keep_zip(ctx: DeployContext, artifact: Artifact) -> Path:
+        """Write the package under ``$WEAVE_HOME/aws/<name>/`` (for ``weave invoke --local``)."""
         folder = ctx.inventory.home / "aws" / ctx.name
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{artifact.content_hash[:16]}.zip"
@@ -293,10 +318,14 @@ class AwsProvider(AwsOperations):
             tmp = path.with_suffix(".tmp")
             artifact.write(tmp)
             tmp.replace(path)
-        for old in folder.glob("*.zip"):
-            if old != path:
-                old.unlink(missing_ok=True)
         return path
+
+    @staticmethod
+    def _prune_zips(keep: Path) -> None:
+        """Remove the packages of earlier releases once ``keep`` is live."""
+        for old in keep.parent.glob("*.zip"):
+            if old != keep:
+                old.unlink(missing_ok=True)
 
     def _log_group(self, client: AwsClient, ctx: DeployContext, fname: str, days: int, obs: Observed, created: Created) -> None:
         group = f"/aws/lambda/{fname}"
@@ -334,3 +363,8 @@ def _failed(exc: BaseException, kept: bool) -> Exception:
         f"AWS answered {error_code(exc)}: {error_message(exc)[:300]}",
         f"{after}; fix the cause and deploy again, or undeploy to remove what exists",
     )
+
+
+def alias_arn_of(function_arn: str) -> str:
+    """The ``live`` alias ARN for a function ARN, qualified or not."""
+    return ":".join(function_arn.split(":")[:7]) + f":{ALIAS}"

@@ -9,14 +9,22 @@ deployment's tags.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from ..errors import DeploymentFailed
 from .aws_client import AwsClient, error_code, error_message, is_not_found
-from .aws_settings import ALIAS, BASIC_EXECUTION_POLICY, TAG_NAME, TRUST_POLICY, FunctionSettings, tags_for
+from .aws_settings import (
+    ALIAS,
+    BASIC_EXECUTION_POLICY,
+    TAG_NAME,
+    TRUST_POLICY,
+    FunctionSettings,
+    tags_for,
+)
 from .base import DeployContext
 
 Created = list[tuple[str, str, dict[str, Any]]]
@@ -49,17 +57,19 @@ def maybe(fn: Callable[[], Any]) -> Any:
         raise
 
 
-def observe_role(client: AwsClient, name: str, obs: Observed) -> None:
-    """Fill in the role and its attached policies."""
+def observe_role(client: AwsClient, name: str, obs: Observed, policy_recorded: bool = False) -> None:
+    """Fill in the role and its attached policies (trusting the inventory for the policy if it recorded one)."""
     found = maybe(lambda: client.call("iam", "get_role", RoleName=name))
     obs.role = found["Role"] if found else None
-    if obs.role:
+    if obs.role and policy_recorded:
+        obs.role_policies = [BASIC_EXECUTION_POLICY]
+    elif obs.role:
         page = client.call("iam", "list_attached_role_policies", RoleName=name)
         obs.role_policies = [p["PolicyArn"] for p in page.get("AttachedPolicies", [])]
 
 
-def observe_function(client: AwsClient, fname: str, obs: Observed) -> None:
-    """Fill in ``$LATEST`` (with tags), the ``live`` alias target and the resource policy."""
+def observe_function(client: AwsClient, fname: str, obs: Observed, need_policy: bool = True) -> None:
+    """Fill in ``$LATEST`` (with tags), the ``live`` alias target, its URL and (if asked) its resource policy."""
     found = maybe(lambda: client.call("lambda", "get_function", FunctionName=fname))
     obs.function = found["Configuration"] if found else None
     obs.function_tags = dict((found or {}).get("Tags") or {})
@@ -68,11 +78,37 @@ def observe_function(client: AwsClient, fname: str, obs: Observed) -> None:
         obs.live = live["Configuration"] if live else None
     if obs.live:
         obs.url = maybe(lambda: client.call("lambda", "get_function_url_config", FunctionName=fname, Qualifier=ALIAS))
-        policy = maybe(lambda: client.call("lambda", "get_policy", FunctionName=fname, Qualifier=ALIAS))
+        policy = need_policy and maybe(lambda: client.call("lambda", "get_policy", FunctionName=fname, Qualifier=ALIAS))
         if policy:
             import json
 
             obs.policy = json.loads(policy["Policy"]).get("Statement", [])
+
+
+def adopt_records(ctx: DeployContext, obs: Observed, fname: str, region: str) -> None:
+    """Record what exists but the inventory does not list (it was lost, or made by an older run)."""
+    have = {(r.kind, r.id) for r in ctx.resources()}
+
+    def add(kind: str, rid: str, **attrs: Any) -> None:
+        if (kind, rid) not in have:
+            ctx.add_resource(kind, rid, **attrs)
+
+    if obs.role:
+        add("role", obs.role["RoleName"], arn=obs.role["Arn"])
+        if BASIC_EXECUTION_POLICY in obs.role_policies:
+            add("role-policy", BASIC_EXECUTION_POLICY, role=obs.role["RoleName"])
+    if obs.function:
+        add("function", fname, arn=obs.function["FunctionArn"], region=region)
+    if obs.live:
+        add("version", obs.live["Version"], function=fname)
+        add("alias", ALIAS, function=fname, version=obs.live["Version"])
+    if obs.url:
+        add("function-url", obs.url["FunctionUrl"], qualifier=ALIAS, auth=obs.url.get("AuthType"))
+    for statement in obs.policy:
+        if str(statement.get("Sid", "")).startswith("weave-nb-"):
+            add("permission", statement["Sid"], qualifier=ALIAS)
+    if obs.api:
+        add("api", obs.api["ApiId"], endpoint=obs.api.get("ApiEndpoint"))
 
 
 def ensure_role(client: AwsClient, ctx: DeployContext, role: str, dep: str, obs: Observed, created: Created) -> str:
@@ -178,10 +214,17 @@ def create_function(
 
 def update_function(
     client: AwsClient, ctx: DeployContext, fname: str, settings: FunctionSettings, zip_data: bytes,
-    code_changed: bool, config_diffs: list[str],
+    code_changed: bool, config_diffs: list[str], busy: bool = False,
 ) -> dict:
-    """Update code and/or configuration in place, waiting for each update to finish."""
+    """Update code and/or configuration in place, waiting for each update to finish.
+
+    An update still in progress (from another deploy or the console) is
+    waited for first, since Lambda refuses a second one meanwhile.
+    """
     conf: dict = {}
+    if busy:
+        client.wait("lambda", "function_active_v2", FunctionName=fname)
+        client.wait("lambda", "function_updated_v2", FunctionName=fname)
     if code_changed or "architecture" in config_diffs:
         client.call(
             "lambda", "update_function_code", FunctionName=fname, ZipFile=zip_data,

@@ -47,6 +47,7 @@ class AwsOptions(BaseModel):
         runtime: the Lambda runtime (``--runtime``).
         architecture: ``x86_64`` or ``arm64`` (``--architecture``).
         keep_on_failure: keep what a failed deploy created (``--keep-on-failure``).
+        purge_logs: undeploy also deletes the log group (as ``weave undeploy --purge-logs`` does).
         role_arn: use this existing execution role instead of creating ``weave-nb-<name>``.
         log_retention_days: set the log group's retention (creates the group if needed).
         endpoint_url: send every AWS call here (LocalStack, an emulator); default AWS_ENDPOINT_URL.
@@ -61,6 +62,7 @@ class AwsOptions(BaseModel):
     runtime: str = "python3.12"
     architecture: Literal["x86_64", "arm64"] = "x86_64"
     keep_on_failure: bool = False
+    purge_logs: bool = False
     role_arn: str | None = None
     log_retention_days: int | None = None
     endpoint_url: str | None = None

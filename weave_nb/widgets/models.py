@@ -110,7 +110,7 @@ class DeployFormModel(HasTraits):
     weave_file = Unicode("", help="path of the .weave.yaml (or leave empty and fill weave_text)")
     weave_text = Unicode("", help="the weave YAML itself")
     name = Unicode("")
-    provider = Unicode("local")
+    provider = Unicode("", help="empty: the weave file's deployment.provider, else local")
     providers = List(Unicode(), default_value=["local"])
     region = Unicode("")
     memory_mb = Unicode("", help="MB, empty for the default")
@@ -149,7 +149,7 @@ class DeployFormModel(HasTraits):
             problems.append("give the deployment a name")
         elif not NAME_PATTERN.match(self.name.strip()):
             problems.append("the name must start with a letter and hold only letters, digits, '-' or '_'")
-        if self.provider not in self.providers:
+        if self.provider and self.provider not in self.providers:
             problems.append(f"unknown provider {self.provider!r}; choose one of {', '.join(self.providers)}")
         if self.weave_text.strip() and self.weave_file.strip():
             problems.append("give the weave either as a file or as text, not both")
@@ -177,7 +177,7 @@ class DeployFormModel(HasTraits):
         scratch: list[str] = []
         values: dict[str, Any] = {
             "name": self.name.strip(),
-            "provider": self.provider,
+            "provider": self.provider or None,
             "region": self.region.strip() or None,
             "memory_mb": _optional_int(self.memory_mb, "memory", 1, 65536, scratch),
             "timeout_seconds": _optional_int(self.timeout_seconds, "timeout", 1, 86400, scratch),

@@ -91,7 +91,7 @@ class DeployForm(w.VBox, _Worker):
         self.weave_file = w.Text(description="weave file", placeholder="hello.weave.yaml", layout=WIDE)
         self.weave_text = w.Textarea(description="or weave", placeholder="version: \"1.0\" ...", layout=w.Layout(width="100%", height="8em"))
         self.name = w.Text(description="name", placeholder="demo")
-        self.provider = w.Dropdown(description="provider", options=list(m.providers))
+        self.provider = w.Dropdown(description="provider", options=[("from the weave file", "")] + [(n, n) for n in m.providers])
         self.region = w.Text(description="region", placeholder="provider default")
         self.memory = w.Text(description="memory MB", placeholder="default")
         self.timeout = w.Text(description="timeout s", placeholder="default")
@@ -181,6 +181,8 @@ class DeployForm(w.VBox, _Worker):
         if values is None:
             return None
         view = WidgetProgress(f"deploy {values['name']}", self.log_lines)
+        if self.progress is not None:
+            self.progress.close_widgets()
         self.progress = view
         self.progress_box.children = [view.widget]
 
@@ -243,6 +245,7 @@ class DeploymentsBoard(w.VBox, _Worker):
         m.observe(self._show_confirm, names=["confirming"])
         m.observe(lambda c: setattr(self.status, "value", html.escape(c["new"])), names=["message"])
         self.select.observe(self._picked, names=["value"])
+        m.observe(lambda _: self.refresh(), names=["provider"])
         self.refresh_button.on_click(lambda _: self.refresh())
         self.invoke_button.on_click(lambda _: self.invoke())
         self.undeploy_button.on_click(lambda _: self.undeploy())

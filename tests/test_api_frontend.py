@@ -1,0 +1,50 @@
+"""The Python API (weave_nb.deploy, plan, deployments, undeploy, status, invoke, logs) over a real inventory."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import pytest
+from frontend_fakes import HELLO, make_provider, weave_text
+
+import weave_nb
+from weave_nb.config import DeploymentStatus
+from weave_nb.errors import NotFound
+from weave_nb.manager import DeploymentManager
+from weave_nb.render import line_sink
+
+
+@pytest.fixture
+def mgr(tmp_path, monkeypatch):
+    monkeypatch.setenv("WEAVE_HOME", str(tmp_path / "home"))
+    return DeploymentManager(home=tmp_path / "home", providers={"slow": make_provider()})
+
+
+def test_public_surface():
+    import weave_nb.invoke  # importing the submodule must not shadow the function
+
+    for name in ("deploy", "plan", "deployments", "undeploy", "status", "invoke", "logs"):
+        assert name in weave_nb.__all__ and callable(getattr(weave_nb, name))
+
+
+def test_api_round_trip(mgr, capsys):
+    plan = weave_nb.plan("api1", "slow", weave_text=HELLO, manager=mgr)
+    assert [s.action for s in plan.steps] == ["create", "create"] and mgr.inventory.list() == []
+    info = weave_nb.deploy("api1", "slow", weave_text=HELLO, env={"K": "secret-value"}, region="r-1", manager=mgr)
+    assert info.status == DeploymentStatus.ACTIVE and info.region == "r-1"
+    printed = capsys.readouterr().out
+    assert "build the image" in printed and "secret-value" not in printed
+    stream = io.StringIO()
+    weave_nb.deploy("api2", weave_text=weave_text(provider="slow"), defaults={"region": "d-1"}, sink=line_sink(stream), manager=mgr)
+    assert mgr.inventory.get("slow", "api2").region == "d-1" and "run the service" in stream.getvalue()
+    df = weave_nb.deployments(provider="slow", manager=mgr)
+    assert isinstance(df, pd.DataFrame) and list(df["name"]) == ["api2", "api1"]
+    assert isinstance(df["updated_at"].dtype, pd.DatetimeTZDtype)
+    assert len(weave_nb.deployments(provider="slow", status="FAILED", manager=mgr)) == 0
+    assert weave_nb.status("api1", "slow", manager=mgr).health == "healthy"
+    assert weave_nb.invoke("api1", "yo", "slow", manager=mgr)["output"] == "echo: yo"
+    assert weave_nb.logs("api1", "slow", manager=mgr) == "log of api1"
+    assert weave_nb.undeploy("api1", "slow", manager=mgr).status == DeploymentStatus.DESTROYED
+    with pytest.raises(NotFound):
+        weave_nb.undeploy("api1", "slow", manager=mgr)

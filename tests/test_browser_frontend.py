@@ -1,0 +1,141 @@
+"""JupyterLab in Chromium: the deploy cell shows live widget progress while the deploy runs, in its own cell.
+
+Starts a real ``jupyter lab`` on 127.0.0.1 (token auth, private config and
+runtime folders) and drives it with Playwright. The deploy uses a fake
+provider held at a file gate, so the test sees the progress before the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+from frontend_fakes import HELLO
+
+from weave_nb.procutil import free_port
+
+pytestmark = pytest.mark.browser
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def wait_until(condition, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        pause.wait(0.1)
+    return condition()
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """A JupyterLab server on 127.0.0.1 whose kernels see WEAVE_HOME and this tree."""
+    port, token = free_port(), "weave-test-token"
+    for sub in ("config", "runtime", "workspaces", "settings", "nb"):
+        (tmp_path / sub).mkdir()
+    env = {
+        **os.environ,
+        "WEAVE_HOME": str(tmp_path / "home"),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]),
+    }
+    cmd = [
+        sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path / 'nb'}",
+        f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}", f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
+        "--ServerApp.port_retries=0", "--ServerApp.allow_root=True", "--LabApp.extension_manager=readonly",
+        "--LabApp.expose_app_in_browser=True",
+    ]
+    log = open(tmp_path / "lab.log", "wb")  # noqa: SIM115 - closed in teardown
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        if not wait_until(lambda: proc.poll() is not None or _ready(f"{base}/api/status?token={token}"), 90) or proc.poll() is not None:
+            pytest.fail("jupyter lab did not start:\n" + (tmp_path / "lab.log").read_text()[-3000:])
+        yield base, token, tmp_path
+    finally:
+        try:
+            req = urllib.request.Request(f"{base}/api/shutdown?token={token}", method="POST", data=b"")
+            urllib.request.urlopen(req, timeout=10).close()
+        except OSError:
+            pass
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        log.close()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs a Chromium (Debian package chromium)")
+@pytest.mark.timeout(300)
+def test_live_progress_in_jupyterlab(lab):
+    from playwright.sync_api import expect, sync_playwright
+
+    base, token, tmp = lab
+    gate = tmp / "open-the-gate"
+    setup = (
+        "%load_ext weave_nb\n"
+        "from frontend_fakes import file_gated_provider\n"
+        "from weave_nb.magics import WeaveMagics\n"
+        "from weave_nb.manager import DeploymentManager\n"
+        "magics = next(c for c in get_ipython().configurables if isinstance(c, WeaveMagics))\n"
+        f"magics.manager = DeploymentManager(providers={{'gated': file_gated_provider({str(gate)!r})}})\n"
+        "print('ready')"
+    )
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(setup), nbformat.v4.new_code_cell("%%weave_deploy --name browser --provider gated\n" + HELLO)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp / "nb" / "live.ipynb")
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.goto(f"{base}/lab/tree/live.ipynb?token={token}")
+            cells = page.locator(".jp-Notebook .jp-CodeCell")
+            expect(cells).to_have_count(2, timeout=60_000)
+            expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_have_count(1, timeout=60_000)
+            page.wait_for_function(
+                "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+                " const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;"
+                " return !!k && k.connectionStatus === 'connected' && k.status === 'idle'; }",
+                timeout=60_000,
+            )
+            # fire and forget: awaiting the command would wait for every cell to finish
+            page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+            expect(cells.nth(0).locator(".jp-OutputArea-output")).to_contain_text("ready", timeout=60_000)
+            deploy_out = cells.nth(1).locator(".jp-OutputArea")
+            # live: the widget (steps, bar, log lines) shows while the deploy is held
+            expect(deploy_out.locator(".widget-html", has_text="build the image")).to_have_count(1, timeout=20_000)
+            expect(deploy_out).to_contain_text("Step 1/2 : FROM python:3.12-slim", timeout=30_000)
+            assert deploy_out.locator(".widget-hprogress").count() == 1
+            assert deploy_out.locator(".weave-progress").count() == 0 and not gate.exists()
+            assert "build the image" not in cells.nth(0).locator(".jp-OutputArea").inner_text()
+            gate.write_text("go")
+            # the end: a static copy of the final state replaces the widget, then the result
+            expect(deploy_out.locator(".weave-progress")).to_contain_text("run the service", timeout=60_000)
+            expect(deploy_out.locator("table.weave-deployment")).to_contain_text("browser", timeout=30_000)
+            assert deploy_out.locator(".widget-hprogress").count() == 0
+        finally:
+            browser.close()
