@@ -364,7 +364,7 @@ def test_custom_provider_is_installed_and_used_through_the_cli(tmp_path, plugin_
     again = weave("plan", "--provider", "folder", "--name", "hello", "--config", hello, "-o", f"root={out_dir}", FOLDER_TOKEN="tok-123456")
     assert again.returncode == 0 and "no-change" in again.stdout
 
-    listed = weave("deployments", "--provider", "folder")
+    listed = weave("deployments", "--provider", "folder", FOLDER_TOKEN="tok-123456")  # listing asks the provider: it needs the token too
     assert listed.returncode == 0 and re.search(r"^hello\s+folder\s+active", listed.stdout, re.M), listed.stdout
 
     answer = weave("invoke", "hello", "--provider", "folder", "--input", "Ada")
