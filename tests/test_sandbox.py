@@ -219,3 +219,25 @@ def test_magic_rejects_a_bad_action():
         ip.run_line_magic("weave_sandbox", "launch")
     status = ip.run_line_magic("weave_sandbox", "status")
     assert not status.running and "off" in str(status)
+
+
+def test_has_cloud_credentials_looks_at_env_and_files_only(tmp_path):
+    from weave_nb.sandbox import has_cloud_credentials
+
+    home = tmp_path / "home"
+    home.mkdir()
+    assert not has_cloud_credentials("aws", {}, home=home)
+    assert not has_cloud_credentials("gcp", {}, home=home)
+    assert has_cloud_credentials("aws", {"AWS_ACCESS_KEY_ID": "AKIA"}, home=home)
+    assert has_cloud_credentials("aws", {"AWS_PROFILE": "dev"}, home=home)
+    assert has_cloud_credentials("gcp", {"GOOGLE_APPLICATION_CREDENTIALS": "/k.json"}, home=home)
+    # a running sandbox's fake keys do not count as real credentials
+    assert not has_cloud_credentials("aws", {"AWS_ACCESS_KEY_ID": "sandbox", "WEAVE_SANDBOX": "1"}, home=home)
+    (home / ".aws").mkdir()
+    (home / ".aws" / "credentials").write_text("[default]\naws_access_key_id = AKIA\n")
+    assert has_cloud_credentials("aws", {}, home=home)
+    adc = home / ".config" / "gcloud"
+    adc.mkdir(parents=True)
+    (adc / "application_default_credentials.json").write_text("{}")
+    assert has_cloud_credentials("gcp", {}, home=home)
+    assert not has_cloud_credentials("docker", {"DOCKER_HOST": "x"}, home=home)
