@@ -23,9 +23,13 @@ echo "--- installing weave-nb with the dev extra"
 python3 -m pip install -q --disable-pip-version-check -e '.[dev]'
 
 echo "--- starting the private Docker engine and registry"
-bash scripts/docker-env.sh start
+if bash scripts/docker-env.sh status >/dev/null 2>&1; then
+  echo "(already running: left running afterwards)"
+else
+  bash scripts/docker-env.sh start >/dev/null
+  trap 'bash scripts/docker-env.sh stop || true' EXIT
+fi
 eval "$(bash scripts/docker-env.sh env)"
-trap 'bash scripts/docker-env.sh stop || true' EXIT
 
 echo "--- running the tests"
 python3 -m pytest -ra "$@"

@@ -150,3 +150,15 @@ def file_gated_provider(path: str) -> type[SlowProvider]:
     cls = make_provider()
     cls.gate = FileGate(path)  # type: ignore[assignment]
     return cls
+
+
+def gated_kernel_setup(gate: str) -> str:
+    """Code that loads the extension in a kernel and points its magics at a file-gated provider named ``gated``."""
+    return (
+        "%load_ext weave_nb\n"
+        "from frontend_fakes import file_gated_provider\n"
+        "from weave_nb.magics import WeaveMagics\n"
+        "from weave_nb.manager import DeploymentManager\n"
+        "magics = next(c for c in get_ipython().configurables if isinstance(c, WeaveMagics))\n"
+        f"magics.manager = DeploymentManager(providers={{'gated': file_gated_provider({gate!r})}})\n"
+    )

@@ -123,3 +123,11 @@ def test_existing_role_arn_is_used_without_creating_one(aws):
     assert aws.counts()["roles"] == 0  # no weave-nb-* role
     mgr.destroy("demo", "aws")
     assert iam.get_role(RoleName="mine")
+
+
+def test_partition_aware_policy_arn():
+    from weave_nb.providers.aws_settings import basic_policy_arn
+
+    assert basic_policy_arn("us-east-1") == "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+    assert basic_policy_arn("cn-north-1").startswith("arn:aws-cn:iam::aws:policy/")
+    assert basic_policy_arn("us-gov-west-1").startswith("arn:aws-us-gov:iam::aws:policy/")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from frontend_fakes import HELLO
+from frontend_fakes import HELLO, gated_kernel_setup
 
 from weave_nb.procutil import free_port
 
@@ -94,15 +94,7 @@ def test_live_progress_in_jupyterlab(lab):
 
     base, token, tmp = lab
     gate = tmp / "open-the-gate"
-    setup = (
-        "%load_ext weave_nb\n"
-        "from frontend_fakes import file_gated_provider\n"
-        "from weave_nb.magics import WeaveMagics\n"
-        "from weave_nb.manager import DeploymentManager\n"
-        "magics = next(c for c in get_ipython().configurables if isinstance(c, WeaveMagics))\n"
-        f"magics.manager = DeploymentManager(providers={{'gated': file_gated_provider({str(gate)!r})}})\n"
-        "print('ready')"
-    )
+    setup = gated_kernel_setup(str(gate)) + "print('ready')"
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(setup), nbformat.v4.new_code_cell("%%weave_deploy --name browser --provider gated\n" + HELLO)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from conftest import undeploy_all_local
-from frontend_fakes import HELLO
+from frontend_fakes import HELLO, gated_kernel_setup
 from nbclient import NotebookClient
 
 from weave_nb.manager import DeploymentManager
@@ -72,6 +72,8 @@ CELLS = [
     "%weave_undeploy nbdemo --force",
     "%config WeaveMagics.confirm_undeploy = False\n%weave_undeploy nbcell",
     "%weave_deployments --provider local",
+    "%weave_deploy --name broken --config app.weave.yaml --option python=/bin/false --option startup_timeout=5",
+    "%weave_undeploy broken",
 ]
 
 
@@ -99,6 +101,7 @@ def test_notebook_deploys_lists_invokes_undeploys_without_leaking(workdir):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS]
     nb.cells[11].metadata["tags"] = ["raises-exception"]  # nobody can answer the prompt here
+    nb.cells[15].metadata["tags"] = ["raises-exception"]  # a deploy that fails
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     env = {
         **os.environ,
@@ -142,6 +145,13 @@ def test_notebook_deploys_lists_invokes_undeploys_without_leaking(workdir):
     assert "POST / HTTP/1.1" in text(9)
     assert "UsageError: cannot ask for confirmation here; to remove 'nbdemo', add --force" in text(11)
     assert "nbdemo [local] destroyed" in text(12) and "nbcell [local] destroyed" in text(13)
+
+    # a failed deploy: message and hint, no traceback; then it can be undeployed
+    failure = next(o for o in outs[15] if o["output_type"] == "error")
+    shown = "\n".join(failure["traceback"])
+    assert failure["ename"] == "WeaveFailure" and "did not become healthy" in shown and "hint:" in shown
+    assert "Traceback" not in shown and 'File "' not in shown
+    assert "broken [local] destroyed" in text(16)
 
     # nothing secret anywhere
     raw = saved.read_text()
@@ -204,14 +214,7 @@ def test_progress_streams_from_a_real_kernel_while_the_deploy_runs(workdir):
            "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
     km, kc = start_new_kernel(kernel_name="python3", env=env, cwd=str(workdir))
     try:
-        setup = (
-            "%load_ext weave_nb\n"
-            "from frontend_fakes import file_gated_provider\n"
-            "from weave_nb.magics import WeaveMagics\n"
-            "from weave_nb.manager import DeploymentManager\n"
-            "magics = next(c for c in get_ipython().configurables if isinstance(c, WeaveMagics))\n"
-            f"magics.manager = DeploymentManager(providers={{'gated': file_gated_provider({str(gate)!r})}})\n"
-        )
+        setup = gated_kernel_setup(str(gate))
         reply = kc.execute_interactive(setup, timeout=60)
         assert reply["content"]["status"] == "ok", reply["content"]
         cell = "%%weave_deploy --name live --provider gated\n" + HELLO

@@ -43,7 +43,7 @@ _DEPLOY: list[Arg] = [
 
 _NAME_PROVIDER: list[Arg] = [
     (("name",), dict(help="deployment name")),
-    (("--provider", "-p"), dict(help="provider of the deployment (default: local)")),
+    (("--provider", "-p"), dict(help="provider of the deployment (default: the one it is recorded on, else local)")),
 ]
 
 COMMANDS: dict[str, list[Arg]] = {

@@ -90,8 +90,8 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> i
         for note in listing.notes:
             err.write(f"note: {note}\n")
         return 0
-    provider = args.provider or "local"
     mgr = _manager()
+    provider = mgr.provider_of(args.name, args.provider)
     if cmd == "undeploy":
         if not args.force and not _confirm(f"Remove {args.name!r} and everything it made on {provider}? [y/N] ", out, stdin):
             out.write("cancelled\n")

@@ -105,13 +105,11 @@ class WeaveMagics(Magics, Configurable):
         return {k: v for k, v in values.items() if v}
 
     def _provider(self, mgr: Any, name: str, given: str | None) -> str:
-        """The provider of deployment ``name``: the flag, else the only recorded one, else the setting, else local."""
-        if given:
-            return given.strip().lower()
-        found = sorted({d.provider for d in mgr.inventory.list() if d.name == name})
-        if len(found) > 1:
-            raise UsageError(f"several deployments are named {name!r} ({', '.join(found)}); pass --provider")
-        return found[0] if found else (self.default_provider or "local").strip().lower()
+        """The provider of deployment ``name`` (see ``DeploymentManager.provider_of``)."""
+        try:
+            return mgr.provider_of(name, given, self.default_provider)
+        except WeaveError as exc:
+            raise UsageError(str(exc)) from None
 
     @contextmanager
     def _friendly(self) -> Iterator[None]:

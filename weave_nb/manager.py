@@ -79,6 +79,21 @@ class DeploymentManager:
             self._providers[name] = found(self.auth) if isinstance(found, type) else found
         return self._providers[name]
 
+    def provider_of(self, name: str, given: str | None = None, default: str | None = None) -> str:
+        """The provider of deployment ``name``: ``given``, else the only recorded one, else ``default``, else local.
+
+        Raises:
+            ConfigError: several providers have a deployment by that name and none was given.
+        """
+        if given:
+            return given.strip().lower()
+        found = sorted({d.provider for d in self.inventory.list() if d.name == name})
+        if len(found) > 1:
+            from .errors import ConfigError
+
+            raise ConfigError(f"several deployments are named {name!r} ({', '.join(found)})", "pass --provider")
+        return found[0] if found else (default or "local").strip().lower()
+
     # configuration ----------------------------------------------------------
     def load_spec(self, config: DeploymentConfig) -> Any:
         """Load the weave a config names (cell text, file, or the one in the current folder)."""

@@ -1,8 +1,9 @@
 """Run a deployment's exact Lambda zip on this machine, the way Lambda would.
 
 The zip is extracted into a temporary task root, and a fresh interpreter
-(``python -I``: no user site, no PYTHONPATH) imports the handler named in the
-deployment and calls it with an API Gateway v2 event. The handler's answer
+(``python -I -S``: no PYTHONPATH, no site-packages, so only the standard
+library and the zip's own files can be imported, as on Lambda) imports the
+handler named in the deployment and calls it with an API Gateway v2 event. The handler's answer
 is what Lambda returns; its JSON body is what an HTTP caller sees.
 """
 
@@ -75,7 +76,7 @@ def run_handler(
         run_env.pop("WEAVE_SPEC_PATH", None)
         try:
             proc = subprocess.run(
-                [python or sys.executable, "-I", "-c", _RUNNER, root, handler],
+                [python or sys.executable, "-I", "-S", "-c", _RUNNER, root, handler],
                 input=json.dumps(dict(event)), capture_output=True, text=True, cwd=root, env=run_env, timeout=timeout,
             )
         except subprocess.TimeoutExpired:

@@ -11,10 +11,11 @@ Status, undeploy, listing and invoking live in :mod:`.aws_operations`.
 
 from __future__ import annotations
 
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..artifact import LAMBDA_HANDLER, Artifact
 from ..config import (
@@ -24,6 +25,7 @@ from ..config import (
     Plan,
     PlannedStep,
 )
+from ..errors import DeploymentFailed
 from . import aws_auth
 from .aws_client import AwsClient, RetryPolicy, error_code, error_message
 from .aws_endpoint import (
@@ -55,8 +57,8 @@ from .aws_resources import (
 from .aws_settings import (
     ALIAS,
     API_TIMEOUT_LIMIT,
-    BASIC_EXECUTION_POLICY,
     AwsOptions,
+    basic_policy_arn,
     check_limits,
     check_size,
     code_sha256,
@@ -137,7 +139,7 @@ class AwsProvider(AwsOperations):
         with ThreadPoolExecutor(max_workers=2) as pool:  # two independent reads: IAM and Lambda
             role_read = None
             if opts.role_arn is None:
-                policy_recorded = ("role-policy", BASIC_EXECUTION_POLICY) in recorded
+                policy_recorded = ("role-policy", basic_policy_arn(client.region)) in recorded
                 role_read = pool.submit(observe_role, client, role_name(config), obs, policy_recorded)
             observe_function(client, fname, obs, need_policy)
             if role_read is not None:
@@ -167,7 +169,7 @@ class AwsProvider(AwsOperations):
         if opts.role_arn:
             steps.append(PlannedStep(key="role", resource=f"execution role {opts.role_arn}", action="no-change", detail="given"))
         else:
-            action = "create" if obs.role is None else "update" if BASIC_EXECUTION_POLICY not in obs.role_policies else "no-change"
+            action = "create" if obs.role is None else "update" if basic_policy_arn(client.region) not in obs.role_policies else "no-change"
             steps.append(PlannedStep(key="role", resource=f"IAM role {role_name(config)}", action=action))
         settings = desired_settings(config, opts, LAMBDA_HANDLER, ctx.env)
         if role_arn:
@@ -242,11 +244,11 @@ class AwsProvider(AwsOperations):
         try:
             zip_path = self._keep_zip(ctx, artifact)  # recorded (and older ones pruned) only on success
             ctx.save(region=client.region, details=base_details)
-            with ctx.step("role", steps["role"].resource):
+            with _step(ctx, steps["role"]):
                 role_arn = opts.role_arn or ensure_role(client, ctx, role_name(config), config.name, obs, created)
             settings = replace(desired_settings(config, opts, LAMBDA_HANDLER, ctx.env), role_arn=role_arn)
             sha = code_sha256(artifact.data)
-            with ctx.step("function", steps["function"].resource):
+            with _step(ctx, steps["function"]):
                 if obs.function is None:
                     obs.function = create_function(client, ctx, fname, config.name, settings, artifact.data, created, opts.role_propagation_seconds)
                 else:
@@ -261,38 +263,41 @@ class AwsProvider(AwsOperations):
                     if missing:
                         client.call("lambda", "tag_resource", Resource=obs.function["FunctionArn"], Tags=missing)
             version = previous_version
-            if steps["version"].action != "no-change":
-                with ctx.step("version", "publish a version"):
+            with _step(ctx, steps["version"], "publish a version"):
+                if steps["version"].action != "no-change":
                     version = publish(client, ctx, fname, sha, created)
             alias_arn = alias_arn_of(obs.function["FunctionArn"])
-            if steps["alias"].action != "no-change":
-                with ctx.step("alias", f"point {ALIAS} at version {version}"):
+            with _step(ctx, steps["alias"], f"point {ALIAS} at version {version}"):
+                if steps["alias"].action != "no-change":
                     point_alias(client, ctx, fname, str(version), obs.live is not None, created)
             endpoint, note = None, None
             if opts.endpoint == "url":
-                with ctx.step("endpoint", steps["endpoint"].resource):
+                with _step(ctx, steps["endpoint"]):
                     endpoint = ensure_url(client, ctx, fname, config.public, obs, created)
                     note = None if config.public else url_note(endpoint, client.region)
             elif opts.endpoint == "api":
-                with ctx.step("endpoint", steps["endpoint"].resource):
+                with _step(ctx, steps["endpoint"]):
                     endpoint = ensure_api(client, ctx, fname, config.name, alias_arn, config.public, obs, created)
                     note = None if config.public else api_note(endpoint, client.region)
             else:
                 note = f"no HTTP endpoint: call it with `weave invoke {config.name} --provider aws` (Lambda Invoke on alias {ALIAS})"
             for kind, rid in stale_endpoints(opts.endpoint, ctx, obs):
-                with ctx.step(f"remove-{kind}", f"remove the old {kind} {rid}"):
+                with _step(ctx, PlannedStep(key=f"remove-{kind}", resource=f"remove the old {kind} {rid}", action="delete")):
                     delete_resource(client, kind, rid, {"qualifier": ALIAS}, fname)
                     ctx.remove_resource(kind, rid)
-            if opts.log_retention_days and steps["logs"].action != "no-change":
-                with ctx.step("logs", steps["logs"].resource):
-                    self._log_group(client, ctx, fname, opts.log_retention_days, obs, created)
+            if opts.log_retention_days:
+                with _step(ctx, steps["logs"]):
+                    if steps["logs"].action != "no-change":
+                        self._log_group(client, ctx, fname, opts.log_retention_days, obs, created)
         except BaseException as exc:
             if opts.keep_on_failure:
                 ctx.warn("keeping what this run created (--keep-on-failure); the inventory lists it")
             else:
                 self._rollback(client, ctx, fname, created, previous_version)
             if not hasattr(exc, "message") and error_code(exc):
-                raise _failed(exc, opts.keep_on_failure) from None
+                raise DeploymentFailed(_failed(exc).message, _after(opts.keep_on_failure)) from None
+            if isinstance(exc, DeploymentFailed) and not exc.suggestion:
+                raise DeploymentFailed(exc.message, _after(opts.keep_on_failure)) from None
             raise
         self._prune_zips(zip_path)
         details = {**base_details, "zip": str(zip_path), "live_version": str(version), "note": note}
@@ -355,14 +360,33 @@ class AwsProvider(AwsOperations):
             ctx.remove_resource(kind, rid)
 
 
-def _failed(exc: BaseException, kept: bool) -> Exception:
-    from ..errors import DeploymentFailed
+@contextlib.contextmanager
+def _step(ctx: DeployContext, step: PlannedStep, description: str | None = None) -> Iterator[None]:
+    """Report one plan step: ``skipped`` when the plan says no change, else started/finished.
 
+    AWS errors are turned into a DeploymentFailed inside the step, so the
+    step's failure line shows AWS's code and message (not botocore's text).
+    """
+    if step.action == "no-change":
+        yield
+        ctx.skip(step.key, step.resource)
+        return
+    with ctx.step(step.key, description or step.resource):
+        try:
+            yield
+        except Exception as exc:
+            if error_code(exc) and not hasattr(exc, "message"):
+                raise _failed(exc) from None
+            raise
+
+
+def _failed(exc: BaseException) -> DeploymentFailed:
+    return DeploymentFailed(f"AWS answered {error_code(exc)}: {error_message(exc)[:300]}")
+
+
+def _after(kept: bool) -> str:
     after = "what it created was kept (--keep-on-failure)" if kept else "what this run created was removed"
-    return DeploymentFailed(
-        f"AWS answered {error_code(exc)}: {error_message(exc)[:300]}",
-        f"{after}; fix the cause and deploy again, or undeploy to remove what exists",
-    )
+    return f"{after}; fix the cause and deploy again, or undeploy to remove what exists"
 
 
 def alias_arn_of(function_arn: str) -> str:

@@ -19,10 +19,10 @@ from ..errors import DeploymentFailed
 from .aws_client import AwsClient, error_code, error_message, is_not_found
 from .aws_settings import (
     ALIAS,
-    BASIC_EXECUTION_POLICY,
     TAG_NAME,
     TRUST_POLICY,
     FunctionSettings,
+    basic_policy_arn,
     tags_for,
 )
 from .base import DeployContext
@@ -62,7 +62,7 @@ def observe_role(client: AwsClient, name: str, obs: Observed, policy_recorded: b
     found = maybe(lambda: client.call("iam", "get_role", RoleName=name))
     obs.role = found["Role"] if found else None
     if obs.role and policy_recorded:
-        obs.role_policies = [BASIC_EXECUTION_POLICY]
+        obs.role_policies = [basic_policy_arn(client.region)]
     elif obs.role:
         page = client.call("iam", "list_attached_role_policies", RoleName=name)
         obs.role_policies = [p["PolicyArn"] for p in page.get("AttachedPolicies", [])]
@@ -95,8 +95,9 @@ def adopt_records(ctx: DeployContext, obs: Observed, fname: str, region: str) ->
 
     if obs.role:
         add("role", obs.role["RoleName"], arn=obs.role["Arn"])
-        if BASIC_EXECUTION_POLICY in obs.role_policies:
-            add("role-policy", BASIC_EXECUTION_POLICY, role=obs.role["RoleName"])
+        policy = basic_policy_arn(region)
+        if policy in obs.role_policies:
+            add("role-policy", policy, role=obs.role["RoleName"])
     if obs.function:
         add("function", fname, arn=obs.function["FunctionArn"], region=region)
     if obs.live:
@@ -143,11 +144,12 @@ def ensure_role(client: AwsClient, ctx: DeployContext, role: str, dep: str, obs:
     elif not any(r.kind == "role" for r in ctx.resources()):
         _check_owner({t["Key"]: t["Value"] for t in current.get("Tags", [])}, dep, f"IAM role {role}")
         ctx.add_resource("role", role, arn=current["Arn"])
-    if BASIC_EXECUTION_POLICY not in obs.role_policies:
-        client.call("iam", "attach_role_policy", RoleName=role, PolicyArn=BASIC_EXECUTION_POLICY)
-        ctx.add_resource("role-policy", BASIC_EXECUTION_POLICY, role=role)
-        created.append(("role-policy", BASIC_EXECUTION_POLICY, {"role": role}))
-        obs.role_policies.append(BASIC_EXECUTION_POLICY)
+    policy = basic_policy_arn(client.region)
+    if policy not in obs.role_policies:
+        client.call("iam", "attach_role_policy", RoleName=role, PolicyArn=policy)
+        ctx.add_resource("role-policy", policy, role=role)
+        created.append(("role-policy", policy, {"role": role}))
+        obs.role_policies.append(policy)
     return current["Arn"]
 
 

@@ -33,6 +33,7 @@ ROLE_PREFIX = "weave-nb-"
 TAG_MANAGED = "weave-nb:managed"
 TAG_NAME = "weave-nb:name"
 BASIC_EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+PARTITIONS = (("cn-", "aws-cn"), ("us-gov-", "aws-us-gov"), ("us-isob-", "aws-iso-b"), ("us-iso-", "aws-iso"))
 TRUST_POLICY = (
     '{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
     '"Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
@@ -232,6 +233,16 @@ def desired_settings(config: DeploymentConfig, opts: AwsOptions, handler: str, e
         env=tuple(sorted(env.items())),
         role_arn=opts.role_arn,
     )
+
+
+def partition_of(region: str) -> str:
+    """The AWS partition of a region (``aws``, ``aws-cn``, ``aws-us-gov``...)."""
+    return next((part for prefix, part in PARTITIONS if region.startswith(prefix)), "aws")
+
+
+def basic_policy_arn(region: str) -> str:
+    """AWSLambdaBasicExecutionRole's ARN in the partition of ``region``."""
+    return BASIC_EXECUTION_POLICY.replace("arn:aws:", f"arn:{partition_of(region)}:", 1)
 
 
 def tags_for(name: str) -> dict[str, str]:
