@@ -110,7 +110,7 @@ def _check(name: str, book: nbformat.NotebookNode, home: Path, env: dict[str, st
         assert "ConfigError" in text, "the out-of-range setting is refused before deploying"
     if name == "03_docker.ipynb" and env.get("DOCKER_HOST", "").startswith("unix:///nonexistent"):
         assert "Skipping this notebook's Docker cells" in text
-    if name == "03_docker.ipynb" and "Docker engine reachable" in text:
+    if name == "03_docker.ipynb" and "Docker engine reachable: the cells below" in text:
         assert "OK hello-docker is active at http://127.0.0.1:" in text and "hello-docker [docker] destroyed" in text
     if name == "06_inventory_pandas.ipynb":
         assert any("image/png" in o.get("data", {}) for c in book.cells for o in c.get("outputs", [])), "no plot"
