@@ -315,6 +315,9 @@ class DeploymentManager:
             out.deployments.extend(rest)
         out.deployments = [self._mark_interrupted(d) for d in out.deployments]
         out.deployments.sort(key=lambda d: (d.created_at, d.name), reverse=True)
+        boxed = sorted({d.provider for d in out.deployments if d.details.get("sandbox")})
+        if boxed:
+            out.notes.append(f"sandbox: the {', '.join(boxed)} deployments marked sandbox run on local stand-ins, not the real cloud")
         return out
 
     def _mark_interrupted(self, info: DeploymentInfo) -> DeploymentInfo:
