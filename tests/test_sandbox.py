@@ -76,11 +76,13 @@ def test_deployments_made_while_it_runs_are_marked_sandbox(tmp_path, monkeypatch
         assert "sandbox" in info._repr_html_()
         assert "sandbox" in info.summary()
         assert mgr.status("boxed", "local").details.get("sandbox") is True
+        assert any("not the real cloud" in note for note in mgr.list(provider="local").notes)
         # a sandbox that covers only the clouds leaves local deployments unmarked
         monkeypatch.setenv("WEAVE_SANDBOX_PROVIDERS", "aws,gcp")
         again = mgr.deploy({"name": "boxed", "weave_file": str(HELLO), "provider": "local"})
         assert "sandbox" not in again.details
         assert "sandbox" not in mgr.status("boxed", "local").details
+        assert not any("sandbox" in note for note in mgr.list(provider="local").notes)
     finally:
         mgr.destroy("boxed", "local")
 
