@@ -13,7 +13,7 @@ from weave_nb import cli
 from weave_nb.config import DeploymentStatus
 from weave_nb.errors import DeploymentFailed
 from weave_nb.events import StepFinished
-from weave_nb.invoke import post_json
+from weave_nb.http_call import post_json
 
 pytestmark = pytest.mark.docker
 

@@ -15,7 +15,7 @@ from docker_fixtures import free_tcp_port, hello_weave, log_lines
 
 from weave_nb.config import DeploymentStatus
 from weave_nb.errors import ConfigError, CredentialsError
-from weave_nb.invoke import post_json
+from weave_nb.http_call import post_json
 from weave_nb.procutil import stop_process, wait_for
 
 pytestmark = pytest.mark.docker

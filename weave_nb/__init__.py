@@ -10,10 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-# Load the ``weave_nb.invoke`` module before binding the ``invoke`` function:
-# importing a submodule for the first time sets it as an attribute of the
-# package, which would otherwise replace the function with the module.
-from . import invoke as _invoke_module  # noqa: F401
 from .api import deploy, deployments, invoke, logs, plan, status, undeploy
 from .auth import AuthenticationManager, CredentialProvider, EnvironmentCredentialProvider, FileCredentialProvider
 from .config import AuthConfig, DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, PlannedStep

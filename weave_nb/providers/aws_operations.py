@@ -225,7 +225,7 @@ class AwsOperations(DeploymentProvider):
         if local:
             zip_path = self._zip_path(ctx)
             return invoke_zip(zip_path, details.get("handler") or LAMBDA_HANDLER, payload, env=_spec_env(zip_path), timeout=timeout)
-        from ..invoke import post_json
+        from ..http_call import post_json
 
         assert rec is not None
         kind = details.get("endpoint_type", "url")

@@ -239,7 +239,7 @@ class DeploymentProvider(ABC):
         The default POSTs to the recorded endpoint; providers override it to
         sign requests or to run the artifact locally.
         """
-        from ..invoke import post_json
+        from ..http_call import post_json
         from ..errors import WeaveError
 
         endpoint = ctx.record.endpoint if ctx.record else None
