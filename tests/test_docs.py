@@ -367,7 +367,7 @@ def test_custom_provider_is_installed_and_used_through_the_cli(tmp_path, plugin_
     listed = weave("deployments", "--provider", "folder", FOLDER_TOKEN="tok-123456")  # listing asks the provider: it needs the token too
     assert listed.returncode == 0 and re.search(r"^hello\s+folder\s+active", listed.stdout, re.M), listed.stdout
 
-    answer = weave("invoke", "hello", "--provider", "folder", "--input", "Ada")
+    answer = weave("invoke", "hello", "--provider", "folder", "--input", "everyone")
     assert answer.returncode == 0, answer.stderr
     assert json.loads(answer.stdout)["weave"] == "hello"
 
