@@ -192,12 +192,15 @@ class Sandbox:
         atexit.unregister(self.stop)
         covered = list(self.running)
         for svc in list(self.running.values()):
+            spawned = _descendants(svc.pid)  # e.g. the functions the Cloud Functions fake serves
             stop_process(svc.pid, group=True, grace=5.0)
             if svc.process is not None:
                 try:
                     svc.process.wait(timeout=5)
                 except subprocess.TimeoutExpired:  # pragma: no cover - stop_process already sent SIGKILL
                     pass
+            for pid in spawned:  # the server normally stops these itself; make sure
+                stop_process(pid, group=True, grace=2.0)
         self.running.clear()
         self._restore_environment()
         self._forget_records(covered)
@@ -364,6 +367,27 @@ def has_cloud_credentials(provider: str, environ: MutableMapping[str, str] | Non
             return True
         return (base / ".config" / "gcloud" / "application_default_credentials.json").is_file()
     return False
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (Linux ``/proc``; empty elsewhere)."""
+    children: dict[int, list[int]] = {}
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return []
+    for entry in proc.iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
 
 
 def _package_root() -> str:
