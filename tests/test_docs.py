@@ -153,11 +153,13 @@ def test_cli_reference_lists_every_flag_of_every_command_and_no_other():
         assert heading in text.splitlines(), f"docs/cli.md has no section {heading!r}"
         body = section(text, heading)
         known = set()
-        for flags, _ in args:
+        for flags, kwargs in args:
             for flag in flags:
                 if flag.startswith("-"):
                     known.add(flag)
                     assert re.search(rf"`{re.escape(flag)}`", body), f"docs/cli.md: weave {command} does not mention {flag}"
+                    row = next((line for line in body.splitlines() if line.startswith(f"| `{flags[0]}`")), "")
+                    assert kwargs["help"] in row, f"docs/cli.md: weave {command} {flags[0]} should say {kwargs['help']!r}"
                 else:
                     assert f"weave {command} {flag.upper()}" in body, f"docs/cli.md: usage of weave {command} lacks {flag.upper()}"
         mentioned = set(re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", body))
