@@ -298,6 +298,8 @@ class DeploymentInfo(BaseModel):
             text += f" {self.endpoint}"
         if self.drift:
             text += f" (drift: {self.drift})"
+        if self.details.get("sandbox"):
+            text += " (sandbox, not the real cloud)"
         return text
 
 

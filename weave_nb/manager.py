@@ -244,7 +244,7 @@ class DeploymentManager:
                 content_hash=artifact.content_hash,
                 settings_hash=settings,
                 message=info.message,
-                details=info.details,
+                details=sandbox_details(info.details, config.provider),
             )
             ctx.reporter.emit(Done(ok=info.status == DeploymentStatus.ACTIVE, message=info.message or "deployed", info=info))
             return info
@@ -330,6 +330,9 @@ class DeploymentManager:
             out.deployments.extend(rest)
         out.deployments = [self._mark_interrupted(d) for d in out.deployments]
         out.deployments.sort(key=lambda d: (d.created_at, d.name), reverse=True)
+        boxed = sorted({d.provider for d in out.deployments if d.details.get("sandbox")})
+        if boxed:
+            out.notes.append(f"sandbox: the {', '.join(boxed)} deployments marked sandbox run on local stand-ins, not the real cloud")
         return out
 
     def _mark_interrupted(self, info: DeploymentInfo) -> DeploymentInfo:
@@ -419,6 +422,21 @@ class DeploymentManager:
                 if raw and len(raw) >= 4:
                     text = text.replace(raw, "***")
         return text
+
+
+def sandbox_details(details: Mapping[str, Any], provider: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``details`` plus ``sandbox: True`` when a sandbox stands in for ``provider`` (``WEAVE_SANDBOX=1``), else ``sandbox: None``.
+
+    ``WEAVE_SANDBOX_PROVIDERS`` (comma-separated) limits which providers it covers.
+    """
+    env = os.environ if environ is None else environ
+    out = dict(details or {})
+    out["sandbox"] = None  # None clears a mark stored by an earlier sandbox deploy
+    if env.get("WEAVE_SANDBOX", "").strip().lower() in ("1", "true", "yes", "on"):
+        covered = [p.strip() for p in env.get("WEAVE_SANDBOX_PROVIDERS", "").split(",") if p.strip()]
+        if not covered or provider in covered:
+            out["sandbox"] = True
+    return out
 
 
 def _one_line(exc: BaseException) -> str:

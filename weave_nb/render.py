@@ -32,6 +32,8 @@ def format_event(event: Event, verbose: bool = False) -> str | None:
             info = event.info
             if info is not None and getattr(info, "endpoint", None):
                 note = f" ({info.message})" if getattr(info, "message", None) else ""
+                if (getattr(info, "details", None) or {}).get("sandbox"):
+                    note += " (SANDBOX: local stand-in, not the real cloud)"
                 return f"OK {info.name} is {info.status.value} at {info.endpoint}{note}"
             return f"OK {event.message}"
         line = f"ERROR {event.message}"
