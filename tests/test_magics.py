@@ -73,7 +73,7 @@ def write_weave(folder: Path, text: str = HELLO, name: str = "hello.weave.yaml")
 # -- the extension ------------------------------------------------------------
 def test_load_ext_registers_and_unload_removes(shell, home):
     shell.run_line_magic("load_ext", "weave_nb")
-    names = {"weave_deploy", "weave_plan", "weave_deployments", "weave_undeploy", "weave_status", "weave_invoke", "weave_logs"}
+    names = {"weave_deploy", "weave_plan", "weave_deployments", "weave_undeploy", "weave_status", "weave_invoke", "weave_logs", "weave_sandbox"}
     assert names <= set(shell.magics_manager.magics["line"])
     assert {"weave_deploy", "weave_plan"} <= set(shell.magics_manager.magics["cell"])
     assert any(isinstance(c, WeaveMagics) for c in shell.configurables)

@@ -271,6 +271,9 @@ def load_ipython_extension(ipython: Any) -> None:
     ipython.register_magics(magics)
     if magics not in ipython.configurables:
         ipython.configurables.append(magics)
+    from .sandbox_magics import register as register_sandbox
+
+    register_sandbox(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
@@ -282,4 +285,12 @@ def unload_ipython_extension(ipython: Any) -> None:
             if isinstance(getattr(table.get(name), "__self__", None), WeaveMagics):
                 del table[name]
     ipython.magics_manager.registry.pop("WeaveMagics", None)
+    from .sandbox_magics import SandboxMagics
+    from .sandbox_magics import unload_ipython_extension as unload_sandbox
+
+    unload_sandbox(ipython)
+    line = ipython.magics_manager.magics["line"]
+    if isinstance(getattr(line.get("weave_sandbox"), "__self__", None), SandboxMagics):
+        del line["weave_sandbox"]
+    ipython.magics_manager.registry.pop("SandboxMagics", None)
     ipython.configurables[:] = [c for c in ipython.configurables if not isinstance(c, WeaveMagics)]
