@@ -6,7 +6,10 @@ throttling (429, ``Throttling*``, ``TooManyRequests``), 5xx answers and
 dropped connections are retried with bounded exponential backoff and jitter.
 Waiters use boto3's own waiter definitions (``function_active_v2``,
 ``function_updated_v2``: operation, delay, acceptors) driven by the same
-injected sleep. Only this module and the other ``aws_*`` modules import boto3.
+injected sleep. Only this module and the other ``aws_*`` modules import boto3,
+and only when a client or session is made: importing the provider costs
+botocore's exceptions, not boto3 (so ``weave deployments`` stays fast when
+AWS is not configured).
 """
 
 from __future__ import annotations
@@ -18,8 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
@@ -157,6 +158,8 @@ class AwsClient:
 
     def _client_locked(self, service: str) -> Any:
         if service not in self._clients:
+            from botocore.config import Config
+
             cfg = Config(
                 retries={"total_max_attempts": 1, "mode": "standard"},
                 connect_timeout=10,
@@ -258,6 +261,8 @@ class AwsClient:
 
 def make_boto_session(**kwargs: Any) -> Any:
     """A ``boto3.Session`` with ``kwargs`` (access keys, token, profile_name)."""
+    import boto3
+
     return boto3.session.Session(**kwargs)
 
 
