@@ -259,3 +259,31 @@ def test_source_zip_is_deterministic_and_runs_under_functions_framework(manager,
         assert post(f"http://127.0.0.1:{port}/", {"input": "x"})["weave"] == "research_pipeline"
     finally:
         stop_process(proc.pid)
+
+
+def test_state_mapping_while_operations_run(manager, gcp_env):
+    """DEPLOYING → deploying and DELETING → destroying, as status and listing report them mid-operation."""
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import functions_v2
+    from google.protobuf import field_mask_pb2
+
+    deploy(manager, weave=HELLO)
+    assert manager.status("demo-fn", "gcp").status.value == "active"
+    client = functions_v2.FunctionServiceClient(
+        transport="rest", credentials=AnonymousCredentials(), client_options=ClientOptions(api_endpoint=gcp_env.url)
+    )
+    name = "projects/demo-proj/locations/us-central1/functions/demo-fn"
+    update = client.update_function(
+        function=functions_v2.Function(name=name, service_config=functions_v2.ServiceConfig(max_instance_count=7)),
+        update_mask=field_mask_pb2.FieldMask(paths=["service_config.max_instance_count"]),
+    )
+    assert manager.status("demo-fn", "gcp").status.value == "deploying"
+    assert [d.status.value for d in manager.list("gcp").deployments] == ["deploying"]
+    wait_for(lambda: update.done(), timeout=10)
+    assert manager.status("demo-fn", "gcp").status.value == "active"
+    delete = client.delete_function(name=name)
+    assert manager.status("demo-fn", "gcp").status.value == "destroying"
+    assert [d.status.value for d in manager.list("gcp").deployments] == ["destroying"]
+    wait_for(lambda: delete.done(), timeout=10)
+    assert manager.status("demo-fn", "gcp").drift == "missing"
