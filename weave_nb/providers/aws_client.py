@@ -14,11 +14,10 @@ AWS is not configured).
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import (
@@ -30,6 +29,7 @@ from botocore.exceptions import (
 )
 
 from ..errors import DeploymentFailed
+from .retry import RetryPolicy, retry
 
 THROTTLE_CODES = frozenset(
     {
@@ -88,27 +88,6 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, ClientError):
         return error_code(exc) in THROTTLE_CODES or http_status(exc) in (429, 500, 502, 503, 504)
     return False
-
-
-@dataclass
-class RetryPolicy:
-    """Bounded exponential backoff with full jitter.
-
-    Attributes:
-        attempts: tries in all (the first call included).
-        base: the first delay in seconds.
-        cap: the longest single delay.
-    """
-
-    attempts: int = 6
-    base: float = 0.5
-    cap: float = 8.0
-    rand: Callable[[], float] = field(default=random.random, repr=False)
-
-    def delay(self, attempt: int) -> float:
-        """The delay before retry number ``attempt`` (1-based)."""
-        ceiling = min(self.cap, self.base * (2 ** (attempt - 1)))
-        return ceiling * (0.5 + 0.5 * self.rand())
 
 
 @dataclass
@@ -183,18 +162,15 @@ class AwsClient:
             botocore.exceptions.BotoCoreError: a connection failure after the last attempt.
         """
         method = getattr(self.client(service), operation)
-        attempt = 0
-        while True:
-            attempt += 1
+
+        def once() -> dict[str, Any]:
             self.calls += 1
-            try:
-                return method(**params)
-            except Exception as exc:  # noqa: BLE001 - classified below
-                if not is_transient(exc) or attempt >= self.policy.attempts:
-                    raise
-                delay = self.policy.delay(attempt)
-                self.log(f"{service}.{operation}: {error_code(exc) or type(exc).__name__}, retrying in {delay:.1f}s")
-                self.sleep(delay)
+            return method(**params)
+
+        def note(exc: BaseException, delay: float) -> None:
+            self.log(f"{service}.{operation}: {error_code(exc) or type(exc).__name__}, retrying in {delay:.1f}s")
+
+        return retry(once, is_transient, self.sleep, self.policy, note)
 
     def paginate(self, service: str, operation: str, result_key: str, token_in: str, token_out: str, **params: Any) -> list[Any]:
         """Collect every page of a listing by following its continuation token.
