@@ -111,8 +111,12 @@ def test_unchanged_redeploy_makes_zero_mutating_calls(aws, values):
     mgr = aws.manager()
     first = deploy(mgr, **values)
     aws.proxy.clear()
-    again = deploy(mgr, **values)
+    events = []
+    again = mgr.deploy({"name": "demo", "provider": "aws", "weave_text": weave_text(), **values}, sink=events.append)
     assert again.message == "no changes"
+    finished = [e for e in events if type(e).__name__ == "StepFinished"]
+    assert finished and {e.outcome for e in finished} == {"skipped"}
+    assert any(type(e).__name__ == "LogLine" and e.text.startswith("no changes") for e in events)
     assert aws.proxy.calls, "the redeploy should have read the live state"
     assert aws.proxy.mutating() == []
     assert again.endpoint == first.endpoint and again.version == first.version

@@ -63,8 +63,9 @@ def post(url: str, payload: dict) -> dict:
 
 
 def deploy(manager, name="demo-fn", weave=PIPELINE, **extra):
+    sink = extra.pop("sink", lambda e: None)
     values = {"name": name, "provider": "gcp", "weave_file": weave, **extra}
-    return manager.deploy(values, sink=extra.pop("sink", lambda e: None))
+    return manager.deploy(values, sink=sink)
 
 
 def test_deploy_serves_weave_then_update_and_unchanged(manager, gcp_env):
@@ -85,8 +86,12 @@ def test_deploy_serves_weave_then_update_and_unchanged(manager, gcp_env):
     assert gcp_env.counts["update"] == 1
 
     before = dict(gcp_env.counts)
-    info3 = deploy(manager, weave=HELLO)
+    events = []
+    info3 = deploy(manager, weave=HELLO, sink=events.append)
     assert info3.message == "no changes"
+    finished = [e for e in events if type(e).__name__ == "StepFinished"]
+    assert finished and {e.outcome for e in finished} == {"skipped"}
+    assert any(type(e).__name__ == "LogLine" and e.text.startswith("no changes") for e in events)
     assert gcp_env.counts["upload"] == before["upload"]
     assert gcp_env.counts["update"] == before["update"]
     assert gcp_env.counts["generateUploadUrl"] == before["generateUploadUrl"]
