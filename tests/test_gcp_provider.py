@@ -171,6 +171,7 @@ def test_transient_errors_are_retried(manager, gcp_env):
     [
         ({"name": "Demo"}, "not a valid Cloud Functions id"),
         ({"name": "abc"}, "not a valid Cloud Functions id"),
+        ({"name": "demo", "options": {"function_id": "9demo"}}, "not a valid Cloud Functions id"),
         ({"name": "demo-"}, "not a valid Cloud Functions id"),
         ({"name": "demo_fn"}, "not a valid Cloud Functions id"),
         ({"name": "demo", "options": {"function_id": "a" * 64}}, "not a valid Cloud Functions id"),
@@ -292,3 +293,28 @@ def test_state_mapping_while_operations_run(manager, gcp_env):
     assert [d.status.value for d in manager.list("gcp").deployments] == ["destroying"]
     wait_for(lambda: delete.done(), timeout=10)
     assert manager.status("demo-fn", "gcp").drift == "missing"
+
+
+def test_application_default_credentials_and_google_cloud_project(manager, gcp_env, monkeypatch, tmp_path):
+    """gcloud's ADC file is found under HOME (or CLOUDSDK_CONFIG); GOOGLE_CLOUD_PROJECT beats its quota project."""
+    adc = tmp_path / ".config" / "gcloud" / "application_default_credentials.json"
+    adc.parent.mkdir(parents=True)
+    adc.write_text(json.dumps({"type": "authorized_user", "client_id": "c", "client_secret": "adc-secret-991",
+                               "refresh_token": "r", "quota_project_id": "adc-proj"}))
+    monkeypatch.delenv("GOOGLE_OAUTH_ACCESS_TOKEN")
+    monkeypatch.delenv("GCP_PROJECT_ID")
+    provider = manager.provider("gcp")
+    config, _ = manager.configure({"name": "demo-fn", "provider": "gcp", "weave_file": HELLO})
+    session = provider._session(config)
+    assert (session.method, session.project) == ("adc", "adc-proj")
+    assert "adc-secret-991" not in repr(session)
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "env-proj")
+    assert provider._session(config).project == "env-proj"
+    # the run endpoint follows the API endpoint unless WEAVE_GCP_RUN_ENDPOINT names its own
+    assert provider._session(config).run_api_endpoint == gcp_env.url
+    monkeypatch.setenv("WEAVE_GCP_RUN_ENDPOINT", "http://127.0.0.1:1")
+    assert provider._session(config).run_api_endpoint == "http://127.0.0.1:1"
+    # with no ADC file either, nothing is found
+    adc.unlink()
+    with pytest.raises(CredentialsError, match="no Google Cloud credentials"):
+        provider._session(config)
