@@ -68,7 +68,7 @@ def retry(
         attempt += 1
         try:
             return fn()
-        except Exception as exc:  # noqa: BLE001 - classified by ``transient``
+        except Exception as exc:  # classified by ``transient``
             if not transient(exc) or attempt >= policy.attempts:
                 raise
             delay = policy.delay(attempt)
