@@ -125,9 +125,10 @@ def test_failed_build_is_recorded(manager, gcp_env, tmp_path):
     with pytest.raises(DeploymentFailed) as err:
         deploy(manager, weave=HELLO)
     assert "pip could not resolve" in err.value.message
+    assert "see build log" in err.value.message  # the build's state messages come with the server's message
     rec = manager.inventory.get("gcp", "demo-fn")
     assert rec.status.value == "failed"
-    assert "pip could not resolve" in rec.message
+    assert "pip could not resolve" in rec.message and "see build log" in rec.message
     assert manager.status("demo-fn", "gcp").status.value == "failed"
     # the failed function can be torn down
     manager.destroy("demo-fn", "gcp")
