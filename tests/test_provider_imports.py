@@ -76,3 +76,29 @@ def test_gcp_without_credentials_never_loads_the_client(tmp_path, sdk):
     got = _probe(tmp_path, "gcp", sdk)
     assert got["after_import"] is False and got["after_check"] is False
     assert got["error"][0] == "CredentialsError"
+
+
+DOCKER_PROBE = """
+import json, sys
+from weave_nb.auth import AuthenticationManager
+from weave_nb.registry import load_provider_class
+prov = load_provider_class("docker")(AuthenticationManager())
+after_import = "docker" in sys.modules
+try:
+    prov.list_deployments([])
+    error = None
+except Exception as exc:
+    error = [type(exc).__name__, str(exc)]
+print(json.dumps({"after_import": after_import, "after_list": "docker" in sys.modules, "error": error}))
+"""
+
+
+def test_docker_without_an_engine_socket_never_loads_the_sdk(tmp_path):
+    sock = tmp_path / "no-engine.sock"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    env.update(HOME=str(tmp_path), WEAVE_HOME=str(tmp_path / "weave"), PYTHONPATH=str(ROOT), DOCKER_HOST=f"unix://{sock}")
+    out = subprocess.run([sys.executable, "-c", DOCKER_PROBE], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["after_import"] is False and got["after_list"] is False
+    assert got["error"][0] == "EngineUnavailable"
+    assert f"cannot reach the Docker engine at unix://{sock}: no engine socket there" in got["error"][1]
