@@ -79,7 +79,14 @@ def test_deploy_serves_weave_then_update_and_unchanged(manager, gcp_env):
     assert any("build" in getattr(e, "text", "") for e in events)
     fn = gcp_env.functions()["projects/demo-proj/locations/us-central1/functions/demo-fn"]
     assert fn["labels"]["weave-nb-managed"] == "true"
+    assert fn["labels"]["weave-nb-name"] == "demo-fn"
     assert fn["buildConfig"]["runtime"] == "python312"
+    assert fn["buildConfig"]["entryPoint"] == "weave"
+    service = fn["serviceConfig"]
+    # memory_mb 1024 and timeout_seconds 300 come from the weave file's deployment section
+    assert (service["availableMemory"], service["timeoutSeconds"], service["maxInstanceCount"]) == ("1Gi", 300, 10)
+    upload = [c for c in gcp_env.calls if c["method"] == "PUT"]
+    assert len(upload) == 1  # the one signed-URL upload (the fake refuses an Authorization header or another type)
 
     info2 = deploy(manager, weave=HELLO)
     assert post(info2.endpoint, {"input": "x"})["weave"] == "hello"
@@ -103,6 +110,9 @@ def test_settings_change_updates_without_upload(manager, gcp_env):
     info = deploy(manager, weave=HELLO, memory_mb=512)
     assert gcp_env.counts["upload"] == uploads
     assert gcp_env.counts["update"] == 1
+    patch = [c for c in gcp_env.calls if c["method"] == "PATCH"]
+    mask = patch[-1]["query"]["updateMask"][0].split(",")
+    assert "serviceConfig.availableMemory" in mask and "buildConfig.source" not in mask  # camelCase, no new source
     fn = gcp_env.functions()["projects/demo-proj/locations/us-central1/functions/demo-fn"]
     assert fn["serviceConfig"]["availableMemory"] == "512Mi"
     assert info.status.value == "active"
