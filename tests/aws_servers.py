@@ -128,6 +128,8 @@ class Call:
     path: str
     operation: str | None
     body: bytes = field(default=b"", compare=False, repr=False)
+    query: str = field(default="", compare=False, repr=False)
+    headers: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def mutating(self) -> bool:
@@ -185,9 +187,10 @@ class FaultProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 operation = owner._operation(self.headers, body)
-                path = self.path.split("?", 1)[0]
+                path, _, query = self.path.partition("?")
                 with owner._lock:
-                    owner.calls.append(Call(self.command, urllib.parse.unquote(path), operation, body))
+                    owner.calls.append(Call(self.command, urllib.parse.unquote(path), operation, body, urllib.parse.unquote(query),
+                                            {k.lower(): v for k, v in self.headers.items()}))
                     rule = next((r for r in owner.rules if r.matches(self.command, urllib.parse.unquote(path), operation)), None)
                     if rule is not None:
                         rule.count -= 1

@@ -99,3 +99,14 @@ def test_weave_credentials_file_and_endpoint_option(aws, monkeypatch):
     assert mgr.status("demo", "aws").status.value == "active"
     mgr.destroy("demo", "aws")
     assert aws.counts()["functions"] == 0
+
+
+def test_session_token_from_the_environment_signs_every_call(aws, monkeypatch):
+    token = "FQoGZXIvYXdzEXAMPLE-session-token-4471"
+    monkeypatch.setenv("AWS_SESSION_TOKEN", token)
+    info = deploy(aws.manager())
+    assert info.status.value == "active" and info.details["auth_method"] == "env_vars"
+    assert aws.proxy.calls
+    assert all(c.headers.get("x-amz-security-token") == token for c in aws.proxy.calls)
+    assert token.encode() not in (aws.home / "inventory.db").read_bytes()
+    assert token not in info.model_dump_json()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 
@@ -111,8 +112,12 @@ def test_unchanged_redeploy_makes_zero_mutating_calls(aws, values):
     mgr = aws.manager()
     first = deploy(mgr, **values)
     aws.proxy.clear()
-    again = deploy(mgr, **values)
+    events = []
+    again = mgr.deploy({"name": "demo", "provider": "aws", "weave_text": weave_text(), **values}, sink=events.append)
     assert again.message == "no changes"
+    finished = [e for e in events if type(e).__name__ == "StepFinished"]
+    assert finished and {e.outcome for e in finished} == {"skipped"}
+    assert any(type(e).__name__ == "LogLine" and e.text.startswith("no changes") for e in events)
     assert aws.proxy.calls, "the redeploy should have read the live state"
     assert aws.proxy.mutating() == []
     assert again.endpoint == first.endpoint and again.version == first.version
@@ -231,3 +236,25 @@ def test_logs_read_the_log_group(aws):
     logs.put_log_events(logGroupName="/aws/lambda/weave-demo", logStreamName="s",
                         logEvents=[{"timestamp": int(time.time() * 1000) - 1000 + i, "message": f"line {i}"} for i in range(3)])
     assert mgr.logs("demo", "aws", tail=2).splitlines() == ["line 1", "line 2"]
+
+
+def test_undeploy_keeps_lambdas_log_group_unless_purge_logs_is_given(aws):
+    """The group Lambda makes on the first call outlives the function unless --purge-logs is given."""
+    from weave_nb.cli import main
+
+    logs = aws.client("logs")
+
+    def groups():
+        return [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/weave-demo")["logGroups"]]
+
+    mgr = aws.manager()
+    deploy(mgr)
+    logs.create_log_group(logGroupName="/aws/lambda/weave-demo")  # as Lambda does on the first invocation
+    mgr.destroy("demo", "aws")
+    assert aws.counts() == {"functions": 0, "roles": 0, "apis": 0}
+    assert groups() == ["/aws/lambda/weave-demo"]
+    deploy(mgr)
+    err = io.StringIO()
+    assert main(["undeploy", "demo", "--provider", "aws", "--force", "--purge-logs"], out=io.StringIO(), err=err) == 0, err.getvalue()
+    assert groups() == []
+    assert aws.counts() == {"functions": 0, "roles": 0, "apis": 0}

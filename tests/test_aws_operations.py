@@ -225,3 +225,46 @@ def test_cli_end_to_end(aws, tmp_path):
     assert "memory 99999 MB" in err.getvalue()
     assert main(["undeploy", "cli", "--provider", "aws", "--force"], out=io.StringIO(), err=err) == 0
     assert aws.counts() == {"functions": 0, "roles": 0, "apis": 0}
+
+
+def _moto_api(aws, path, body):
+    import urllib.request
+
+    req = urllib.request.Request(f"{aws.moto.url}/moto-api/{path}", data=json.dumps(body).encode(), method="POST",
+                                 headers={"content-type": "application/json"})
+    urllib.request.urlopen(req, timeout=30).read()
+
+
+@pytest.fixture
+def lambda_simple(aws):
+    """moto's Lambda backend that answers Invoke without running code (it echoes the event or a queued answer)."""
+    _moto_api(aws, "config", {"lambda": {"use_docker": False}})
+    try:
+        yield lambda *answers: _moto_api(aws, "static/lambda-simple/response", {"results": [json.dumps(a) for a in answers]})
+    finally:
+        _moto_api(aws, "config", {"lambda": {"use_docker": True}})
+
+
+def test_invoke_without_an_endpoint_uses_lambda_invoke_on_the_live_alias(aws, lambda_simple):
+    import base64
+
+    from weave_nb.errors import WeaveError
+
+    mgr = aws.manager()
+    info = deploy(mgr, options={"endpoint": "none"})
+    assert info.endpoint is None
+    aws.proxy.clear()
+    payload = {"weave": "hello", "input": "Ada"}
+    # with nothing queued, moto answers with the event it was sent: its body comes back decoded
+    assert mgr.invoke("demo", "aws", payload) == payload
+    sent = [c for c in aws.proxy.calls if c.method == "POST" and "/functions/weave-demo/invocations" in c.path]
+    assert len(sent) == 1 and "Qualifier=live" in sent[0].query.split("&")
+    event = json.loads(sent[0].body)
+    assert event["version"] == "2.0" and event["requestContext"]["http"]["method"] == "POST"
+    assert json.loads(event["body"]) == payload
+    # the function's HTTP answer is decoded as Lambda returns it: base64 bodies, and non-2xx as an error
+    lambda_simple({"statusCode": 200, "isBase64Encoded": True, "body": base64.b64encode(b'{"answer": 42}').decode()},
+                  {"statusCode": 400, "body": json.dumps({"error": "unknown weave 'nope'"})})
+    assert mgr.invoke("demo", "aws", {"weave": "hello", "input": "x"}) == {"answer": 42}
+    with pytest.raises(WeaveError, match="answered 400: unknown weave 'nope'"):
+        mgr.invoke("demo", "aws", {"weave": "nope", "input": "x"})

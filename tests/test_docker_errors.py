@@ -36,6 +36,20 @@ def test_engine_not_running_says_how_to_start_one(tmp_path):
     assert any(note.startswith("skipped docker: cannot reach the Docker engine") for note in listing.notes)
 
 
+def test_tls_variables_come_through_the_auth_chain(tmp_path):
+    """DOCKER_TLS_VERIFY/DOCKER_CERT_PATH reach docker-py: an empty cert folder is refused for TLS, not dialled in plain."""
+    from weave_nb.providers.docker_engine import DockerEngine
+
+    host = f"tcp://127.0.0.1:{free_tcp_port()}"  # nothing listens there
+    plain = {"DOCKER_HOST": host}
+    tls = {**plain, "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(tmp_path)}
+    with pytest.raises(ProviderUnavailable, match="connection refused"):
+        DockerEngine.connect(AuthenticationManager([EnvironmentCredentialProvider(plain)], environ=plain))
+    with pytest.raises(ProviderUnavailable, match="certificate") as err:
+        DockerEngine.connect(AuthenticationManager([EnvironmentCredentialProvider(tls)], environ=tls))
+    assert host in str(err.value) and "DOCKER_CERT_PATH" in err.value.suggestion
+
+
 @pytest.mark.parametrize("bad, hint", [("Demo", "use --name demo"), ("demo_", "lower-case letters")])
 def test_invalid_docker_name(docker_api, docker_manager, bad, hint):
     mgr = docker_manager()

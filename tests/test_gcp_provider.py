@@ -63,8 +63,9 @@ def post(url: str, payload: dict) -> dict:
 
 
 def deploy(manager, name="demo-fn", weave=PIPELINE, **extra):
+    sink = extra.pop("sink", lambda e: None)
     values = {"name": name, "provider": "gcp", "weave_file": weave, **extra}
-    return manager.deploy(values, sink=extra.pop("sink", lambda e: None))
+    return manager.deploy(values, sink=sink)
 
 
 def test_deploy_serves_weave_then_update_and_unchanged(manager, gcp_env):
@@ -78,15 +79,26 @@ def test_deploy_serves_weave_then_update_and_unchanged(manager, gcp_env):
     assert any("build" in getattr(e, "text", "") for e in events)
     fn = gcp_env.functions()["projects/demo-proj/locations/us-central1/functions/demo-fn"]
     assert fn["labels"]["weave-nb-managed"] == "true"
+    assert fn["labels"]["weave-nb-name"] == "demo-fn"
     assert fn["buildConfig"]["runtime"] == "python312"
+    assert fn["buildConfig"]["entryPoint"] == "weave"
+    service = fn["serviceConfig"]
+    # memory_mb 1024 and timeout_seconds 300 come from the weave file's deployment section
+    assert (service["availableMemory"], service["timeoutSeconds"], service["maxInstanceCount"]) == ("1Gi", 300, 10)
+    upload = [c for c in gcp_env.calls if c["method"] == "PUT"]
+    assert len(upload) == 1  # the one signed-URL upload (the fake refuses an Authorization header or another type)
 
     info2 = deploy(manager, weave=HELLO)
     assert post(info2.endpoint, {"input": "x"})["weave"] == "hello"
     assert gcp_env.counts["update"] == 1
 
     before = dict(gcp_env.counts)
-    info3 = deploy(manager, weave=HELLO)
+    events = []
+    info3 = deploy(manager, weave=HELLO, sink=events.append)
     assert info3.message == "no changes"
+    finished = [e for e in events if type(e).__name__ == "StepFinished"]
+    assert finished and {e.outcome for e in finished} == {"skipped"}
+    assert any(type(e).__name__ == "LogLine" and e.text.startswith("no changes") for e in events)
     assert gcp_env.counts["upload"] == before["upload"]
     assert gcp_env.counts["update"] == before["update"]
     assert gcp_env.counts["generateUploadUrl"] == before["generateUploadUrl"]
@@ -98,6 +110,9 @@ def test_settings_change_updates_without_upload(manager, gcp_env):
     info = deploy(manager, weave=HELLO, memory_mb=512)
     assert gcp_env.counts["upload"] == uploads
     assert gcp_env.counts["update"] == 1
+    patch = [c for c in gcp_env.calls if c["method"] == "PATCH"]
+    mask = patch[-1]["query"]["updateMask"][0].split(",")
+    assert "serviceConfig.availableMemory" in mask and "buildConfig.source" not in mask  # camelCase, no new source
     fn = gcp_env.functions()["projects/demo-proj/locations/us-central1/functions/demo-fn"]
     assert fn["serviceConfig"]["availableMemory"] == "512Mi"
     assert info.status.value == "active"
@@ -120,9 +135,10 @@ def test_failed_build_is_recorded(manager, gcp_env, tmp_path):
     with pytest.raises(DeploymentFailed) as err:
         deploy(manager, weave=HELLO)
     assert "pip could not resolve" in err.value.message
+    assert "see build log" in err.value.message  # the build's state messages come with the server's message
     rec = manager.inventory.get("gcp", "demo-fn")
     assert rec.status.value == "failed"
-    assert "pip could not resolve" in rec.message
+    assert "pip could not resolve" in rec.message and "see build log" in rec.message
     assert manager.status("demo-fn", "gcp").status.value == "failed"
     # the failed function can be torn down
     manager.destroy("demo-fn", "gcp")
@@ -166,6 +182,7 @@ def test_transient_errors_are_retried(manager, gcp_env):
     [
         ({"name": "Demo"}, "not a valid Cloud Functions id"),
         ({"name": "abc"}, "not a valid Cloud Functions id"),
+        ({"name": "demo", "options": {"function_id": "9demo"}}, "not a valid Cloud Functions id"),
         ({"name": "demo-"}, "not a valid Cloud Functions id"),
         ({"name": "demo_fn"}, "not a valid Cloud Functions id"),
         ({"name": "demo", "options": {"function_id": "a" * 64}}, "not a valid Cloud Functions id"),
@@ -259,3 +276,56 @@ def test_source_zip_is_deterministic_and_runs_under_functions_framework(manager,
         assert post(f"http://127.0.0.1:{port}/", {"input": "x"})["weave"] == "research_pipeline"
     finally:
         stop_process(proc.pid)
+
+
+def test_state_mapping_while_operations_run(manager, gcp_env):
+    """DEPLOYING → deploying and DELETING → destroying, as status and listing report them mid-operation."""
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import functions_v2
+    from google.protobuf import field_mask_pb2
+
+    deploy(manager, weave=HELLO)
+    assert manager.status("demo-fn", "gcp").status.value == "active"
+    client = functions_v2.FunctionServiceClient(
+        transport="rest", credentials=AnonymousCredentials(), client_options=ClientOptions(api_endpoint=gcp_env.url)
+    )
+    name = "projects/demo-proj/locations/us-central1/functions/demo-fn"
+    update = client.update_function(
+        function=functions_v2.Function(name=name, service_config=functions_v2.ServiceConfig(max_instance_count=7)),
+        update_mask=field_mask_pb2.FieldMask(paths=["service_config.max_instance_count"]),
+    )
+    assert manager.status("demo-fn", "gcp").status.value == "deploying"
+    assert [d.status.value for d in manager.list("gcp").deployments] == ["deploying"]
+    wait_for(lambda: update.done(), timeout=10)
+    assert manager.status("demo-fn", "gcp").status.value == "active"
+    delete = client.delete_function(name=name)
+    assert manager.status("demo-fn", "gcp").status.value == "destroying"
+    assert [d.status.value for d in manager.list("gcp").deployments] == ["destroying"]
+    wait_for(lambda: delete.done(), timeout=10)
+    assert manager.status("demo-fn", "gcp").drift == "missing"
+
+
+def test_application_default_credentials_and_google_cloud_project(manager, gcp_env, monkeypatch, tmp_path):
+    """gcloud's ADC file is found under HOME (or CLOUDSDK_CONFIG); GOOGLE_CLOUD_PROJECT beats its quota project."""
+    adc = tmp_path / ".config" / "gcloud" / "application_default_credentials.json"
+    adc.parent.mkdir(parents=True)
+    adc.write_text(json.dumps({"type": "authorized_user", "client_id": "c", "client_secret": "adc-secret-991",
+                               "refresh_token": "r", "quota_project_id": "adc-proj"}))
+    monkeypatch.delenv("GOOGLE_OAUTH_ACCESS_TOKEN")
+    monkeypatch.delenv("GCP_PROJECT_ID")
+    provider = manager.provider("gcp")
+    config, _ = manager.configure({"name": "demo-fn", "provider": "gcp", "weave_file": HELLO})
+    session = provider._session(config)
+    assert (session.method, session.project) == ("adc", "adc-proj")
+    assert "adc-secret-991" not in repr(session)
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "env-proj")
+    assert provider._session(config).project == "env-proj"
+    # the run endpoint follows the API endpoint unless WEAVE_GCP_RUN_ENDPOINT names its own
+    assert provider._session(config).run_api_endpoint == gcp_env.url
+    monkeypatch.setenv("WEAVE_GCP_RUN_ENDPOINT", "http://127.0.0.1:1")
+    assert provider._session(config).run_api_endpoint == "http://127.0.0.1:1"
+    # with no ADC file either, nothing is found
+    adc.unlink()
+    with pytest.raises(CredentialsError, match="no Google Cloud credentials"):
+        provider._session(config)

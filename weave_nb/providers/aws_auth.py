@@ -22,7 +22,9 @@ Nothing here makes a remote call except :func:`open_session` for ``iam_role``.
 from __future__ import annotations
 
 import getpass
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
@@ -98,6 +100,27 @@ def _has_file_credentials(boto: Any, allow_instance_role: bool) -> bool:
         return False
 
 
+def _shared_sources(auth: AuthenticationManager, config: DeploymentConfig) -> bool:
+    """Whether botocore could find credentials anywhere but the environment keys and instance metadata.
+
+    A profile, a web-identity token file or any of the files botocore reads
+    (shared credentials and config, the legacy boto files). When none is
+    there, botocore would find nothing either, so the answer needs no boto3.
+    """
+    env = os.environ
+    if profile_name(auth, config) or env.get("AWS_WEB_IDENTITY_TOKEN_FILE"):
+        return True
+    home = Path.home()
+    files = [
+        env.get("AWS_SHARED_CREDENTIALS_FILE") or home / ".aws" / "credentials",
+        env.get("AWS_CONFIG_FILE") or home / ".aws" / "config",
+        env.get("BOTO_CONFIG") or "/etc/boto.cfg",
+        home / ".boto",
+        env.get("AWS_CREDENTIAL_FILE") or home / ".aws" / "credentials",
+    ]
+    return any(Path(f).expanduser().exists() for f in files)
+
+
 def region_of(auth: AuthenticationManager, config: DeploymentConfig) -> str | None:
     """The region: ``--region``, then AWS_REGION / AWS_DEFAULT_REGION, then the profile's."""
     if config.region:
@@ -149,9 +172,12 @@ def check(auth: AuthenticationManager, config: DeploymentConfig, allow_instance_
             )
     if method == "api_key" and static_keys(auth, config) is None:
         raise CredentialsError("auth method api_key needs access_key_id and secret_access_key", HOW)
+    keys = static_keys(auth, config)
+    if keys is not None and method != "config_file":  # what _base_session would use, without loading boto3
+        return "iam_role" if method == "iam_role" else "api_key" if method == "api_key" else "env_vars"
+    if keys is None and not allow_instance_role and not _shared_sources(auth, config):
+        raise CredentialsError("no AWS credentials found", HOW)
     boto, used = _base_session(auth, config)
-    if used in ("api_key", "env_vars"):
-        return "iam_role" if method == "iam_role" else used
     if not _has_file_credentials(boto, allow_instance_role):
         raise CredentialsError("no AWS credentials found", HOW)
     return "iam_role" if method == "iam_role" else used

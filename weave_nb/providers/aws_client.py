@@ -6,20 +6,20 @@ throttling (429, ``Throttling*``, ``TooManyRequests``), 5xx answers and
 dropped connections are retried with bounded exponential backoff and jitter.
 Waiters use boto3's own waiter definitions (``function_active_v2``,
 ``function_updated_v2``: operation, delay, acceptors) driven by the same
-injected sleep. Only this module and the other ``aws_*`` modules import boto3.
+injected sleep. Only this module and the other ``aws_*`` modules import boto3,
+and only when a client or session is made: importing the provider costs
+botocore's exceptions, not boto3 (so ``weave deployments`` stays fast when
+AWS is not configured).
 """
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
@@ -29,6 +29,7 @@ from botocore.exceptions import (
 )
 
 from ..errors import DeploymentFailed
+from .retry import RetryPolicy, retry
 
 THROTTLE_CODES = frozenset(
     {
@@ -90,27 +91,6 @@ def is_transient(exc: BaseException) -> bool:
 
 
 @dataclass
-class RetryPolicy:
-    """Bounded exponential backoff with full jitter.
-
-    Attributes:
-        attempts: tries in all (the first call included).
-        base: the first delay in seconds.
-        cap: the longest single delay.
-    """
-
-    attempts: int = 6
-    base: float = 0.5
-    cap: float = 8.0
-    rand: Callable[[], float] = field(default=random.random, repr=False)
-
-    def delay(self, attempt: int) -> float:
-        """The delay before retry number ``attempt`` (1-based)."""
-        ceiling = min(self.cap, self.base * (2 ** (attempt - 1)))
-        return ceiling * (0.5 + 0.5 * self.rand())
-
-
-@dataclass
 class Session:
     """Everything needed to make clients: a boto3 session, region and endpoint override."""
 
@@ -157,6 +137,8 @@ class AwsClient:
 
     def _client_locked(self, service: str) -> Any:
         if service not in self._clients:
+            from botocore.config import Config
+
             cfg = Config(
                 retries={"total_max_attempts": 1, "mode": "standard"},
                 connect_timeout=10,
@@ -180,18 +162,15 @@ class AwsClient:
             botocore.exceptions.BotoCoreError: a connection failure after the last attempt.
         """
         method = getattr(self.client(service), operation)
-        attempt = 0
-        while True:
-            attempt += 1
+
+        def once() -> dict[str, Any]:
             self.calls += 1
-            try:
-                return method(**params)
-            except Exception as exc:  # noqa: BLE001 - classified below
-                if not is_transient(exc) or attempt >= self.policy.attempts:
-                    raise
-                delay = self.policy.delay(attempt)
-                self.log(f"{service}.{operation}: {error_code(exc) or type(exc).__name__}, retrying in {delay:.1f}s")
-                self.sleep(delay)
+            return method(**params)
+
+        def note(exc: BaseException, delay: float) -> None:
+            self.log(f"{service}.{operation}: {error_code(exc) or type(exc).__name__}, retrying in {delay:.1f}s")
+
+        return retry(once, is_transient, self.sleep, self.policy, note)
 
     def paginate(self, service: str, operation: str, result_key: str, token_in: str, token_out: str, **params: Any) -> list[Any]:
         """Collect every page of a listing by following its continuation token.
@@ -258,6 +237,8 @@ class AwsClient:
 
 def make_boto_session(**kwargs: Any) -> Any:
     """A ``boto3.Session`` with ``kwargs`` (access keys, token, profile_name)."""
+    import boto3
+
     return boto3.session.Session(**kwargs)
 
 

@@ -14,9 +14,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-
 from .aws_client import AwsClient
 from .aws_resources import Created, Observed, maybe
 from .aws_settings import ALIAS, TAG_NAME, tags_for
@@ -194,6 +191,9 @@ def signed_headers(boto_session: Any, url: str, body: bytes, service: str, regio
     Raises:
         CredentialsError: the session has no credentials to sign with.
     """
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
     from ..errors import CredentialsError
     from .aws_auth import HOW
 

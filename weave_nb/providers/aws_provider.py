@@ -232,11 +232,9 @@ class AwsProvider(AwsOperations):
             "profile": aws_auth.profile_name(self.auth, config), "purge_logs": opts.purge_logs or None,
         }
         if not plan.has_changes:
-            for step in plan.steps:
-                ctx.skip(step.key, step.resource)
+            ctx.skip_all(plan, "no changes: the live alias already serves this weave with these settings")
             adopt_records(ctx, obs, fname, client.region)
             base_details["zip"] = str(self._keep_zip(ctx, artifact))
-            ctx.log("no changes: the live alias already serves this weave with these settings")
             return self._info(config, client, obs, base_details, "no changes")
         created: Created = []
         previous_version = obs.live["Version"] if obs.live else None

@@ -99,6 +99,17 @@ class DeployContext:
         started = self.reporter.start(key, description)
         self.reporter.finish(key, started, "skipped", detail)
 
+    def skip_all(self, plan: Plan, message: str) -> None:
+        """Report every step of a plan without changes as skipped, then log ``message``.
+
+        Args:
+            plan: the plan whose steps are reported.
+            message: the line saying why nothing is done (e.g. "no changes: ...").
+        """
+        for step in plan.steps:
+            self.skip(step.key, step.resource)
+        self.log(message)
+
     # inventory --------------------------------------------------------------
     def add_resource(self, kind: str, rid: str, **attrs: Any) -> None:
         """Record a resource the moment it exists (never pass secrets in ``attrs``)."""

@@ -1,6 +1,8 @@
 """The Docker engine as the provider uses it: connection, auth, streamed build/pull/push, health waits.
 
-This module and ``docker_provider`` are the only ones that import ``docker``.
+This module and ``docker_provider`` are the only ones that import ``docker``,
+and only once an engine is to be reached (a missing unix socket is reported
+without loading it).
 Every engine failure comes out as a :class:`~weave_nb.errors.WeaveError`
 subclass with a suggestion; long operations stream their output line by
 line to a callback as it arrives; waits take the caller's sleep and clock.
@@ -9,12 +11,10 @@ line to a callback as it arrives; waits take the caller's sleep and clock.
 from __future__ import annotations
 
 import collections
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-import docker
-import docker.errors
 
 from ..errors import (
     ConfigError,
@@ -89,11 +89,14 @@ class DockerEngine:
             if val:
                 environment[key] = val
         host = environment.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        if host.startswith("unix://") and not os.path.exists(host[len("unix://"):]):
+            # what docker-py would find out, without loading it (keeps `weave deployments` quick)
+            raise EngineUnavailable(f"cannot reach the Docker engine at {host}: no engine socket there", START_HINT)
         environment["WEAVE_NB"] = "1"  # never empty: docker-py would fall back to os.environ
         try:
-            api = docker.APIClient(**docker.utils.kwargs_from_env(environment=environment), timeout=10, version="auto")
+            api = _docker().APIClient(**_docker().utils.kwargs_from_env(environment=environment), timeout=10, version="auto")
             api.ping()
-        except (docker.errors.DockerException, OSError, ValueError) as exc:
+        except (_docker().errors.DockerException, OSError, ValueError) as exc:
             raise EngineUnavailable(f"cannot reach the Docker engine at {host}: {_engine_reason(exc)}", START_HINT) from None
         api.timeout = timeout
         return cls(api, host)
@@ -125,11 +128,11 @@ class DockerEngine:
     def _call(self, what: str, fn: Callable[[], Any]) -> Any:
         try:
             return fn()
-        except docker.errors.NotFound:
+        except _docker().errors.NotFound:
             raise
-        except docker.errors.APIError as exc:
+        except _docker().errors.APIError as exc:
             raise DeploymentFailed(f"Docker engine: {what} failed: {_reason(exc)}", "see `docker info` and the engine's log") from None
-        except (docker.errors.DockerException, OSError) as exc:
+        except (_docker().errors.DockerException, OSError) as exc:
             raise EngineUnavailable(f"lost the Docker engine at {self.host} during {what}: {_reason(exc)}", START_HINT) from None
 
     # images -----------------------------------------------------------------
@@ -137,7 +140,7 @@ class DockerEngine:
         """The image's inspect data, or ``None`` when it is not here."""
         try:
             return self._call(f"inspect image {ref}", lambda: self.api.inspect_image(ref))
-        except docker.errors.NotFound:
+        except _docker().errors.NotFound:
             return None
 
     def can_pull(self, ref: str) -> str | None:
@@ -145,7 +148,7 @@ class DockerEngine:
         try:
             self.api.inspect_distribution(ref)
             return None
-        except (docker.errors.DockerException, OSError) as exc:
+        except (_docker().errors.DockerException, OSError) as exc:
             return _reason(exc)
 
     def pull(self, ref: str, log: Log) -> None:
@@ -158,10 +161,10 @@ class DockerEngine:
         try:
             for item in _lines(self.api.pull(repo, tag=tag, stream=True, decode=True)):
                 if "error" in item:
-                    raise docker.errors.APIError(item.get("error"))
+                    raise _docker().errors.APIError(item.get("error"))
                 if item.get("status") and "progress" not in item:
                     log(" ".join(str(item[k]) for k in ("id", "status") if item.get(k)))
-        except (docker.errors.DockerException, OSError) as exc:
+        except (_docker().errors.DockerException, OSError) as exc:
             raise ConfigError(f"base image {ref} is not here and cannot be pulled: {_reason(exc)}", BASE_IMAGE_HINT) from None
 
     def build(self, context: bytes, ref: str, log: Log, tail: int = 30) -> str:
@@ -198,10 +201,10 @@ class DockerEngine:
                     error = str(item.get("error") or item.get("errorDetail", {}).get("message", "unknown error")).strip()
                     last.append(error)
                     log(error)
-        except docker.errors.APIError as exc:
+        except _docker().errors.APIError as exc:
             error = _reason(exc)
             last.append(error)
-        except (docker.errors.DockerException, OSError) as exc:
+        except (_docker().errors.DockerException, OSError) as exc:
             raise EngineUnavailable(f"lost the Docker engine at {self.host} during the build: {_reason(exc)}", START_HINT) from None
         if error or image_id is None:
             body = "\n".join(f"  | {line}" for line in last)
@@ -225,7 +228,7 @@ class DockerEngine:
         password = login.password.get_secret_value() if login.password is not None else ""
         try:
             self.api.login(username=login.username, password=password, registry=login.url, reauth=True)
-        except (docker.errors.DockerException, OSError) as exc:
+        except (_docker().errors.DockerException, OSError) as exc:
             reason = _reason(exc).replace(password, "***") if password else _reason(exc)
             raise CredentialsError(f"login to {login.url} as {login.username} failed: {reason}",
                                    "check DOCKER_USERNAME and DOCKER_PASSWORD (or DOCKER_REGISTRY_URL)") from None
@@ -258,7 +261,7 @@ class DockerEngine:
                 if status and key not in seen:  # one line per layer and state, not every progress tick
                     seen.add(key)
                     log(" ".join(p for p in key if p))
-        except (docker.errors.DockerException, OSError) as exc:
+        except (_docker().errors.DockerException, OSError) as exc:
             raise DeploymentFailed(f"push of {repository}:{tag} failed: {_reason(exc)}", "check the registry address and credentials") from None
         if not digest:
             raise DeploymentFailed(f"push of {repository}:{tag} gave no digest", "see the push log above")
@@ -273,7 +276,7 @@ class DockerEngine:
         try:
             self._call(f"remove image {ref}", lambda: self.api.remove_image(ref, force=True, noprune=False))
             return True
-        except docker.errors.NotFound:
+        except _docker().errors.NotFound:
             return False
 
     def images(self, labels: dict[str, str]) -> list[dict]:
@@ -286,7 +289,7 @@ class DockerEngine:
         """The container's inspect data, or ``None``."""
         try:
             return self._call(f"inspect container {name}", lambda: self.api.inspect_container(name))
-        except docker.errors.NotFound:
+        except _docker().errors.NotFound:
             return None
 
     def containers(self, labels: dict[str, str]) -> list[dict]:
@@ -324,7 +327,7 @@ class DockerEngine:
         """Stop a container (SIGTERM, then SIGKILL after ``timeout`` seconds)."""
         try:
             self._call(f"stop container {name}", lambda: self.api.stop(name, timeout=timeout))
-        except docker.errors.NotFound:
+        except _docker().errors.NotFound:
             pass
 
     def start(self, name: str) -> None:
@@ -340,14 +343,14 @@ class DockerEngine:
         try:
             self._call(f"remove container {name}", lambda: self.api.remove_container(name, force=True, v=False))
             return True
-        except docker.errors.NotFound:
+        except _docker().errors.NotFound:
             return False
 
     def logs(self, name: str, tail: int = 100) -> str:
         """The container's recent output (stdout and stderr)."""
         try:
             raw = self._call(f"logs of {name}", lambda: self.api.logs(name, stdout=True, stderr=True, tail=tail))
-        except docker.errors.NotFound:
+        except _docker().errors.NotFound:
             return ""
         return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
 
@@ -384,6 +387,14 @@ BASE_IMAGE_HINT = (
     "pull or build it first (`docker pull IMAGE`), or choose another base with "
     "--base-image IMAGE (or --option base_image=IMAGE); it needs python3 3.9+"
 )
+
+
+def _docker() -> Any:
+    """The docker SDK, imported on first use (importing it costs ~70 ms)."""
+    import docker
+    import docker.errors
+
+    return docker
 
 
 def _engine_reason(exc: BaseException) -> str:

@@ -205,9 +205,7 @@ class DockerProvider(DeploymentProvider):
         recipe = self._recipe(config, artifact, opts)
         cname = container_name(config.name)
         if not plan.has_changes:
-            for step in plan.steps:
-                ctx.skip(step.key, step.resource)
-            ctx.log("no changes: the running container already serves this weave")
+            ctx.skip_all(plan, "no changes: the running container already serves this weave")
             current = eng.container(cname)
             info = describe(current, config.name) if current else (ctx.record or DeploymentInfo(name=config.name, provider=self.name))
             base = ctx.record or info

@@ -15,9 +15,14 @@ from google.cloud import functions_v2
 
 from ..errors import DeploymentFailed, WeaveError
 from .gcp_auth import GcpSession
+from .retry import RetryPolicy, retry
 
 TRANSIENT = (gexc.TooManyRequests, gexc.ServiceUnavailable, gexc.InternalServerError, gexc.GatewayTimeout)
 STAGE_STATES = {0: "unspecified", 1: "not started", 2: "in progress", 3: "complete"}
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, TRANSIENT)
 
 
 class GcpClient:
@@ -35,6 +40,7 @@ class GcpClient:
         self.sleep = sleep
         self.clock = clock
         self.attempts = attempts
+        self.policy = RetryPolicy(attempts=attempts, base=0.5, cap=8.0, rand=None)
         opts = ClientOptions(api_endpoint=session.api_endpoint) if session.api_endpoint else None
         self.functions = functions_v2.FunctionServiceClient(
             credentials=session.credentials, transport="rest", client_options=opts
@@ -59,16 +65,7 @@ class GcpClient:
             google.api_core.exceptions.GoogleAPICallError: a non-transient error, or
                 the last transient one after ``attempts`` tries.
         """
-        delay = 0.5
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return fn(*args, retry=None, **kwargs)
-            except TRANSIENT:
-                if attempt == self.attempts:
-                    raise
-                self.sleep(delay)
-                delay = min(delay * 2, 8.0)
-        raise AssertionError("unreachable")
+        return retry(lambda: fn(*args, retry=None, **kwargs), _transient, self.sleep, self.policy)
 
     def location(self, region: str) -> str:
         """``projects/P/locations/REGION``."""
@@ -122,16 +119,7 @@ class GcpClient:
         return operation.result(retry=None)
 
     def _poll(self, operation: Any) -> bool:
-        delay = 0.5
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return operation.done(retry=None)
-            except TRANSIENT:
-                if attempt == self.attempts:
-                    raise
-                self.sleep(delay)
-                delay = min(delay * 2, 8.0)
-        return False
+        return retry(lambda: operation.done(retry=None), _transient, self.sleep, self.policy)
 
     def make_public(self, service: str) -> None:
         """Grant ``roles/run.invoker`` to ``allUsers`` on a Cloud Run service."""

@@ -194,9 +194,7 @@ class GcpProvider(DeploymentProvider):
         name = client.function_name(region, self.function_id(config))
         actions = {s.key: s.action for s in plan.steps}
         if not plan.has_changes and ctx.record is not None:
-            for step in plan.steps:
-                ctx.skip(step.key, step.resource)
-            ctx.log("no changes: the function already runs this weave with these settings")
+            ctx.skip_all(plan, "no changes: the function already runs this weave with these settings")
             return ctx.record.model_copy(update={"message": "no changes"})
         try:
             source = None

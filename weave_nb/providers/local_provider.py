@@ -96,9 +96,7 @@ class LocalProvider(DeploymentProvider):
         opts = self.options(config)
         rec = ctx.record
         if not plan.has_changes and rec is not None:
-            for step in plan.steps:
-                ctx.skip(step.key, step.resource)
-            ctx.log("no changes: the running process already serves this weave")
+            ctx.skip_all(plan, "no changes: the running process already serves this weave")
             return rec.model_copy(update={"message": "no changes"})
         folder = self._folder(ctx, artifact)
         with ctx.step("artifact", f"write artifact {artifact.content_hash[:12]}"):
