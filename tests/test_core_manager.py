@@ -12,7 +12,9 @@ import pytest
 from weave_nb.config import DeploymentInfo, DeploymentStatus, Plan, PlannedStep
 from weave_nb.errors import ConfigError, CredentialsError, DeploymentFailed, NotFound, WeaveError
 from weave_nb.events import Done, StepFinished
-from weave_nb.manager import DeploymentManager, find_weave_file, merge_live
+from weave_nb.listing import merge_live
+from weave_nb.manager import DeploymentManager
+from weave_nb.spec import find_weave_file
 from weave_nb.providers.base import DeploymentProvider
 
 

@@ -35,7 +35,10 @@ from weave_nb.emulators.gcf_fake_functions import FUNCTION_ENUMS, METADATA_ENUMS
 
 pytestmark = pytest.mark.gcp
 
-WIRE_DIR = Path(os.environ.get("GCF_WIRE_DIR", "/work/shared/reference/gcf-v2-wire"))
+# shared/ sits beside the repository (in development and in CI); GCF_WIRE_DIR points elsewhere
+WIRE_DIR = Path(
+    os.environ.get("GCF_WIRE_DIR") or Path(__file__).resolve().parents[2] / "shared" / "reference" / "gcf-v2-wire"
+)
 FAST_POLL = polling.DEFAULT_POLLING.with_delay(initial=0.01, maximum=0.05, multiplier=1.5).with_timeout(60)
 PARENT = "projects/demo-proj/locations/us-central1"
 

@@ -12,7 +12,7 @@ import enum
 import html
 import json
 import re
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Mapping, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -361,3 +361,19 @@ class Plan(BaseModel):
     def to_json(self) -> str:
         """JSON form of the plan."""
         return json.dumps(self.model_dump(), indent=2)
+
+
+def file_defaults(section: Mapping[str, Any], provider: str | None) -> dict[str, Any]:
+    """The weave file's ``deployment`` defaults that apply to ``provider``.
+
+    A section written for another provider (``provider: aws`` when deploying
+    to ``gcp``) keeps only its portable settings (memory, timeout, env);
+    its region, type and options belong to that other provider.
+    """
+    base = dict(section)
+    written_for = str(base.get("provider") or "").lower()
+    if provider and written_for and written_for != provider.strip().lower():
+        for key in ("provider", "region", "type", "options"):
+            base.pop(key, None)
+        base = {k: v for k, v in base.items() if k in ("memory_mb", "timeout_seconds", "env", "public")}
+    return base

@@ -12,7 +12,6 @@ import json
 import os
 import secrets as _secrets
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -20,11 +19,12 @@ from pydantic import SecretStr
 
 from .artifact import Artifact
 from .auth import AuthenticationManager, weave_home
-from .config import DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, make_config
-from .errors import CredentialsError, DeploymentFailed, NotFound, WeaveError, WeaveSpecError
+from .config import DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, file_defaults, make_config
+from .errors import CredentialsError, DeploymentFailed, NotFound, WeaveError
 from .events import Done, PlanReady, Reporter, Sink, null_sink
 from .inventory import Inventory
 from .providers.base import DeployContext, DeploymentProvider
+from .listing import Listing, merge_live
 from .registry import load_provider_class, provider_names
 
 
@@ -32,14 +32,6 @@ UNEXPECTED = (
     "an unexpected error: check that the provider's service is reachable, and report it if it keeps happening "
     "(`weave deploy --verbose` shows the traceback)"
 )
-
-
-@dataclass
-class Listing:
-    """The result of :meth:`DeploymentManager.list`: deployments plus notes on skipped providers."""
-
-    deployments: list[DeploymentInfo] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
 
 
 class DeploymentManager:
@@ -105,7 +97,7 @@ class DeploymentManager:
     # configuration ----------------------------------------------------------
     def load_spec(self, config: DeploymentConfig) -> Any:
         """Load the weave a config names (cell text, file, or the one in the current folder)."""
-        from .spec import load_weave, parse_weave
+        from .spec import find_weave_file, load_weave, parse_weave
 
         if config.weave_text:
             return parse_weave(config.weave_text, source="<cell>")
@@ -444,66 +436,3 @@ def _one_line(exc: BaseException) -> str:
     if not isinstance(exc, WeaveError):
         text = f"{type(exc).__name__}: {text}"
     return text.splitlines()[0][:200]
-
-
-def merge_live(records: list[DeploymentInfo], live: list[DeploymentInfo]) -> list[DeploymentInfo]:
-    """Merge the inventory's rows with a provider's live view and mark drift.
-
-    A recorded deployment the provider no longer has gets ``drift="missing"``;
-    a live one with no record gets ``drift="unrecorded"``.
-    """
-    live_by_name = {d.name: d for d in live}
-    out = []
-    for rec in records:
-        now = live_by_name.pop(rec.name, None)
-        if now is None:
-            if rec.status in (DeploymentStatus.ACTIVE, DeploymentStatus.DEPLOYING):
-                rec = rec.model_copy(update={"drift": "missing", "health": "gone"})
-            out.append(rec)
-            continue
-        update = {"status": now.status, "health": now.health, "endpoint": now.endpoint or rec.endpoint}
-        if now.version:
-            update["version"] = now.version
-        out.append(rec.model_copy(update=update))
-    for extra in live_by_name.values():
-        out.append(extra.model_copy(update={"drift": "unrecorded"}))
-    return out
-
-
-def file_defaults(section: Mapping[str, Any], provider: str | None) -> dict[str, Any]:
-    """The weave file's ``deployment`` defaults that apply to ``provider``.
-
-    A section written for another provider (``provider: aws`` when deploying
-    to ``gcp``) keeps only its portable settings (memory, timeout, env);
-    its region, type and options belong to that other provider.
-    """
-    base = dict(section)
-    written_for = str(base.get("provider") or "").lower()
-    if provider and written_for and written_for != provider.strip().lower():
-        for key in ("provider", "region", "type", "options"):
-            base.pop(key, None)
-        base = {k: v for k, v in base.items() if k in ("memory_mb", "timeout_seconds", "env", "public")}
-    return base
-
-
-def find_weave_file(folder: str | os.PathLike[str] = ".") -> str:
-    """The weave file in ``folder``: ``weave.yaml`` or the only ``*.weave.yaml``.
-
-    Raises:
-        WeaveSpecError: none, or more than one, was found.
-    """
-    folder = Path(folder)
-    for name in ("weave.yaml", ".weave.yaml"):
-        if (folder / name).is_file():
-            return str(folder / name)
-    found = sorted(folder.glob("*.weave.yaml"))
-    if len(found) == 1:
-        return str(found[0])
-    if not found:
-        raise WeaveSpecError(
-            "no weave file given and none found in the current folder",
-            "pass --config FILE.weave.yaml (see examples/), or write the weave in a %%weave_deploy cell",
-        )
-    raise WeaveSpecError(
-        f"several weave files here ({', '.join(p.name for p in found)}); which one?", "pass --config FILE"
-    )

@@ -13,6 +13,7 @@ values, only their names.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -282,3 +283,26 @@ def _substitute(raw: str, environ: Mapping[str, str], missing: list[str]) -> str
 
     parts = raw.split("$${")
     return "${".join(ENV_REF_RE.sub(repl, part) for part in parts)
+
+
+def find_weave_file(folder: str | os.PathLike[str] = ".") -> str:
+    """The weave file in ``folder``: ``weave.yaml`` or the only ``*.weave.yaml``.
+
+    Raises:
+        WeaveSpecError: none, or more than one, was found.
+    """
+    folder = Path(folder)
+    for name in ("weave.yaml", ".weave.yaml"):
+        if (folder / name).is_file():
+            return str(folder / name)
+    found = sorted(folder.glob("*.weave.yaml"))
+    if len(found) == 1:
+        return str(found[0])
+    if not found:
+        raise WeaveSpecError(
+            "no weave file given and none found in the current folder",
+            "pass --config FILE.weave.yaml (see examples/), or write the weave in a %%weave_deploy cell",
+        )
+    raise WeaveSpecError(
+        f"several weave files here ({', '.join(p.name for p in found)}); which one?", "pass --config FILE"
+    )

@@ -75,6 +75,7 @@ def find_method(auth: AuthenticationManager, cfg: AuthConfig | None) -> tuple[st
     if wanted in (None, "service_account", "config_file"):
         path = auth.setting("gcp", "GOOGLE_APPLICATION_CREDENTIALS", "service_account_file", "credentials_file", auth=cfg)
         if path:
+            path = str(Path(path).expanduser())
             if not Path(path).is_file():
                 raise CredentialsError(f"the service-account key file {path} does not exist", HOW_TO_AUTH)
             return "service_account", path
