@@ -26,6 +26,7 @@ echo "--- starting the private Docker engine and registry"
 if bash scripts/docker-env.sh status >/dev/null 2>&1; then
   echo "(already running: left running afterwards)"
 else
+  bash scripts/docker-env.sh stop >/dev/null 2>&1 || true  # clears what a killed engine left behind
   bash scripts/docker-env.sh start >/dev/null
   trap 'bash scripts/docker-env.sh stop || true' EXIT
 fi
