@@ -179,11 +179,16 @@ class DeploymentManager:
     def plan(self, values: Any, defaults: Mapping[str, Any] | None = None, sink: Sink = null_sink) -> Plan:
         """What a deploy would do, without doing it (a dry run)."""
         config, provider, artifact = self._prepare(values, defaults)
+        return self._planned(config, provider, artifact, sink, self.settings_hash(config))[1]
+
+    def _planned(self, config: DeploymentConfig, provider: DeploymentProvider, artifact: Artifact, sink: Sink, settings: str) -> tuple[DeployContext, Plan]:
+        """Ask the provider for its plan inside a fresh context and announce it; returns both."""
         ctx = self.context(config.provider, config.name, self._scrubbing(sink, config), env=config.env_plain())
-        ctx.settings_hash = self.settings_hash(config)
+        ctx.settings_hash = settings
         plan = self._guard(lambda: provider.plan(config, artifact, ctx), config)
+        ctx.reporter.total = len(plan.steps)
         ctx.reporter.emit(PlanReady(plan))
-        return plan
+        return ctx, plan
 
     def deploy(self, values: Any, defaults: Mapping[str, Any] | None = None, sink: Sink = null_sink, dry_run: bool = False) -> DeploymentInfo | Plan:
         """Deploy (or, with ``dry_run``, plan) a weave.
@@ -206,11 +211,7 @@ class DeploymentManager:
         config, provider, artifact = self._prepare(values, defaults)
         settings = self.settings_hash(config)
         with self.inventory.lock(config.provider, config.name, wait=self.lock_wait):
-            ctx = self.context(config.provider, config.name, self._scrubbing(sink, config), env=config.env_plain())
-            ctx.settings_hash = settings
-            plan = self._guard(lambda: provider.plan(config, artifact, ctx), config)
-            ctx.reporter.total = len(plan.steps)
-            ctx.reporter.emit(PlanReady(plan))
+            ctx, plan = self._planned(config, provider, artifact, sink, settings)
             previous = ctx.record
             if previous is None or plan.has_changes or previous.status != DeploymentStatus.ACTIVE:
                 ctx.save(status=DeploymentStatus.DEPLOYING, region=config.region, message=None)
