@@ -105,7 +105,9 @@ class LocalProvider(DeploymentProvider):
                 shutil.rmtree(tmp, ignore_errors=True)
                 artifact.extract(tmp)
                 artifact.write(tmp / "artifact.zip")
-                os.replace(tmp, folder) if not folder.exists() else shutil.rmtree(tmp)
+                if folder.exists():  # a half-written folder from an interrupted deploy
+                    shutil.rmtree(folder)
+                os.replace(tmp, folder)
             ctx.add_resource("folder", str(folder))
         port = config.port or (rec.details.get("port") if rec and rec.details.get("port") else None)
         with ctx.step("process", "start the server process"):
@@ -126,7 +128,8 @@ class LocalProvider(DeploymentProvider):
             proc = self._spawn(opts.python, folder, config, ctx, port, log_path)
             ctx.add_resource("process", str(proc.pid), port=port, log=str(log_path))
             endpoint = f"http://{config.host}:{port}"
-            ctx.save(endpoint=endpoint, details={"pid": proc.pid, "port": port, "log": str(log_path), "folder": str(folder)})
+            details = {"pid": proc.pid, "port": port, "log": str(log_path), "folder": str(folder)}
+            ctx.save(endpoint=endpoint, details=details)
         with ctx.step("health", f"wait for {endpoint}/health"):
             ok = wait_for(lambda: proc.poll() is not None or http_ok(f"{endpoint}/health", 0.5), opts.startup_timeout, 0.01)
             if proc.poll() is not None or not ok:
@@ -145,7 +148,7 @@ class LocalProvider(DeploymentProvider):
             endpoint=endpoint,
             region="localhost",
             health="healthy",
-            details={"pid": proc.pid, "port": port, "log": str(log_path), "folder": str(folder)},
+            details=details,
         )
 
     @staticmethod
