@@ -67,28 +67,32 @@ class SlowProvider(DeploymentProvider):
             provider=self.name,
             name=config.name,
             steps=[
-                PlannedStep(key="build", resource="build the image", action=action),
-                PlannedStep(key="run", resource="run the service", action=action),
+                PlannedStep(key="build", resource="build the image", action=action, call="build"),
+                PlannedStep(key="run", resource="run the service", action=action, call="run"),
             ],
         )
 
-    def deploy(self, config: DeploymentConfig, artifact: Any, ctx: DeployContext, plan: Plan) -> DeploymentInfo:
-        self.seen.append(config)
-        with ctx.step("build", "build the image"):
-            ctx.log("Step 1/2 : FROM python:3.12-slim")
-            if self.fail_with == "leak":
-                ctx.log(f"careless build line: {sorted(ctx.env.items())}")
-            if self.started is not None:
-                self.started.set()
-            if self.gate is not None and not self.gate.wait(30):
-                raise DeploymentFailed("the test never opened the gate")
-            ctx.log("Step 2/2 : COPY . /app")
-        with ctx.step("run", "run the service"):
-            if self.fail_with == "interrupt":
-                raise KeyboardInterrupt
-            if self.fail_with and self.fail_with != "leak":
-                raise DeploymentFailed(self.fail_with, "try turning it off and on again")
-            ctx.add_resource("service", config.name)
+    def apply_build(self, run: Any, step: PlannedStep) -> None:
+        ctx = run.ctx
+        self.seen.append(run.config)
+        ctx.log("Step 1/2 : FROM python:3.12-slim")
+        if self.fail_with == "leak":
+            ctx.log(f"careless build line: {sorted(ctx.env.items())}")
+        if self.started is not None:
+            self.started.set()
+        if self.gate is not None and not self.gate.wait(30):
+            raise DeploymentFailed("the test never opened the gate")
+        ctx.log("Step 2/2 : COPY . /app")
+
+    def apply_run(self, run: Any, step: PlannedStep) -> None:
+        if self.fail_with == "interrupt":
+            raise KeyboardInterrupt
+        if self.fail_with and self.fail_with != "leak":
+            raise DeploymentFailed(self.fail_with, "try turning it off and on again")
+        run.ctx.add_resource("service", run.config.name)
+
+    def finish(self, run: Any) -> DeploymentInfo:
+        config = run.config
         return DeploymentInfo(
             name=config.name, provider=self.name, status=DeploymentStatus.ACTIVE,
             endpoint=f"http://127.0.0.1:9/{config.name}", region=config.region or "nowhere-1",
@@ -99,12 +103,15 @@ class SlowProvider(DeploymentProvider):
             raise NotFound(f"no {ctx.provider} deployment named {ctx.name!r}")
         return ctx.record.model_copy(update={"health": "healthy"})
 
-    def destroy(self, ctx: DeployContext, **options: Any) -> None:
+    def plan_destroy(self, ctx: DeployContext, **options: Any) -> Plan:
         if ctx.record is None:
             raise NotFound(f"no {ctx.provider} deployment named {ctx.name!r}")
-        with ctx.step("service", "remove the service"):
-            for res in ctx.resources("service"):
-                ctx.remove_resource(res.kind, res.id)
+        return Plan(provider=self.name, name=ctx.name, operation="undeploy", steps=[
+            PlannedStep(key="service", resource="remove the service", action="delete", call="remove_service")])
+
+    def apply_remove_service(self, run: Any, step: PlannedStep) -> None:
+        for res in run.ctx.resources("service"):
+            run.ctx.remove_resource(res.kind, res.id)
 
     def list_deployments(self, records: Any = None) -> list[DeploymentInfo]:
         return [r.model_copy(update={"health": "healthy"}) for r in records or []]

@@ -32,16 +32,21 @@ class MemoryProvider(DeploymentProvider):
     def plan(self, config, artifact, ctx):
         action = "no-change" if ctx.record and ctx.record.content_hash == artifact.content_hash else "create"
         return Plan(provider=self.name, name=config.name, steps=[
-            PlannedStep(key="bucket", resource="bucket", action=action),
-            PlannedStep(key="function", resource="function", action=action),
+            PlannedStep(key="bucket", resource="bucket", action=action, call="make", undo="unmake"),
+            PlannedStep(key="function", resource="function", action=action, call="make", undo="unmake"),
         ])
 
-    def deploy(self, config, artifact, ctx, plan):
-        for step in plan.steps:
-            with ctx.step(step.key, step.resource):
-                if self.fail_at == step.key:
-                    raise self.error
-                ctx.add_resource(step.key, f"{config.name}-{step.key}")
+    def apply_make(self, run, step):
+        if self.fail_at == step.key:
+            raise self.error
+        run.ctx.add_resource(step.key, f"{run.config.name}-{step.key}")
+        return {step.key: f"{run.config.name}-{step.key}"}
+
+    def undo_unmake(self, run, step, result):
+        run.ctx.remove_resource(step.key, result[step.key])
+
+    def finish(self, run):
+        config = run.config
         info = DeploymentInfo(name=config.name, provider=self.name, status=DeploymentStatus.ACTIVE,
                               endpoint=f"memory://{config.name}")
         self.live[config.name] = info
@@ -52,10 +57,14 @@ class MemoryProvider(DeploymentProvider):
             raise NotFound(f"no {ctx.name}")
         return self.live[ctx.name]
 
-    def destroy(self, ctx, **options):
-        self.live.pop(ctx.name, None)
-        for res in ctx.resources():
-            ctx.remove_resource(res.kind, res.id)
+    def plan_destroy(self, ctx, **options):
+        return Plan(provider=self.name, name=ctx.name, operation="undeploy", steps=[
+            PlannedStep(key="all", resource="everything", action="delete", call="remove_all")])
+
+    def apply_remove_all(self, run, step):
+        self.live.pop(run.ctx.name, None)
+        for res in run.ctx.resources():
+            run.ctx.remove_resource(res.kind, res.id)
 
     def list_deployments(self, records):
         return list(self.live.values())
@@ -99,7 +108,7 @@ def test_given_provider_class_is_instantiated_with_the_auth_manager(manager):
     assert mgr.provider("memory") is prov
 
 
-def test_failing_step_marks_failed_and_keeps_what_was_made(manager, mock_weave):
+def test_failing_step_marks_failed_and_rolls_back_through_the_journal(manager, mock_weave):
     prov = MemoryProvider(manager.auth, fail_at="function", error=RuntimeError("quota exceeded"))
     mgr = DeploymentManager(home=manager.home, providers={"memory": prov})
     events = []
@@ -110,10 +119,45 @@ def test_failing_step_marks_failed_and_keeps_what_was_made(manager, mock_weave):
     assert isinstance(events[-1], Done) and not events[-1].ok
     row = mgr.inventory.get("memory", "demo")
     assert row.status == DeploymentStatus.FAILED and row.message == "quota exceeded"
-    assert [r.kind for r in row.resources] == ["bucket"]
+    assert row.resources == []  # the bucket step was undone by the executor
+    journal = mgr.inventory.journal.runs("memory", "demo")[-1]
+    assert journal["outcome"] == "failed"
+    assert [(s["key"], s["outcome"]) for s in journal["steps"]] == [("bucket", "done"), ("function", "failed"), ("bucket", "undone")]
     prov.fail_at = None
     assert mgr.deploy(values(mock_weave)).status == DeploymentStatus.ACTIVE
     assert mgr.inventory.get("memory", "demo").message is None
+
+
+def test_keep_on_failure_keeps_what_finished_steps_made(manager, mock_weave):
+    class Keeping(MemoryProvider):
+        def keep_on_failure(self, config):
+            return True
+
+    prov = Keeping(manager.auth, fail_at="function", error=RuntimeError("quota exceeded"))
+    mgr = DeploymentManager(home=manager.home, providers={"memory": prov})
+    with pytest.raises(DeploymentFailed):
+        mgr.deploy(values(mock_weave))
+    assert [r.kind for r in mgr.inventory.get("memory", "demo").resources] == ["bucket"]
+
+
+def test_executed_steps_are_the_plans_changing_steps_and_dry_run_is_the_same_plan(manager, mock_weave):
+    from weave_nb.events import PlanReady, StepStarted
+
+    prov = MemoryProvider(manager.auth)
+    mgr = DeploymentManager(home=manager.home, providers={"memory": prov})
+    shown = mgr.deploy(values(mock_weave), dry_run=True)
+    events = []
+    mgr.deploy(values(mock_weave), sink=events.append)
+    ran = [e.plan for e in events if isinstance(e, PlanReady)][0]
+    assert ran.model_dump() == shown.model_dump()
+    assert [e.step for e in events if isinstance(e, StepStarted)] == [s.key for s in ran.changing()] == ["bucket", "function"]
+    steps = mgr.inventory.journal.runs("memory", "demo")[-1]["steps"]
+    assert [(s["key"], s["call"], s["outcome"]) for s in steps] == [("bucket", "make", "done"), ("function", "make", "done")]
+    # unchanged: every step is no-change, nothing runs, and the journal records no step
+    events.clear()
+    mgr.deploy(values(mock_weave), sink=events.append)
+    assert not [e for e in events if isinstance(e, StepStarted) and e.description.startswith(("create", "update"))]
+    assert mgr.inventory.journal.runs("memory", "demo")[-1]["steps"] == []
 
 
 def test_weave_errors_keep_their_type_and_suggestion(manager, mock_weave):
@@ -250,7 +294,7 @@ class Exploding(MemoryProvider):
     def status(self, ctx):
         raise RuntimeError("engine exploded")
 
-    def destroy(self, ctx, **options):
+    def apply_remove_all(self, run, step):
         raise KeyError("lost")
 
 

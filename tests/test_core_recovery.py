@@ -24,9 +24,10 @@ def test_killed_after_process_step_next_deploy_finishes(subprocess_env, mock_wea
     killed_after("process", subprocess_env, mock_weave, weave_home)
     row = manager.inventory.get("local", "demo")
     assert row.status == DeploymentStatus.DEPLOYING
-    orphan = row.details["pid"]
+    (orphan,) = [int(r.id) for r in row.resources if r.kind == "process"]
     assert pid_alive(orphan) and server_pids(weave_home) == [orphan]
-    assert [r.id for r in row.resources if r.kind == "process"] == [str(orphan)]
+    plan = manager.plan({"name": "demo", "weave_file": str(mock_weave)})
+    assert plan.step(f"stray-{orphan}").action == "delete"
 
     info = manager.deploy({"name": "demo", "weave_file": str(mock_weave)})
     assert info.status == DeploymentStatus.ACTIVE and info.message != "no changes"
@@ -38,7 +39,7 @@ def test_killed_after_process_step_next_deploy_finishes(subprocess_env, mock_wea
 
 def test_killed_after_process_step_undeploy_removes_everything(subprocess_env, mock_weave, manager, weave_home):
     killed_after("process", subprocess_env, mock_weave, weave_home)
-    orphan = manager.inventory.get("local", "demo").details["pid"]
+    (orphan,) = [int(r.id) for r in manager.inventory.get("local", "demo").resources if r.kind == "process"]
     assert pid_alive(orphan)
     manager.destroy("demo")
     assert wait_for(lambda: not pid_alive(orphan), 10)
@@ -65,7 +66,8 @@ def test_interrupt_in_the_deploying_process_is_recorded_and_undeployable(manager
         manager.deploy({"name": "demo", "weave_file": str(mock_weave)}, sink=sink)
     row = manager.inventory.get("local", "demo")
     assert row.status == DeploymentStatus.FAILED
-    assert pid_alive(row.details["pid"]), "the server was started and recorded before the interrupt"
+    (pid,) = [int(r.id) for r in row.resources if r.kind == "process"]
+    assert pid_alive(pid), "the server was started and recorded before the interrupt"
     manager.destroy("demo")
     assert wait_for(lambda: server_pids(weave_home) == [], 10)
     assert manager.inventory.get("local", "demo") is None

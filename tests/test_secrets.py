@@ -152,18 +152,20 @@ class LeakyProvider(DeploymentProvider):
     def plan(self, config, artifact, ctx):
         if self.stage == "plan":
             self._fail(ctx.env)
-        return Plan(provider="leaky", name=config.name, steps=[PlannedStep(key="x", resource="x", action="create")])
+        return Plan(provider="leaky", name=config.name, steps=[PlannedStep(key="x", resource="x", action="create", call="make")])
 
-    def deploy(self, config, artifact, ctx, plan):
-        with ctx.step("x", "make x"):
-            ctx.log("calling the API")
-            self._fail(ctx.env)
+    def apply_make(self, run, step):
+        run.ctx.log("calling the API")
+        self._fail(run.ctx.env)
+
+    def finish(self, run):
+        raise AssertionError("never reached: the only step fails")
 
     def status(self, ctx):
         return DeploymentInfo(name=ctx.name, provider="leaky")
 
-    def destroy(self, ctx, **options):
-        pass
+    def plan_destroy(self, ctx, **options):
+        return Plan(provider="leaky", name=ctx.name, operation="undeploy")
 
     def list_deployments(self, records):
         return []

@@ -100,7 +100,8 @@ def _values(name: str, provider: str | None, weave_file: str | None, weave_text:
     return values
 
 
-def deployments(provider: str | None = None, status: str | None = None, refresh: bool = True, manager: Any = None) -> Any:
+def deployments(provider: str | None = None, status: str | None = None, refresh: bool = True, manager: Any = None,
+                all_owners: bool = False) -> Any:
     """Every deployment as a pandas DataFrame, newest first (see :func:`weave_nb.frame.deployments_frame`).
 
     Args:
@@ -108,6 +109,7 @@ def deployments(provider: str | None = None, status: str | None = None, refresh:
         status: only this status (active, failed, ...).
         refresh: ask the providers for live state (else the inventory only).
         manager: a DeploymentManager to use instead of a new one.
+        all_owners: also list what other inventories made (``drift`` says ``other owner``).
 
     Returns:
         The DataFrame; ``frame.attrs["notes"]`` lists skipped providers.
@@ -117,7 +119,7 @@ def deployments(provider: str | None = None, status: str | None = None, refresh:
     """
     from .frame import deployments_frame
 
-    listing = _mgr(manager).list(provider=provider, refresh=refresh)
+    listing = _mgr(manager).list(provider=provider, refresh=refresh, all_owners=all_owners)
     rows = [d for d in listing.deployments if not status or d.status.value == status.lower()]
     frame = deployments_frame(rows)
     frame.attrs["notes"] = listing.notes

@@ -36,6 +36,7 @@ _DEPLOY: list[Arg] = [
     (("--push",), dict(action="store_true", default=None, help="docker: push the image to DOCKER_REGISTRY_URL, then run it")),
     (("--push-only",), dict(dest="push_only", action="store_true", default=None, help="docker: build and push, run nothing")),
     (("--keep-on-failure",), dict(dest="keep_on_failure", action="store_true", default=None, help="keep what a failed deploy created")),
+    (("--adopt",), dict(action="store_true", default=None, help="take over an existing resource of that name that this inventory did not make (shown as adopt in the plan)")),
     (("--option", "-o"), dict(action="append", dest="option", metavar="KEY=VALUE", help="any provider option (repeatable)")),
     (("--dry-run",), dict(dest="dry_run", action="store_true", help="show the plan and stop")),
     (("--verbose", "-v"), dict(action="store_true", help="also show progress percentages, and the traceback of an unexpected error")),
@@ -54,12 +55,15 @@ COMMANDS: dict[str, list[Arg]] = {
         (("--status", "-s"), dict(choices=["pending", "deploying", "active", "failed", "destroying"], help="only this status")),
         (("--refresh",), dict(action="store_true", default=True, help="ask the providers for live state (default)")),
         (("--no-refresh",), dict(dest="refresh", action="store_false", help="read the inventory only")),
+        (("--all-owners",), dict(dest="all_owners", action="store_true", help="also list what other weave-nb inventories made (marked other owner)")),
     ],
     "undeploy": _NAME_PROVIDER
     + [
         (("--force", "-f"), dict(action="store_true", help="do not ask for confirmation")),
         (("--keep-image",), dict(dest="keep_image", action="store_true", help="docker: keep the image")),
         (("--purge-logs",), dict(dest="purge_logs", action="store_true", help="aws: also delete the log group")),
+        (("--adopt",), dict(action="store_true", help="also remove resources of that name this inventory did not make")),
+        (("--dry-run",), dict(dest="dry_run", action="store_true", help="show the undeploy plan and stop")),
     ],
     "status": list(_NAME_PROVIDER),
     "invoke": _NAME_PROVIDER
@@ -72,7 +76,7 @@ COMMANDS: dict[str, list[Arg]] = {
 }
 
 OPTION_FLAGS = ("endpoint", "runtime", "architecture", "project", "base_image", "volumes", "push", "push_only", "keep_on_failure")
-CONFIG_FLAGS = ("name", "provider", "type", "region", "weave_file", "memory_mb", "timeout_seconds", "public", "host", "port")
+CONFIG_FLAGS = ("name", "provider", "type", "region", "weave_file", "memory_mb", "timeout_seconds", "public", "host", "port", "adopt")
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:

@@ -97,7 +97,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> i
         _notes(info, out)
         return 0
     if cmd == "deployments":
-        listing = _manager().list(provider=args.provider, refresh=args.refresh)
+        listing = _manager().list(provider=args.provider, refresh=args.refresh, all_owners=args.all_owners)
         rows = [d.row() for d in listing.deployments if not args.status or d.status.value == args.status]
         out.write(table(rows, LIST_COLUMNS) + "\n")
         for note in listing.notes:
@@ -106,10 +106,13 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> i
     mgr = _manager()
     provider = mgr.provider_of(args.name, args.provider)
     if cmd == "undeploy":
+        opts = {k: True for k in ("keep_image", "purge_logs", "adopt") if getattr(args, k)}
+        if args.dry_run:
+            out.write(mgr.destroy(args.name, provider, dry_run=True, **opts).render() + "\n")
+            return 0
         if not args.force and not _confirm(f"Remove {args.name!r} and everything it made on {provider}? [y/N] ", out, stdin):
             out.write("cancelled\n")
             return 1
-        opts = {k: True for k in ("keep_image", "purge_logs") if getattr(args, k)}
         mgr.destroy(args.name, provider, sink=line_sink(out), **opts)
         return 0
     if cmd == "status":

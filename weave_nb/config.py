@@ -16,6 +16,7 @@ from typing import Any, Literal, Mapping, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from .core.plan import Plan, PlannedStep  # noqa: F401 - re-exported: the plan model lives in core.plan
 from .errors import ConfigError
 
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
@@ -112,6 +113,7 @@ class DeploymentConfig(BaseModel):
     port: int | None = Field(default=None, ge=0, le=65535)
     options: dict[str, Any] = Field(default_factory=dict)
     auth: AuthConfig | None = None
+    adopt: bool = Field(default=False, description="take over resources of this name that this inventory did not make")
 
     @field_validator("name")
     @classmethod
@@ -301,66 +303,6 @@ class DeploymentInfo(BaseModel):
         if self.details.get("sandbox"):
             text += " (sandbox, not the real cloud)"
         return text
-
-
-class PlannedStep(BaseModel):
-    """One resource change in a plan: ``action`` is create, update, replace, delete or no-change."""
-
-    model_config = ConfigDict(frozen=True, defer_build=True)
-
-    key: str
-    resource: str
-    action: Literal["create", "update", "replace", "delete", "no-change"]
-    detail: str = ""
-
-
-class Plan(BaseModel):
-    """What a deploy would change; pure data, computed without changing anything."""
-
-    model_config = ConfigDict(defer_build=True)
-
-    provider: str
-    name: str
-    steps: list[PlannedStep] = Field(default_factory=list)
-    notes: list[str] = Field(default_factory=list)
-
-    @property
-    def has_changes(self) -> bool:
-        """True when any step changes something."""
-        return any(s.action != "no-change" for s in self.steps)
-
-    def render(self) -> str:
-        """Text form, one line per step, as shown by ``weave plan``."""
-        symbols = {"create": "+", "update": "~", "replace": "±", "delete": "-", "no-change": "="}
-        lines = [f"Plan for {self.name} on {self.provider}:"]
-        for s in self.steps:
-            extra = f"  ({s.detail})" if s.detail else ""
-            lines.append(f"  {symbols[s.action]} {s.action:<9} {s.resource}{extra}")
-        if not self.has_changes:
-            lines.append("  no changes")
-        lines.extend(f"  note: {n}" for n in self.notes)
-        return "\n".join(lines)
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(self.render())
-
-    def _repr_html_(self) -> str:
-        colors = {"create": "#2e7d32", "update": "#1565c0", "replace": "#e65100", "delete": "#c62828", "no-change": "#888"}
-        rows = "".join(
-            f"<tr><td style='color:{colors[s.action]}'>{html.escape(s.action)}</td><td>{html.escape(s.resource)}</td>"
-            f"<td>{html.escape(s.detail)}</td></tr>"
-            for s in self.steps
-        )
-        notes = "".join(f"<div>note: {html.escape(n)}</div>" for n in self.notes)
-        changes = "" if self.has_changes else "<div>no changes</div>"
-        return (
-            f"<div class='weave-plan'><b>Plan for {html.escape(self.name)} on {html.escape(self.provider)}</b>"
-            f"<table>{rows}</table>{changes}{notes}</div>"
-        )
-
-    def to_json(self) -> str:
-        """JSON form of the plan."""
-        return json.dumps(self.model_dump(), indent=2)
 
 
 def file_defaults(section: Mapping[str, Any], provider: str | None) -> dict[str, Any]:

@@ -52,3 +52,7 @@ class DeploymentBusy(WeaveError):
 
 class NotFound(WeaveError):
     """The named deployment does not exist."""
+
+
+class ForeignResource(ConfigError):
+    """A resource with the deployment's name exists but this inventory did not make it; nothing was changed."""

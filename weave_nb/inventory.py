@@ -31,6 +31,13 @@ CREATE TABLE IF NOT EXISTS resources (
   provider TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL, rid TEXT NOT NULL,
   attrs TEXT NOT NULL DEFAULT '{}', created_at TEXT NOT NULL,
   PRIMARY KEY (provider, name, kind, rid));
+CREATE TABLE IF NOT EXISTS runs (
+  run TEXT PRIMARY KEY, provider TEXT NOT NULL, name TEXT NOT NULL, operation TEXT NOT NULL,
+  plan TEXT NOT NULL, outcome TEXT NOT NULL DEFAULT 'running', started_at TEXT NOT NULL, finished_at TEXT);
+CREATE TABLE IF NOT EXISTS journal (
+  run TEXT NOT NULL, seq INTEGER NOT NULL, step TEXT NOT NULL, action TEXT NOT NULL, call TEXT,
+  outcome TEXT NOT NULL, result TEXT NOT NULL DEFAULT '{}', at TEXT NOT NULL,
+  PRIMARY KEY (run, seq));
 """
 
 _FIELDS = ("status", "region", "endpoint", "content_hash", "settings_hash", "version", "message", "details")
@@ -50,6 +57,17 @@ class Inventory:
         self.path = self.home / "inventory.db"
         with self._connect() as db:
             db.executescript(SCHEMA)
+        self.journal = Journal(self)
+        self._owner: str | None = None
+
+    @property
+    def owner_id(self) -> str:
+        """This inventory's id, stamped on every resource it makes (see :mod:`weave_nb.core.ownership`)."""
+        if self._owner is None:
+            from .core.ownership import owner_id
+
+            self._owner = owner_id(self.home)
+        return self._owner
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -141,6 +159,8 @@ class Inventory:
             db.execute("BEGIN IMMEDIATE")
             db.execute("DELETE FROM resources WHERE provider=? AND name=?", (provider, name))
             db.execute("DELETE FROM deployments WHERE provider=? AND name=?", (provider, name))
+            db.execute("DELETE FROM journal WHERE run IN (SELECT run FROM runs WHERE provider=? AND name=?)", (provider, name))
+            db.execute("DELETE FROM runs WHERE provider=? AND name=?", (provider, name))
             db.execute("COMMIT")
 
     # -- resources ----------------------------------------------------------
@@ -232,6 +252,60 @@ class Inventory:
                 with contextlib.suppress(OSError):
                     os.ftruncate(fd, 0)
             os.close(fd)
+
+
+class Journal:
+    """The step journal: each run of a plan, and each step as it finished, failed or was undone.
+
+    Written by the executor after every step, so what a half-finished run
+    did can always be read back (``weave`` re-plans from live state; the
+    journal says what happened and in which order).
+    """
+
+    def __init__(self, inventory: Inventory) -> None:
+        self._inv = inventory
+
+    def begin(self, run: str, provider: str, name: str, plan: Any) -> None:
+        """Record that ``run`` starts executing ``plan`` (its steps, calls and parameters; no secrets)."""
+        with self._inv._connect() as db:
+            db.execute(
+                "INSERT INTO runs (run, provider, name, operation, plan, started_at) VALUES (?,?,?,?,?,?)",
+                (run, provider, name, plan.operation, plan.model_dump_json(), utcnow().isoformat()),
+            )
+
+    def step(self, run: str, step: Any, outcome: str, result: dict[str, Any]) -> None:
+        """Record one step's outcome (done, failed, undone, undo-failed) with its result."""
+        with self._inv._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM journal WHERE run=?", (run,)).fetchone()[0]
+            db.execute(
+                "INSERT INTO journal (run, seq, step, action, call, outcome, result, at) VALUES (?,?,?,?,?,?,?,?)",
+                (run, seq, step.key, step.action, step.call, outcome, json.dumps(result, sort_keys=True, default=str),
+                 utcnow().isoformat()),
+            )
+            db.execute("COMMIT")
+
+    def end(self, run: str, outcome: str) -> None:
+        """Record how the run ended (done or failed)."""
+        with self._inv._connect() as db:
+            db.execute("UPDATE runs SET outcome=?, finished_at=? WHERE run=?", (outcome, utcnow().isoformat(), run))
+
+    def runs(self, provider: str, name: str) -> list[dict[str, Any]]:
+        """Every recorded run of one deployment, oldest first, each with its steps."""
+        with self._inv._connect() as db:
+            rows = db.execute(
+                "SELECT run, operation, plan, outcome, started_at, finished_at FROM runs WHERE provider=? AND name=? "
+                "ORDER BY started_at, rowid", (provider, name)).fetchall()
+            out = []
+            for run, operation, plan, outcome, started, finished in rows:
+                steps = db.execute(
+                    "SELECT step, action, call, outcome, result FROM journal WHERE run=? ORDER BY seq", (run,)).fetchall()
+                out.append({
+                    "run": run, "operation": operation, "plan": json.loads(plan), "outcome": outcome,
+                    "started_at": started, "finished_at": finished,
+                    "steps": [{"key": k, "action": a, "call": c, "outcome": o, "result": json.loads(r)} for k, a, c, o, r in steps],
+                })
+        return out
 
 
 def _row_to_info(row: dict[str, Any]) -> DeploymentInfo:

@@ -26,7 +26,7 @@ def merge_live(records: list[DeploymentInfo], live: list[DeploymentInfo]) -> lis
     for rec in records:
         now = live_by_name.pop(rec.name, None)
         if now is None:
-            if rec.status in (DeploymentStatus.ACTIVE, DeploymentStatus.DEPLOYING):
+            if rec.status == DeploymentStatus.ACTIVE:  # a deploying one may not exist yet: never "missing"
                 rec = rec.model_copy(update={"drift": "missing", "health": "gone"})
             out.append(rec)
             continue
@@ -37,3 +37,21 @@ def merge_live(records: list[DeploymentInfo], live: list[DeploymentInfo]) -> lis
     for extra in live_by_name.values():
         out.append(extra.model_copy(update={"drift": "unrecorded"}))
     return out
+
+
+def split_owners(live: list[DeploymentInfo], owner: str) -> tuple[list[DeploymentInfo], list[DeploymentInfo]]:
+    """Split a provider's live view into this inventory's deployments and other inventories'.
+
+    Providers put the owner mark they found on a resource in
+    ``details["owner"]``; a live deployment whose mark names another
+    inventory is returned in the second list, marked ``drift="other owner"``
+    so no front end shows it as ours.
+    """
+    ours, theirs = [], []
+    for info in live:
+        found = info.details.get("owner")
+        if found in (None, owner):
+            ours.append(info)
+        else:
+            theirs.append(info.model_copy(update={"drift": "other owner"}))
+    return ours, theirs

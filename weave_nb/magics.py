@@ -193,7 +193,7 @@ class WeaveMagics(Magics, Configurable):
         from .api import deployments
 
         with self._friendly():
-            frame = deployments(args.provider, args.status, args.refresh, manager=self._manager())
+            frame = deployments(args.provider, args.status, args.refresh, manager=self._manager(), all_owners=args.all_owners)
         for note in frame.attrs["notes"]:
             print(f"note: {note}")
         return frame
@@ -205,6 +205,10 @@ class WeaveMagics(Magics, Configurable):
         args = parse_argstring(self.weave_undeploy, line)
         mgr = self._manager()
         provider = self._provider(mgr, args.name, args.provider)
+        opts = {k: True for k in ("keep_image", "purge_logs", "adopt") if getattr(args, k)}
+        if args.dry_run:
+            with self._friendly():
+                return mgr.destroy(args.name, provider, dry_run=True, **opts)
         if self.confirm_undeploy and not args.force:
             try:
                 answer = (self.ask or input)(f"Remove {args.name!r} and everything it made on {provider}? [y/N] ")
@@ -213,7 +217,6 @@ class WeaveMagics(Magics, Configurable):
             if (answer or "").strip().lower() not in YES:
                 print("cancelled: nothing was removed")
                 return None
-        opts = {k: True for k in ("keep_image", "purge_logs") if getattr(args, k)}
         return self._run(f"undeploy {args.name}", False, lambda view: mgr.destroy(args.name, provider, sink=view, **opts))
 
     @line_magic

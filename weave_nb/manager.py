@@ -23,8 +23,9 @@ from .config import DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, fi
 from .errors import CredentialsError, DeploymentFailed, NotFound, WeaveError
 from .events import Done, PlanReady, Reporter, Sink, null_sink
 from .inventory import Inventory
+from .core.executor import DisplayOnlyExecutor, Executor
 from .providers.base import DeployContext, DeploymentProvider
-from .listing import Listing, merge_live
+from .listing import Listing, merge_live, split_owners
 from .registry import load_provider_class, provider_names
 
 
@@ -133,7 +134,7 @@ class DeploymentManager:
         """A hash of every setting that changes a deployment; env values are salted, never stored."""
         salt = self._salt()
         env = {k: hashlib.sha256(salt + v.get_secret_value().encode()).hexdigest() for k, v in sorted(config.env.items())}
-        data = config.model_dump(mode="json", exclude={"weave_file", "weave_text", "env", "auth"})
+        data = config.model_dump(mode="json", exclude={"weave_file", "weave_text", "env", "auth", "adopt"})
         data["env"] = env
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -185,9 +186,10 @@ class DeploymentManager:
         """Ask the provider for its plan inside a fresh context and announce it; returns both."""
         ctx = self.context(config.provider, config.name, self._scrubbing(sink, config), env=config.env_plain())
         ctx.settings_hash = settings
+        ctx.scrub = lambda text: self._scrub(text, config)
         plan = self._guard(lambda: provider.plan(config, artifact, ctx), config)
         ctx.reporter.total = len(plan.steps)
-        ctx.reporter.emit(PlanReady(plan))
+        DisplayOnlyExecutor().run(plan, ctx)
         return ctx, plan
 
     def deploy(self, values: Any, defaults: Mapping[str, Any] | None = None, sink: Sink = null_sink, dry_run: bool = False) -> DeploymentInfo | Plan:
@@ -207,7 +209,7 @@ class DeploymentManager:
                 inventory says what exists; the message and suggestion say what to do).
         """
         if dry_run:
-            return self.plan(values, defaults, sink)
+            return self.plan(values, defaults, sink)  # the same plan, given to the display-only executor
         config, provider, artifact = self._prepare(values, defaults)
         settings = self.settings_hash(config)
         with self.inventory.lock(config.provider, config.name, wait=self.lock_wait):
@@ -215,20 +217,34 @@ class DeploymentManager:
             previous = ctx.record
             if previous is None or plan.has_changes or previous.status != DeploymentStatus.ACTIVE:
                 ctx.save(status=DeploymentStatus.DEPLOYING, region=config.region, message=None)
+            executor = Executor(provider, provider.keep_on_failure(config))
             try:
-                info = provider.deploy(config, artifact, ctx, plan)
+                run = executor.run(plan, ctx, config, artifact)
+                info = provider.finish(run)
             except BaseException as exc:
                 message = self._scrub(getattr(exc, "message", None) or str(exc) or type(exc).__name__, config)
                 suggestion = getattr(exc, "suggestion", None) or (
                     f"deploy again to finish, or `weave undeploy {config.name} --provider {config.provider}` to remove what was made"
                 )
-                ctx.save(status=DeploymentStatus.FAILED, message=message[:2000])
+                restored = executor.last is not None and executor.last.rolled_back and previous is not None \
+                    and previous.status == DeploymentStatus.ACTIVE
+                if restored:  # the new release failed, the old one was never touched or was put back: it still serves
+                    message = f"the new release failed and was rolled back; the previous release still serves: {message}"
+                    ctx.save(status=DeploymentStatus.ACTIVE, message=message[:2000])
+                else:
+                    ctx.save(status=DeploymentStatus.FAILED, message=message[:2000])
                 ctx.reporter.emit(Done(ok=False, message=message, suggestion=suggestion))
                 if isinstance(exc, WeaveError):
                     raise type(exc)(message, suggestion) from None
                 if isinstance(exc, Exception):
                     raise DeploymentFailed(message, suggestion) from None
                 raise
+            if not plan.has_changes:
+                # never "no changes" over a record that was failed or unfinished: say it was repaired
+                repaired = previous is not None and previous.status != DeploymentStatus.ACTIVE
+                message = "no changes: the live resources already match; the record is active again" if repaired else "no changes"
+                ctx.log(message)
+                info = info.model_copy(update={"message": message})
             info = ctx.save(
                 status=info.status,
                 endpoint=info.endpoint,
@@ -256,39 +272,56 @@ class DeploymentManager:
             info.resources = ctx.record.resources
         return info
 
-    def destroy(self, name: str, provider: str = "local", sink: Sink = null_sink, **options: Any) -> DeploymentInfo:
-        """Remove every resource a deployment made and forget it.
+    def destroy(self, name: str, provider: str = "local", sink: Sink = null_sink, dry_run: bool = False,
+                **options: Any) -> DeploymentInfo | Plan:
+        """Remove every resource a deployment made and forget it (or, with ``dry_run``, return the undeploy plan).
+
+        The provider plans one delete step per resource (checking each is this
+        inventory's, unless ``adopt=True``); the executor runs them and
+        journals each as it goes.
 
         Raises:
             NotFound: nothing by that name is recorded or found.
+            ForeignResource: a resource to delete was not made by this inventory; nothing was removed.
             WeaveError: a resource could not be removed (the rest is kept on record).
         """
         prov = self.provider(provider)
+        if dry_run:
+            ctx = self.context(provider, name, sink)
+            plan = self._guard(lambda: prov.plan_destroy(ctx, **options))
+            return DisplayOnlyExecutor().run(plan, ctx)
         with self.inventory.lock(provider, name, wait=self.lock_wait):
             ctx = self.context(provider, name, sink)
-            if ctx.record is not None:
-                ctx.save(status=DeploymentStatus.DESTROYING)
             try:
-                self._guard(lambda: prov.destroy(ctx, **options))
+                plan = self._guard(lambda: prov.plan_destroy(ctx, **options))
             except NotFound:
                 if ctx.record is None:
                     raise
-            except BaseException as exc:
+                plan = None  # recorded but nothing left to remove
+            if plan is not None:
+                ctx.reporter.total = len(plan.steps)
+                ctx.reporter.emit(PlanReady(plan))
                 if ctx.record is not None:
-                    ctx.save(status=DeploymentStatus.FAILED, message=f"undeploy failed: {getattr(exc, 'message', exc)}")
-                ctx.reporter.emit(Done(ok=False, message=str(getattr(exc, "message", exc))))
-                raise
+                    ctx.save(status=DeploymentStatus.DESTROYING)
+                try:
+                    self._guard(lambda: Executor(prov).run(plan, ctx))
+                except BaseException as exc:
+                    if ctx.record is not None:
+                        ctx.save(status=DeploymentStatus.FAILED, message=f"undeploy failed: {getattr(exc, 'message', exc)}")
+                    ctx.reporter.emit(Done(ok=False, message=str(getattr(exc, "message", exc))))
+                    raise
             self.inventory.delete(provider, name)
             info = DeploymentInfo(name=name, provider=provider, status=DeploymentStatus.DESTROYED)
             ctx.reporter.emit(Done(ok=True, message=f"{name} removed from {provider}", info=info))
             return info
 
-    def list(self, provider: str | None = None, refresh: bool = True) -> Listing:
+    def list(self, provider: str | None = None, refresh: bool = True, all_owners: bool = False) -> Listing:
         """Every deployment, recorded and live, with drift marked.
 
         Args:
             provider: only this provider (default: all known).
             refresh: ask the providers for their live view (else: the inventory only).
+            all_owners: also list what other inventories made (marked ``drift="other owner"``, never as ours).
 
         Returns:
             A :class:`Listing`; a provider that is not installed or configured is
@@ -300,6 +333,7 @@ class DeploymentManager:
         for info in recorded:
             by_provider.setdefault(info.provider, []).append(info)
         out = Listing()
+        hidden = 0
         for pname in names:
             records = by_provider.pop(pname, [])
             if not refresh:
@@ -318,7 +352,13 @@ class DeploymentManager:
                 out.notes.append(f"skipped {pname}: {_one_line(exc)}")
                 out.deployments.extend(records)
                 continue
-            out.deployments.extend(merge_live(records, live))
+            ours, theirs = split_owners(live, self.inventory.owner_id)
+            out.deployments.extend(merge_live(records, ours))
+            hidden += len(theirs)
+            if all_owners:
+                out.deployments.extend(theirs)
+        if hidden and not all_owners:
+            out.notes.append(f"{hidden} deployment(s) made by other inventories are not shown: `weave deployments --all-owners` lists them")
         for rest in by_provider.values():
             out.deployments.extend(rest)
         out.deployments = [self._mark_interrupted(d) for d in out.deployments]
@@ -335,7 +375,7 @@ class DeploymentManager:
             return info
         verb = "deploy" if info.status == DeploymentStatus.DEPLOYING else "undeploy"
         return info.model_copy(update={
-            "drift": info.drift or "interrupted",
+            "drift": "interrupted",  # says more than "missing": what a re-run or undeploy will finish
             "message": f"the {verb} was interrupted: deploy again to finish, or undeploy to remove what was made",
         })
 

@@ -17,13 +17,15 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Mapping
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..config import DeploymentConfig, DeploymentInfo, Plan, Resource, describe_validation_error
+from ..config import DeploymentConfig, DeploymentInfo, Resource, describe_validation_error
+from ..core.plan import Plan, PlannedStep
 from ..errors import ConfigError
 from ..events import Reporter
 
 if TYPE_CHECKING:
     from ..artifact import Artifact
     from ..auth import AuthenticationManager
+    from ..core.executor import Run
     from ..inventory import Inventory
 
 
@@ -69,6 +71,19 @@ class DeployContext:
         self.clock = clock
         self.record = inventory.get(provider, name)
         self.settings_hash: str | None = None
+        self.scrub: Callable[[str], str] = self._scrub_env
+
+    def _scrub_env(self, text: str) -> str:
+        """``text`` with this deployment's env values masked (the manager widens this to auth secrets)."""
+        for value in self.env.values():
+            if len(value) >= 4:
+                text = text.replace(value, "***")
+        return text
+
+    @property
+    def owner(self) -> str:
+        """This inventory's id: the owner mark on every resource this deployment makes."""
+        return self.inventory.owner_id
 
     # events ---------------------------------------------------------------
     def log(self, text: str, step: str | None = None) -> None:
@@ -98,17 +113,6 @@ class DeployContext:
         """Report a plan step that needs no work."""
         started = self.reporter.start(key, description)
         self.reporter.finish(key, started, "skipped", detail)
-
-    def skip_all(self, plan: Plan, message: str) -> None:
-        """Report every step of a plan without changes as skipped, then log ``message``.
-
-        Args:
-            plan: the plan whose steps are reported.
-            message: the line saying why nothing is done (e.g. "no changes: ...").
-        """
-        for step in plan.steps:
-            self.skip(step.key, step.resource)
-        self.log(message)
 
     # inventory --------------------------------------------------------------
     def add_resource(self, kind: str, rid: str, **attrs: Any) -> None:
@@ -197,22 +201,53 @@ class DeploymentProvider(ABC):
             ConfigError: the artifact is too large.
         """
 
+    def keep_on_failure(self, config: DeploymentConfig) -> bool:
+        """True when a failed deploy should keep what it made instead of rolling back (option ``keep_on_failure``)."""
+        return bool(getattr(self.options(config), "keep_on_failure", False))
+
     # operations -----------------------------------------------------------
     @abstractmethod
     def plan(self, config: DeploymentConfig, artifact: "Artifact", ctx: DeployContext) -> Plan:
-        """Return what a deploy would do; may read remote state, never changes it."""
+        """Read the remote state and return the plan a deploy runs; never changes anything.
+
+        Every step that changes something names its apply function
+        (``step.call`` → ``apply_<call>``) and the parameters it sends, and,
+        where it can be undone, its undo function (``step.undo`` →
+        ``undo_<undo>``). A resource found with the deployment's name that
+        this inventory did not make stops the plan
+        (:func:`weave_nb.core.ownership.check`) unless ``config.adopt``.
+        """
 
     @abstractmethod
-    def deploy(self, config: DeploymentConfig, artifact: "Artifact", ctx: DeployContext, plan: Plan) -> DeploymentInfo:
-        """Carry out ``plan``: create or update every resource, recording each as it is made.
-
-        Returns:
-            The deployment as it now stands (status ``active`` on success).
+    def plan_destroy(self, ctx: DeployContext, **options: Any) -> Plan:
+        """Return the undeploy plan: a delete step for every resource the deployment made.
 
         Raises:
-            WeaveError: a step failed; resources this run created are rolled back
-                unless the config asks to keep them.
+            NotFound: nothing by that name is recorded or found.
+            ForeignResource: a resource to delete is not this inventory's.
         """
+
+    @abstractmethod
+    def finish(self, run: "Run") -> DeploymentInfo:
+        """The deployment as it stands after ``run`` executed its plan (status ``active`` on success)."""
+
+    def apply_step(self, run: "Run", step: PlannedStep) -> Mapping[str, Any] | None:
+        """Carry out one step by calling ``apply_<step.call>(run, step)``.
+
+        Returns:
+            Values for later steps and ``finish`` (recorded in the journal; never secrets).
+        """
+        fn = getattr(self, f"apply_{step.call}", None)
+        if fn is None:
+            raise TypeError(f"{type(self).__name__} has no apply_{step.call} for step {step.key!r}")
+        return fn(run, step)
+
+    def undo_step(self, run: "Run", step: PlannedStep, result: Mapping[str, Any]) -> None:
+        """Undo one finished step by calling ``undo_<step.undo>(run, step, result)``."""
+        fn = getattr(self, f"undo_{step.undo}", None)
+        if fn is None:
+            raise TypeError(f"{type(self).__name__} has no undo_{step.undo} for step {step.key!r}")
+        fn(run, step, result)
 
     @abstractmethod
     def status(self, ctx: DeployContext) -> DeploymentInfo:
@@ -223,12 +258,11 @@ class DeploymentProvider(ABC):
         """
 
     @abstractmethod
-    def destroy(self, ctx: DeployContext, **options: Any) -> None:
-        """Remove every resource the deployment made (even after a failed deploy)."""
+    def list_deployments(self, records: list[DeploymentInfo]) -> list[DeploymentInfo]:
+        """Every deployment this provider finds live, as the provider itself reports it.
 
-    @abstractmethod
-    def list_deployments(self, config: DeploymentConfig | None = None) -> list[DeploymentInfo]:
-        """Every deployment this provider manages, as the provider itself reports it.
+        Args:
+            records: this provider's inventory rows (to look up what the provider cannot list).
 
         Raises:
             CredentialsError: the provider is not configured (the caller skips it with a note).

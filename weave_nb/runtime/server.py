@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,6 +44,8 @@ class _Handler(BaseHTTPRequestHandler):
             status, headers, body = app.handle(self.command, self.path, raw, dict(self.headers),
                                                spec_path=self.spec_path)
         self.send_response(status)
+        if self.path == "/health":  # tells a deployer which process answered (two share a port during a switch-over)
+            self.send_header("X-Weave-Pid", str(os.getpid()))
         for key, value in headers.items():
             self.send_header(key, value)
         self.send_header("Content-Length", str(len(body)))
@@ -56,13 +59,25 @@ class _Handler(BaseHTTPRequestHandler):
         sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
 
-def make_server(host: str = "127.0.0.1", port: int = 8080, spec_path: str | None = None) -> ThreadingHTTPServer:
+class _ReusePortServer(ThreadingHTTPServer):
+    """Binds with SO_REUSEPORT, so a new release can listen on the port before the old one stops."""
+
+    def server_bind(self) -> None:
+        if hasattr(socket, "SO_REUSEPORT"):
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+
+
+def make_server(host: str = "127.0.0.1", port: int = 8080, spec_path: str | None = None,
+                reuse_port: bool = False) -> ThreadingHTTPServer:
     """Bind a server (not yet serving).
 
     Args:
         host: interface to bind.
         port: TCP port; 0 picks a free one (read ``server.server_address``).
         spec_path: ``weave.json`` to serve; default as :func:`engine.default_spec_path`.
+        reuse_port: share the port with another server bound the same way (SO_REUSEPORT),
+            for switching releases without a moment where nothing listens.
 
     Returns:
         The bound ``ThreadingHTTPServer``; call ``serve_forever()``.
@@ -71,7 +86,7 @@ def make_server(host: str = "127.0.0.1", port: int = 8080, spec_path: str | None
         OSError: if the address cannot be bound.
     """
     handler = type("WeaveHandler", (_Handler,), {"spec_path": spec_path})
-    server = ThreadingHTTPServer((host, port), handler)
+    server = (_ReusePortServer if reuse_port else ThreadingHTTPServer)((host, port), handler)
     server.daemon_threads = True
     return server
 
@@ -91,9 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8080),
                         help="TCP port; 0 picks a free one (default: $PORT or 8080)")
     parser.add_argument("--spec", default=None, help="path of weave.json (default: next to the package)")
+    parser.add_argument("--reuse-port", action="store_true", help="bind with SO_REUSEPORT (for switch-overs)")
     args = parser.parse_args(argv)
     try:
-        server = make_server(args.host, args.port, args.spec)
+        server = make_server(args.host, args.port, args.spec, args.reuse_port)
     except OSError as exc:
         print(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr, flush=True)
         return 2

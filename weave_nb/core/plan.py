@@ -1,0 +1,120 @@
+"""A plan is data: an ordered list of steps, each one instruction with its own parameters.
+
+A provider's planner turns (config, artifact, observed remote state) into a
+:class:`Plan`. The one :class:`~weave_nb.core.executor.Executor` runs any plan
+by calling, for each step that changes something, the provider's apply
+function named by ``step.call`` with ``step.params``; ``weave plan`` and
+``--dry-run`` show the very same object. Nothing in a plan is secret: env
+values never go in ``params`` (apply functions read them from the context).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Action = Literal["create", "update", "replace", "delete", "adopt", "no-change"]
+SYMBOLS = {"create": "+", "update": "~", "replace": "±", "delete": "-", "adopt": "&", "no-change": "="}
+COLORS = {"create": "#2e7d32", "update": "#1565c0", "replace": "#e65100", "delete": "#c62828", "adopt": "#6a1b9a", "no-change": "#888"}
+
+
+class PlannedStep(BaseModel):
+    """One change to one resource.
+
+    Attributes:
+        key: unique within the plan; names the step in events and the journal.
+        resource: what it acts on, for people ("Lambda function weave-demo").
+        action: create, update, replace, delete, adopt or no-change.
+        detail: why, for people ("code changed").
+        call: the provider's apply function (``apply_<call>``); ``None`` only for no-change.
+        params: the values the call sends (JSON-able; never a secret value).
+        undo: the provider's undo function (``undo_<undo>``) run on rollback, or ``None``.
+    """
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    key: str
+    resource: str
+    action: Action
+    detail: str = ""
+    call: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    undo: str | None = None
+
+    @property
+    def changes(self) -> bool:
+        """True unless the step is no-change."""
+        return self.action != "no-change"
+
+    def line(self) -> str:
+        """One line for the text form of a plan."""
+        extra = f"  ({self.detail})" if self.detail else ""
+        return f"  {SYMBOLS[self.action]} {self.action:<9} {self.resource}{extra}"
+
+
+class Plan(BaseModel):
+    """What an operation will do: pure data, computed without changing anything.
+
+    Attributes:
+        provider, name: the deployment.
+        operation: ``deploy`` or ``undeploy``.
+        steps: in the order the executor runs them.
+        notes: things to know that are not steps.
+        observed: a summary of the remote state the plan was made from (no secrets).
+    """
+
+    model_config = ConfigDict(defer_build=True)
+
+    provider: str
+    name: str
+    operation: Literal["deploy", "undeploy"] = "deploy"
+    steps: list[PlannedStep] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    observed: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def has_changes(self) -> bool:
+        """True when any step changes something."""
+        return any(s.changes for s in self.steps)
+
+    def changing(self) -> list[PlannedStep]:
+        """The steps the executor will run, in order."""
+        return [s for s in self.steps if s.changes]
+
+    def step(self, key: str) -> PlannedStep | None:
+        """The step named ``key``, or ``None``."""
+        return next((s for s in self.steps if s.key == key), None)
+
+    def render(self) -> str:
+        """Text form, one line per step, as shown by ``weave plan``."""
+        verb = "Plan" if self.operation == "deploy" else "Undeploy plan"
+        lines = [f"{verb} for {self.name} on {self.provider}:"]
+        lines.extend(s.line() for s in self.steps)
+        if not self.has_changes:
+            lines.append("  no changes")
+        lines.extend(f"  note: {n}" for n in self.notes)
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.render())
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td style='color:{COLORS[s.action]}'>{html.escape(s.action)}</td><td>{html.escape(s.resource)}</td>"
+            f"<td>{html.escape(s.detail)}</td></tr>"
+            for s in self.steps
+        )
+        notes = "".join(f"<div>note: {html.escape(n)}</div>" for n in self.notes)
+        changes = "" if self.has_changes else "<div>no changes</div>"
+        verb = "Plan" if self.operation == "deploy" else "Undeploy plan"
+        return (
+            f"<div class='weave-plan'><b>{verb} for {html.escape(self.name)} on {html.escape(self.provider)}</b>"
+            f"<table>{rows}</table>{changes}{notes}</div>"
+        )
+
+    def to_json(self) -> str:
+        """JSON form of the plan (the steps with their calls and parameters)."""
+        return json.dumps(self.model_dump(), indent=2, default=str)
