@@ -311,3 +311,12 @@ def test_unexpected_provider_errors_become_weave_errors_with_the_cause(manager, 
         mgr.destroy("demo", "exploding")
     row = mgr.inventory.get("exploding", "demo")
     assert row.status == DeploymentStatus.FAILED and "KeyError" in row.message
+
+
+def test_a_weave_file_cannot_ask_to_adopt(manager, tmp_path):
+    from weave_nb.errors import ConfigError
+
+    path = tmp_path / "adopting.weave.yaml"
+    path.write_text('version: "1.0"\nagents:\n  a: {model: mock}\nweaves:\n  w: {agents: [a]}\ndeployment: {adopt: true}\n')
+    with pytest.raises(ConfigError, match="cannot ask to adopt"):
+        manager.plan({"name": "demo", "weave_file": str(path)})

@@ -180,6 +180,12 @@ def make_config(values: dict[str, Any], defaults: dict[str, Any] | None = None) 
     Raises:
         ConfigError: a value is invalid; the message names the field.
     """
+    if "adopt" in (defaults or {}):
+        raise ConfigError(
+            "a weave file cannot ask to adopt resources (deployment.adopt)",
+            "remove `adopt` from the file's deployment section; taking over what another inventory made is "
+            "your decision alone: pass --adopt",
+        )
     merged: dict[str, Any] = {}
     known = set(DeploymentConfig.model_fields)
     options: dict[str, Any] = {}

@@ -3,7 +3,7 @@
 It shows every part of the provider interface on something small: options with
 limits checked before any work, credentials found through the credential
 chain (never stored), a plan that is data, resources recorded as they are
-made, status, destroy, listing with drift, and invoke.
+made, an undeploy plan, listing with drift, and invoke.
 """
 
 from __future__ import annotations
@@ -63,30 +63,37 @@ class FolderProvider(DeploymentProvider):
 
     # -- operations ---------------------------------------------------------------
     def plan(self, config: DeploymentConfig, artifact: Any, ctx: Any) -> Plan:
+        """Read what is published and return the steps; the executor runs them by calling ``apply_<call>``."""
         target = self._target(config)
         current = self._published_hash(target)
         action = "no-change" if current == artifact.content_hash else "update" if current else "create"
-        return Plan(provider=self.name, name=config.name, steps=[
-            PlannedStep(key="publish", resource=f"folder {target}", action=action, detail=artifact.content_hash[:12]),
+        return Plan(provider=self.name, name=config.name, observed={"published": current}, steps=[
+            PlannedStep(key="publish", resource=f"folder {target}", action=action, detail=artifact.content_hash[:12],
+                        call="publish", params={"target": str(target)}, undo=None if current else "unpublish"),
         ])
 
-    def deploy(self, config: DeploymentConfig, artifact: Any, ctx: Any, plan: Plan) -> DeploymentInfo:
-        target = self._target(config)
-        token = self.auth.require(self.name, [TOKEN_KEY], "set FOLDER_TOKEN", auth=config.auth)
-        if not plan.has_changes:
-            ctx.skip("publish", f"folder {target}")
-        else:
-            with ctx.step("publish", f"publish to {target}"):
-                target.mkdir(parents=True, exist_ok=True)
-                ctx.add_resource("folder", str(target))
-                artifact.write(target / "artifact.zip")
-                (target / "weave.json").write_bytes(artifact.files["weave.json"])
-                # the token proves we may publish; only its length is kept, never the value
-                meta = {"content_hash": artifact.content_hash, "token_length": len(token.get_secret_value())}
-                (target / "published.json").write_text(json.dumps(meta))
-                ctx.log(f"wrote {artifact.size} bytes")
+    def apply_publish(self, run: Any, step: PlannedStep) -> dict[str, Any]:
+        """Write the artifact into the folder the step names."""
+        target = Path(step.params["target"])
+        token = self.auth.require(self.name, [TOKEN_KEY], "set FOLDER_TOKEN", auth=run.config.auth)
+        target.mkdir(parents=True, exist_ok=True)
+        run.ctx.add_resource("folder", str(target))
+        run.artifact.write(target / "artifact.zip")
+        (target / "weave.json").write_bytes(run.artifact.files["weave.json"])
+        # the token proves we may publish; only its length is kept, never the value
+        meta = {"content_hash": run.artifact.content_hash, "token_length": len(token.get_secret_value())}
+        (target / "published.json").write_text(json.dumps(meta))
+        run.ctx.log(f"wrote {run.artifact.size} bytes")
+        return {"folder": str(target)}
+
+    def undo_unpublish(self, run: Any, step: PlannedStep, result: dict[str, Any]) -> None:
+        """Remove a folder this run published for the first time (on rollback)."""
+        self.apply_unpublish(run, step)
+
+    def finish(self, run: Any) -> DeploymentInfo:
+        target = self._target(run.config)
         return DeploymentInfo(
-            name=config.name, provider=self.name, status=DeploymentStatus.ACTIVE,
+            name=run.config.name, provider=self.name, status=DeploymentStatus.ACTIVE,
             endpoint=target.as_uri(), region="filesystem", details={"folder": str(target)},
         )
 
@@ -99,13 +106,19 @@ class FolderProvider(DeploymentProvider):
             return rec.model_copy(update={"status": DeploymentStatus.FAILED, "drift": "missing", "health": "gone"})
         return rec.model_copy(update={"health": "published"})
 
-    def destroy(self, ctx: Any, **options: Any) -> None:
+    def plan_destroy(self, ctx: Any, **options: Any) -> Plan:
         if ctx.record is None:
             raise NotFound(f"no folder deployment named {ctx.name!r}", "list them with `weave deployments`")
-        for res in ctx.resources("folder"):
-            with ctx.step("unpublish", f"remove {res.id}"):
-                shutil.rmtree(res.id, ignore_errors=True)
-                ctx.remove_resource("folder", res.id)
+        return Plan(provider=self.name, name=ctx.name, operation="undeploy", steps=[
+            PlannedStep(key=f"unpublish-{i}", resource=f"folder {res.id}", action="delete", call="unpublish",
+                        params={"target": res.id})
+            for i, res in enumerate(ctx.resources("folder"))
+        ])
+
+    def apply_unpublish(self, run: Any, step: PlannedStep) -> None:
+        """Remove a published folder and forget it."""
+        shutil.rmtree(step.params["target"], ignore_errors=True)
+        run.ctx.remove_resource("folder", step.params["target"])
 
     def list_deployments(self, records: Any = None) -> list[DeploymentInfo]:
         live = []
