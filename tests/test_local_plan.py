@@ -105,3 +105,13 @@ def test_undeploy_plan_is_shown_by_dry_run_and_is_what_runs(manager, mock_weave)
     plan, started = ran_and_planned(events)
     assert started == [s.key for s in shown.steps] == [s.key for s in plan.steps]
     assert wait_for(lambda: not pid_alive(info.details["pid"]), 10)
+
+
+@pytest.mark.parametrize("host", ["not a host", "192.0.2.1", "example.com"])
+def test_a_host_this_machine_cannot_listen_on_fails_before_anything_is_made(manager, mock_weave, host):
+    from weave_nb.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--host"):
+        deploy(manager, mock_weave, host=host)
+    assert manager.inventory.get("local", "demo") is None
+    assert not (manager.home / "local" / "demo").exists()

@@ -11,9 +11,31 @@ from pathlib import Path
 from typing import Callable
 
 
+def bind_problem(host: str) -> str | None:
+    """Why a server could not listen on ``host`` here, or ``None`` when it can.
+
+    ``host`` must be an IP address literal (or ``localhost``) of this machine;
+    the check binds a throwaway socket to port 0 and closes it at once.
+    """
+    import ipaddress
+
+    if host != "localhost":
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return f"{host!r} is not an IP address"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+    except OSError as exc:
+        return f"this machine cannot listen on {host} ({exc.strerror or exc})"
+    return None
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """Return a TCP port that is free on ``host`` right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
 

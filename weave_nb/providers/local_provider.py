@@ -22,7 +22,7 @@ from ..config import DeploymentConfig, DeploymentInfo, DeploymentStatus
 from ..core.executor import Run
 from ..core.plan import Plan, PlannedStep
 from ..errors import ConfigError, DeploymentFailed, NotFound
-from ..procutil import free_port, http_ok, pid_alive, pids_with, port_in_use, stop_process, wait_for
+from ..procutil import bind_problem, free_port, http_ok, pid_alive, pids_with, port_in_use, stop_process, wait_for
 from .base import DeployContext, DeploymentProvider
 
 PASS_THROUGH_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR", "TMPDIR")
@@ -52,6 +52,9 @@ class LocalProvider(DeploymentProvider):
         opts = self.options(config)
         if not Path(opts.python).exists() and shutil.which(opts.python) is None:
             raise ConfigError(f"interpreter {opts.python!r} not found", "set --option python=PATH or leave it unset")
+        problem = bind_problem(config.host)
+        if problem:
+            raise ConfigError(f"--host: {problem}", "use 127.0.0.1 (the default), ::1, or an address of this machine")
 
     # -- helpers ------------------------------------------------------------
     @staticmethod
