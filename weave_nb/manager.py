@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from .artifact import Artifact
 from .auth import AuthenticationManager, weave_home
-from .config import DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, file_defaults, make_config
+from .config import DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, check_file_powers, file_defaults, make_config
 from .errors import CredentialsError, DeploymentFailed, NotFound, WeaveError
 from .events import Done, PlanReady, Reporter, Sink, null_sink
 from .inventory import Inventory
@@ -121,6 +121,7 @@ class DeploymentManager:
         values = dict(values)
         probe = DeploymentConfig.model_construct(weave_file=values.get("weave_file"), weave_text=values.get("weave_text"))
         spec = self.load_spec(probe)
+        check_file_powers(spec.deployment or {}, spec.env)
         base = file_defaults(spec.deployment or {}, values.get("provider") or (defaults or {}).get("provider"))
         base.update({k: v for k, v in (defaults or {}).items() if v is not None})
         spec_env = spec.resolve_env(self.auth.environ)

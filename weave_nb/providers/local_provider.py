@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..artifact import SERVER_MODULE, SPEC_FILE, Artifact
-from ..config import DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, PlannedStep
+from ..config import DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, PlannedStep, is_loopback
 from ..errors import ConfigError, DeploymentFailed, NotFound
 from ..procutil import free_port, http_ok, pid_alive, pids_with, port_in_use, stop_process, wait_for
 from .base import DeployContext, DeploymentProvider
@@ -90,7 +90,12 @@ class LocalProvider(DeploymentProvider):
             why = "code changed" if alive and not same_code else "settings changed" if alive else ""
             steps.append(PlannedStep(key="process", resource="server process on " + config.host, action=action, detail=why))
         steps.append(PlannedStep(key="health", resource="GET /health", action=steps[-1].action if steps[-1].action != "replace" else "update"))
-        return Plan(provider=self.name, name=config.name, steps=steps)
+        notes = [f"the server runs {self.options(config).python} and listens on {config.host}"]
+        if not is_loopback(config.host):
+            notes.append(f"{config.host} is not a loopback address: anyone who can reach this machine can call "
+                         "the weave and spend its API keys")
+            ctx.warn(notes[-1])
+        return Plan(provider=self.name, name=config.name, steps=steps, notes=notes)
 
     def deploy(self, config: DeploymentConfig, artifact: Artifact, ctx: DeployContext, plan: Plan) -> DeploymentInfo:
         opts = self.options(config)

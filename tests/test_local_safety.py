@@ -1,0 +1,94 @@
+"""Issue 11: what a weave file may decide, secrets in errors, file modes under $WEAVE_HOME, Lambda log rights.
+
+A weave file is data people share: it may not choose an executable, where
+credentials go, or expose the server; only the user's flags may. Tests use a
+real manager on a private home and real server processes.
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import pytest
+
+from weave_nb.errors import ConfigError
+from weave_nb.events import WarningEvent
+
+from conftest import MOCK_WEAVE
+
+BASE = MOCK_WEAVE.replace("deployment: {provider: local}\n", "")
+
+
+def weave_with(tmp_path, deployment: str = "", env: str = ""):
+    path = tmp_path / "shared.weave.yaml"
+    path.write_text(BASE + textwrap.dedent(deployment) + textwrap.dedent(env))
+    return path
+
+
+# -- 2. the weave file's powers ------------------------------------------------------------------
+
+HOSTILE_SECTIONS = {
+    "options.python": (f"deployment:\n  provider: local\n  options: {{python: {sys.executable}}}\n", "--option python="),
+    "python": (f"deployment:\n  provider: local\n  python: {sys.executable}\n", "--option python="),
+    "host 0.0.0.0": ("deployment: {provider: local, host: 0.0.0.0}\n", "--host"),
+    "host ::": ("deployment: {provider: local, host: '::'}\n", "--host"),
+    "host lan": ("deployment: {provider: local, host: 192.168.1.20}\n", "--host"),
+    "public": ("deployment: {provider: local, public: true}\n", "--public"),
+    "aws endpoint_url": ("deployment: {provider: aws, options: {endpoint_url: 'https://collector.example'}}\n",
+                         "--option endpoint_url="),
+    "gcp api_endpoint": ("deployment: {provider: gcp, options: {api_endpoint: 'https://collector.example'}}\n",
+                         "--option api_endpoint="),
+    "docker registry": ("deployment: {provider: docker, registry: collector.example}\n", "--option registry="),
+    "env origins": ("deployment: {provider: local, env: {WEAVE_ALLOWED_ORIGINS: '*'}}\n", "--env WEAVE_ALLOWED_ORIGINS="),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_SECTIONS))
+def test_a_weave_file_may_not_choose_executables_binds_or_endpoints(manager, tmp_path, case):
+    section, flag = HOSTILE_SECTIONS[case]
+    path = weave_with(tmp_path, section)
+    with pytest.raises(ConfigError) as caught:
+        manager.plan({"name": "shared", "weave_file": str(path)})
+    assert "a weave file may not choose" in caught.value.message
+    assert flag in caught.value.suggestion
+    assert "collector.example" not in caught.value.message + caught.value.suggestion
+    assert manager.inventory.get("local", "shared") is None
+
+
+def test_a_weave_file_env_may_not_set_the_server_browser_rules(manager, tmp_path):
+    path = weave_with(tmp_path, env="env:\n  WEAVE_ALLOWED_HOSTS: '*'\n")
+    with pytest.raises(ConfigError, match="env.WEAVE_ALLOWED_HOSTS"):
+        manager.plan({"name": "shared", "weave_file": str(path)})
+
+
+def test_loopback_hosts_in_the_file_are_fine(manager, tmp_path):
+    for host in ("127.0.0.1", "localhost", "127.0.0.2"):
+        path = weave_with(tmp_path, f"deployment: {{provider: local, host: '{host}', public: false}}\n")
+        plan = manager.plan({"name": "shared", "weave_file": str(path)})
+        assert f"listens on {host}" in plan.render()
+
+
+def test_the_user_may_choose_them_and_the_plan_says_so(manager, tmp_path):
+    path = weave_with(tmp_path)
+    events = []
+    plan = manager.plan({"name": "shared", "weave_file": str(path), "host": "0.0.0.0",
+                         "options": {"python": sys.executable}}, sink=events.append)
+    text = plan.render()
+    assert f"the server runs {sys.executable} and listens on 0.0.0.0" in text
+    assert "0.0.0.0 is not a loopback address" in text
+    assert [e.text for e in events if isinstance(e, WarningEvent)] == [plan.notes[-1]]
+    quiet = manager.plan({"name": "shared", "weave_file": str(path)}, sink=events.append)
+    assert len(quiet.notes) == 1 and "listens on 127.0.0.1" in quiet.notes[0]
+
+
+def test_the_cli_shows_the_refusal_with_the_flag_to_use(weave_home, tmp_path):
+    """The CLI shows the refusal as a one-line error with the flag to use (exit 2, nothing created)."""
+    import io
+
+    from weave_nb import cli
+
+    path = weave_with(tmp_path, "deployment: {provider: local, host: 0.0.0.0}\n")
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(["deploy", "-n", "shared", "-c", str(path), "--host", "127.0.0.1"], out=out, err=err)
+    assert code == 2 and "deployment.host" in err.getvalue() and "--host" in err.getvalue()
