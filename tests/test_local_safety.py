@@ -92,3 +92,54 @@ def test_the_cli_shows_the_refusal_with_the_flag_to_use(weave_home, tmp_path):
     out, err = io.StringIO(), io.StringIO()
     code = cli.main(["deploy", "-n", "shared", "-c", str(path), "--host", "127.0.0.1"], out=out, err=err)
     assert code == 2 and "deployment.host" in err.getvalue() and "--host" in err.getvalue()
+
+
+# -- 3a. an --env entry that is not NAME=VALUE is never echoed ----------------------------------
+
+PASTED = [
+    "sk-abc123DEF456ghi789=x",          # a key pasted where the name goes
+    "sk-abc123DEF456ghi789",            # a key pasted alone
+    "c2stYWJjMTIzREVGNDU2Z2hpNzg5",      # base64, no '='
+    "9f86d081884c7d659a2feaa0c55ad015=1",  # hex secret starting with a digit
+    "=sk-abc123DEF456ghi789",            # value without a name
+]
+
+
+@pytest.mark.parametrize("entry", PASTED)
+def test_cli_env_errors_never_echo_the_entry(weave_home, mock_weave, entry):
+    import io
+
+    from weave_nb import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(["deploy", "-n", "demo", "-c", str(mock_weave), "--env", "OK=1", "--env", entry], out=out, err=err)
+    shown = out.getvalue() + err.getvalue()
+    assert code == 2 and "an --env entry is not NAME=VALUE with a valid NAME (entry #2)" in shown
+    for part in (entry, entry.split("=")[0] or entry[1:], entry[:12]):
+        assert part not in shown
+
+
+@pytest.mark.parametrize("entry", PASTED)
+def test_magic_env_errors_never_echo_the_entry(entry):
+    from weave_nb.arguments import config_values
+
+    with pytest.raises(ConfigError) as caught:
+        config_values({"name": "demo", "env": [entry]})
+    shown = caught.value.message + caught.value.suggestion
+    assert "entry #1" in shown and entry[:12] not in shown
+
+
+def test_api_env_mapping_errors_never_echo_the_name(manager, mock_weave):
+    from weave_nb import api
+
+    with pytest.raises(ConfigError) as caught:
+        api.deploy("demo", weave_file=str(mock_weave), env={"OK": "1", "sk-abc123DEF456ghi789": "x"}, manager=manager)
+    assert "entry #2" in caught.value.message and "sk-abc123" not in caught.value.message
+
+
+def test_the_env_form_never_echoes_a_pasted_line():
+    from weave_nb.widgets.models import parse_env_text
+
+    env, problems = parse_env_text("OK=1\nghp_abc123DEF456ghi789jkl\nsk-abc123DEF456=x\n", environ={})
+    assert env == {"OK": "1"} and len(problems) == 2
+    assert not any("abc123" in p for p in problems)

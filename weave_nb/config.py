@@ -134,9 +134,11 @@ class DeploymentConfig(BaseModel):
         if isinstance(value, (list, tuple)):
             return parse_env_pairs(value)
         if isinstance(value, dict):
-            for key in value:
+            for number, key in enumerate(value, 1):
                 if not isinstance(key, str) or not ENV_NAME.match(key):
-                    raise ValueError(f"{key!r} is not a valid environment variable name (use letters, digits and '_')")
+                    # never echo the name: it may be a pasted secret
+                    raise ValueError(f"an env entry is not a valid environment variable name (entry #{number}; "
+                                     "use letters, digits and '_')")
         return value
 
     @field_validator("auth", mode="before")
@@ -155,17 +157,17 @@ def parse_env_pairs(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
     """Turn ``["A=1", "B=two"]`` into a dict.
 
     Raises:
-        ConfigError: an item has no ``=`` or an invalid variable name.
+        ConfigError: an item has no ``=`` or an invalid variable name (the item is never quoted).
     """
     out: dict[str, str] = {}
-    for item in pairs:
-        if "=" not in item:
-            # never echo the item: without '=' it may be a pasted secret
-            raise ConfigError("--env expects KEY=VALUE, but an item has no '='", "write it as --env NAME=value")
-        key, val = item.split("=", 1)
+    for number, item in enumerate(pairs, 1):
+        key, sep, val = str(item).partition("=")
         key = key.strip()
-        if not ENV_NAME.match(key):
-            raise ConfigError(f"{key!r} is not a valid environment variable name", "use letters, digits and '_'")
+        if not sep or not ENV_NAME.match(key):
+            # never echo the item, nor its name part: it may be a pasted secret
+            raise ConfigError(f"an --env entry is not NAME=VALUE with a valid NAME (entry #{number})",
+                              "write it as --env NAME=value; a NAME holds letters, digits and '_', "
+                              "and does not start with a digit")
         out[key] = val
     return out
 
