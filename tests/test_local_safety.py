@@ -143,3 +143,97 @@ def test_the_env_form_never_echoes_a_pasted_line():
     env, problems = parse_env_text("OK=1\nghp_abc123DEF456ghi789jkl\nsk-abc123DEF456=x\n", environ={})
     assert env == {"OK": "1"} and len(problems) == 2
     assert not any("abc123" in p for p in problems)
+
+
+# -- 3b. secrets with quotes and backslashes are scrubbed however an error escapes them --------
+
+ODD_SECRET = 'pa"ss\\wo\'rd/é-7Qw9'  # a double quote, a backslash, a single quote, a slash, non-ASCII
+
+
+def _escaped_forms(value: str) -> dict[str, str]:
+    import json
+
+    return {
+        "raw": value,
+        "json": json.dumps(value)[1:-1],
+        "json-unicode": json.dumps(value, ensure_ascii=False)[1:-1],
+        "json-in-json": json.dumps(json.dumps(value)[1:-1])[1:-1],
+        "repr": repr(value)[1:-1],
+        "json-slash": json.dumps(value)[1:-1].replace("/", "\\/"),
+    }
+
+
+class EchoingProvider:
+    """Built per test: its errors and log lines quote the secret in one escaped form."""
+
+    @staticmethod
+    def make(form: str, stage: str, weave_error: bool):
+        from weave_nb.config import DeploymentInfo, Plan, PlannedStep
+        from weave_nb.errors import WeaveError
+        from weave_nb.providers.base import DeploymentProvider
+
+        class Provider(DeploymentProvider):
+            name = "echoing"
+
+            def _fail(self, env):
+                import json
+
+                body = json.dumps({"message": f"invalid header value {env['DB_PASSWORD']}"})
+                text = f"upstream said {body} and {_escaped_forms(env['DB_PASSWORD'])[form]}"
+                raise WeaveError(text, "check it") if weave_error else RuntimeError(text)
+
+            def plan(self, config, artifact, ctx):
+                if stage == "plan":
+                    self._fail(ctx.env)
+                return Plan(provider=self.name, name=config.name, steps=[PlannedStep(key="x", resource="x", action="create")])
+
+            def deploy(self, config, artifact, ctx, plan):
+                with ctx.step("x", "make x"):
+                    ctx.log(f"sending {_escaped_forms(ctx.env['DB_PASSWORD'])[form]}")
+                    self._fail(ctx.env)
+
+            def status(self, ctx):
+                return DeploymentInfo(name=ctx.name, provider=self.name)
+
+            def destroy(self, ctx, **options):
+                pass
+
+            def list_deployments(self, records):
+                return []
+
+        return Provider(None)
+
+
+@pytest.mark.parametrize("form", sorted(_escaped_forms("x")))
+@pytest.mark.parametrize("stage", ["plan", "deploy"])
+@pytest.mark.parametrize("weave_error", [False, True])
+def test_escaped_secrets_are_scrubbed_from_errors_and_events(weave_home, mock_weave, form, stage, weave_error):
+    import traceback
+
+    from weave_nb.errors import WeaveError
+    from weave_nb.manager import DeploymentManager
+
+    mgr = DeploymentManager(providers={"echoing": EchoingProvider.make(form, stage, weave_error)})
+    events = []
+    with pytest.raises(WeaveError) as caught:
+        mgr.deploy({"name": "demo", "provider": "echoing", "weave_file": str(mock_weave),
+                    "env": {"DB_PASSWORD": ODD_SECRET}}, sink=events.append)
+    exc = caught.value
+    shown = "".join(traceback.format_exception(exc)) + repr(exc.args) + "\n".join(repr(e) for e in events)
+    row = mgr.inventory.get("echoing", "demo")
+    shown += row.message if row and row.message else ""
+    assert "upstream said" in exc.message
+    for name, text in _escaped_forms(ODD_SECRET).items():
+        assert text not in shown, f"the {name} form leaked"
+    assert "7Qw9" not in shown
+
+
+def test_the_runtime_scrubs_escaped_forms_too():
+    import json
+
+    from weave_nb.runtime.errors import scrub, secret_values
+
+    secrets = secret_values({"DB_PASSWORD": ODD_SECRET}, ())
+    upstream = json.dumps({"error": {"message": f"bad key {ODD_SECRET}", "echo": repr(ODD_SECRET)}})
+    assert "7Qw9" not in scrub(upstream, secrets)
+    assert scrub("plain text", secrets) == "plain text"

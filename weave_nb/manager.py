@@ -26,6 +26,7 @@ from .inventory import Inventory
 from .providers.base import DeployContext, DeploymentProvider
 from .listing import Listing, merge_live
 from .registry import load_provider_class, provider_names
+from .runtime.errors import scrub
 
 
 UNEXPECTED = (
@@ -407,15 +408,14 @@ class DeploymentManager:
         return scrubbing
 
     def _scrub(self, text: str, config: DeploymentConfig) -> str:
-        for value in config.env_plain().values():
-            if len(value) >= 4:
-                text = text.replace(value, "***")
+        """``text`` without the secrets of ``config``, also where an error quotes them JSON- or repr-escaped."""
+        secrets = [v for v in config.env_plain().values() if len(v) >= 4]
         if config.auth:
             for val in config.auth.params.values():
                 raw = val.get_secret_value() if hasattr(val, "get_secret_value") else None
                 if raw and len(raw) >= 4:
-                    text = text.replace(raw, "***")
-        return text
+                    secrets.append(raw)
+        return scrub(text, secrets)
 
 
 def sandbox_details(details: Mapping[str, Any], provider: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
