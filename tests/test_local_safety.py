@@ -237,3 +237,72 @@ def test_the_runtime_scrubs_escaped_forms_too():
     upstream = json.dumps({"error": {"message": f"bad key {ODD_SECRET}", "echo": repr(ODD_SECRET)}})
     assert "7Qw9" not in scrub(upstream, secrets)
     assert scrub("plain text", secrets) == "plain text"
+
+
+# -- 4. $WEAVE_HOME is private: 0700 folders, 0600 files, whatever the umask ------------------
+
+def _modes(home):
+    import stat
+
+    out = {str(home): stat.S_IMODE(home.stat().st_mode)}
+    for path in home.rglob("*"):
+        out[str(path.relative_to(home))] = stat.S_IMODE(path.lstat().st_mode)
+    return out
+
+
+@pytest.fixture
+def open_umask():
+    import os
+
+    old = os.umask(0)  # the most permissive umask: modes must come from the code, not the umask
+    yield
+    os.umask(old)
+
+
+def test_a_local_deploy_leaves_only_private_files_in_the_home(weave_home, mock_weave, open_umask):
+    import os
+
+    from weave_nb.manager import DeploymentManager
+
+    mgr = DeploymentManager(home=weave_home)
+    info = mgr.deploy({"name": "modes", "weave_file": str(mock_weave), "env": {"API_TOKEN": "tok-1234"}})
+    mgr.invoke("modes", payload={"input": "hi"})  # the server writes its log
+    mgr.deploy({"name": "modes", "weave_file": str(mock_weave), "env": {"API_TOKEN": "tok-5678"}})  # a redeploy
+    modes = _modes(weave_home)
+    assert "inventory.db" in modes and any(p.endswith("server.log") for p in modes)
+    assert any(p.endswith("artifact.zip") for p in modes) and any(p.endswith("weave.json") for p in modes)
+    loose = {p: oct(m) for p, m in modes.items()
+             if m != (0o700 if os.path.isdir(os.path.join(weave_home, p)) else 0o600)}
+    assert loose == {}, f"not private: {loose}"
+    assert info.endpoint
+
+
+def test_an_existing_home_is_tightened(tmp_path, open_umask):
+    from weave_nb.inventory import Inventory
+
+    home = tmp_path / "old-home"
+    (home / "locks").mkdir(parents=True, mode=0o755)
+    home.chmod(0o755)
+    (home / "inventory.db").touch(mode=0o644)
+    Inventory(home)
+    modes = _modes(home)
+    assert modes[str(home)] == 0o700 and modes["locks"] == 0o700 and modes["inventory.db"] == 0o600
+
+
+def test_kept_lambda_packages_are_private(tmp_path, open_umask):
+    """The aws provider keeps each release's zip under $WEAVE_HOME/aws/<name>/ for `weave invoke --local`."""
+    from types import SimpleNamespace
+
+    from weave_nb.artifact import build_artifact
+    from weave_nb.inventory import Inventory
+    from weave_nb.spec import parse_weave
+
+    pytest.importorskip("boto3")
+    from weave_nb.providers.aws_provider import AwsProvider
+
+    home = tmp_path / "home"
+    ctx = SimpleNamespace(inventory=Inventory(home), name="demo")
+    path = AwsProvider._keep_zip(ctx, build_artifact(parse_weave(BASE)))
+    assert path.is_file()
+    loose = {p: oct(m) for p, m in _modes(home).items() if m not in (0o700, 0o600)}
+    assert loose == {}, f"not private: {loose}"

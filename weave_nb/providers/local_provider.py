@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..artifact import SERVER_MODULE, SPEC_FILE, Artifact
 from ..config import DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, PlannedStep, is_loopback
 from ..errors import ConfigError, DeploymentFailed, NotFound
+from ..private_files import open_private
 from ..procutil import free_port, http_ok, pid_alive, pids_with, port_in_use, stop_process, wait_for
 from .base import DeployContext, DeploymentProvider
 
@@ -164,10 +165,10 @@ class LocalProvider(DeploymentProvider):
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         # -I (isolated) ignores PYTHONPATH and user site: only the artifact folder is added to sys.path
         cmd = [python, "-I", "-c", _BOOT, str(folder), "--host", config.host, "--port", str(port)]
-        with open(log_path, "ab") as log:
+        with open_private(log_path) as log:
             return subprocess.Popen(
                 cmd, cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, close_fds=True,
+                start_new_session=True, close_fds=True, umask=0o077,  # what the server writes stays private
             )
 
     @staticmethod
