@@ -306,3 +306,55 @@ def test_kept_lambda_packages_are_private(tmp_path, open_umask):
     assert path.is_file()
     loose = {p: oct(m) for p, m in _modes(home).items() if m not in (0o700, 0o600)}
     assert loose == {}, f"not private: {loose}"
+
+
+# -- 5. the Lambda execution role may write only its own function's logs -------------------------
+
+def test_log_policy_is_scoped_to_the_functions_own_log_group():
+    import json
+
+    from weave_nb.providers.aws_settings import LOG_POLICY_NAME, log_policy_document
+
+    doc = log_policy_document("eu-west-1", "123456789012", "weave-demo")
+    group = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/weave-demo"
+    assert doc["Version"] == "2012-10-17"
+    grants = {}
+    for st in doc["Statement"]:
+        assert st["Effect"] == "Allow"
+        for action in [st["Action"]] if isinstance(st["Action"], str) else st["Action"]:
+            grants[action] = sorted([st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"])
+    assert grants == {
+        "logs:CreateLogGroup": sorted([group, group + ":*"]),
+        "logs:CreateLogStream": [group + ":*"],
+        "logs:PutLogEvents": [group + ":*"],
+    }
+    text = json.dumps(doc)
+    assert '"*"' not in text and "logs:*" not in text and len(text) < 2048
+    assert LOG_POLICY_NAME and json.loads(text) == doc
+
+
+def test_log_policy_follows_the_partition():
+    from weave_nb.providers.aws_settings import log_policy_document
+
+    doc = log_policy_document("cn-north-1", "123456789012", "f")
+    assert all(r.startswith("arn:aws-cn:logs:cn-north-1:123456789012:log-group:/aws/lambda/f")
+               for st in doc["Statement"] for r in ([st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"]))
+
+
+@pytest.mark.parametrize("region, account, fname", [
+    ("eu-west-1", "*", "weave-demo"),                 # any account
+    ("eu-west-1", "12345678901", "weave-demo"),       # 11 digits
+    ("*", "123456789012", "weave-demo"),              # any region
+    ("eu-west-1:123456789012:log-group:x", "123456789012", "f"),
+    ("eu-west-1", "123456789012", "*"),               # every function's logs
+    ("eu-west-1", "123456789012", "weave-*"),
+    ("eu-west-1", "123456789012", "a:b"),
+    ("eu-west-1", "123456789012", ""),
+    ("eu-west-1", "123456789012", "weave-demo\n"),  # '$' alone would let a newline through
+    ("eu-west-1", "123456789012\n", "weave-demo"),
+])
+def test_log_policy_refuses_wildcards_and_malformed_parts(region, account, fname):
+    from weave_nb.providers.aws_settings import log_policy_document
+
+    with pytest.raises(ValueError):
+        log_policy_document(region, account, fname)
