@@ -197,7 +197,7 @@ def test_provider_falls_back_to_local(env):
         ("--name x --bogus", None, "unrecognized arguments: --bogus"),
         ("--name x --provider nope", HELLO, "unknown provider 'nope'"),
         ("--provider slow", HELLO, "--name is required"),
-        ("--name x --provider slow --env NOEQUALS", HELLO, "KEY=VALUE"),
+        ("--name x --provider slow --env NOEQUALS", HELLO, "NAME=VALUE"),
         ("--name 9bad --provider slow", HELLO, "name"),
         ("--name x --provider slow --config other.yaml", HELLO, "not both"),
         ("--name x --provider slow --config missing.weave.yaml", None, "missing.weave.yaml"),

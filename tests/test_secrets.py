@@ -217,7 +217,7 @@ def test_env_flag_errors_never_echo_values():
     assert leaks(str(caught.value)) == []
     out, err = io.StringIO(), io.StringIO()
     assert cli.main(["deploy", "-n", "demo", "--env", FLAG_SECRET], out=out, err=err) == 2
-    assert "--env expects KEY=VALUE" in err.getvalue() and leaks(err.getvalue() + out.getvalue()) == []
+    assert "an --env entry is not NAME=VALUE" in err.getvalue() and leaks(err.getvalue() + out.getvalue()) == []
 
 
 def test_auth_params_named_like_secrets_are_secret():

@@ -72,7 +72,7 @@ def test_model_validation_says_why(tmp_path):
         ("memory_mb", "lots", "memory must be a whole number"),
         ("timeout_seconds", "0", "timeout must be between"),
         ("env_text", "sk-secret-value", "name must be letters, digits"),
-        ("env_text", "MISSING_VAR", "MISSING_VAR is not set"),
+        ("env_text", "MISSING_VAR", "a bare NAME must be set"),
         ("weave_text", HELLO, "not both"),
     ]:
         good = getattr(model, trait)

@@ -48,18 +48,20 @@ class Artifact:
         return sum(len(v) for v in self.files.values())
 
     def write(self, path: str | Path) -> Path:
-        """Write the zip to ``path`` and return it."""
-        path = Path(path)
-        path.write_bytes(self.data)
-        return path
+        """Write the zip to ``path`` (a private 0600 file) and return it."""
+        from .private_files import write_private
+
+        return write_private(path, self.data)
 
     def extract(self, folder: str | Path) -> Path:
-        """Write the entries into ``folder`` (created if needed) and return it."""
+        """Write the entries into ``folder`` (created if needed; 0700 folders, 0600 files) and return it."""
+        from .private_files import private_dir, write_private
+
         folder = Path(folder)
         for name, content in self.files.items():
             target = folder / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
+            private_dir(target.parent)
+            write_private(target, content)
         return folder
 
 

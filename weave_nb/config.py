@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import enum
 import html
+import ipaddress
 import json
 import re
 from typing import Any, Literal, Mapping, get_args
@@ -135,9 +136,11 @@ class DeploymentConfig(BaseModel):
         if isinstance(value, (list, tuple)):
             return parse_env_pairs(value)
         if isinstance(value, dict):
-            for key in value:
+            for number, key in enumerate(value, 1):
                 if not isinstance(key, str) or not ENV_NAME.match(key):
-                    raise ValueError(f"{key!r} is not a valid environment variable name (use letters, digits and '_')")
+                    # never echo the name: it may be a pasted secret
+                    raise ValueError(f"an env entry is not a valid environment variable name (entry #{number}; "
+                                     "use letters, digits and '_')")
         return value
 
     @field_validator("auth", mode="before")
@@ -156,17 +159,17 @@ def parse_env_pairs(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
     """Turn ``["A=1", "B=two"]`` into a dict.
 
     Raises:
-        ConfigError: an item has no ``=`` or an invalid variable name.
+        ConfigError: an item has no ``=`` or an invalid variable name (the item is never quoted).
     """
     out: dict[str, str] = {}
-    for item in pairs:
-        if "=" not in item:
-            # never echo the item: without '=' it may be a pasted secret
-            raise ConfigError("--env expects KEY=VALUE, but an item has no '='", "write it as --env NAME=value")
-        key, val = item.split("=", 1)
+    for number, item in enumerate(pairs, 1):
+        key, sep, val = str(item).partition("=")
         key = key.strip()
-        if not ENV_NAME.match(key):
-            raise ConfigError(f"{key!r} is not a valid environment variable name", "use letters, digits and '_'")
+        if not sep or not ENV_NAME.match(key):
+            # never echo the item, nor its name part: it may be a pasted secret
+            raise ConfigError(f"an --env entry is not NAME=VALUE with a valid NAME (entry #{number})",
+                              "write it as --env NAME=value; a NAME holds letters, digits and '_', "
+                              "and does not start with a digit")
         out[key] = val
     return out
 
@@ -325,3 +328,66 @@ def file_defaults(section: Mapping[str, Any], provider: str | None) -> dict[str,
             base.pop(key, None)
         base = {k: v for k, v in base.items() if k in ("memory_mb", "timeout_seconds", "env", "public")}
     return base
+
+
+# Settings a weave file (data people share) may not make: only the user, by a
+# flag, an API argument or a magic option, may choose them.
+USER_ONLY_OPTIONS = {
+    "python": "the interpreter run on this machine",
+    "endpoint_url": "where AWS calls, with your credentials and the weave's env values, are sent",
+    "api_endpoint": "where Google Cloud calls, with your credentials and the weave's env values, are sent",
+    "run_api_endpoint": "where Cloud Run calls, with your credentials, are sent",
+    "registry": "where the image is pushed, with your registry login",
+}
+USER_ONLY_ENV_PREFIX = "WEAVE_ALLOWED_"  # the weave server's browser rules (WEAVE_ALLOWED_ORIGINS, ...)
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (``127.0.0.0/8``, ``::1``)."""
+    host = str(host).strip().lower().strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_file_powers(section: Mapping[str, Any], env_names: Any = ()) -> None:
+    """Refuse the weave file settings that only the user may choose.
+
+    A weave file may not choose an executable or where credentials go
+    (:data:`USER_ONLY_OPTIONS`, as ``deployment.options.X`` or
+    ``deployment.X``), bind to a non-loopback address (``deployment.host``),
+    open the endpoint (``deployment.public: true``), nor set the server's
+    ``WEAVE_ALLOWED_*`` browser rules (in ``env`` or ``deployment.env``).
+
+    Args:
+        section: the weave file's ``deployment`` section.
+        env_names: the names in the weave file's top-level ``env``.
+
+    Raises:
+        ConfigError: naming the setting and the flag to pass instead (values are never echoed).
+    """
+    def refuse(what: str, why: str, flag: str) -> ConfigError:
+        return ConfigError(f"the weave file sets {what}: a weave file may not choose {why}",
+                           f"remove it from the file; if you trust the value, pass {flag} yourself")
+
+    section = section or {}
+    options = section.get("options") if isinstance(section.get("options"), Mapping) else {}
+    for key, why in USER_ONLY_OPTIONS.items():
+        for where, found in ((f"deployment.options.{key}", key in options), (f"deployment.{key}", key in section)):
+            if found:
+                raise refuse(where, why, f"--option {key}=... (API: options={{'{key}': ...}})")
+    host = section.get("host")
+    if host is not None and not is_loopback(str(host)):
+        raise refuse("deployment.host to a non-loopback address", "to expose the server to the network",
+                     "--host ADDRESS (API: host=...)")
+    if section.get("public") not in (None, False):
+        raise refuse("deployment.public", "to open the endpoint to unauthenticated calls", "--public (API: public=True)")
+    env = section.get("env") if isinstance(section.get("env"), Mapping) else {}
+    for where, names in (("deployment.env", env), ("env", env_names or ())):
+        for name in names:
+            if str(name).upper().startswith(USER_ONLY_ENV_PREFIX):
+                raise refuse(f"{where}.{name}", "which web pages and host names may call the weave server",
+                             f"--env {name}=...")

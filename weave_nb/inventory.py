@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator
 
 from .config import DeploymentInfo, DeploymentStatus, Resource, utcnow
 from .errors import DeploymentBusy
+from .private_files import private_dir, private_file
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deployments (
@@ -52,9 +53,9 @@ class Inventory:
 
     def __init__(self, home: str | os.PathLike[str]) -> None:
         self.home = Path(home).expanduser().absolute()
-        self.home.mkdir(parents=True, exist_ok=True)
-        (self.home / "locks").mkdir(exist_ok=True)
-        self.path = self.home / "inventory.db"
+        private_dir(self.home)  # 0700, also when an older version made it 0755
+        private_dir(self.home / "locks")
+        self.path = private_file(self.home / "inventory.db")  # SQLite gives its -wal and -shm files the same mode
         with self._connect() as db:
             db.executescript(SCHEMA)
         self.journal = Journal(self)

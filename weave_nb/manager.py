@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from .artifact import Artifact
 from .auth import AuthenticationManager, weave_home
-from .config import DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, file_defaults, make_config
+from .config import DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, check_file_powers, file_defaults, make_config
 from .errors import CredentialsError, DeploymentFailed, NotFound, WeaveError
 from .events import Done, PlanReady, Reporter, Sink, null_sink
 from .inventory import Inventory
@@ -27,6 +27,7 @@ from .core.executor import DisplayOnlyExecutor, Executor
 from .providers.base import DeployContext, DeploymentProvider
 from .listing import Listing, merge_live, split_owners
 from .registry import load_provider_class, provider_names
+from .runtime.errors import scrub
 
 
 UNEXPECTED = (
@@ -122,6 +123,7 @@ class DeploymentManager:
         values = dict(values)
         probe = DeploymentConfig.model_construct(weave_file=values.get("weave_file"), weave_text=values.get("weave_text"))
         spec = self.load_spec(probe)
+        check_file_powers(spec.deployment or {}, spec.env)
         base = file_defaults(spec.deployment or {}, values.get("provider") or (defaults or {}).get("provider"))
         base.update({k: v for k, v in (defaults or {}).items() if v is not None})
         spec_env = spec.resolve_env(self.auth.environ)
@@ -446,15 +448,14 @@ class DeploymentManager:
         return scrubbing
 
     def _scrub(self, text: str, config: DeploymentConfig) -> str:
-        for value in config.env_plain().values():
-            if len(value) >= 4:
-                text = text.replace(value, "***")
+        """``text`` without the secrets of ``config``, also where an error quotes them JSON- or repr-escaped."""
+        secrets = [v for v in config.env_plain().values() if len(v) >= 4]
         if config.auth:
             for val in config.auth.params.values():
                 raw = val.get_secret_value() if hasattr(val, "get_secret_value") else None
                 if raw and len(raw) >= 4:
-                    text = text.replace(raw, "***")
-        return text
+                    secrets.append(raw)
+        return scrub(text, secrets)
 
 
 def sandbox_details(details: Mapping[str, Any], provider: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, MutableMapping
 
 from .errors import WeaveError
+from .private_files import open_private
 from .procutil import free_port, port_in_use, stop_process, wait_for
 
 SANDBOX_ENV = "WEAVE_SANDBOX"
@@ -265,7 +266,7 @@ class Sandbox:
         log_path = self.workdir / f"{name}.log"
         env = {k: v for k, v in os.environ.items() if k != SANDBOX_ENV}
         env.update(extra_env)
-        with open(log_path, "ab") as log:
+        with open_private(log_path) as log:
             proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.workdir,
                 start_new_session=True, close_fds=True,

@@ -26,6 +26,7 @@ from ..config import (
     PlannedStep,
 )
 from ..errors import DeploymentFailed
+from ..private_files import private_dir
 from . import aws_auth
 from .aws_client import AwsClient, RetryPolicy, error_code, error_message
 from .aws_endpoint import (
@@ -314,8 +315,7 @@ class AwsProvider(AwsOperations):
     @staticmethod
     def _keep_zip(ctx: DeployContext, artifact: Artifact) -> Path:
         """Write the package under ``$WEAVE_HOME/aws/<name>/`` (for ``weave invoke --local``)."""
-        folder = ctx.inventory.home / "aws" / ctx.name
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = private_dir(ctx.inventory.home / "aws" / ctx.name)
         path = folder / f"{artifact.content_hash[:16]}.zip"
         if not path.exists():
             tmp = path.with_suffix(".tmp")

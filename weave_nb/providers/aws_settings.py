@@ -245,6 +245,50 @@ def basic_policy_arn(region: str) -> str:
     return BASIC_EXECUTION_POLICY.replace("arn:aws:", f"arn:{partition_of(region)}:", 1)
 
 
+LOG_POLICY_NAME = "weave-nb-logs"  # the execution role's inline policy, instead of AWSLambdaBasicExecutionRole
+_REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+
+
+def log_policy_document(region: str, account_id: str, function_name: str) -> dict:
+    """The execution role's log permissions, scoped to the function's own log group.
+
+    AWSLambdaBasicExecutionRole allows ``logs:CreateLogGroup``,
+    ``logs:CreateLogStream`` and ``logs:PutLogEvents`` on ``*``: every log
+    group of the account. This document allows them only on
+    ``/aws/lambda/<function_name>`` (the group Lambda writes to) in
+    ``region`` of ``account_id``.
+
+    Args:
+        region: the function's region, e.g. ``eu-west-1`` (the partition follows from it).
+        account_id: the 12-digit account id (e.g. from the role ARN).
+        function_name: the Lambda function's name (not an ARN).
+
+    Returns:
+        The IAM policy document, for ``iam.put_role_policy(PolicyName=LOG_POLICY_NAME,
+        PolicyDocument=json.dumps(doc))``.
+
+    Raises:
+        ValueError: a part is malformed or holds a wildcard, which would widen the grant.
+    """
+    if not _REGION.fullmatch(region or ""):
+        raise ValueError("the region must look like eu-west-1")
+    if not _ACCOUNT.fullmatch(account_id or ""):
+        raise ValueError("the account id must be 12 digits")
+    if not FUNCTION_NAME.fullmatch(function_name or ""):
+        raise ValueError("the function name must be 1-64 letters, digits, '-' or '_'")
+    group = f"arn:{partition_of(region)}:logs:{region}:{account_id}:log-group:/aws/lambda/{function_name}"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "CreateOwnLogGroup", "Effect": "Allow", "Action": "logs:CreateLogGroup",
+             "Resource": [group, f"{group}:*"]},
+            {"Sid": "WriteOwnLogStreams", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+             "Resource": f"{group}:*"},
+        ],
+    }
+
+
 def tags_for(name: str) -> dict[str, str]:
     """The tags every resource of deployment ``name`` carries."""
     return {TAG_MANAGED: "true", TAG_NAME: name}

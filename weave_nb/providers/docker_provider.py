@@ -48,6 +48,7 @@ from .docker_state import (
     describe,
     probe_host,
     publish_host,
+    server_env,
     tag_of,
 )
 
@@ -268,7 +269,8 @@ class DockerProvider(DeploymentProvider):
                 eng.rename(cname, cname + PREVIOUS_SUFFIX)
                 previous = current
             try:
-                cid = eng.run(cname, recipe.ref, port=port, host=host, container_port=CONTAINER_PORT, env=dict(ctx.env),
+                cid = eng.run(cname, recipe.ref, port=port, host=host, container_port=CONTAINER_PORT,
+                              env={**server_env(config), **ctx.env},
                               labels=labels, binds=binds, memory_mb=config.memory_mb, user=opts.user)
             except WeaveError:
                 self._restore(eng, previous, cname, opts, ctx)

@@ -51,6 +51,22 @@ def publish_host(config: DeploymentConfig) -> str:
     return "0.0.0.0" if config.public and host == "127.0.0.1" else host
 
 
+def server_env(config: DeploymentConfig) -> dict[str, str]:
+    """Environment for the runtime server in the container (see ``weave_runtime.server``).
+
+    The server binds 0.0.0.0 inside the container, so by itself it would accept
+    any ``Host``; published on a loopback address, it must answer only the
+    loopback names (on any port: the published port is not the container's),
+    or a web page could read it through DNS rebinding. Published on a
+    non-loopback address (``--public``, ``--host``), any Host is accepted.
+    """
+    host = publish_host(config)
+    if not (host.startswith("127.") or host == "::1"):
+        return {}
+    names = ["127.0.0.1", "localhost", "[::1]", f"[{host}]" if ":" in host else host]
+    return {"WEAVE_ALLOWED_HOSTS": ",".join(dict.fromkeys(names))}
+
+
 def probe_host(config: DeploymentConfig) -> str:
     """The address to reach the published port at from this machine."""
     host = publish_host(config)

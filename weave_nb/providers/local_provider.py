@@ -18,10 +18,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..artifact import SERVER_MODULE, SPEC_FILE, Artifact
-from ..config import DeploymentConfig, DeploymentInfo, DeploymentStatus
+from ..config import DeploymentConfig, DeploymentInfo, DeploymentStatus, is_loopback
 from ..core.executor import Run
 from ..core.plan import Plan, PlannedStep
 from ..errors import ConfigError, DeploymentFailed, NotFound
+from ..private_files import open_private
 from ..procutil import bind_problem, free_port, http_ok, pid_alive, pids_with, port_in_use, stop_process, wait_for
 from .base import DeployContext, DeploymentProvider
 
@@ -109,7 +110,7 @@ class LocalProvider(DeploymentProvider):
         if healthy and same_code and same_settings and rec is not None and rec.status == DeploymentStatus.ACTIVE:
             steps.append(PlannedStep(key="process", resource=f"server process {old_pid} on {rec.endpoint}", action="no-change"))
             return Plan(provider=self.name, name=config.name, steps=steps, observed=observed,
-                        notes=self._notes(config, opts))
+                        notes=self._notes(config, opts, ctx))
         port = config.port or old_port or None
         shares = bool(old_pid) and bool(rec is not None and rec.details.get("reuse_port")) and port == old_port
         why = "code changed" if old_pid and not same_code else "settings changed" if old_pid and not same_settings else (
@@ -137,11 +138,16 @@ class LocalProvider(DeploymentProvider):
         if older:
             steps.append(PlannedStep(key="prune", resource=f"{len(older)} earlier artifact folder(s)", action="delete",
                                      call="remove_folders", params={"folders": older}))
-        return Plan(provider=self.name, name=config.name, steps=steps, observed=observed, notes=self._notes(config, opts))
+        return Plan(provider=self.name, name=config.name, steps=steps, observed=observed, notes=self._notes(config, opts, ctx))
 
     @staticmethod
-    def _notes(config: DeploymentConfig, opts: LocalOptions) -> list[str]:
-        return [f"interpreter {opts.python}, listening on {config.host}"]
+    def _notes(config: DeploymentConfig, opts: LocalOptions, ctx: DeployContext) -> list[str]:
+        notes = [f"the server runs {opts.python} and listens on {config.host}"]
+        if not is_loopback(config.host):
+            notes.append(f"{config.host} is not a loopback address: anyone who can reach this machine can call "
+                         "the weave and spend its API keys")
+            ctx.warn(notes[-1])
+        return notes
 
     # -- apply and undo (one function per step call) ------------------------------
     def apply_write_artifact(self, run: Run, step: PlannedStep) -> dict[str, Any]:
@@ -238,13 +244,14 @@ class LocalProvider(DeploymentProvider):
         env["WEAVE_SPEC_PATH"] = str(folder / SPEC_FILE)
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         # -I (isolated) ignores PYTHONPATH and user site: only the artifact folder is added to sys.path
-        cmd = [python, "-I", "-c", _BOOT, str(folder), "--host", host, "--port", str(port)]
+        # -B: no __pycache__ in the artifact folder (-I ignores PYTHONDONTWRITEBYTECODE)
+        cmd = [python, "-I", "-B", "-c", _BOOT, str(folder), "--host", host, "--port", str(port)]
         if reuse_port:
             cmd.append("--reuse-port")
-        with open(log_path, "ab") as log:
+        with open_private(log_path) as log:
             return subprocess.Popen(
                 cmd, cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, close_fds=True,
+                start_new_session=True, close_fds=True, umask=0o077,  # what the server writes stays private
             )
 
     def status(self, ctx: DeployContext) -> DeploymentInfo:

@@ -61,8 +61,24 @@ def secret_values(environ, names=()) -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
+def secret_forms(value: str) -> list[str]:
+    """The ways ``value`` may appear in an error: as is, JSON-escaped (ASCII or
+    not, ``/`` escaped or not, twice over for JSON inside JSON) and repr-escaped.
+
+    Returns:
+        The distinct forms, longest first.
+    """
+    import json
+
+    forms = {value}
+    for once in (json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1], repr(value)[1:-1]):
+        forms.update((once, once.replace("/", "\\/"), json.dumps(once)[1:-1]))
+    return sorted(forms, key=len, reverse=True)
+
+
 def scrub(text: str, secrets) -> str:
-    """Replace every occurrence of each secret in ``text`` with ``***``.
+    """Replace every occurrence of each secret in ``text``, in any of its
+    :func:`secret_forms`, with ``***``.
 
     Args:
         text: text that may echo a secret (an upstream error body).
@@ -71,7 +87,7 @@ def scrub(text: str, secrets) -> str:
     Returns:
         The text with the secrets replaced.
     """
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
+    forms = sorted({form for secret in secrets if secret for form in secret_forms(secret)}, key=len, reverse=True)
+    for form in forms:
+        text = text.replace(form, "***")
     return text

@@ -6,6 +6,25 @@ free port; once bound the server prints exactly one line
 ``listening on http://HOST:PORT`` (flushed) to stdout so a parent process
 can read it. SIGTERM and SIGINT shut it down cleanly (exit status 0).
 Access logs are one short line per request on stderr. Standard library only.
+
+Browser safety (a web page the user visits must not be able to run the
+weave on the user's API keys, nor read its answers through DNS rebinding):
+
+* ``POST`` needs ``Content-Type: application/json`` (415 otherwise): a
+  browser cannot send that cross-site without a CORS preflight, which this
+  server refuses.
+* Requests carrying an ``Origin`` header are refused (403) unless the origin
+  is listed in ``WEAVE_ALLOWED_ORIGINS`` (comma-separated, e.g.
+  ``http://localhost:3000``; ``*`` allows any); a listed origin gets CORS
+  headers and its preflight answered.
+* The ``Host`` header must name the server (421 otherwise): when bound to a
+  loopback address, only ``127.0.0.1:PORT``, ``localhost:PORT``,
+  ``[::1]:PORT`` and the bound address itself are accepted. ``WEAVE_ALLOWED_HOSTS``
+  (comma-separated; ``name`` matches any port, ``name:port`` one port, ``*``
+  anything) replaces that rule; the Docker provider sets it to the loopback
+  names because the container binds 0.0.0.0 behind a published 127.0.0.1
+  port. Bound to a non-loopback address with no list, any Host is accepted:
+  the user chose to expose the server.
 """
 
 from __future__ import annotations
@@ -22,13 +41,78 @@ from . import app
 
 __all__ = ["main", "make_server"]
 
+_LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+def _is_loopback(address: str) -> bool:
+    address = address.lower()
+    return address.startswith(("127.", "::ffff:127.")) or address in ("::1", "localhost")
+
+
+def _split_list(value: str | None) -> list[str]:
+    return [item.strip().lower() for item in (value or "").split(",") if item.strip()]
+
+
+def _host_key(host: str) -> str:
+    """``host`` as it appears in a Host header (IPv6 in brackets), lower case."""
+    host = host.lower()
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _split_host(header: str) -> tuple[str, str]:
+    """``(name, port)`` of a Host header value; port is ``""`` when absent."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        name, _, rest = header.partition("]")
+        return name + "]", rest[1:] if rest.startswith(":") else ""
+    name, _, port = header.partition(":")
+    return name.rstrip("."), port
+
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = "weave-runtime/1"
     protocol_version = "HTTP/1.1"
     spec_path: str | None = None
+    allowed_hosts: tuple[str, ...] | None = None  # None: any Host
+    allowed_origins: tuple[str, ...] = ()
+
+    def _refusal(self) -> tuple[int, dict, bytes] | None:
+        """The answer to a request a browser page may have forged, or ``None`` to serve it."""
+        hosts = self.headers.get_all("Host") or []
+        if len(hosts) > 1:
+            return app._error(400, "More than one Host header.")
+        if hosts and self.allowed_hosts is not None:
+            name, port = _split_host(hosts[0])
+            if "*" not in self.allowed_hosts and name not in self.allowed_hosts \
+                    and f"{name}:{port}" not in self.allowed_hosts:
+                return app._error(421, f"This server does not answer for the host {hosts[0][:100]!r}; "
+                                       "call it as 127.0.0.1 or localhost with its port, "
+                                       "or list the name in WEAVE_ALLOWED_HOSTS.")
+        origin = self.headers.get("Origin")
+        if origin is not None and "*" not in self.allowed_origins \
+                and origin.strip().lower().rstrip("/") not in self.allowed_origins:
+            return app._error(403, "Requests from web pages are refused (the request has an Origin header); "
+                                   "list the page's origin in WEAVE_ALLOWED_ORIGINS to allow it.")
+        if self.command == "OPTIONS" and origin is not None:
+            return 204, self._cors(origin), b""
+        if self.command == "POST":
+            ctype = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+            if ctype != "application/json":
+                return app._error(415, "Send the request body as JSON with the header "
+                                       "'Content-Type: application/json'.")
+        return None
+
+    def _cors(self, origin: str) -> dict:
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin",
+                "Access-Control-Allow-Methods": "GET, POST", "Access-Control-Allow-Headers": "Content-Type",
+                "Access-Control-Max-Age": "600"}
 
     def _serve(self) -> None:
+        refusal = self._refusal()
+        if refusal is not None:
+            self.close_connection = refusal[0] >= 400  # the body, if any, is left unread
+            self._send(*refusal)
+            return
         length = self.headers.get("Content-Length")
         try:
             size = int(length) if length else 0
@@ -43,6 +127,12 @@ class _Handler(BaseHTTPRequestHandler):
             raw = self.rfile.read(size) if size else b""
             status, headers, body = app.handle(self.command, self.path, raw, dict(self.headers),
                                                spec_path=self.spec_path)
+        origin = self.headers.get("Origin")
+        if origin is not None:  # only an allowed origin gets here
+            headers = {**headers, "Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+        self._send(status, headers, body)
+
+    def _send(self, status: int, headers: dict, body: bytes) -> None:
         self.send_response(status)
         if self.path == "/health":  # tells a deployer which process answered (two share a port during a switch-over)
             self.send_header("X-Weave-Pid", str(os.getpid()))
@@ -59,23 +149,31 @@ class _Handler(BaseHTTPRequestHandler):
         sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
 
-class _ReusePortServer(ThreadingHTTPServer):
-    """Binds with SO_REUSEPORT, so a new release can listen on the port before the old one stops."""
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    reuse_port = False
 
     def server_bind(self) -> None:
-        if hasattr(socket, "SO_REUSEPORT"):
+        if self.reuse_port and hasattr(socket, "SO_REUSEPORT"):
+            # a new release listens on the port before the old one stops
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         super().server_bind()
 
 
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
 def make_server(host: str = "127.0.0.1", port: int = 8080, spec_path: str | None = None,
-                reuse_port: bool = False) -> ThreadingHTTPServer:
+                environ=None, reuse_port: bool = False) -> ThreadingHTTPServer:
     """Bind a server (not yet serving).
 
     Args:
-        host: interface to bind.
+        host: interface to bind (an IPv6 address such as ``::1`` binds IPv6).
         port: TCP port; 0 picks a free one (read ``server.server_address``).
         spec_path: ``weave.json`` to serve; default as :func:`engine.default_spec_path`.
+        environ: where ``WEAVE_ALLOWED_HOSTS`` and ``WEAVE_ALLOWED_ORIGINS``
+            are read (see the module docstring); ``os.environ`` by default.
         reuse_port: share the port with another server bound the same way (SO_REUSEPORT),
             for switching releases without a moment where nothing listens.
 
@@ -85,9 +183,18 @@ def make_server(host: str = "127.0.0.1", port: int = 8080, spec_path: str | None
     Raises:
         OSError: if the address cannot be bound.
     """
-    handler = type("WeaveHandler", (_Handler,), {"spec_path": spec_path})
-    server = (_ReusePortServer if reuse_port else ThreadingHTTPServer)((host, port), handler)
-    server.daemon_threads = True
+    environ = os.environ if environ is None else environ
+    cls = _Server6 if ":" in host else _Server
+    server = type(cls.__name__, (cls,), {"reuse_port": reuse_port})((host, port), _Handler)
+    bound, bound_port = server.server_address[:2]
+    hosts: tuple[str, ...] | None = tuple(_split_list(environ.get("WEAVE_ALLOWED_HOSTS")))
+    if not hosts:
+        hosts = None
+        if _is_loopback(bound) or _is_loopback(host):
+            hosts = tuple(f"{name}:{bound_port}" for name in {*_LOOPBACK_NAMES, _host_key(bound), _host_key(host)})
+    origins = tuple(o.rstrip("/") for o in _split_list(environ.get("WEAVE_ALLOWED_ORIGINS")))
+    server.RequestHandlerClass = type("WeaveHandler", (_Handler,), {
+        "spec_path": spec_path, "allowed_hosts": hosts, "allowed_origins": origins})
     return server
 
 
@@ -109,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse-port", action="store_true", help="bind with SO_REUSEPORT (for switch-overs)")
     args = parser.parse_args(argv)
     try:
-        server = make_server(args.host, args.port, args.spec, args.reuse_port)
+        server = make_server(args.host, args.port, args.spec, reuse_port=args.reuse_port)
     except OSError as exc:
         print(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr, flush=True)
         return 2

@@ -71,7 +71,9 @@ def parse_env_text(text: str, environ: Mapping[str, str] | None = None) -> tuple
             if key in environ:
                 env[key] = environ[key]
             else:
-                problems.append(f"environment line {number}: {key} is not set in the kernel's environment (write {key}=value)")
+                # never echo the line: a secret pasted alone looks like a name
+                problems.append(f"environment line {number}: a bare NAME must be set in the kernel's environment "
+                                "(or write NAME=value)")
         else:
             env[key] = value
     return env, problems
