@@ -11,7 +11,6 @@ import datetime as _dt
 import enum
 import html
 import ipaddress
-import json
 import re
 from typing import Any, Literal, Mapping, get_args
 

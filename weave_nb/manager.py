@@ -23,6 +23,7 @@ from .config import DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, ch
 from .errors import CredentialsError, DeploymentFailed, NotFound, WeaveError
 from .events import Done, PlanReady, Reporter, Sink, null_sink
 from .inventory import Inventory
+from .private_files import write_once
 from .core.executor import DisplayOnlyExecutor, Executor
 from .providers.base import DeployContext, DeploymentProvider
 from .listing import Listing, merge_live, split_owners
@@ -141,23 +142,8 @@ class DeploymentManager:
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
     def _salt(self) -> bytes:
-        """This home's random salt, created once; written to a temporary file and linked into place
-        so a concurrent reader never sees it half-written."""
-        path = self.home / "salt"
-        if not path.exists():
-            tmp = self.home / f".salt.{os.getpid()}.{_secrets.token_hex(4)}"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                os.write(fd, _secrets.token_hex(16).encode())
-            finally:
-                os.close(fd)
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                pass
-            finally:
-                os.unlink(tmp)
-        return path.read_bytes()
+        """This home's random salt, created once (see :func:`~weave_nb.private_files.write_once`)."""
+        return write_once(self.home / "salt", lambda: _secrets.token_hex(16).encode())
 
     def context(self, provider: str, name: str, sink: Sink = null_sink, env: Mapping[str, str] | None = None, total: int = 0) -> DeployContext:
         """A DeployContext for one operation on one deployment."""

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
-__all__ = ["DIR_MODE", "FILE_MODE", "private_dir", "private_file", "open_private", "write_private"]
+__all__ = ["DIR_MODE", "FILE_MODE", "private_dir", "private_file", "open_private", "write_private", "write_once"]
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -94,3 +94,35 @@ def write_private(path: str | os.PathLike[str], data: bytes) -> Path:
     with open_private(path, append=False) as fh:
         fh.write(data)
     return Path(path)
+
+
+def write_once(path: str | os.PathLike[str], make: Callable[[], bytes]) -> bytes:
+    """The content of ``path``, written from ``make()`` the first time (a salt, an owner id).
+
+    The first writer writes a temporary 0600 file and links it into place, so
+    processes starting at once agree on one content and no reader ever sees
+    a half-written file.
+
+    Returns:
+        The file's content.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+        if data:
+            return data
+    except FileNotFoundError:
+        pass
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    try:
+        os.write(fd, make())
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)
+    return path.read_bytes()

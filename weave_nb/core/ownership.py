@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Literal, Mapping
 
 from ..errors import ForeignResource
+from ..private_files import write_once
 
 OWNER_FILE = "owner-id"
 
@@ -31,31 +32,8 @@ _KEYS = {
 
 
 def owner_id(home: str | os.PathLike[str]) -> str:
-    """This inventory's id: 16 lowercase hex digits, created on first use.
-
-    Written to a temporary file and linked into place, so two processes
-    starting at once agree on one id and no reader sees half a file.
-    """
-    path = Path(home) / OWNER_FILE
-    try:
-        text = path.read_text().strip()
-        if text:
-            return text
-    except FileNotFoundError:
-        pass
-    tmp = path.with_name(f".{OWNER_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, secrets.token_hex(8).encode())
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        pass
-    finally:
-        os.unlink(tmp)
-    return path.read_text().strip()
+    """This inventory's id: 16 lowercase hex digits, created on first use (and then never changed)."""
+    return write_once(Path(home) / OWNER_FILE, lambda: secrets.token_hex(8).encode()).decode().strip()
 
 
 def keys(style: Style) -> tuple[str, str, str]:
