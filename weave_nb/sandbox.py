@@ -244,7 +244,8 @@ class Sandbox:
             return [found]
         raise SandboxError(
             "the AWS stand-in needs moto_server, which is not installed",
-            "pip install 'moto[server]' (binder/requirements.txt has it), or start the sandbox with services=('gcp',)",
+            "pip install -e '.[sandbox]' from the checkout (it brings moto[server] and functions-framework), "
+            "or start the sandbox with services=('gcp',)",
         )
 
     def _start_aws(self) -> Service:
