@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
-import html
 import json
 import re
 from typing import Any, Literal, Mapping, get_args
@@ -263,30 +262,9 @@ class DeploymentInfo(BaseModel):
         }
 
     def _repr_html_(self) -> str:
-        esc = html.escape
-        endpoint = (
-            f'<a href="{esc(self.endpoint)}" target="_blank">{esc(self.endpoint)}</a>' if self.endpoint else "—"
-        )
-        color = {"active": "#2e7d32", "failed": "#c62828", "destroyed": "#888"}.get(self.status.value, "#1565c0")
-        rows = [
-            ("name", esc(self.name)),
-            ("provider", esc(self.provider)),
-            ("status", f"<span style='color:{color};font-weight:bold'>{esc(self.status.value)}</span>"),
-            ("endpoint", endpoint),
-            ("region", esc(self.region or "—")),
-            ("created", esc(self.created_at.isoformat(timespec="seconds"))),
-            ("updated", esc(self.updated_at.isoformat(timespec="seconds"))),
-        ]
-        if self.details.get("sandbox"):
-            rows.append(("note", "sandbox: local stand-in, not the real cloud"))
-        if self.health:
-            rows.append(("health", esc(self.health)))
-        if self.drift:
-            rows.append(("drift", esc(self.drift)))
-        if self.message:
-            rows.append(("message", esc(self.message)))
-        body = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>" for k, v in rows)
-        return f"<table class='weave-deployment'>{body}</table>"
+        from .present import deployment_html
+
+        return deployment_html(self)
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(self.summary())
@@ -345,18 +323,9 @@ class Plan(BaseModel):
         printer.text(self.render())
 
     def _repr_html_(self) -> str:
-        colors = {"create": "#2e7d32", "update": "#1565c0", "replace": "#e65100", "delete": "#c62828", "no-change": "#888"}
-        rows = "".join(
-            f"<tr><td style='color:{colors[s.action]}'>{html.escape(s.action)}</td><td>{html.escape(s.resource)}</td>"
-            f"<td>{html.escape(s.detail)}</td></tr>"
-            for s in self.steps
-        )
-        notes = "".join(f"<div>note: {html.escape(n)}</div>" for n in self.notes)
-        changes = "" if self.has_changes else "<div>no changes</div>"
-        return (
-            f"<div class='weave-plan'><b>Plan for {html.escape(self.name)} on {html.escape(self.provider)}</b>"
-            f"<table>{rows}</table>{changes}{notes}</div>"
-        )
+        from .present import plan_html
+
+        return plan_html(self)
 
     def to_json(self) -> str:
         """JSON form of the plan."""
