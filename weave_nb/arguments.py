@@ -3,7 +3,10 @@
 Each command is a list of ``(flags, kwargs)`` pairs in ``argparse`` form.
 :func:`add_arguments` applies them to a parser; :func:`magic_arguments`
 turns them into IPython ``magic_arguments`` decorators, so ``%weave_deploy?``
-and ``weave deploy --help`` show the same options.
+and ``weave deploy --help`` show the same options. The help of deploy and
+plan (``weave deploy --help``, ``%weave_deploy -h``) also lists every
+provider's ``--option`` keys, read from each provider's options model when
+the help is shown (plug-ins included).
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ _DEPLOY: list[Arg] = [
     (("--push",), dict(action="store_true", default=None, help="docker: push the image to DOCKER_REGISTRY_URL, then run it")),
     (("--push-only",), dict(dest="push_only", action="store_true", default=None, help="docker: build and push, run nothing")),
     (("--keep-on-failure",), dict(dest="keep_on_failure", action="store_true", default=None, help="keep what a failed deploy created")),
-    (("--option", "-o"), dict(action="append", dest="option", metavar="KEY=VALUE", help="any provider option (repeatable)")),
+    (("--option", "-o"), dict(action="append", dest="option", metavar="KEY=VALUE",
+                              help="any provider option (repeatable); the list of each provider's options ends this help")),
     (("--dry-run",), dict(dest="dry_run", action="store_true", help="show the plan and stop")),
     (("--verbose", "-v"), dict(action="store_true", help="also show progress percentages, and the traceback of an unexpected error")),
 ]
@@ -75,10 +79,30 @@ OPTION_FLAGS = ("endpoint", "runtime", "architecture", "project", "base_image", 
 CONFIG_FLAGS = ("name", "provider", "type", "region", "weave_file", "memory_mb", "timeout_seconds", "public", "host", "port")
 
 
+OPTIONS_HELP_COMMANDS = ("deploy", "plan")
+
+
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
     """Add ``command``'s arguments to ``parser`` and return it."""
     for flags, kwargs in COMMANDS[command]:
         parser.add_argument(*flags, **kwargs)
+    return with_options_help(parser, command)
+
+
+def with_options_help(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """Make ``parser``'s help end with every provider's options (deploy and plan only).
+
+    The list is built when the help is shown, so building the parser imports no provider.
+    """
+    if command in OPTIONS_HELP_COMMANDS:
+        plain = parser.format_help
+
+        def format_help() -> str:
+            from .frontend import provider_options_help
+
+            return plain().rstrip("\n") + "\n\n" + provider_options_help() + "\n"
+
+        parser.format_help = format_help  # type: ignore[method-assign]
     return parser
 
 
@@ -89,7 +113,9 @@ def magic_arguments(command: str) -> Callable[[Callable[..., Any]], Callable[...
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         for flags, kwargs in reversed(COMMANDS[command]):
             func = ma.argument(*flags, **kwargs)(func)
-        return ma.magic_arguments()(func)
+        func = ma.magic_arguments()(func)
+        with_options_help(func.parser, command)
+        return func
 
     return decorate
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Mapping
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..config import DeploymentConfig, DeploymentInfo, Plan, Resource, describe_validation_error
+from ..config import DeploymentConfig, DeploymentInfo, Plan, Resource
 from ..errors import ConfigError
 from ..events import Reporter
 
@@ -164,10 +164,9 @@ class DeploymentProvider(ABC):
         try:
             return self.options_model(**config.options)
         except ValidationError as exc:
-            raise ConfigError(
-                describe_validation_error(exc).replace("invalid deployment settings", f"invalid {self.name} options"),
-                f"see `weave deploy --help` and the configuration reference for {self.name}",
-            ) from None
+            from ..options import describe_option_errors
+
+            raise ConfigError(*describe_option_errors(exc, self.options_model, self.name)) from None
 
     def validate_config(self, config: DeploymentConfig) -> None:
         """Check the settings against this provider's limits, without any remote call.
@@ -218,6 +217,10 @@ class DeploymentProvider(ABC):
     def status(self, ctx: DeployContext) -> DeploymentInfo:
         """The live state of the deployment recorded in ``ctx.record``.
 
+        A recorded deployment that no longer exists is returned with
+        ``drift="missing"`` (or NotFound is raised); the manager applies the one
+        status rule (:func:`weave_nb.listing.effective_status`) to the result.
+
         Raises:
             NotFound: the deployment does not exist.
         """
@@ -227,8 +230,16 @@ class DeploymentProvider(ABC):
         """Remove every resource the deployment made (even after a failed deploy)."""
 
     @abstractmethod
-    def list_deployments(self, config: DeploymentConfig | None = None) -> list[DeploymentInfo]:
+    def list_deployments(self, records: list[DeploymentInfo]) -> list[DeploymentInfo]:
         """Every deployment this provider manages, as the provider itself reports it.
+
+        The manager merges the answer with ``records`` through the one status
+        rule: a record missing from the answer shows as ``failed``/``missing``,
+        an answer without a record as ``unrecorded``.
+
+        Args:
+            records: this provider's inventory rows (where to look: regions,
+                resource names, pids...).
 
         Raises:
             CredentialsError: the provider is not configured (the caller skips it with a note).
