@@ -24,7 +24,7 @@ from .errors import CredentialsError, DeploymentFailed, NotFound, WeaveError
 from .events import Done, PlanReady, Reporter, Sink, null_sink
 from .inventory import Inventory
 from .providers.base import DeployContext, DeploymentProvider
-from .listing import Listing, merge_live
+from .listing import Listing, effective_status, merge_live
 from .registry import load_provider_class, provider_names
 
 
@@ -243,18 +243,20 @@ class DeploymentManager:
             return info
 
     def status(self, name: str, provider: str = "local") -> DeploymentInfo:
-        """The live status of one deployment.
+        """The live status of one deployment, by the same rule as :meth:`list` (``effective_status``).
 
         Raises:
             NotFound: nothing by that name is recorded or found.
         """
         prov = self.provider(provider)
         ctx = self.context(provider, name)
-        info = self._guard(lambda: prov.status(ctx))
-        if ctx.record is not None:
-            info.created_at = ctx.record.created_at
-            info.resources = ctx.record.resources
-        return info
+        try:
+            live = self._guard(lambda: prov.status(ctx))
+        except NotFound:
+            if ctx.record is None:
+                raise
+            live = None
+        return effective_status(ctx.record, live, locked=self.inventory.is_locked(provider, name))
 
     def destroy(self, name: str, provider: str = "local", sink: Sink = null_sink, **options: Any) -> DeploymentInfo:
         """Remove every resource a deployment made and forget it.
@@ -296,14 +298,17 @@ class DeploymentManager:
         """
         names = [provider] if provider else self.provider_names()
         recorded = self.inventory.list(provider)
+        unfinished = (DeploymentStatus.DEPLOYING, DeploymentStatus.DESTROYING)
+        locked = {(d.provider, d.name) for d in recorded if d.status in unfinished and self.inventory.is_locked(d.provider, d.name)}
         by_provider: dict[str, list[DeploymentInfo]] = {}
         for info in recorded:
             by_provider.setdefault(info.provider, []).append(info)
         out = Listing()
         for pname in names:
             records = by_provider.pop(pname, [])
+            held = {n for p, n in locked if p == pname}
             if not refresh:
-                out.deployments.extend(records)
+                out.deployments.extend(merge_live(records, None, held))
                 continue
             try:
                 prov = self.provider(pname)
@@ -316,28 +321,16 @@ class DeploymentManager:
                     raise WeaveError(f"could not list {pname} deployments: {_one_line(exc)}",
                                      "check that the provider's service is reachable") from exc
                 out.notes.append(f"skipped {pname}: {_one_line(exc)}")
-                out.deployments.extend(records)
+                out.deployments.extend(merge_live(records, None, held))
                 continue
-            out.deployments.extend(merge_live(records, live))
-        for rest in by_provider.values():
-            out.deployments.extend(rest)
-        out.deployments = [self._mark_interrupted(d) for d in out.deployments]
+            out.deployments.extend(merge_live(records, live, held))
+        for pname, rest in by_provider.items():
+            out.deployments.extend(merge_live(rest, None, {n for p, n in locked if p == pname}))
         out.deployments.sort(key=lambda d: (d.created_at, d.name), reverse=True)
         boxed = sorted({d.provider for d in out.deployments if d.details.get("sandbox")})
         if boxed:
             out.notes.append(f"sandbox: the {', '.join(boxed)} deployments marked sandbox run on local stand-ins, not the real cloud")
         return out
-
-    def _mark_interrupted(self, info: DeploymentInfo) -> DeploymentInfo:
-        """A row left deploying/destroying by a process that is gone (nobody holds its lock) was interrupted."""
-        recorded = info.status in (DeploymentStatus.DEPLOYING, DeploymentStatus.DESTROYING) and info.drift != "unrecorded"
-        if not recorded or self.inventory.is_locked(info.provider, info.name):
-            return info
-        verb = "deploy" if info.status == DeploymentStatus.DEPLOYING else "undeploy"
-        return info.model_copy(update={
-            "drift": info.drift or "interrupted",
-            "message": f"the {verb} was interrupted: deploy again to finish, or undeploy to remove what was made",
-        })
 
     @staticmethod
     def _credentials_or_skip(prov: DeploymentProvider, pname: str) -> None:
