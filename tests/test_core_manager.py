@@ -170,6 +170,13 @@ def test_unknown_deployment_is_not_found(manager):
         with pytest.raises(NotFound) as caught:
             call()
         assert "ghost" in caught.value.message and caught.value.suggestion
+        assert caught.value.message.startswith("no deployment named 'ghost' in the inventory (providers searched: local, ")
+    for call in (lambda: manager.destroy("ghost", "local"), lambda: manager.status("ghost", "local"),
+                 lambda: manager.invoke("ghost", "local"), lambda: manager.logs("ghost", "local")):
+        with pytest.raises(NotFound) as caught:
+            call()
+        assert str(caught.value) == ("no deployment named 'ghost' in the inventory (providers searched: local)\n"
+                                     "  hint: list them with `weave deployments`")
 
 
 def test_find_weave_file(tmp_path):

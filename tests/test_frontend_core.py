@@ -73,3 +73,122 @@ def test_deploy_help_lists_every_providers_options_from_its_model(monkeypatch):
     from weave_nb.magics import WeaveMagics
 
     assert "bucket_path=str" in WeaveMagics.weave_deploy.parser.format_help()
+
+
+# ----------------------------------------------------------------------------- one NotFound everywhere
+NOT_FOUND = "no deployment named 'ghost' in the inventory (providers searched: "
+
+
+@pytest.fixture
+def mgr(weave_home):
+    from weave_nb.manager import DeploymentManager
+
+    return DeploymentManager(home=weave_home, providers={"slow": make_provider()})
+
+
+def test_an_unknown_deployment_is_the_same_not_found_in_every_front_end(mgr, monkeypatch):
+    """CLI, magics and Python API: the manager's NotFound, never a silent fall back to local."""
+    import weave_nb
+    from IPython.core.error import UsageError
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from weave_nb.errors import NotFound
+    from weave_nb.magics import WeaveMagics
+
+    weave_nb.deploy("real", "slow", weave_text=HELLO, sink=lambda e: None, manager=mgr)
+    monkeypatch.setattr(cli, "_manager", lambda: mgr)
+    for argv in (["status", "ghost"], ["invoke", "ghost"], ["logs", "ghost"], ["undeploy", "ghost", "-f"]):
+        code, out, err = weave(*argv)
+        assert code == 1 and err.startswith("error: " + NOT_FOUND), (argv, err)
+        assert "local, aws, gcp, docker, slow)" in err and "hint: list them with `weave deployments`" in err
+    for call in (weave_nb.status, weave_nb.invoke, weave_nb.logs, weave_nb.undeploy):
+        with pytest.raises(NotFound) as caught:
+            call("ghost", manager=mgr)
+        assert caught.value.message.startswith(NOT_FOUND)
+    shell = InteractiveShell.instance()
+    magics = WeaveMagics(shell, manager=mgr)
+    magics.default_provider = "slow"  # a deploy default, not a guess for an unknown name
+    for magic in (magics.weave_status, magics.weave_invoke, magics.weave_logs, magics.weave_undeploy):
+        with pytest.raises(UsageError) as caught:
+            magic("ghost --force" if magic == magics.weave_undeploy else "ghost")
+        assert str(caught.value).startswith(NOT_FOUND)
+    assert weave("status", "real")[0] == 0, "a recorded one is found on its provider"
+
+
+# ----------------------------------------------------------------------------- the error classifier
+def test_classify_decides_kind_exit_code_and_hint_once():
+    from weave_nb.errors import (CredentialsError, DeploymentBusy, DeploymentFailed, NotFound, ProviderUnavailable,
+                                 WeaveSpecError)
+    from weave_nb.frontend import classify
+
+    for exc in (ConfigError("m", "s"), WeaveSpecError("m", "s"), ProviderUnavailable("m", "s"), CredentialsError("m", "s")):
+        verdict = classify(exc)
+        assert (verdict.kind, verdict.exit_code, verdict.user_mistake) == ("usage", 2, True)
+        assert verdict.text() == "error: m\n  hint: s" and verdict.plain() == "m\n  hint: s"
+    assert (classify(NotFound("m")).kind, classify(NotFound("m")).exit_code, classify(NotFound("m")).user_mistake) == ("not_found", 1, True)
+    for exc in (DeploymentFailed("m", "s"), DeploymentBusy("m", "s")):
+        assert (classify(exc).kind, classify(exc).exit_code, classify(exc).user_mistake) == ("failed", 1, False)
+    stop = classify(KeyboardInterrupt(), undeploy="%weave_undeploy")
+    assert stop.kind == "interrupted" and stop.text().startswith("interrupted: run the same command again") and "%weave_undeploy" in stop.text()
+    bug = classify(KeyError("k"), verbose=False)
+    assert bug.text() == "error: unexpected KeyError: 'k'\n  hint: run again with --verbose for the traceback"
+    assert classify(KeyError("k")).suggestion == "this is a bug; please report it"
+
+
+def test_hint_lines_and_status_colours_are_written_in_one_module():
+    """``hint:`` and colour codes live in weave_nb/present.py only (no copies in the front ends)."""
+    import ast
+    import re
+    from pathlib import Path
+
+    import weave_nb
+
+    root = Path(weave_nb.__file__).parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        if path.name == "present.py" or "runtime" in path.parts or "emulators" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if "hint: " in node.value or re.search(r"#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?\b", node.value):
+                    offenders.append(f"{path.relative_to(root)}:{node.lineno}: {node.value[:40]!r}")
+    assert not offenders, offenders
+
+
+# ----------------------------------------------------------------------------- payload and status filter
+def test_invoke_payload_takes_input_weave_and_json():
+    from weave_nb.frontend import invoke_payload
+
+    assert invoke_payload("hi") == {"input": "hi"}
+    assert invoke_payload("hi", "w") == {"input": "hi", "weave": "w"}
+    assert invoke_payload("", None, '{"input": "from json", "weave": "a", "extra": 1}') == {"input": "from json", "weave": "a", "extra": 1}
+    assert invoke_payload("flag", "b", {"input": "j", "weave": "a"}) == {"input": "flag", "weave": "b"}
+    with pytest.raises(ConfigError, match="--json is not valid JSON"):
+        invoke_payload("", None, "{nope")
+    with pytest.raises(ConfigError, match="--json must be a JSON object"):
+        invoke_payload("", None, "[1, 2]")
+
+
+def test_invoke_json_reaches_the_weave_from_the_cli_and_the_api(mgr, monkeypatch):
+    import json
+
+    import weave_nb
+
+    weave_nb.deploy("svc", "slow", weave_text=HELLO, sink=lambda e: None, manager=mgr)
+    monkeypatch.setattr(cli, "_manager", lambda: mgr)
+    code, out, err = weave("invoke", "svc", "--json", '{"input": "from json", "weave": "greet"}')
+    assert code == 0, err
+    assert json.loads(out) == {"weave": "greet", "input": "from json", "output": "echo: from json"}
+    code, out, err = weave("invoke", "svc", "--json", "{nope")
+    assert code == 2 and "--json is not valid JSON" in err
+    assert weave_nb.invoke("svc", data={"input": "d"}, manager=mgr)["output"] == "echo: d"
+
+
+def test_the_status_filter_is_shared_and_checked(mgr, monkeypatch):
+    import weave_nb
+
+    weave_nb.deploy("one", "slow", weave_text=HELLO, sink=lambda e: None, manager=mgr)
+    assert list(weave_nb.deployments("slow", "ACTIVE", manager=mgr)["name"]) == ["one"]
+    with pytest.raises(ConfigError, match=r"unknown status 'actve' \(did you mean 'active'\?\)"):
+        weave_nb.deployments("slow", "actve", manager=mgr)
+    assert [d.name for d in mgr.list("slow").only("failed")] == []

@@ -15,6 +15,7 @@ import argparse
 from typing import Any, Callable
 
 from .config import parse_env_pairs
+from .listing import STATUSES
 
 Arg = tuple[tuple[str, ...], dict[str, Any]]
 
@@ -40,14 +41,14 @@ _DEPLOY: list[Arg] = [
     (("--push-only",), dict(dest="push_only", action="store_true", default=None, help="docker: build and push, run nothing")),
     (("--keep-on-failure",), dict(dest="keep_on_failure", action="store_true", default=None, help="keep what a failed deploy created")),
     (("--option", "-o"), dict(action="append", dest="option", metavar="KEY=VALUE",
-                              help="any provider option (repeatable); the list of each provider's options ends this help")),
+                              help="any provider option (repeatable); `weave deploy --help` ends with each provider's options")),
     (("--dry-run",), dict(dest="dry_run", action="store_true", help="show the plan and stop")),
     (("--verbose", "-v"), dict(action="store_true", help="also show progress percentages, and the traceback of an unexpected error")),
 ]
 
 _NAME_PROVIDER: list[Arg] = [
     (("name",), dict(help="deployment name")),
-    (("--provider", "-p"), dict(help="provider of the deployment (default: the one it is recorded on, else local)")),
+    (("--provider", "-p"), dict(help="provider of the deployment (default: the one the inventory records it on)")),
 ]
 
 COMMANDS: dict[str, list[Arg]] = {
@@ -55,7 +56,7 @@ COMMANDS: dict[str, list[Arg]] = {
     "plan": [a for a in _DEPLOY if a[0][0] not in ("--dry-run",)],
     "deployments": [
         (("--provider", "-p"), dict(help="only this provider (default: every provider)")),
-        (("--status", "-s"), dict(choices=["pending", "deploying", "active", "failed", "destroying"], help="only this status")),
+        (("--status", "-s"), dict(choices=list(STATUSES), help="only this status")),
         (("--refresh",), dict(action="store_true", default=True, help="ask the providers for live state (default)")),
         (("--no-refresh",), dict(dest="refresh", action="store_false", help="read the inventory only")),
     ],
@@ -70,6 +71,7 @@ COMMANDS: dict[str, list[Arg]] = {
     + [
         (("--input", "-i"), dict(dest="input", default="", help="the input text for the weave")),
         (("--weave", "-w"), dict(help="which weave of the file to run (default: the only one)")),
+        (("--json", "-j"), dict(dest="json", metavar="JSON", help="the whole request body, a JSON object; --input and --weave override its fields")),
         (("--local",), dict(action="store_true", help="aws: run the built artifact locally with a Lambda event")),
     ],
     "logs": _NAME_PROVIDER + [(("--tail",), dict(type=int, default=100, help="how many lines"))],

@@ -79,10 +79,14 @@ class DeploymentManager:
             self._providers[name] = found(self.auth) if isinstance(found, type) else found
         return self._providers[name]
 
-    def provider_of(self, name: str, given: str | None = None, default: str | None = None) -> str:
-        """The provider of deployment ``name``: ``given``, else the only recorded one, else ``default``, else local.
+    def provider_of(self, name: str, given: str | None = None) -> str:
+        """The provider of deployment ``name``: ``given``, else the one the inventory records it on.
+
+        Every front end resolves a deployment's provider here; an unknown name
+        is never taken to be on some default provider.
 
         Raises:
+            NotFound: no provider was given and nothing by that name is recorded.
             ConfigError: several providers have a deployment by that name and none was given.
         """
         if given:
@@ -92,7 +96,22 @@ class DeploymentManager:
             from .errors import ConfigError
 
             raise ConfigError(f"several deployments are named {name!r} ({', '.join(found)})", "pass --provider")
-        return found[0] if found else (default or "local").strip().lower()
+        if not found:
+            raise self.not_found(name)
+        return found[0]
+
+    def not_found(self, name: str, provider: str | None = None) -> NotFound:
+        """The one NotFound every front end shows for an unknown deployment ``name``.
+
+        Args:
+            name: the deployment name asked for.
+            provider: the provider that was searched (default: every known one).
+        """
+        searched = [provider] if provider else self.provider_names()
+        return NotFound(
+            f"no deployment named {name!r} in the inventory (providers searched: {', '.join(searched)})",
+            "list them with `weave deployments`",
+        )
 
     # configuration ----------------------------------------------------------
     def load_spec(self, config: DeploymentConfig) -> Any:
@@ -242,29 +261,35 @@ class DeploymentManager:
             ctx.reporter.emit(Done(ok=info.status == DeploymentStatus.ACTIVE, message=info.message or "deployed", info=info))
             return info
 
-    def status(self, name: str, provider: str = "local") -> DeploymentInfo:
+    def status(self, name: str, provider: str | None = None) -> DeploymentInfo:
         """The live status of one deployment, by the same rule as :meth:`list` (``effective_status``).
+
+        Args:
+            name: the deployment.
+            provider: its provider (default: the one the inventory records it on).
 
         Raises:
             NotFound: nothing by that name is recorded or found.
         """
+        provider = self.provider_of(name, provider)
         prov = self.provider(provider)
         ctx = self.context(provider, name)
         try:
             live = self._guard(lambda: prov.status(ctx))
         except NotFound:
             if ctx.record is None:
-                raise
+                raise self.not_found(name, provider) from None
             live = None
         return effective_status(ctx.record, live, locked=self.inventory.is_locked(provider, name))
 
-    def destroy(self, name: str, provider: str = "local", sink: Sink = null_sink, **options: Any) -> DeploymentInfo:
-        """Remove every resource a deployment made and forget it.
+    def destroy(self, name: str, provider: str | None = None, sink: Sink = null_sink, **options: Any) -> DeploymentInfo:
+        """Remove every resource a deployment made and forget it (provider: default the recorded one).
 
         Raises:
             NotFound: nothing by that name is recorded or found.
             WeaveError: a resource could not be removed (the rest is kept on record).
         """
+        provider = self.provider_of(name, provider)
         prov = self.provider(provider)
         with self.inventory.lock(provider, name, wait=self.lock_wait):
             ctx = self.context(provider, name, sink)
@@ -274,7 +299,7 @@ class DeploymentManager:
                 self._guard(lambda: prov.destroy(ctx, **options))
             except NotFound:
                 if ctx.record is None:
-                    raise
+                    raise self.not_found(name, provider) from None
             except BaseException as exc:
                 if ctx.record is not None:
                     ctx.save(status=DeploymentStatus.FAILED, message=f"undeploy failed: {getattr(exc, 'message', exc)}")
@@ -346,20 +371,22 @@ class DeploymentManager:
         except Exception:  # noqa: BLE001 - not a verdict on credentials
             pass
 
-    def invoke(self, name: str, provider: str = "local", payload: Mapping[str, Any] | None = None, local: bool = False, timeout: float = 60) -> Any:
-        """Call a deployed weave and return its JSON answer."""
+    def invoke(self, name: str, provider: str | None = None, payload: Mapping[str, Any] | None = None, local: bool = False, timeout: float = 60) -> Any:
+        """Call a deployed weave and return its JSON answer (provider: default the recorded one)."""
+        provider = self.provider_of(name, provider)
         prov = self.provider(provider)
         ctx = self.context(provider, name)
         if ctx.record is None and not local:
-            raise NotFound(f"no deployment named {name!r} on {provider}", "list them with `weave deployments`")
+            raise self.not_found(name, provider)
         return self._guard(lambda: prov.invoke(ctx, dict(payload or {}), local=local, timeout=timeout))
 
-    def logs(self, name: str, provider: str = "local", tail: int = 100) -> str:
-        """Recent log output of a deployment."""
+    def logs(self, name: str, provider: str | None = None, tail: int = 100) -> str:
+        """Recent log output of a deployment (provider: default the recorded one)."""
+        provider = self.provider_of(name, provider)
         prov = self.provider(provider)
         ctx = self.context(provider, name)
         if ctx.record is None:
-            raise NotFound(f"no deployment named {name!r} on {provider}", "list them with `weave deployments`")
+            raise self.not_found(name, provider)
         return self._guard(lambda: prov.logs(ctx, tail=tail))
 
     # helpers --------------------------------------------------------------

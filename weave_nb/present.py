@@ -23,6 +23,9 @@ PALETTE = {
     "muted": "#888",
     "hint": "#555",
     "plain": "#000",
+    "banner": "#fff3cd",  # the sandbox banner, running
+    "banner-off": "#eee",
+    "banner-edge": "#d39e00",
 }
 STATUS_TONES = {"active": "ok", "failed": "failed", "destroyed": "muted"}  # pending, deploying, destroying: running
 STEP_TONES = {"pending": "muted", "running": "running", "ok": "ok", "skipped": "muted", "failed": "failed"}
