@@ -41,7 +41,7 @@ _DEPLOY: list[Arg] = [
     (("--push-only",), dict(dest="push_only", action="store_true", default=None, help="docker: build and push, run nothing")),
     (("--keep-on-failure",), dict(dest="keep_on_failure", action="store_true", default=None, help="keep what a failed deploy created")),
     (("--option", "-o"), dict(action="append", dest="option", metavar="KEY=VALUE",
-                              help="any provider option (repeatable); `weave deploy --help` ends with each provider's options")),
+                              help="any provider option (repeatable); each provider's are listed by weave_nb.provider_options()")),
     (("--dry-run",), dict(dest="dry_run", action="store_true", help="show the plan and stop")),
     (("--verbose", "-v"), dict(action="store_true", help="also show progress percentages, and the traceback of an unexpected error")),
 ]
