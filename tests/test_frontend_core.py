@@ -192,3 +192,39 @@ def test_the_status_filter_is_shared_and_checked(mgr, monkeypatch):
     with pytest.raises(ConfigError, match=r"unknown status 'actve' \(did you mean 'active'\?\)"):
         weave_nb.deployments("slow", "actve", manager=mgr)
     assert [d.name for d in mgr.list("slow").only("failed")] == []
+
+
+class TypedOptions(BaseModel):
+    """Options of several types, as a plug-in may declare them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    python_version: str = "3.12"
+    replicas: int = 1
+    ratio: float = 0.5
+    fast: bool = False
+
+
+def test_option_values_are_converted_by_the_providers_model_not_guessed(weave_home, mock_weave, monkeypatch):
+    """``-o python_version=3.10`` stays the text "3.10" (it used to become the number 3.1 and be refused)."""
+    from weave_nb.manager import DeploymentManager
+
+    typed = type("TypedProvider", (make_provider(),), {"options_model": TypedOptions})
+    mgr = DeploymentManager(home=weave_home, providers={"slow": typed})
+    monkeypatch.setattr(cli, "_manager", lambda: mgr)
+    code, out, err = weave("deploy", "-n", "typed", "-p", "slow", "-c", str(mock_weave), "-o", "python_version=3.10",
+                           "-o", "replicas=2", "-o", "ratio=2", "-o", "fast=yes")
+    assert code == 0, err
+    opts = typed(None).options(typed.seen[-1])
+    assert (opts.python_version, opts.replicas, opts.ratio, opts.fast) == ("3.10", 2, 2.0, True)
+
+
+def test_every_dedicated_option_flag_is_an_option_of_some_provider():
+    """The shortcut flags (--endpoint, --base-image, ...) name fields of the providers' options models."""
+    from weave_nb.arguments import OPTION_FLAGS
+    from weave_nb.registry import BUILTINS, load_provider_class
+
+    fields = set()
+    for name in BUILTINS:
+        fields |= set(load_provider_class(name).options_model.model_fields)
+    assert set(OPTION_FLAGS) - fields == set()

@@ -128,7 +128,8 @@ def test_line_deploy_passes_every_flag(env, tmp_path):
     assert isinstance(info, DeploymentInfo) and info.status == DeploymentStatus.ACTIVE
     seen = env.slow.seen[-1]
     assert (seen.name, seen.provider, seen.region, seen.memory_mb, seen.timeout_seconds) == ("flags", "slow", "eu-1", 256, 30)
-    assert seen.public is True and seen.env_plain() == {"K": "v"} and seen.options == {"level": 3}
+    assert seen.public is True and seen.env_plain() == {"K": "v"} and seen.options == {"level": "3"}
+    assert env.slow(None).options(seen).level == 3, "the provider's options model converts the text"
     assert env.mgr.inventory.get("slow", "flags").status == DeploymentStatus.ACTIVE
 
 

@@ -125,6 +125,10 @@ def magic_arguments(command: str) -> Callable[[Callable[..., Any]], Callable[...
 def config_values(ns: argparse.Namespace | dict[str, Any]) -> dict[str, Any]:
     """Turn parsed deploy/plan arguments into ``DeploymentConfig`` values (``None`` = not given).
 
+    ``--option`` values stay text: the provider's options model converts them
+    to its field types (``python_version=3.10`` stays ``"3.10"`` for a text
+    field, ``replicas=2`` becomes ``2`` for a number, ``push=yes`` ``True``).
+
     Raises:
         ConfigError: a ``--env`` or ``--option`` item is not KEY=VALUE.
     """
@@ -139,22 +143,6 @@ def config_values(ns: argparse.Namespace | dict[str, Any]) -> dict[str, Any]:
             from .errors import ConfigError
 
             raise ConfigError("--option expects KEY=VALUE, but an item has no '='", "write it as --option name=value")
-        options[key.strip().replace("-", "_")] = _coerce(val)
+        options[key.strip().replace("-", "_")] = val
     values["options"] = options
     return values
-
-
-def _coerce(text: str) -> Any:
-    low = text.lower()
-    if low in ("true", "yes", "on"):
-        return True
-    if low in ("false", "no", "off"):
-        return False
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        return text
