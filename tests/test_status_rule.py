@@ -77,6 +77,15 @@ def test_left_deploying_by_a_dead_process_is_interrupted():
     assert gone.status == FAILED and gone.drift == "missing" and "undeploy was interrupted" in gone.message
 
 
+def test_a_running_operation_is_not_called_missing():
+    """Deploying (or destroying) under a held lock: the resource may not exist yet (or any more)."""
+    for recorded in (DEPLOYING, DESTROYING):
+        info = effective_status(rec(recorded), None, locked=True)
+        assert info.status == recorded and info.drift is None
+    reported = rec(FAILED, health="not running", drift="missing")
+    assert effective_status(rec(DEPLOYING), reported, locked=True).status == DEPLOYING
+
+
 def test_without_a_live_view_only_the_record_speaks():
     assert effective_status(rec(ACTIVE), None, live_known=False).drift is None
     assert effective_status(rec(DEPLOYING), None, live_known=False).drift == "interrupted"

@@ -56,7 +56,10 @@ def effective_status(
     - recorded as failed, deploying or destroying: never shown as ``active``
       (a live failure still shows as ``failed``);
     - recorded as deploying/destroying while nobody holds its lock: the
-      process doing it is gone, drift ``interrupted`` (unless ``missing``).
+      process doing it is gone, drift ``interrupted`` (unless ``missing``);
+      while a process holds it, the operation is running: its status stands
+      and nothing is called missing (a deploy has not made it yet, an
+      undeploy has already removed it).
 
     Args:
         record: the inventory row, or ``None``.
@@ -78,11 +81,12 @@ def effective_status(
             raise ValueError("effective_status needs a record or a live view")
         return live.model_copy(update={"drift": "unrecorded"})
     update: dict = {}
-    missing = live_known and (live is None or live.drift == "missing")
+    running = record.status in UNFINISHED and locked
+    missing = live_known and (live is None or live.drift == "missing") and not running
     if missing:
         update = {"status": DeploymentStatus.FAILED, "drift": "missing",
                   "health": (live.health if live is not None else None) or "gone"}
-    elif live is not None and live_known:
+    elif live is not None and live.drift != "missing" and live_known:
         status = live.status
         if record.status != DeploymentStatus.ACTIVE and live.status != DeploymentStatus.FAILED:
             status = record.status
