@@ -108,10 +108,10 @@ class DeploymentManager:
             provider: the provider that was searched (default: every known one).
         """
         searched = [provider] if provider else self.provider_names()
-        return NotFound(
-            f"no deployment named {name!r} in the inventory (providers searched: {', '.join(searched)})",
-            "list them with `weave deployments`",
-        )
+        hint = "list them with `weave deployments`"
+        if not provider:  # a deployment the inventory lost (or never made) can still be named with its provider
+            hint += "; for one this inventory does not record, name its provider (--provider)"
+        return NotFound(f"no deployment named {name!r} in the inventory (providers searched: {', '.join(searched)})", hint)
 
     # configuration ----------------------------------------------------------
     def load_spec(self, config: DeploymentConfig) -> Any:
