@@ -110,7 +110,7 @@ class DeploymentManager:
         searched = [provider] if provider else self.provider_names()
         hint = "list them with `weave deployments`"
         if not provider:  # a deployment the inventory lost (or never made) can still be named with its provider
-            hint += "; for one this inventory does not record, name its provider (--provider)"
+            hint = "list them with `weave deployments`; for one this inventory does not record, name its provider (--provider)"
         return NotFound(f"no deployment named {name!r} in the inventory (providers searched: {', '.join(searched)})", hint)
 
     # configuration ----------------------------------------------------------
