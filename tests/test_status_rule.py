@@ -157,3 +157,96 @@ def test_the_front_ends_show_the_rule(manager, mock_weave, weave_home, monkeypat
     assert json.loads(out.getvalue())["status"] == "failed"
     frame = weave_nb.deployments(provider="local", manager=manager)
     assert list(frame["status"]) == ["failed"]
+
+
+# ----------------------------------------------------------------------------- listing == status, a cloud-like plug-in
+class CloudLike:
+    """Builds a plug-in whose live state lives apart from the inventory, as a cloud's does."""
+
+    @staticmethod
+    def make():
+        from frontend_fakes import make_provider
+
+        from weave_nb.errors import DeploymentFailed, NotFound
+
+        class Cloud(make_provider()):
+            live: dict = {}
+            fail_deploy = fail_destroy = False
+
+            def deploy(self, config, artifact, ctx, plan):
+                info = DeploymentInfo(name=config.name, provider=self.name, status=ACTIVE, endpoint="https://fn")
+                self.live[config.name] = info  # the function exists from here on
+                if self.fail_deploy:
+                    raise DeploymentFailed("the alias failed, and so did the rollback", "undeploy to remove it")
+                return info
+
+            def destroy(self, ctx, **options):
+                if self.fail_destroy:
+                    raise DeploymentFailed("could not delete the role")
+                self.live.pop(ctx.name, None)
+
+            def status(self, ctx):
+                if ctx.name not in self.live:
+                    raise NotFound(f"no function {ctx.name}")
+                return self.live[ctx.name].model_copy(update={"health": "Active"})
+
+            def list_deployments(self, records):
+                return [d.model_copy(update={"health": "Active"}) for d in self.live.values()]
+
+        Cloud.live = {}
+        return Cloud
+
+
+@pytest.fixture
+def cloud(weave_home):
+    from weave_nb.manager import DeploymentManager
+
+    provider = CloudLike.make()
+    return DeploymentManager(home=weave_home, providers={"cloud": provider}), provider
+
+
+def agree_on(mgr, name):
+    (listed,) = [d for d in mgr.list(provider="cloud").deployments if d.name == name]
+    status = mgr.status(name, "cloud")
+    assert (listed.status, listed.drift, listed.message) == (status.status, status.drift, status.message), (listed, status)
+    return listed
+
+
+def test_cloud_failed_rollback_is_failed_in_listing_and_status(cloud):
+    from frontend_fakes import HELLO
+
+    from weave_nb.errors import DeploymentFailed
+
+    mgr, provider = cloud
+    provider.fail_deploy = True
+    with pytest.raises(DeploymentFailed):
+        mgr.deploy({"name": "fn", "provider": "cloud", "weave_text": HELLO})
+    listed = agree_on(mgr, "fn")
+    assert listed.status == FAILED and listed.health == "Active" and "rollback" in listed.message
+
+
+def test_cloud_half_failed_undeploy_is_failed_in_listing_and_status(cloud):
+    from frontend_fakes import HELLO
+
+    from weave_nb.errors import DeploymentFailed
+
+    mgr, provider = cloud
+    mgr.deploy({"name": "fn", "provider": "cloud", "weave_text": HELLO})
+    assert agree_on(mgr, "fn").status == ACTIVE
+    provider.fail_destroy = True
+    with pytest.raises(DeploymentFailed):
+        mgr.destroy("fn")
+    listed = agree_on(mgr, "fn")
+    assert listed.status == FAILED and "undeploy failed" in listed.message
+
+
+def test_cloud_function_left_by_a_killed_deploy_is_not_active(cloud):
+    """Killed right after CreateFunction: the row says deploying, nobody holds the lock, the function is live."""
+    mgr, provider = cloud
+    provider.live["fn"] = DeploymentInfo(name="fn", provider="cloud", status=ACTIVE)
+    mgr.inventory.save("cloud", "fn", status=DEPLOYING)
+    listed = agree_on(mgr, "fn")
+    assert listed.status == DEPLOYING and listed.drift == "interrupted"
+    del provider.live["fn"]
+    listed = agree_on(mgr, "fn")
+    assert listed.status == FAILED and listed.drift == "missing"

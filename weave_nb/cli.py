@@ -52,14 +52,20 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         return _run(args, out, err, stdin or sys.stdin)
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - every failure: one message and hint (classify)
         verbose = getattr(args, "verbose", None)  # only deploy and plan have --verbose
-        shown = exc.__cause__ if isinstance(exc, WeaveError) else None if isinstance(exc, KeyboardInterrupt) else exc
-        if verbose and shown is not None:
+        if verbose and _traceback_of(exc) is not None:
             import traceback
 
-            err.write("".join(traceback.format_exception(shown)))
+            err.write("".join(traceback.format_exception(_traceback_of(exc))))
         verdict = classify(exc, verbose)
         err.write(verdict.text() + "\n")
         return verdict.exit_code
+
+
+def _traceback_of(exc: BaseException) -> BaseException | None:
+    """The error whose traceback --verbose shows: a WeaveError's cause, any other error itself, none for Ctrl-C."""
+    if isinstance(exc, KeyboardInterrupt):
+        return None
+    return exc.__cause__ if isinstance(exc, WeaveError) else exc
 
 
 def _manager() -> Any:
