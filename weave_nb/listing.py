@@ -9,6 +9,7 @@ and ``DeploymentManager.status`` both use it, so ``weave deployments``,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from .config import DeploymentInfo, DeploymentStatus
 
@@ -110,18 +111,22 @@ def effective_status(
 def merge_live(
     records: list[DeploymentInfo],
     live: list[DeploymentInfo] | None,
-    locked: frozenset[str] | set[str] = frozenset(),
+    is_locked: Callable[[str], bool] | None = None,
 ) -> list[DeploymentInfo]:
     """Every recorded and live deployment of one provider, each through :func:`effective_status`.
 
     Args:
         records: the provider's inventory rows.
         live: what the provider reports (``None``: it was not asked).
-        locked: names whose lock some process holds.
+        is_locked: tells whether some process holds a deployment's lock, by name
+            (asked only for rows left deploying/destroying; default: nobody does).
     """
     live_by_name = {d.name: d for d in live or []}
     out = [
-        effective_status(rec, live_by_name.pop(rec.name, None), locked=rec.name in locked, live_known=live is not None)
+        effective_status(
+            rec, live_by_name.pop(rec.name, None), live_known=live is not None,
+            locked=rec.status in UNFINISHED and is_locked is not None and is_locked(rec.name),
+        )
         for rec in records
     ]
     out.extend(effective_status(None, extra) for extra in live_by_name.values())

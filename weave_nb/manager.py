@@ -7,6 +7,7 @@ no provider's internals and never imports IPython, ipywidgets or pandas.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -323,15 +324,13 @@ class DeploymentManager:
         """
         names = [provider] if provider else self.provider_names()
         recorded = self.inventory.list(provider)
-        unfinished = (DeploymentStatus.DEPLOYING, DeploymentStatus.DESTROYING)
-        locked = {(d.provider, d.name) for d in recorded if d.status in unfinished and self.inventory.is_locked(d.provider, d.name)}
         by_provider: dict[str, list[DeploymentInfo]] = {}
         for info in recorded:
             by_provider.setdefault(info.provider, []).append(info)
         out = Listing()
         for pname in names:
             records = by_provider.pop(pname, [])
-            held = {n for p, n in locked if p == pname}
+            held = functools.partial(self.inventory.is_locked, pname)
             if not refresh:
                 out.deployments.extend(merge_live(records, None, held))
                 continue
@@ -350,7 +349,7 @@ class DeploymentManager:
                 continue
             out.deployments.extend(merge_live(records, live, held))
         for pname, rest in by_provider.items():
-            out.deployments.extend(merge_live(rest, None, {n for p, n in locked if p == pname}))
+            out.deployments.extend(merge_live(rest, None, functools.partial(self.inventory.is_locked, pname)))
         out.deployments.sort(key=lambda d: (d.created_at, d.name), reverse=True)
         boxed = sorted({d.provider for d in out.deployments if d.details.get("sandbox")})
         if boxed:
