@@ -228,3 +228,12 @@ def test_every_dedicated_option_flag_is_an_option_of_some_provider():
     for name in BUILTINS:
         fields |= set(load_provider_class(name).options_model.model_fields)
     assert set(OPTION_FLAGS) - fields == set()
+
+
+def test_deployment_settings_errors_are_plain_words_too(weave_home):
+    import weave_nb
+
+    with pytest.raises(ConfigError) as caught:
+        weave_nb.plan("x", "local", weave_text=HELLO, regoin="eu-1", memory_mb=-4)
+    assert caught.value.message == ("invalid deployment settings: memory_mb: must be greater than 0; "
+                                    "regoin: unknown setting (did you mean 'region'?)")

@@ -205,11 +205,15 @@ def make_config(values: dict[str, Any], defaults: dict[str, Any] | None = None) 
 
 def describe_validation_error(exc: ValidationError) -> str:
     """Turn a pydantic error into one readable line per problem, never echoing input values."""
+    from .options import did_you_mean, plain_words
+
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err.get("loc", ())) or "value"
-        msg = err.get("msg", "invalid").removeprefix("Value error, ")
-        parts.append(f"{where}: {msg}")
+        if err.get("type") == "extra_forbidden":
+            parts.append(f"{where}: unknown setting{did_you_mean(where, DeploymentConfig.model_fields)}")
+        else:
+            parts.append(f"{where}: {plain_words(err.get('msg', 'invalid'))}")
     return "invalid deployment settings: " + "; ".join(parts)
 
 

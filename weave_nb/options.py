@@ -92,7 +92,7 @@ def options_help(models: Mapping[str, type[BaseModel] | None], width: int = 24) 
     return "\n".join(lines)
 
 
-def _plain(msg: str) -> str:
+def plain_words(msg: str) -> str:
     """pydantic's wording, in plain words."""
     msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
     msg = msg.split(", unable to")[0]
@@ -116,7 +116,7 @@ def describe_option_errors(exc: ValidationError, model: type[BaseModel], provide
         elif err.get("type") == "missing":
             parts.append(f"option {where!r} is required")
         else:
-            text = _plain(err.get("msg", "is invalid"))
+            text = plain_words(err.get("msg", "is invalid"))
             parts.append(f"{where} {text}" if text.startswith(("must ", "is ")) else f"{where}: {text}")
     listed = ", ".join(known) if known else "none"
     suggestion = f"the {provider} options are: {listed}; `weave deploy --help` describes them"
