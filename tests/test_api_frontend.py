@@ -24,8 +24,51 @@ def mgr(tmp_path, monkeypatch):
 def test_public_surface():
     import weave_nb.http_call  # noqa: F401 - the HTTP helper module, loaded by providers
 
-    for name in ("deploy", "plan", "deployments", "undeploy", "status", "invoke", "logs"):
+    for name in ("deploy", "plan", "deployments", "undeploy", "status", "invoke", "logs", "provider_options"):
         assert name in weave_nb.__all__ and callable(getattr(weave_nb, name))
+
+
+def test_public_surface_holds_the_errors_spec_and_sandbox_and_resolves_every_name():
+    from weave_nb import errors, sandbox, spec
+
+    for name in ("WeaveError", "WeaveSpecError", "ConfigError", "ProviderUnavailable", "CredentialsError",
+                 "DeploymentFailed", "DeploymentBusy", "NotFound"):
+        assert name in weave_nb.__all__ and getattr(weave_nb, name) is getattr(errors, name)
+    assert weave_nb.WeaveSpec is spec.WeaveSpec and weave_nb.load_weave is spec.load_weave
+    assert weave_nb.Sandbox is sandbox.Sandbox
+    assert {"WeaveSpec", "load_weave", "parse_weave", "Sandbox", "effective_status"} <= set(weave_nb.__all__)
+    for name in weave_nb.__all__:
+        assert getattr(weave_nb, name) is not None, name
+    assert set(weave_nb.__all__) <= set(dir(weave_nb))
+    with pytest.raises(AttributeError):
+        weave_nb.no_such_name  # noqa: B018
+
+
+def test_except_weave_nb_not_found_catches_the_managers_error(mgr):
+    try:
+        weave_nb.status("ghost", manager=mgr)
+    except weave_nb.NotFound as exc:
+        assert "no deployment named 'ghost'" in exc.message
+    else:
+        raise AssertionError("no NotFound")
+    assert issubclass(weave_nb.NotFound, weave_nb.WeaveError)
+
+
+def test_import_weave_nb_is_cheap():
+    """``import weave_nb`` loads no pydantic, cloud SDK, pandas, IPython, ipywidgets or YAML parser."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "before = set(sys.modules)\n"  # e.g. a namespace package a .pth file loads at start-up
+        "import weave_nb\n"
+        "heavy = ('pydantic', 'boto3', 'botocore', 'google', 'docker', 'pandas', 'IPython', 'ipywidgets', 'yaml')\n"
+        "print(sorted(m for m in heavy if m in set(sys.modules) - before))\n"
+        "print(weave_nb.WeaveSpec.__name__, weave_nb.deploy.__module__)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.splitlines() == ["[]", "WeaveSpec weave_nb.api"], done.stdout
 
 
 def test_api_round_trip(mgr, capsys):
@@ -65,5 +108,5 @@ def test_provider_is_found_from_the_inventory(mgr):
     assert weave_nb.undeploy("found", "slow2", manager=mgr).provider == "slow2"
     assert weave_nb.undeploy("found", manager=mgr).provider == "slow"
     assert mgr.inventory.list() == []
-    with pytest.raises(NotFound, match="no local deployment named 'found'"):
-        weave_nb.status("found", manager=mgr)
+    with pytest.raises(NotFound, match=r"no deployment named 'found' in the inventory \(providers searched: local, "):
+        weave_nb.status("found", manager=mgr)  # never guessed to be on local

@@ -200,11 +200,12 @@ def test_list_without_provider_skips_unavailable_ones_with_a_note(manager, mock_
         mgr.list(provider="crashing")
 
 
-def test_merge_live_marks_only_active_records_missing():
+def test_merge_live_marks_every_record_the_provider_lacks_missing():
+    """The one status rule (see test_status_rule): recorded but missing live is failed and missing, whatever the record said."""
     failed = DeploymentInfo(name="f", provider="p", status=DeploymentStatus.FAILED)
     active = DeploymentInfo(name="a", provider="p", status=DeploymentStatus.ACTIVE)
     merged = {d.name: d for d in merge_live([failed, active], [])}
-    assert merged["f"].drift is None and merged["a"].drift == "missing"
+    assert {(d.status, d.drift) for d in merged.values()} == {(DeploymentStatus.FAILED, "missing")}
 
 
 def test_unknown_deployment_is_not_found(manager):
@@ -213,6 +214,13 @@ def test_unknown_deployment_is_not_found(manager):
         with pytest.raises(NotFound) as caught:
             call()
         assert "ghost" in caught.value.message and caught.value.suggestion
+        assert caught.value.message.startswith("no deployment named 'ghost' in the inventory (providers searched: local, ")
+    for call in (lambda: manager.destroy("ghost", "local"), lambda: manager.status("ghost", "local"),
+                 lambda: manager.invoke("ghost", "local"), lambda: manager.logs("ghost", "local")):
+        with pytest.raises(NotFound) as caught:
+            call()
+        assert str(caught.value) == ("no deployment named 'ghost' in the inventory (providers searched: local)\n"
+                                     "  hint: list them with `weave deployments`")
 
 
 def test_find_weave_file(tmp_path):

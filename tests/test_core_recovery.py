@@ -27,7 +27,7 @@ def test_killed_after_process_step_next_deploy_finishes(subprocess_env, mock_wea
     (orphan,) = [int(r.id) for r in row.resources if r.kind == "process"]
     assert pid_alive(orphan) and server_pids(weave_home) == [orphan]
     plan = manager.plan({"name": "demo", "weave_file": str(mock_weave)})
-    assert plan.step(f"stray-{orphan}").action == "delete"
+    assert plan.step("retire").params == {"pid": orphan}  # replaced once a new process is healthy
 
     info = manager.deploy({"name": "demo", "weave_file": str(mock_weave)})
     assert info.status == DeploymentStatus.ACTIVE and info.message != "no changes"

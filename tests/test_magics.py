@@ -128,7 +128,8 @@ def test_line_deploy_passes_every_flag(env, tmp_path):
     assert isinstance(info, DeploymentInfo) and info.status == DeploymentStatus.ACTIVE
     seen = env.slow.seen[-1]
     assert (seen.name, seen.provider, seen.region, seen.memory_mb, seen.timeout_seconds) == ("flags", "slow", "eu-1", 256, 30)
-    assert seen.public is True and seen.env_plain() == {"K": "v"} and seen.options == {"level": 3}
+    assert seen.public is True and seen.env_plain() == {"K": "v"} and seen.options == {"level": "3"}
+    assert env.slow(None).options(seen).level == 3, "the provider's options model converts the text"
     assert env.mgr.inventory.get("slow", "flags").status == DeploymentStatus.ACTIVE
 
 
@@ -318,8 +319,13 @@ def test_undeploy_force_and_setting_skip_the_prompt(env):
 
 
 def test_undeploy_unknown_is_a_usage_error(env):
-    with pytest.raises(UsageError, match="no slow deployment named 'ghost'"):
-        env.shell.run_line_magic("weave_undeploy", "ghost --provider slow --force")
+    """The one NotFound of the manager, whether the provider is given or looked up (never a silent local)."""
+    for line in ("ghost --provider slow --force", "ghost --force"):
+        with pytest.raises(UsageError, match=r"no deployment named 'ghost' in the inventory \(providers searched: "):
+            env.shell.run_line_magic("weave_undeploy", line)
+    for magic in ("weave_status", "weave_invoke", "weave_logs"):
+        with pytest.raises(UsageError, match="hint: list them with `weave deployments`"):
+            env.shell.run_line_magic(magic, "ghost")
     with pytest.raises(UsageError):
         env.shell.run_line_magic("weave_undeploy", "--provider slow --force")
 
@@ -353,8 +359,8 @@ def test_provider_is_found_from_the_inventory(env):
     env.shell.run_line_magic("config", 'WeaveMagics.default_provider = "slow2"')
     env.shell.run_cell_magic("weave_deploy", "--name other --provider slow", HELLO)
     assert env.shell.run_line_magic("weave_status", "other").provider == "slow", "the record beats the setting"
-    with pytest.raises(UsageError, match="no slow2 deployment named 'ghost'"):
-        env.shell.run_line_magic("weave_status", "ghost")
+    with pytest.raises(UsageError, match="no deployment named 'ghost' in the inventory"):
+        env.shell.run_line_magic("weave_status", "ghost")  # never guessed to be on the default provider
 
 
 def test_invoke_result_is_a_plain_dict_with_json_display():

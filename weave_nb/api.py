@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 from .config import DeploymentInfo, Plan
 from .events import Sink, null_sink
+from .frontend import invoke_payload
 
 
 def _mgr(manager: Any) -> Any:
@@ -106,7 +107,7 @@ def deployments(provider: str | None = None, status: str | None = None, refresh:
 
     Args:
         provider: only this provider (default: every provider; ones not installed are skipped with a note).
-        status: only this status (active, failed, ...).
+        status: only this status (active, failed, ...; any case).
         refresh: ask the providers for live state (else the inventory only).
         manager: a DeploymentManager to use instead of a new one.
         all_owners: also list what other inventories made (``drift`` says ``other owner``).
@@ -116,12 +117,12 @@ def deployments(provider: str | None = None, status: str | None = None, refresh:
 
     Raises:
         WeaveError: ``provider`` was named and cannot be listed.
+        ConfigError: ``status`` is not a status name.
     """
     from .frame import deployments_frame
 
     listing = _mgr(manager).list(provider=provider, refresh=refresh, all_owners=all_owners)
-    rows = [d for d in listing.deployments if not status or d.status.value == status.lower()]
-    frame = deployments_frame(rows)
+    frame = deployments_frame(listing.only(status))
     frame.attrs["notes"] = listing.notes
     return frame
 
@@ -131,7 +132,7 @@ def undeploy(name: str, provider: str | None = None, *, sink: Sink = null_sink, 
 
     Args:
         name: deployment name.
-        provider: its provider (default: the one it is recorded on, else local).
+        provider: its provider (default: the one it is recorded on).
         sink: a callback receiving progress events (default: none).
         manager: a DeploymentManager to use instead of a new one.
         **options: provider options such as ``keep_image`` or ``purge_logs``.
@@ -143,31 +144,57 @@ def undeploy(name: str, provider: str | None = None, *, sink: Sink = null_sink, 
         NotFound: nothing by that name; WeaveError: a resource could not be removed.
         ConfigError: no provider was given and several have a deployment by that name.
     """
-    mgr = _mgr(manager)
-    return mgr.destroy(name, mgr.provider_of(name, provider), sink=sink, **options)
+    return _mgr(manager).destroy(name, provider, sink=sink, **options)
 
 
 def status(name: str, provider: str | None = None, manager: Any = None) -> DeploymentInfo:
-    """The live status of one deployment (provider: default the one it is recorded on, else local)."""
-    mgr = _mgr(manager)
-    return mgr.status(name, mgr.provider_of(name, provider))
+    """The live status of one deployment (provider: default the one it is recorded on).
+
+    Raises:
+        NotFound: nothing by that name is recorded (or found on ``provider``).
+    """
+    return _mgr(manager).status(name, provider)
 
 
-def invoke(name: str, input: str = "", provider: str | None = None, weave: str | None = None, manager: Any = None, **kwargs: Any) -> Any:
-    """Call a deployed weave and return its JSON answer (provider: default the one it is recorded on, else local)."""
-    mgr = _mgr(manager)
-    return mgr.invoke(name, mgr.provider_of(name, provider), invoke_payload(input, weave), **kwargs)
+def invoke(name: str, input: str = "", provider: str | None = None, weave: str | None = None, manager: Any = None,
+           *, data: str | Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+    """Call a deployed weave and return its JSON answer (provider: default the one it is recorded on).
+
+    Args:
+        name: deployment name.
+        input: the input text.
+        provider: its provider (default: the one it is recorded on).
+        weave: which weave of the file to run (default: the only one).
+        manager: a DeploymentManager to use instead of a new one.
+        data: the whole request body, a JSON object (text or mapping); ``input`` and ``weave`` override its fields.
+        **kwargs: ``local``, ``timeout`` (see ``DeploymentManager.invoke``).
+
+    Raises:
+        NotFound: nothing by that name; ConfigError: ``data`` is not a JSON object.
+    """
+    return _mgr(manager).invoke(name, provider, invoke_payload(input, weave, data), **kwargs)
 
 
-def invoke_payload(text: str, weave: str | None = None) -> dict[str, Any]:
-    """The request body of a weave call: ``{"input": text}`` plus ``"weave"`` when one is named."""
-    payload: dict[str, Any] = {"input": text}
-    if weave:
-        payload["weave"] = weave
-    return payload
+def provider_options(provider: str | None = None) -> str:
+    """Every provider's ``--option`` keys (or only ``provider``'s), read from each options model, as text.
+
+    The same list ``weave deploy --help`` ends with; plug-in providers are included.
+
+    Raises:
+        ProviderUnavailable: ``provider`` is not a known provider.
+    """
+    from .frontend import provider_options_help
+
+    if not provider:
+        return provider_options_help()
+    from .registry import load_provider_class, provider_names
+
+    name = provider.strip().lower()
+    if name not in provider_names():
+        load_provider_class(name)  # raises ProviderUnavailable naming the known providers
+    return provider_options_help([name])
 
 
 def logs(name: str, provider: str | None = None, tail: int = 100, manager: Any = None) -> str:
     """Recent log output of a deployment, the last ``tail`` lines (provider: default the one it is recorded on)."""
-    mgr = _mgr(manager)
-    return mgr.logs(name, mgr.provider_of(name, provider), tail=tail)
+    return _mgr(manager).logs(name, provider, tail=tail)

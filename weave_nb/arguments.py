@@ -3,7 +3,10 @@
 Each command is a list of ``(flags, kwargs)`` pairs in ``argparse`` form.
 :func:`add_arguments` applies them to a parser; :func:`magic_arguments`
 turns them into IPython ``magic_arguments`` decorators, so ``%weave_deploy?``
-and ``weave deploy --help`` show the same options.
+and ``weave deploy --help`` show the same options. The help of deploy and
+plan (``weave deploy --help``, ``%weave_deploy -h``) also lists every
+provider's ``--option`` keys, read from each provider's options model when
+the help is shown (plug-ins included).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import argparse
 from typing import Any, Callable
 
 from .config import parse_env_pairs
+from .listing import STATUSES
 
 Arg = tuple[tuple[str, ...], dict[str, Any]]
 
@@ -37,14 +41,15 @@ _DEPLOY: list[Arg] = [
     (("--push-only",), dict(dest="push_only", action="store_true", default=None, help="docker: build and push, run nothing")),
     (("--keep-on-failure",), dict(dest="keep_on_failure", action="store_true", default=None, help="keep what a failed deploy created")),
     (("--adopt",), dict(action="store_true", default=None, help="take over an existing resource of that name that this inventory did not make (shown as adopt in the plan)")),
-    (("--option", "-o"), dict(action="append", dest="option", metavar="KEY=VALUE", help="any provider option (repeatable)")),
+    (("--option", "-o"), dict(action="append", dest="option", metavar="KEY=VALUE",
+                              help="any provider option (repeatable); each provider's are listed by weave_nb.provider_options()")),
     (("--dry-run",), dict(dest="dry_run", action="store_true", help="show the plan and stop")),
     (("--verbose", "-v"), dict(action="store_true", help="also show progress percentages, and the traceback of an unexpected error")),
 ]
 
 _NAME_PROVIDER: list[Arg] = [
     (("name",), dict(help="deployment name")),
-    (("--provider", "-p"), dict(help="provider of the deployment (default: the one it is recorded on, else local)")),
+    (("--provider", "-p"), dict(help="provider of the deployment (default: the one the inventory records it on)")),
 ]
 
 COMMANDS: dict[str, list[Arg]] = {
@@ -52,7 +57,7 @@ COMMANDS: dict[str, list[Arg]] = {
     "plan": [a for a in _DEPLOY if a[0][0] not in ("--dry-run",)],
     "deployments": [
         (("--provider", "-p"), dict(help="only this provider (default: every provider)")),
-        (("--status", "-s"), dict(choices=["pending", "deploying", "active", "failed", "destroying"], help="only this status")),
+        (("--status", "-s"), dict(choices=list(STATUSES), help="only this status")),
         (("--refresh",), dict(action="store_true", default=True, help="ask the providers for live state (default)")),
         (("--no-refresh",), dict(dest="refresh", action="store_false", help="read the inventory only")),
         (("--all-owners",), dict(dest="all_owners", action="store_true", help="also list what other weave-nb inventories made (marked other owner)")),
@@ -70,6 +75,7 @@ COMMANDS: dict[str, list[Arg]] = {
     + [
         (("--input", "-i"), dict(dest="input", default="", help="the input text for the weave")),
         (("--weave", "-w"), dict(help="which weave of the file to run (default: the only one)")),
+        (("--json", "-j"), dict(dest="json", metavar="JSON", help="the whole request body, a JSON object; --input and --weave override its fields")),
         (("--local",), dict(action="store_true", help="aws: run the built artifact locally with a Lambda event")),
     ],
     "logs": _NAME_PROVIDER + [(("--tail",), dict(type=int, default=100, help="how many lines"))],
@@ -79,10 +85,30 @@ OPTION_FLAGS = ("endpoint", "runtime", "architecture", "project", "base_image", 
 CONFIG_FLAGS = ("name", "provider", "type", "region", "weave_file", "memory_mb", "timeout_seconds", "public", "host", "port", "adopt")
 
 
+OPTIONS_HELP_COMMANDS = ("deploy", "plan")
+
+
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
     """Add ``command``'s arguments to ``parser`` and return it."""
     for flags, kwargs in COMMANDS[command]:
         parser.add_argument(*flags, **kwargs)
+    return with_options_help(parser, command)
+
+
+def with_options_help(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """Make ``parser``'s help end with every provider's options (deploy and plan only).
+
+    The list is built when the help is shown, so building the parser imports no provider.
+    """
+    if command in OPTIONS_HELP_COMMANDS:
+        plain = parser.format_help
+
+        def format_help() -> str:
+            from .frontend import provider_options_help
+
+            return plain().rstrip("\n") + "\n\n" + provider_options_help() + "\n"
+
+        parser.format_help = format_help  # type: ignore[method-assign]
     return parser
 
 
@@ -93,13 +119,19 @@ def magic_arguments(command: str) -> Callable[[Callable[..., Any]], Callable[...
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         for flags, kwargs in reversed(COMMANDS[command]):
             func = ma.argument(*flags, **kwargs)(func)
-        return ma.magic_arguments()(func)
+        func = ma.magic_arguments()(func)
+        with_options_help(func.parser, command)
+        return func
 
     return decorate
 
 
 def config_values(ns: argparse.Namespace | dict[str, Any]) -> dict[str, Any]:
     """Turn parsed deploy/plan arguments into ``DeploymentConfig`` values (``None`` = not given).
+
+    ``--option`` values stay text: the provider's options model converts them
+    to its field types (``python_version=3.10`` stays ``"3.10"`` for a text
+    field, ``replicas=2`` becomes ``2`` for a number, ``push=yes`` ``True``).
 
     Raises:
         ConfigError: a ``--env`` or ``--option`` item is not KEY=VALUE.
@@ -115,22 +147,6 @@ def config_values(ns: argparse.Namespace | dict[str, Any]) -> dict[str, Any]:
             from .errors import ConfigError
 
             raise ConfigError("--option expects KEY=VALUE, but an item has no '='", "write it as --option name=value")
-        options[key.strip().replace("-", "_")] = _coerce(val)
+        options[key.strip().replace("-", "_")] = val
     values["options"] = options
     return values
-
-
-def _coerce(text: str) -> Any:
-    low = text.lower()
-    if low in ("true", "yes", "on"):
-        return True
-    if low in ("false", "no", "off"):
-        return False
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        return text

@@ -13,9 +13,9 @@ import sys
 from typing import Any, Sequence, TextIO
 
 from .arguments import add_arguments, config_values
-from .errors import ConfigError, CredentialsError, ProviderUnavailable, WeaveError, WeaveSpecError
+from .errors import ConfigError, WeaveError
+from .frontend import classify
 
-USAGE_ERRORS = (ConfigError, WeaveSpecError, ProviderUnavailable, CredentialsError)
 LIST_COLUMNS = ["name", "provider", "status", "region", "endpoint", "created_at", "drift"]
 
 HELP = {
@@ -50,28 +50,22 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         return int(exc.code or 0)
     try:
         return _run(args, out, err, stdin or sys.stdin)
-    except USAGE_ERRORS as exc:
-        err.write(f"error: {exc}\n")
-        return 2
-    except WeaveError as exc:
-        if getattr(args, "verbose", False) and exc.__cause__ is not None:
-            import traceback
-
-            err.write("".join(traceback.format_exception(exc.__cause__)))
-        err.write(f"error: {exc}\n")
-        return 1
-    except KeyboardInterrupt:
-        err.write("interrupted: run the same command again to finish, or undeploy to clean up\n")
-        return 1
-    except Exception as exc:  # noqa: BLE001 - a bug or an unexpected library error: one line unless --verbose
+    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - every failure: one message and hint (classify)
         verbose = getattr(args, "verbose", None)  # only deploy and plan have --verbose
-        if verbose:
+        if verbose and _traceback_of(exc) is not None:
             import traceback
 
-            err.write("".join(traceback.format_exception(exc)))
-        hint = "run again with --verbose for the traceback" if verbose is False else "this is a bug; please report it"
-        err.write(f"error: unexpected {type(exc).__name__}: {exc}\n  hint: {hint}\n")
-        return 1
+            err.write("".join(traceback.format_exception(_traceback_of(exc))))
+        verdict = classify(exc, verbose)
+        err.write(verdict.text() + "\n")
+        return verdict.exit_code
+
+
+def _traceback_of(exc: BaseException) -> BaseException | None:
+    """The error whose traceback --verbose shows: a WeaveError's cause, any other error itself, none for Ctrl-C."""
+    if isinstance(exc, KeyboardInterrupt):
+        return None
+    return exc.__cause__ if isinstance(exc, WeaveError) else exc
 
 
 def _manager() -> Any:
@@ -98,7 +92,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> i
         return 0
     if cmd == "deployments":
         listing = _manager().list(provider=args.provider, refresh=args.refresh, all_owners=args.all_owners)
-        rows = [d.row() for d in listing.deployments if not args.status or d.status.value == args.status]
+        rows = [d.row() for d in listing.only(args.status)]
         out.write(table(rows, LIST_COLUMNS) + "\n")
         for note in listing.notes:
             err.write(f"note: {note}\n")
@@ -122,9 +116,9 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> i
         out.write(json.dumps(data, indent=2) + "\n")
         return 0 if info.status.value == "active" else 1
     if cmd == "invoke":
-        from .api import invoke_payload
+        from .frontend import invoke_payload
 
-        result = mgr.invoke(args.name, provider, invoke_payload(args.input, args.weave), local=args.local)
+        result = mgr.invoke(args.name, provider, invoke_payload(args.input, args.weave, args.json), local=args.local)
         out.write(json.dumps(result, indent=2) + "\n")
         return 0
     if cmd == "logs":

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
-import html
 import ipaddress
 import re
 from typing import Any, Literal, Mapping, get_args
@@ -216,11 +215,15 @@ def make_config(values: dict[str, Any], defaults: dict[str, Any] | None = None) 
 
 def describe_validation_error(exc: ValidationError) -> str:
     """Turn a pydantic error into one readable line per problem, never echoing input values."""
+    from .options import did_you_mean, plain_words
+
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err.get("loc", ())) or "value"
-        msg = err.get("msg", "invalid").removeprefix("Value error, ")
-        parts.append(f"{where}: {msg}")
+        if err.get("type") == "extra_forbidden":
+            parts.append(f"{where}: unknown setting{did_you_mean(where, DeploymentConfig.model_fields)}")
+        else:
+            parts.append(f"{where}: {plain_words(err.get('msg', 'invalid'))}")
     return "invalid deployment settings: " + "; ".join(parts)
 
 
@@ -273,30 +276,9 @@ class DeploymentInfo(BaseModel):
         }
 
     def _repr_html_(self) -> str:
-        esc = html.escape
-        endpoint = (
-            f'<a href="{esc(self.endpoint)}" target="_blank">{esc(self.endpoint)}</a>' if self.endpoint else "—"
-        )
-        color = {"active": "#2e7d32", "failed": "#c62828", "destroyed": "#888"}.get(self.status.value, "#1565c0")
-        rows = [
-            ("name", esc(self.name)),
-            ("provider", esc(self.provider)),
-            ("status", f"<span style='color:{color};font-weight:bold'>{esc(self.status.value)}</span>"),
-            ("endpoint", endpoint),
-            ("region", esc(self.region or "—")),
-            ("created", esc(self.created_at.isoformat(timespec="seconds"))),
-            ("updated", esc(self.updated_at.isoformat(timespec="seconds"))),
-        ]
-        if self.details.get("sandbox"):
-            rows.append(("note", "sandbox: local stand-in, not the real cloud"))
-        if self.health:
-            rows.append(("health", esc(self.health)))
-        if self.drift:
-            rows.append(("drift", esc(self.drift)))
-        if self.message:
-            rows.append(("message", esc(self.message)))
-        body = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>" for k, v in rows)
-        return f"<table class='weave-deployment'>{body}</table>"
+        from .present import deployment_html
+
+        return deployment_html(self)
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(self.summary())

@@ -6,6 +6,8 @@ message and, where there is one, a suggestion saying what to do next.
 
 from __future__ import annotations
 
+from .present import with_hint
+
 
 class WeaveError(Exception):
     """A failure the user can act on.
@@ -21,9 +23,7 @@ class WeaveError(Exception):
         self.suggestion = suggestion
 
     def __str__(self) -> str:
-        if self.suggestion:
-            return f"{self.message}\n  hint: {self.suggestion}"
-        return self.message
+        return with_hint(self.message, self.suggestion)
 
 
 class WeaveSpecError(WeaveError):

@@ -22,16 +22,10 @@ from traitlets import Bool, CaselessStrEnum, Int, Unicode
 from traitlets.config import Configurable
 
 from .arguments import config_values, magic_arguments
-from .errors import (
-    ConfigError,
-    CredentialsError,
-    NotFound,
-    ProviderUnavailable,
-    WeaveError,
-    WeaveSpecError,
-)
+from .errors import WeaveError
+from .frontend import classify
+from .present import hint_line
 
-USAGE_ERRORS = (ConfigError, WeaveSpecError, ProviderUnavailable, CredentialsError, NotFound)
 YES = ("y", "yes")
 
 
@@ -50,7 +44,7 @@ class WeaveFailure(Exception):
     def _render_traceback_(self) -> list[str]:
         lines = [f"\x1b[31merror:\x1b[0m {self.message}"]
         if self.suggestion:
-            lines.append(f"  hint: {self.suggestion}")
+            lines.append(hint_line(self.suggestion))
         return lines
 
 
@@ -106,21 +100,20 @@ class WeaveMagics(Magics, Configurable):
         return {k: v for k, v in values.items() if v}
 
     def _provider(self, mgr: Any, name: str, given: str | None) -> str:
-        """The provider of deployment ``name`` (see ``DeploymentManager.provider_of``)."""
-        try:
-            return mgr.provider_of(name, given, self.default_provider)
-        except WeaveError as exc:
-            raise UsageError(str(exc)) from None
+        """The provider of deployment ``name`` (``DeploymentManager.provider_of``: given, else the recorded one)."""
+        with self._friendly():
+            return mgr.provider_of(name, given)
 
     @contextmanager
     def _friendly(self) -> Iterator[None]:
-        """Turn WeaveErrors into a UsageError (user mistakes) or a WeaveFailure (no traceback)."""
+        """Turn WeaveErrors into a UsageError (user mistakes) or a WeaveFailure (no traceback), by ``classify``."""
         try:
             yield
-        except USAGE_ERRORS as exc:
-            raise UsageError(str(exc)) from None
         except WeaveError as exc:
-            raise WeaveFailure(exc.message, exc.suggestion) from None
+            verdict = classify(exc)
+            if verdict.user_mistake:
+                raise UsageError(verdict.plain()) from None
+            raise WeaveFailure(verdict.message, verdict.suggestion) from None
 
     def _view(self, title: str, verbose: bool = False) -> Any:
         from .progress import make_view
@@ -150,11 +143,10 @@ class WeaveMagics(Magics, Configurable):
         except (UsageError, WeaveFailure) as exc:
             view.close(getattr(exc, "message", None) or str(exc).splitlines()[0])
             raise
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             view.close("interrupted")
-            raise WeaveFailure(
-                "interrupted", "run the same deploy again to finish it, or %weave_undeploy it to remove what was made"
-            ) from None
+            verdict = classify(exc, undeploy="%weave_undeploy")
+            raise WeaveFailure(verdict.message, verdict.suggestion) from None
         finally:
             view.close("stopped")
 
@@ -188,7 +180,10 @@ class WeaveMagics(Magics, Configurable):
     @line_magic
     @magic_arguments("deployments")
     def weave_deployments(self, line: str = "") -> Any:
-        """Every deployment as a pandas DataFrame, newest first (``df = %weave_deployments``)."""
+        """Every deployment as a pandas DataFrame, newest first (``df = %weave_deployments``).
+
+        Statuses follow the one status rule, as ``weave deployments`` and ``%weave_status`` do.
+        """
         args = parse_argstring(self.weave_deployments, line)
         from .api import deployments
 
@@ -224,21 +219,19 @@ class WeaveMagics(Magics, Configurable):
     def weave_status(self, line: str = "") -> Any:
         """The live status of one deployment (a DeploymentInfo)."""
         args = parse_argstring(self.weave_status, line)
-        mgr = self._manager()
         with self._friendly():
-            return mgr.status(args.name, self._provider(mgr, args.name, args.provider))
+            return self._manager().status(args.name, args.provider)
 
     @line_magic
     @magic_arguments("invoke")
     def weave_invoke(self, line: str = "") -> Any:
         """Call a deployed weave; shows its JSON answer and returns it as a dict."""
         args = parse_argstring(self.weave_invoke, line)
-        from .api import invoke_payload
+        from .frontend import invoke_payload
 
-        payload = invoke_payload(_unquote(args.input), args.weave)
-        mgr = self._manager()
         with self._friendly():
-            result = mgr.invoke(args.name, self._provider(mgr, args.name, args.provider), payload, local=args.local)
+            payload = invoke_payload(_unquote(args.input), args.weave, _unquote(args.json) if args.json else None)
+            result = self._manager().invoke(args.name, args.provider, payload, local=args.local)
         return InvokeResult(result) if isinstance(result, dict) else result
 
     @line_magic
@@ -246,9 +239,8 @@ class WeaveMagics(Magics, Configurable):
     def weave_logs(self, line: str = "") -> None:
         """Print a deployment's recent log output."""
         args = parse_argstring(self.weave_logs, line)
-        mgr = self._manager()
         with self._friendly():
-            text = mgr.logs(args.name, self._provider(mgr, args.name, args.provider), tail=args.tail)
+            text = self._manager().logs(args.name, args.provider, tail=args.tail)
         print(text if text else "(no log output)")
 
 

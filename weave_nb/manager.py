@@ -7,6 +7,7 @@ no provider's internals and never imports IPython, ipywidgets or pandas.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -26,7 +27,7 @@ from .inventory import Inventory
 from .private_files import write_once
 from .core.executor import DisplayOnlyExecutor, Executor
 from .providers.base import DeployContext, DeploymentProvider
-from .listing import Listing, merge_live, split_owners
+from .listing import Listing, effective_status, merge_live, split_owners
 from .registry import load_provider_class, provider_names
 from .runtime.errors import scrub
 
@@ -82,10 +83,14 @@ class DeploymentManager:
             self._providers[name] = found(self.auth) if isinstance(found, type) else found
         return self._providers[name]
 
-    def provider_of(self, name: str, given: str | None = None, default: str | None = None) -> str:
-        """The provider of deployment ``name``: ``given``, else the only recorded one, else ``default``, else local.
+    def provider_of(self, name: str, given: str | None = None) -> str:
+        """The provider of deployment ``name``: ``given``, else the one the inventory records it on.
+
+        Every front end resolves a deployment's provider here; an unknown name
+        is never taken to be on some default provider.
 
         Raises:
+            NotFound: no provider was given and nothing by that name is recorded.
             ConfigError: several providers have a deployment by that name and none was given.
         """
         if given:
@@ -95,7 +100,22 @@ class DeploymentManager:
             from .errors import ConfigError
 
             raise ConfigError(f"several deployments are named {name!r} ({', '.join(found)})", "pass --provider")
-        return found[0] if found else (default or "local").strip().lower()
+        if not found:
+            raise self.not_found(name)
+        return found[0]
+
+    def not_found(self, name: str, provider: str | None = None) -> NotFound:
+        """The one NotFound every front end shows for an unknown deployment ``name``.
+
+        Args:
+            name: the deployment name asked for.
+            provider: the provider that was searched (default: every known one).
+        """
+        searched = [provider] if provider else self.provider_names()
+        hint = "list them with `weave deployments`"
+        if not provider:  # a deployment the inventory lost (or never made) can still be named with its provider
+            hint = "list them with `weave deployments`; for one this inventory does not record, name its provider (--provider)"
+        return NotFound(f"no deployment named {name!r} in the inventory (providers searched: {', '.join(searched)})", hint)
 
     # configuration ----------------------------------------------------------
     def load_spec(self, config: DeploymentConfig) -> Any:
@@ -246,23 +266,32 @@ class DeploymentManager:
             ctx.reporter.emit(Done(ok=info.status == DeploymentStatus.ACTIVE, message=info.message or "deployed", info=info))
             return info
 
-    def status(self, name: str, provider: str = "local") -> DeploymentInfo:
-        """The live status of one deployment.
+    def status(self, name: str, provider: str | None = None) -> DeploymentInfo:
+        """The live status of one deployment, by the same rule as :meth:`list` (``effective_status``).
+
+        Args:
+            name: the deployment.
+            provider: its provider (default: the one the inventory records it on).
 
         Raises:
             NotFound: nothing by that name is recorded or found.
         """
+        provider = self.provider_of(name, provider)
         prov = self.provider(provider)
         ctx = self.context(provider, name)
-        info = self._guard(lambda: prov.status(ctx))
-        if ctx.record is not None:
-            info.created_at = ctx.record.created_at
-            info.resources = ctx.record.resources
-        return info
+        try:
+            live = self._guard(lambda: prov.status(ctx))
+        except NotFound:
+            if ctx.record is None:
+                raise self.not_found(name, provider) from None
+            live = None
+        return effective_status(ctx.record, live, locked=self.inventory.is_locked(provider, name))
 
-    def destroy(self, name: str, provider: str = "local", sink: Sink = null_sink, dry_run: bool = False,
+    def destroy(self, name: str, provider: str | None = None, sink: Sink = null_sink, dry_run: bool = False,
                 **options: Any) -> DeploymentInfo | Plan:
         """Remove every resource a deployment made and forget it (or, with ``dry_run``, return the undeploy plan).
+
+        ``provider`` defaults to the one the deployment is recorded on.
 
         The provider plans one delete step per resource (checking each is this
         inventory's, unless ``adopt=True``); the executor runs them and
@@ -273,6 +302,7 @@ class DeploymentManager:
             ForeignResource: a resource to delete was not made by this inventory; nothing was removed.
             WeaveError: a resource could not be removed (the rest is kept on record).
         """
+        provider = self.provider_of(name, provider)
         prov = self.provider(provider)
         if dry_run:
             ctx = self.context(provider, name, sink)
@@ -284,7 +314,7 @@ class DeploymentManager:
                 plan = self._guard(lambda: prov.plan_destroy(ctx, **options))
             except NotFound:
                 if ctx.record is None:
-                    raise
+                    raise self.not_found(name, provider) from None
                 plan = None  # recorded but nothing left to remove
             if plan is not None:
                 ctx.reporter.total = len(plan.steps)
@@ -324,8 +354,9 @@ class DeploymentManager:
         hidden = 0
         for pname in names:
             records = by_provider.pop(pname, [])
+            held = functools.partial(self.inventory.is_locked, pname)
             if not refresh:
-                out.deployments.extend(records)
+                out.deployments.extend(merge_live(records, None, held))
                 continue
             try:
                 prov = self.provider(pname)
@@ -338,34 +369,22 @@ class DeploymentManager:
                     raise WeaveError(f"could not list {pname} deployments: {_one_line(exc)}",
                                      "check that the provider's service is reachable") from exc
                 out.notes.append(f"skipped {pname}: {_one_line(exc)}")
-                out.deployments.extend(records)
+                out.deployments.extend(merge_live(records, None, held))
                 continue
             ours, theirs = split_owners(live, self.inventory.owner_id)
-            out.deployments.extend(merge_live(records, ours))
+            out.deployments.extend(merge_live(records, ours, held))
             hidden += len(theirs)
             if all_owners:
                 out.deployments.extend(theirs)
         if hidden and not all_owners:
             out.notes.append(f"{hidden} deployment(s) made by other inventories are not shown: `weave deployments --all-owners` lists them")
-        for rest in by_provider.values():
-            out.deployments.extend(rest)
-        out.deployments = [self._mark_interrupted(d) for d in out.deployments]
+        for pname, rest in by_provider.items():
+            out.deployments.extend(merge_live(rest, None, functools.partial(self.inventory.is_locked, pname)))
         out.deployments.sort(key=lambda d: (d.created_at, d.name), reverse=True)
         boxed = sorted({d.provider for d in out.deployments if d.details.get("sandbox")})
         if boxed:
             out.notes.append(f"sandbox: the {', '.join(boxed)} deployments marked sandbox run on local stand-ins, not the real cloud")
         return out
-
-    def _mark_interrupted(self, info: DeploymentInfo) -> DeploymentInfo:
-        """A row left deploying/destroying by a process that is gone (nobody holds its lock) was interrupted."""
-        recorded = info.status in (DeploymentStatus.DEPLOYING, DeploymentStatus.DESTROYING) and info.drift != "unrecorded"
-        if not recorded or self.inventory.is_locked(info.provider, info.name):
-            return info
-        verb = "deploy" if info.status == DeploymentStatus.DEPLOYING else "undeploy"
-        return info.model_copy(update={
-            "drift": "interrupted",  # says more than "missing": what a re-run or undeploy will finish
-            "message": f"the {verb} was interrupted: deploy again to finish, or undeploy to remove what was made",
-        })
 
     @staticmethod
     def _credentials_or_skip(prov: DeploymentProvider, pname: str) -> None:
@@ -381,20 +400,22 @@ class DeploymentManager:
         except Exception:  # noqa: BLE001 - not a verdict on credentials
             pass
 
-    def invoke(self, name: str, provider: str = "local", payload: Mapping[str, Any] | None = None, local: bool = False, timeout: float = 60) -> Any:
-        """Call a deployed weave and return its JSON answer."""
+    def invoke(self, name: str, provider: str | None = None, payload: Mapping[str, Any] | None = None, local: bool = False, timeout: float = 60) -> Any:
+        """Call a deployed weave and return its JSON answer (provider: default the recorded one)."""
+        provider = self.provider_of(name, provider)
         prov = self.provider(provider)
         ctx = self.context(provider, name)
         if ctx.record is None and not local:
-            raise NotFound(f"no deployment named {name!r} on {provider}", "list them with `weave deployments`")
+            raise self.not_found(name, provider)
         return self._guard(lambda: prov.invoke(ctx, dict(payload or {}), local=local, timeout=timeout))
 
-    def logs(self, name: str, provider: str = "local", tail: int = 100) -> str:
-        """Recent log output of a deployment."""
+    def logs(self, name: str, provider: str | None = None, tail: int = 100) -> str:
+        """Recent log output of a deployment (provider: default the recorded one)."""
+        provider = self.provider_of(name, provider)
         prov = self.provider(provider)
         ctx = self.context(provider, name)
         if ctx.record is None:
-            raise NotFound(f"no deployment named {name!r} on {provider}", "list them with `weave deployments`")
+            raise self.not_found(name, provider)
         return self._guard(lambda: prov.logs(ctx, tail=tail))
 
     # helpers --------------------------------------------------------------

@@ -34,11 +34,11 @@ from .events import (
     StepStarted,
     WarningEvent,
 )
+from .present import color, hint_html, hint_line, step_color
 from .render import format_event, line_sink
 
 TRANSCRIPT_LINES = 400
 MARKS = {"pending": "·", "running": "▶", "ok": "✓", "skipped": "=", "failed": "✗"}
-COLORS = {"pending": "#888", "running": "#1565c0", "ok": "#2e7d32", "skipped": "#888", "failed": "#c62828"}
 
 
 @dataclass
@@ -132,7 +132,7 @@ class ProgressState:
             if self.done is not None:
                 lines.append(("  " + self.done.message) if self.done.message else "")
                 if not self.done.ok and self.done.suggestion:
-                    lines.append(f"  hint: {self.done.suggestion}")
+                    lines.append(hint_line(self.done.suggestion))
             return "\n".join(line for line in lines if line)
 
     def render_steps_html(self) -> str:
@@ -140,13 +140,12 @@ class ProgressState:
         with self._lock:
             items = []
             for s in self.steps:
-                color = COLORS.get(s.state, "#888")
-                extra = f" <span style='color:#888'>{s.seconds:.2f}s</span>" if s.state in ("ok", "failed") else ""
+                extra = f" <span style='color:{color('muted')}'>{s.seconds:.2f}s</span>" if s.state in ("ok", "failed") else ""
                 detail = f" — {html.escape(s.detail)}" if s.detail else ""
                 items.append(
-                    f"<div style='color:{color}'>{MARKS.get(s.state, '?')} {html.escape(s.description)}{extra}{detail}</div>"
+                    f"<div style='color:{step_color(s.state)}'>{MARKS.get(s.state, '?')} {html.escape(s.description)}{extra}{detail}</div>"
                 )
-            items.extend(f"<div style='color:#e65100'>warning: {html.escape(w)}</div>" for w in self.warnings)
+            items.extend(f"<div style='color:{color('warning')}'>warning: {html.escape(w)}</div>" for w in self.warnings)
             return "".join(items)
 
     def render_logs_html(self) -> str:
@@ -162,12 +161,10 @@ class ProgressState:
         with self._lock:
             if self.done is None:
                 return ""
-            color = "#2e7d32" if self.done.ok else "#c62828"
+            tone = color("ok" if self.done.ok else "failed")
             text = html.escape(self.done.message or ("done" if self.done.ok else "failed"))
-            hint = ""
-            if not self.done.ok and self.done.suggestion:
-                hint = f"<div style='color:#555'>hint: {html.escape(self.done.suggestion)}</div>"
-            return f"<div style='color:{color};font-weight:bold'>{text}</div>{hint}"
+            hint = hint_html(self.done.suggestion) if not self.done.ok else ""
+            return f"<div style='color:{tone};font-weight:bold'>{text}</div>{hint}"
 
     def render_html(self) -> str:
         """The whole state as one HTML block (title, steps, bar, logs, outcome)."""

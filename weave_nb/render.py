@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable, TextIO
 
 from .events import Done, Event, LogLine, PlanReady, ProgressUpdate, StepFinished, StepStarted, WarningEvent
+from .present import cell, with_hint
 
 
 def format_event(event: Event, verbose: bool = False) -> str | None:
@@ -36,10 +37,7 @@ def format_event(event: Event, verbose: bool = False) -> str | None:
                     note += " (SANDBOX: local stand-in, not the real cloud)"
                 return f"OK {info.name} is {info.status.value} at {info.endpoint}{note}"
             return f"OK {event.message}"
-        line = f"ERROR {event.message}"
-        if event.suggestion:
-            line += f"\n  hint: {event.suggestion}"
-        return line
+        return with_hint(f"ERROR {event.message}", event.suggestion)
     if isinstance(event, ProgressUpdate) and verbose:
         return f"    {event.fraction:.0%} done"
     return None
@@ -63,16 +61,9 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     """A fixed-width text table."""
     if not rows:
         return "(no deployments)"
-    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+    cells = [[cell(r.get(c), "-") for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     head = "  ".join(c.upper().ljust(w) for c, w in zip(columns, widths))
     body = ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
     return "\n".join([head, *body])
 
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if hasattr(value, "isoformat"):
-        return value.isoformat(timespec="seconds")
-    return str(value)

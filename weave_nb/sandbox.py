@@ -107,9 +107,11 @@ class SandboxStatus:
     def _repr_html_(self) -> str:
         import html
 
+        from .present import color
+
         text = html.escape(self.render())
-        color = "#fff3cd" if self.running else "#eee"
-        return f"<pre style='background:{color};padding:6px;border-left:4px solid #d39e00'>{text}</pre>"
+        background = color("banner" if self.running else "banner-off")
+        return f"<pre style='background:{background};padding:6px;border-left:4px solid {color('banner-edge')}'>{text}</pre>"
 
     def __str__(self) -> str:
         return self.render()

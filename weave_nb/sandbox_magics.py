@@ -14,6 +14,7 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from .errors import WeaveError
+from .frontend import classify
 from .sandbox import SERVICES, Sandbox, SandboxStatus
 
 
@@ -60,7 +61,7 @@ class SandboxMagics(Magics):
                 return status
             return self.sandbox.status() if self.sandbox is not None else Sandbox(services=()).status()
         except WeaveError as exc:
-            raise UsageError(str(exc)) from None
+            raise UsageError(classify(exc).plain()) from None
 
 
 def register(ipython: Any) -> SandboxMagics:

@@ -10,7 +10,6 @@ values never go in ``params`` (apply functions read them from the context).
 
 from __future__ import annotations
 
-import html
 import json
 from typing import Any, Literal
 
@@ -18,7 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Action = Literal["create", "update", "replace", "delete", "adopt", "no-change"]
 SYMBOLS = {"create": "+", "update": "~", "replace": "±", "delete": "-", "adopt": "&", "no-change": "="}
-COLORS = {"create": "#2e7d32", "update": "#1565c0", "replace": "#e65100", "delete": "#c62828", "adopt": "#6a1b9a", "no-change": "#888"}
 
 
 class PlannedStep(BaseModel):
@@ -90,8 +88,7 @@ class Plan(BaseModel):
 
     def render(self) -> str:
         """Text form, one line per step, as shown by ``weave plan``."""
-        verb = "Plan" if self.operation == "deploy" else "Undeploy plan"
-        lines = [f"{verb} for {self.name} on {self.provider}:"]
+        lines = [f"{self.title}:"]
         lines.extend(s.line() for s in self.steps)
         if not self.has_changes:
             lines.append("  no changes")
@@ -101,19 +98,16 @@ class Plan(BaseModel):
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(self.render())
 
-    def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><td style='color:{COLORS[s.action]}'>{html.escape(s.action)}</td><td>{html.escape(s.resource)}</td>"
-            f"<td>{html.escape(s.detail)}</td></tr>"
-            for s in self.steps
-        )
-        notes = "".join(f"<div>note: {html.escape(n)}</div>" for n in self.notes)
-        changes = "" if self.has_changes else "<div>no changes</div>"
+    @property
+    def title(self) -> str:
+        """``Plan for NAME on PROVIDER`` (``Undeploy plan ...`` for an undeploy)."""
         verb = "Plan" if self.operation == "deploy" else "Undeploy plan"
-        return (
-            f"<div class='weave-plan'><b>{verb} for {html.escape(self.name)} on {html.escape(self.provider)}</b>"
-            f"<table>{rows}</table>{changes}{notes}</div>"
-        )
+        return f"{verb} for {self.name} on {self.provider}"
+
+    def _repr_html_(self) -> str:
+        from ..present import plan_html
+
+        return plan_html(self)
 
     def to_json(self) -> str:
         """JSON form of the plan (the steps with their calls and parameters)."""

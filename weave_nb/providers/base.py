@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Mapping
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..config import DeploymentConfig, DeploymentInfo, Resource, describe_validation_error
+from ..config import DeploymentConfig, DeploymentInfo, Resource
 from ..core.plan import Plan, PlannedStep
 from ..errors import ConfigError
 from ..events import Reporter
@@ -168,10 +168,9 @@ class DeploymentProvider(ABC):
         try:
             return self.options_model(**config.options)
         except ValidationError as exc:
-            raise ConfigError(
-                describe_validation_error(exc).replace("invalid deployment settings", f"invalid {self.name} options"),
-                f"see `weave deploy --help` and the configuration reference for {self.name}",
-            ) from None
+            from ..options import describe_option_errors
+
+            raise ConfigError(*describe_option_errors(exc, self.options_model, self.name)) from None
 
     def validate_config(self, config: DeploymentConfig) -> None:
         """Check the settings against this provider's limits, without any remote call.
@@ -253,6 +252,10 @@ class DeploymentProvider(ABC):
     def status(self, ctx: DeployContext) -> DeploymentInfo:
         """The live state of the deployment recorded in ``ctx.record``.
 
+        A recorded deployment that no longer exists is returned with
+        ``drift="missing"`` (or NotFound is raised); the manager applies the one
+        status rule (:func:`weave_nb.listing.effective_status`) to the result.
+
         Raises:
             NotFound: the deployment does not exist.
         """
@@ -261,8 +264,13 @@ class DeploymentProvider(ABC):
     def list_deployments(self, records: list[DeploymentInfo]) -> list[DeploymentInfo]:
         """Every deployment this provider finds live, as the provider itself reports it.
 
+        Each carries the owner mark found on it in ``details["owner"]``. The manager merges the answer with ``records`` through the one status
+        rule: a record missing from the answer shows as ``failed``/``missing``,
+        an answer without a record as ``unrecorded``.
+
         Args:
-            records: this provider's inventory rows (to look up what the provider cannot list).
+            records: this provider's inventory rows (where to look: regions,
+                resource names, pids...).
 
         Raises:
             CredentialsError: the provider is not configured (the caller skips it with a note).

@@ -194,8 +194,13 @@ class LocalProvider(DeploymentProvider):
         run.ctx.add_resource("process", str(proc.pid), port=port, log=str(log_path))
         run.scratch["proc"] = proc
         host = f"[{p['host']}]" if ":" in p["host"] else p["host"]
-        return {"pid": proc.pid, "port": port, "endpoint": f"http://{host}:{port}", "log": str(log_path),
-                "folder": p["folder"], "host": p["host"], "reuse_port": p["reuse_port"]}
+        out = {"pid": proc.pid, "port": port, "endpoint": f"http://{host}:{port}", "log": str(log_path),
+               "folder": p["folder"], "host": p["host"], "reuse_port": p["reuse_port"]}
+        if not run.plan.observed.get("pid") or "retire" in run.results:
+            # nothing else serves: the row points at the new process at once, so listings see it even if
+            # this run is killed before it ends (while an old release serves, the row keeps it until the switch)
+            run.ctx.save(endpoint=out["endpoint"], details=self._details(out))
+        return out
 
     def undo_stop_started(self, run: Run, step: PlannedStep, result: Any) -> None:
         stop_process(int(result["pid"]), self._marker(run.ctx))
@@ -227,10 +232,12 @@ class LocalProvider(DeploymentProvider):
             assert rec is not None
             return rec.model_copy(update={"status": DeploymentStatus.ACTIVE, "health": "healthy"})
         out = run.outputs
-        details = {"pid": out["pid"], "port": out["port"], "log": out["log"], "folder": out["folder"],
-                   "host": out["host"], "reuse_port": out["reuse_port"]}
         return DeploymentInfo(name=run.ctx.name, provider=self.name, status=DeploymentStatus.ACTIVE,
-                              endpoint=out["endpoint"], region="localhost", health="healthy", details=details)
+                              endpoint=out["endpoint"], region="localhost", health="healthy", details=self._details(out))
+
+    @staticmethod
+    def _details(out: dict[str, Any]) -> dict[str, Any]:
+        return {k: out[k] for k in ("pid", "port", "log", "folder", "host", "reuse_port")}
 
     @staticmethod
     def _marker(ctx: DeployContext) -> str:

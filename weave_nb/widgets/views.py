@@ -17,12 +17,13 @@ from typing import Any, Callable, Mapping
 
 import ipywidgets as w
 
-from ..api import invoke_payload
-from ..errors import WeaveError
+from ..frontend import classify, invoke_payload
+from ..present import color, deployments_html
 from ..progress import WidgetProgress
 from .models import BoardModel, DeployFormModel, run_in_thread
 
 WIDE = w.Layout(width="100%")
+BOARD_COLUMNS = ["name", "provider", "status", "region", "endpoint", "created_at", "health", "drift"]
 
 
 def _manager(manager: Any) -> Any:
@@ -34,10 +35,7 @@ def _manager(manager: Any) -> Any:
 
 
 def _error_text(exc: BaseException) -> str:
-    if isinstance(exc, WeaveError):
-        hint = f"\nhint: {exc.suggestion}" if exc.suggestion else ""
-        return f"error: {exc.message}{hint}\n"
-    return f"error: {type(exc).__name__}: {exc}\n"
+    return classify(exc).text() + "\n"
 
 
 class _Worker:
@@ -130,14 +128,14 @@ class DeployForm(w.VBox, _Worker):
     def _show_reason(self, change: Any = None) -> None:
         m = self.model
         if m.busy:
-            text, color = f"{m.state}…", "#1565c0"
+            text, tone = f"{m.state}…", "running"
         elif not m.valid:
-            text, color = m.reason, "#c62828"
+            text, tone = m.reason, "failed"
         elif m.message:
-            text, color = m.message, "#c62828" if m.state == "failed" else "#2e7d32"
+            text, tone = m.message, "failed" if m.state == "failed" else "ok"
         else:
-            text, color = "", "#000"
-        self.reason.value = f"<span style='color:{color}'>{html.escape(text)}</span>"
+            text, tone = "", "plain"
+        self.reason.value = f"<span style='color:{color(tone)}'>{html.escape(text)}</span>"
 
     def _begin(self, state: str) -> dict[str, Any] | None:
         if not self.model.can_deploy:
@@ -265,14 +263,7 @@ class DeploymentsBoard(w.VBox, _Worker):
 
     # display --------------------------------------------------------------------
     def _show_rows(self, change: Any = None) -> None:
-        rows = self.model.rows
-        cols = ["name", "provider", "status", "region", "endpoint", "created_at", "health", "drift"]
-        head = "".join(f"<th style='text-align:left'>{c}</th>" for c in cols)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(_cell(r.get(c)))}</td>" for c in cols) + "</tr>" for r in rows
-        )
-        notes = "".join(f"<div style='color:#888'>note: {html.escape(n)}</div>" for n in self.model.notes)
-        self.table.value = f"<table class='weave-deployments'><tr>{head}</tr>{body}</table>{notes}" if rows else f"<i>no deployments</i>{notes}"
+        self.table.value = deployments_html(self.model.rows, BOARD_COLUMNS, self.model.notes)
         labels = self.model.labels()
         keep = self.model.selected if self.model.selected in {key for _, key in labels} else None
         self._syncing = True
@@ -320,7 +311,10 @@ class DeploymentsBoard(w.VBox, _Worker):
         return self._start(work, self.model)
 
     def _load(self, provider: str | None) -> Any:
-        """List the deployments (on the worker thread) into the model's rows and notes; returns the Listing."""
+        """List the deployments (on the worker thread) into the model's rows and notes; returns the Listing.
+
+        Statuses follow the one status rule, as ``weave deployments`` and ``weave status`` do.
+        """
         listing = self.manager.list(provider=provider)
         self.model.notes = list(listing.notes)
         self.model.rows = [d.row() for d in listing.deployments]
@@ -396,10 +390,3 @@ def _append_display(output: w.Output, obj: Any) -> None:
         data["text/html"] = obj._repr_html_()
     output.outputs += ({"output_type": "display_data", "data": data, "metadata": {}},)
 
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "—"
-    if hasattr(value, "strftime"):
-        return value.strftime("%Y-%m-%d %H:%M:%S %Z")
-    return str(value)
