@@ -66,6 +66,9 @@ class DockerEngine:
     def __init__(self, api: Any, host: str) -> None:
         self.api = api
         self.host = host
+        # docker-py's high-level client over the same connection: Container and Image models for reading state
+        self.client = object.__new__(_docker().DockerClient)
+        self.client.api = api
 
     # connection -------------------------------------------------------------
     @classmethod
@@ -279,10 +282,30 @@ class DockerEngine:
         except _docker().errors.NotFound:
             return False
 
-    def images(self, labels: dict[str, str]) -> list[dict]:
-        """Images carrying every label in ``labels``."""
+    # docker-py models (read state through their properties) -----------------
+    def get_container(self, name: str) -> Any:
+        """The ``docker.models.containers.Container`` named (or with id) ``name``, or ``None``."""
+        try:
+            return self._call(f"inspect container {name}", lambda: self.client.containers.get(name))
+        except _docker().errors.NotFound:
+            return None
+
+    def list_containers(self, labels: dict[str, str]) -> list[Any]:
+        """Container models, running and stopped, carrying every label in ``labels``."""
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
-        return self._call("list images", lambda: self.api.images(filters=filters)) or []
+        return self._call("list containers", lambda: self.client.containers.list(all=True, filters=filters, ignore_removed=True))
+
+    def get_image(self, ref: str) -> Any:
+        """The ``docker.models.images.Image`` for ``ref`` (a tag or an id), or ``None``."""
+        try:
+            return self._call(f"inspect image {ref}", lambda: self.client.images.get(ref))
+        except _docker().errors.NotFound:
+            return None
+
+    def list_images(self, labels: dict[str, str]) -> list[Any]:
+        """Image models carrying every label in ``labels``."""
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        return self._call("list images", lambda: self.client.images.list(filters=filters))
 
     # containers -------------------------------------------------------------
     def container(self, name: str) -> dict | None:
@@ -292,27 +315,24 @@ class DockerEngine:
         except _docker().errors.NotFound:
             return None
 
-    def containers(self, labels: dict[str, str]) -> list[dict]:
-        """Containers, running and stopped, carrying every label in ``labels``."""
-        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
-        return self._call("list containers", lambda: self.api.containers(all=True, filters=filters)) or []
-
-    def run(self, name: str, image: str, *, port: int, host: str, container_port: int, env: dict[str, str],
+    def run(self, name: str, image: str, *, port: int | None, host: str, container_port: int, env: dict[str, str],
             labels: dict[str, str], binds: list[str], memory_mb: int | None = None, user: str | None = None) -> str:
         """Create and start a detached container (init, restart unless-stopped, short stop timeout).
+
+        ``port=None`` publishes nothing (a trial container, checked by its own health probe).
 
         Returns:
             The container id.
         """
         host_config = self.api.create_host_config(
-            port_bindings={container_port: (host, port)},
+            port_bindings={container_port: (host, port)} if port is not None else None,
             restart_policy={"Name": "unless-stopped"},
             init=True,
             binds=binds or None,
             mem_limit=f"{memory_mb}m" if memory_mb else None,
         )
         created = self._call(f"create container {name}", lambda: self.api.create_container(
-            image, name=name, detach=True, ports=[container_port], environment=env, labels=labels,
+            image, name=name, detach=True, ports=[container_port] if port is not None else None, environment=env, labels=labels,
             host_config=host_config, stop_timeout=2, user=user,
         ))
         cid = created["Id"]
