@@ -171,6 +171,16 @@ def test_foreign_container_is_never_touched(docker_api, docker_manager, foreign_
     assert [s.action for s in shown.steps] == ["adopt", "delete"]
     assert docker_api.inspect_container(cname) == before
 
+    # taken over on purpose: the plan shows it, and the deploy replaces it
+    events = []
+    info = mgr.deploy({"name": name, "provider": "docker", "weave_file": str(weave), "adopt": True}, sink=events.append)
+    plan = assert_ran_the_plan(events)
+    assert [s.key for s in plan.changing()][:3] == ["adopt-container", "image", "retire"]
+    assert plan.step("container").detail == "adopted"
+    assert post_json(info.endpoint, {"input": "adopted"})["weave"] == "hello"
+    now = docker_api.inspect_container(cname)
+    assert now["Id"] != before["Id"] and now["Config"]["Labels"]["weave-nb.owner"] == mgr.inventory.owner_id
+
 
 def test_second_inventory_is_refused_and_lists_the_first_as_other_owner(docker_api, docker_names, docker_manager,
                                                                         tmp_path, monkeypatch):
@@ -198,3 +208,22 @@ def test_second_inventory_is_refused_and_lists_the_first_as_other_owner(docker_a
     row = next(line for line in out.getvalue().splitlines() if name in line)
     assert "other owner" in row
     assert post_json(info.endpoint, {"input": "still mine"})["weave"] == "hello"
+
+
+def test_undeploy_runs_the_plan_the_dry_run_showed(docker_api, docker_names, docker_manager):
+    name = docker_names("gone")
+    mgr = docker_manager()
+    mgr.deploy(_values(name, hello_weave()))
+    shown = mgr.destroy(name, "docker", dry_run=True)
+    assert shown.operation == "undeploy" and [s.action for s in shown.steps] == ["delete", "delete"]
+    assert [s.call for s in shown.steps] == ["remove_container", "remove_images"]
+    assert docker_api.inspect_container(f"weave-nb-{name}")["State"]["Running"]  # the dry run changed nothing
+    kept = mgr.destroy(name, "docker", dry_run=True, keep_image=True)
+    assert [s.call for s in kept.steps] == ["remove_container"] and "keeping the image" in kept.notes[0]
+    events = []
+    mgr.destroy(name, "docker", sink=events.append)
+    plan, ran = ran_and_planned(events)
+    assert ran == [s.key for s in shown.steps] == [s.key for s in plan.steps]
+    label = {"label": [f"weave-nb.name={name}"]}
+    assert docker_api.containers(all=True, filters=label) == [] and docker_api.images(filters=label) == []
+    assert mgr.inventory.get("docker", name) is None
