@@ -227,3 +227,20 @@ def test_undeploy_runs_the_plan_the_dry_run_showed(docker_api, docker_names, doc
     label = {"label": [f"weave-nb.name={name}"]}
     assert docker_api.containers(all=True, filters=label) == [] and docker_api.images(filters=label) == []
     assert mgr.inventory.get("docker", name) is None
+
+
+def test_a_trial_container_left_by_an_interrupted_deploy_is_removed_first(docker_api, docker_names, docker_manager):
+    name = docker_names("left")
+    mgr = docker_manager()
+    first = mgr.deploy(_values(name, hello_weave()))
+    cname = f"weave-nb-{name}"
+    docker_api.stop(cname, timeout=2)
+    docker_api.rename(cname, cname + "-next")  # as if a deploy died during its trial, with nothing else left
+    events = []
+    info = mgr.deploy(_values(name, hello_weave()), sink=events.append)
+    plan = assert_ran_the_plan(events)
+    assert [s.key for s in plan.changing()] == ["stale-next", "container", "health"]
+    assert plan.step("stale-next").params == {"id": first.details["container_id"], "stop": False}
+    containers = docker_api.containers(all=True, filters={"label": [f"weave-nb.name={name}"]})
+    assert [c["Names"] for c in containers] == [[f"/{cname}"]] and info.details["container_id"] != first.details["container_id"]
+    assert post_json(info.endpoint, {"input": "back"})["weave"] == "hello"
