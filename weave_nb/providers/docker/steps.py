@@ -10,20 +10,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..core.executor import Run
-from ..core.plan import PlannedStep
-from ..errors import DeploymentFailed
-from ..procutil import free_port
-from .docker_engine import DockerEngine
-from .docker_image import CONTAINER_PORT
-from .docker_state import make_bind_folders, reach
+from ...core.executor import Run
+from ...core.plan import PlannedStep
+from ...errors import DeploymentFailed
+from ...procutil import free_port
+from .engine import DockerEngine
+from .image import CONTAINER_PORT
+from .state import make_bind_folders, reach
 
 if TYPE_CHECKING:
-    from .docker_engine import Log
+    from .engine import Log
 
 
 class DockerSteps:
-    """Mixed into :class:`~weave_nb.providers.docker_provider.DockerProvider`: the step functions."""
+    """Mixed into :class:`~weave_nb.providers.docker.provider.DockerProvider`: the step functions."""
 
     def engine(self, config: Any = None) -> DockerEngine:  # pragma: no cover - provided by the provider
         raise NotImplementedError

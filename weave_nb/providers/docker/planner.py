@@ -15,19 +15,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..core import ownership
-from ..core.plan import Plan, PlannedStep
-from ..errors import ConfigError, NotFound
-from ..procutil import port_in_use
-from .docker_engine import BASE_IMAGE_HINT, DockerEngine
-from .docker_image import LABEL_HASH, LABEL_MANAGED, LABEL_NAME, LABEL_OWNER, LABEL_SETTINGS, container_name, repository_for
-from .docker_state import Seen, binds_for, probe_host, publish_host, seen
+from ...core import ownership
+from ...core.plan import Plan, PlannedStep
+from ...errors import ConfigError, NotFound
+from ...procutil import port_in_use
+from .engine import BASE_IMAGE_HINT, DockerEngine
+from .image import LABEL_HASH, LABEL_MANAGED, LABEL_NAME, LABEL_OWNER, LABEL_SETTINGS, container_name, repository_for
+from .state import Seen, binds_for, probe_host, publish_host, seen
 
 if TYPE_CHECKING:
-    from ..artifact import Artifact
-    from ..config import DeploymentConfig
-    from .base import DeployContext
-    from .docker_provider import DockerProvider
+    from ...artifact import Artifact
+    from ...config import DeploymentConfig
+    from ..base import DeployContext
+    from .provider import DockerProvider
 
 PREVIOUS_SUFFIX = "-previous"  # the old container, set aside while its replacement starts
 TRIAL_SUFFIX = "-next"  # the new release on trial, no port published, before the old one is touched

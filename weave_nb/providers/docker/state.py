@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import DeploymentConfig, DeploymentInfo, DeploymentStatus
-from .docker_image import CONTAINER_PORT, LABEL_OWNER, parse_volume
+from ...config import DeploymentConfig, DeploymentInfo, DeploymentStatus
+from .image import CONTAINER_PORT, LABEL_OWNER, parse_volume
 
 
 @dataclass(frozen=True)
