@@ -38,7 +38,7 @@ def test_engine_not_running_says_how_to_start_one(tmp_path):
 
 def test_tls_variables_come_through_the_auth_chain(tmp_path):
     """DOCKER_TLS_VERIFY/DOCKER_CERT_PATH reach docker-py: an empty cert folder is refused for TLS, not dialled in plain."""
-    from weave_nb.providers.docker_engine import DockerEngine
+    from weave_nb.providers.docker.engine import DockerEngine
 
     host = f"tcp://127.0.0.1:{free_tcp_port()}"  # nothing listens there
     plain = {"DOCKER_HOST": host}

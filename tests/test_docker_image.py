@@ -13,8 +13,8 @@ from docker_fixtures import (
 from weave_nb.artifact import build_artifact
 from weave_nb.auth import AuthenticationManager, EnvironmentCredentialProvider
 from weave_nb.errors import ConfigError, CredentialsError
-from weave_nb.providers.docker_engine import DockerEngine
-from weave_nb.providers.docker_image import (
+from weave_nb.providers.docker.engine import DockerEngine
+from weave_nb.providers.docker.image import (
     build_context,
     check_docker_name,
     check_user,

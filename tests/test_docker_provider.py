@@ -96,26 +96,6 @@ def test_secret_env_stays_out_of_image_and_build_log(docker_api, docker_names, d
     assert f"SERVICE_TOKEN={secret}" in env
 
 
-def test_unhealthy_redeploy_puts_previous_back(docker_api, docker_names, docker_manager, events):
-    name = docker_names("rollback")
-    mgr = docker_manager()
-    first = _deploy(mgr, name, hello_weave())
-    before = docker_api.inspect_container(f"weave-nb-{name}")
-    # the new container's server answers /health with 500: it never gets healthy
-    with pytest.raises(DeploymentFailed) as err:
-        _deploy(mgr, name, hello_weave("Changed."), events.append,
-                env={"WEAVE_SPEC_PATH": "/nonexistent/weave.json"}, options={"health_timeout": 3})
-    text = str(err.value)
-    assert "never became healthy" in text and "previous container was put back (healthy)" in text
-    assert "last probe exit" in text
-    after = docker_api.inspect_container(f"weave-nb-{name}")
-    assert after["Id"] == before["Id"] and after["State"]["Health"]["Status"] == "healthy"
-    containers, images = _labelled(docker_api, name)
-    assert len(containers) == 1 and len(images) == 1
-    assert post_json(first.endpoint, {"input": "still here"})["weave"] == "hello"
-    assert mgr.status(name, "docker").health == "healthy"
-
-
 def test_crashing_first_deploy_leaves_nothing(docker_api, docker_names, docker_manager, tmp_path):
     name = docker_names("crash")
     mgr = docker_manager()

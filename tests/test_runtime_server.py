@@ -261,7 +261,7 @@ def test_weave_invoke_client_and_health_probe_still_work(runtime):
 def test_docker_containers_answer_loopback_names_on_the_published_port(runtime):
     """The container binds 0.0.0.0; the provider's env makes it refuse rebinding names (no engine needed)."""
     from weave_nb.config import DeploymentConfig
-    from weave_nb.providers.docker_state import server_env
+    from weave_nb.providers.docker.state import server_env
 
     env = server_env(DeploymentConfig(name="d", provider="docker"))
     assert server_env(DeploymentConfig(name="d", provider="docker", public=True)) == {}

@@ -1,6 +1,7 @@
-"""The Docker engine as the provider uses it: connection, auth, streamed build/pull/push, health waits.
+"""The Docker engine as the provider uses it: connection, streamed build and pull, containers, health waits.
 
-This module and ``docker_provider`` are the only ones that import ``docker``,
+Pushing and registry logins are in ``registry`` (mixed into :class:`DockerEngine`).
+This module and ``registry`` are the only ones that import ``docker``,
 and only once an engine is to be reached (a missing unix socket is reported
 without loading it).
 Every engine failure comes out as a :class:`~weave_nb.errors.WeaveError`
@@ -12,50 +13,30 @@ from __future__ import annotations
 
 import collections
 import os
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import (
-    ConfigError,
-    CredentialsError,
-    DeploymentFailed,
-    ProviderUnavailable,
-)
+from ...errors import ConfigError, DeploymentFailed, ProviderUnavailable
+from .registry import Log, RegistryClient, RegistryLogin, _docker, _lines, _reason
+
+__all__ = ["BASE_IMAGE_HINT", "DockerEngine", "EngineUnavailable", "Log", "RegistryLogin", "START_HINT"]
 
 if TYPE_CHECKING:
-    from ..auth import AuthenticationManager
-    from ..config import AuthConfig
+    from ...auth import AuthenticationManager
+    from ...config import AuthConfig
 
 ENGINE_KEYS = ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
 START_HINT = (
     "start Docker (Docker Desktop, or `sudo systemctl start docker`), or point DOCKER_HOST at a running engine "
     "(unix:///path/to/docker.sock, or tcp://HOST:2376 with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH)"
 )
-Log = Callable[[str], None]
 
 
 class EngineUnavailable(ProviderUnavailable):
     """The Docker engine cannot be reached."""
 
 
-def _reason(exc: BaseException) -> str:
-    text = getattr(exc, "explanation", None) or str(exc) or type(exc).__name__
-    if isinstance(text, bytes):
-        text = text.decode(errors="replace")
-    return str(text).strip().splitlines()[0][:300] if str(text).strip() else type(exc).__name__
-
-
-@dataclass
-class RegistryLogin:
-    """Where to push and how to log in (the password never leaves this object except to the engine)."""
-
-    url: str
-    username: str | None = None
-    password: Any = field(default=None, repr=False)  # SecretStr
-
-
-class DockerEngine:
+class DockerEngine(RegistryClient):
     """A connected engine.
 
     Args:
@@ -66,6 +47,9 @@ class DockerEngine:
     def __init__(self, api: Any, host: str) -> None:
         self.api = api
         self.host = host
+        # docker-py's high-level client over the same connection: Container and Image models for reading state
+        self.client = object.__new__(_docker().DockerClient)
+        self.client.api = api
 
     # connection -------------------------------------------------------------
     @classmethod
@@ -101,30 +85,6 @@ class DockerEngine:
         api.timeout = timeout
         return cls(api, host)
 
-    @staticmethod
-    def registry_login(auth: AuthenticationManager, registry: str | None, config_auth: AuthConfig | None = None) -> RegistryLogin:
-        """Registry and credentials from DOCKER_REGISTRY_URL / DOCKER_USERNAME / DOCKER_PASSWORD.
-
-        Without a username the engine's client config (``~/.docker/config.json``
-        or ``$DOCKER_CONFIG``) is used at push time.
-
-        Raises:
-            ConfigError: no registry is given.
-            CredentialsError: a username without a password.
-        """
-        url = registry or auth.setting("docker", "DOCKER_REGISTRY_URL", auth=config_auth)
-        if not url:
-            raise ConfigError(
-                "pushing needs a registry, and DOCKER_REGISTRY_URL is not set",
-                "set DOCKER_REGISTRY_URL=HOST[:PORT][/NAMESPACE] (and DOCKER_USERNAME/DOCKER_PASSWORD), or --option registry=HOST",
-            )
-        url = url.split("://", 1)[-1].rstrip("/")
-        user = auth.setting("docker", "DOCKER_USERNAME", auth=config_auth)
-        password = auth.lookup("docker", "DOCKER_PASSWORD", auth=config_auth)
-        if user and password is None:
-            raise CredentialsError(f"DOCKER_USERNAME is set for {url} but DOCKER_PASSWORD is not", "set DOCKER_PASSWORD too, or unset DOCKER_USERNAME to use the Docker config file")
-        return RegistryLogin(url=url, username=user, password=password)
-
     def _call(self, what: str, fn: Callable[[], Any]) -> Any:
         try:
             return fn()
@@ -136,13 +96,6 @@ class DockerEngine:
             raise EngineUnavailable(f"lost the Docker engine at {self.host} during {what}: {_reason(exc)}", START_HINT) from None
 
     # images -----------------------------------------------------------------
-    def image(self, ref: str) -> dict | None:
-        """The image's inspect data, or ``None`` when it is not here."""
-        try:
-            return self._call(f"inspect image {ref}", lambda: self.api.inspect_image(ref))
-        except _docker().errors.NotFound:
-            return None
-
     def can_pull(self, ref: str) -> str | None:
         """``None`` when ``ref`` can be pulled (the registry knows it), else the reason it cannot."""
         try:
@@ -214,59 +167,6 @@ class DockerEngine:
             )
         return image_id
 
-    def login(self, login: RegistryLogin) -> dict | None:
-        """Log in to the registry when a username is given (else the Docker config file is used).
-
-        Returns:
-            The auth config to pass with a push, or ``None``.
-
-        Raises:
-            CredentialsError: the registry refused the login (the password is never in the message).
-        """
-        if not login.username:
-            return None
-        password = login.password.get_secret_value() if login.password is not None else ""
-        try:
-            self.api.login(username=login.username, password=password, registry=login.url, reauth=True)
-        except (_docker().errors.DockerException, OSError) as exc:
-            reason = _reason(exc).replace(password, "***") if password else _reason(exc)
-            raise CredentialsError(f"login to {login.url} as {login.username} failed: {reason}",
-                                   "check DOCKER_USERNAME and DOCKER_PASSWORD (or DOCKER_REGISTRY_URL)") from None
-        return {"username": login.username, "password": password}
-
-    def push(self, repository: str, tag: str, login: RegistryLogin, log: Log) -> str:
-        """Push ``repository:tag`` (logging in first when credentials are given), streaming progress.
-
-        Returns:
-            The pushed manifest digest (``sha256:...``).
-
-        Raises:
-            CredentialsError: the registry refused the login.
-            DeploymentFailed: the push failed.
-        """
-        auth_config = self.login(login)
-        if login.username:
-            log(f"logged in to {login.url} as {login.username}")
-        digest = None
-        seen: set[tuple[str, str]] = set()
-        try:
-            for item in _lines(self.api.push(repository, tag=tag, stream=True, decode=True, auth_config=auth_config)):
-                if "error" in item:
-                    raise DeploymentFailed(f"push of {repository}:{tag} failed: {str(item['error']).strip()}", "check the registry address and credentials (DOCKER_REGISTRY_URL, DOCKER_USERNAME, DOCKER_PASSWORD)")
-                aux = item.get("aux")
-                if isinstance(aux, dict) and aux.get("Digest"):
-                    digest = aux["Digest"]
-                status = str(item.get("status") or "")
-                key = (str(item.get("id", "")), status)
-                if status and key not in seen:  # one line per layer and state, not every progress tick
-                    seen.add(key)
-                    log(" ".join(p for p in key if p))
-        except (_docker().errors.DockerException, OSError) as exc:
-            raise DeploymentFailed(f"push of {repository}:{tag} failed: {_reason(exc)}", "check the registry address and credentials") from None
-        if not digest:
-            raise DeploymentFailed(f"push of {repository}:{tag} gave no digest", "see the push log above")
-        return digest
-
     def tag(self, image: str, repository: str, tag: str) -> None:
         """Tag ``image`` as ``repository:tag``."""
         self._call(f"tag {repository}:{tag}", lambda: self.api.tag(image, repository, tag))
@@ -279,10 +179,30 @@ class DockerEngine:
         except _docker().errors.NotFound:
             return False
 
-    def images(self, labels: dict[str, str]) -> list[dict]:
-        """Images carrying every label in ``labels``."""
+    # docker-py models (read state through their properties) -----------------
+    def get_container(self, name: str) -> Any:
+        """The ``docker.models.containers.Container`` named (or with id) ``name``, or ``None``."""
+        try:
+            return self._call(f"inspect container {name}", lambda: self.client.containers.get(name))
+        except _docker().errors.NotFound:
+            return None
+
+    def list_containers(self, labels: dict[str, str]) -> list[Any]:
+        """Container models, running and stopped, carrying every label in ``labels``."""
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
-        return self._call("list images", lambda: self.api.images(filters=filters)) or []
+        return self._call("list containers", lambda: self.client.containers.list(all=True, filters=filters, ignore_removed=True))
+
+    def get_image(self, ref: str) -> Any:
+        """The ``docker.models.images.Image`` for ``ref`` (a tag or an id), or ``None``."""
+        try:
+            return self._call(f"inspect image {ref}", lambda: self.client.images.get(ref))
+        except _docker().errors.NotFound:
+            return None
+
+    def list_images(self, labels: dict[str, str]) -> list[Any]:
+        """Image models carrying every label in ``labels``."""
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        return self._call("list images", lambda: self.client.images.list(filters=filters))
 
     # containers -------------------------------------------------------------
     def container(self, name: str) -> dict | None:
@@ -292,27 +212,24 @@ class DockerEngine:
         except _docker().errors.NotFound:
             return None
 
-    def containers(self, labels: dict[str, str]) -> list[dict]:
-        """Containers, running and stopped, carrying every label in ``labels``."""
-        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
-        return self._call("list containers", lambda: self.api.containers(all=True, filters=filters)) or []
-
-    def run(self, name: str, image: str, *, port: int, host: str, container_port: int, env: dict[str, str],
+    def run(self, name: str, image: str, *, port: int | None, host: str, container_port: int, env: dict[str, str],
             labels: dict[str, str], binds: list[str], memory_mb: int | None = None, user: str | None = None) -> str:
         """Create and start a detached container (init, restart unless-stopped, short stop timeout).
+
+        ``port=None`` publishes nothing (a trial container, checked by its own health probe).
 
         Returns:
             The container id.
         """
         host_config = self.api.create_host_config(
-            port_bindings={container_port: (host, port)},
+            port_bindings={container_port: (host, port)} if port is not None else None,
             restart_policy={"Name": "unless-stopped"},
             init=True,
             binds=binds or None,
             mem_limit=f"{memory_mb}m" if memory_mb else None,
         )
         created = self._call(f"create container {name}", lambda: self.api.create_container(
-            image, name=name, detach=True, ports=[container_port], environment=env, labels=labels,
+            image, name=name, detach=True, ports=[container_port] if port is not None else None, environment=env, labels=labels,
             host_config=host_config, stop_timeout=2, user=user,
         ))
         cid = created["Id"]
@@ -389,14 +306,6 @@ BASE_IMAGE_HINT = (
 )
 
 
-def _docker() -> Any:
-    """The docker SDK, imported on first use (importing it costs ~70 ms)."""
-    import docker
-    import docker.errors
-
-    return docker
-
-
 def _engine_reason(exc: BaseException) -> str:
     text = str(exc)
     for needle, plain in (("FileNotFoundError", "no engine socket there"), ("ConnectionRefused", "connection refused"), ("Connection refused", "connection refused"),
@@ -417,12 +326,6 @@ def _health_output(state: dict) -> str:
 
 def _indent(text: str) -> str:
     return "\n".join(f"  | {line}" for line in text.strip().splitlines()) or "  | (empty)"
-
-
-def _lines(stream: Iterable[Any]) -> Iterator[dict]:
-    for item in stream:
-        if isinstance(item, dict):
-            yield item
 
 
 def _split_ref(ref: str) -> tuple[str, str | None]:

@@ -17,11 +17,13 @@ import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..artifact import SPEC_FILE
-from ..errors import ConfigError
+from ...artifact import SPEC_FILE
+from ...core.ownership import marks
+from ...errors import ConfigError
 
 LABEL_MANAGED = "weave-nb.managed"
 LABEL_NAME = "weave-nb.name"
+LABEL_OWNER = "weave-nb.owner"
 LABEL_HASH = "weave-nb.hash"
 LABEL_SETTINGS = "weave-nb.settings"
 LABEL_ENDPOINT = "weave-nb.endpoint"
@@ -107,9 +109,17 @@ def container_name(name: str) -> str:
     return CONTAINER_PREFIX + name
 
 
-def base_labels(name: str, content_hash: str) -> dict[str, str]:
-    """The labels every image of the deployment carries."""
-    return {LABEL_MANAGED: "true", LABEL_NAME: name, LABEL_HASH: content_hash}
+def base_labels(name: str, content_hash: str, owner: str | None = None) -> dict[str, str]:
+    """The labels every image of the deployment carries: the ownership marks and the weave's hash.
+
+    Args:
+        name: the deployment name.
+        content_hash: the artifact's content hash.
+        owner: the inventory's owner id (``ownership.marks("docker", ...)``); ``None`` leaves the owner mark out.
+    """
+    if owner is None:
+        return {LABEL_MANAGED: "true", LABEL_NAME: name, LABEL_HASH: content_hash}
+    return {**marks("docker", name, owner), LABEL_HASH: content_hash}
 
 
 def render_dockerfile(base_image: str, user: str, labels: Mapping[str, str], health_interval: float = 1.0) -> str:
@@ -177,6 +187,7 @@ def make_recipe(
     base_image: str,
     user: str = DEFAULT_USER,
     health_interval: float = 1.0,
+    owner: str | None = None,
 ) -> ImageRecipe:
     """Put together the Dockerfile, build context, repository, tag and labels.
 
@@ -187,11 +198,12 @@ def make_recipe(
         base_image: the ``FROM`` image.
         user: the non-root user.
         health_interval: seconds between health probes.
+        owner: this inventory's owner id, labelled on the image (so it is part of the tag too).
 
     Returns:
         The :class:`ImageRecipe`.
     """
-    labels = base_labels(name, content_hash)
+    labels = base_labels(name, content_hash, owner)
     dockerfile = render_dockerfile(base_image, user, labels, health_interval)
     tag = hashlib.sha256(dockerfile.encode() + content_hash.encode()).hexdigest()[:16]
     return ImageRecipe(
