@@ -1,0 +1,170 @@
+"""Hostile or broken input: every case is one clear WeaveError (exit 2 in the CLI), nothing created, bounded.
+
+Weave files (alias bombs, NUL bytes, devices, FIFOs, huge files, very long
+dependency chains), deployment names in every command, a damaged inventory,
+and wrong types given to the Python API.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from weave_nb.errors import WeaveSpecError
+from weave_nb.runtime import engine
+from weave_nb.spec import MAX_WEAVE_BYTES, load_weave, parse_weave
+
+from conftest import run_weave
+
+SMALL = 'version: "1.0"\nagents:\n  a: {model: mock}\nweaves:\n  main: [a]\n'
+
+
+def alias_bomb(levels: int = 9) -> str:
+    """A "billion laughs" nested inside agents.a.config: 10**levels values once expanded."""
+    lines = ["      l0: &l0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, levels):
+        lines.append(f"      l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]")
+    return 'version: "1.0"\nagents:\n  a:\n    model: mock\n    config:\n' + "\n".join(lines) + "\nweaves:\n  main: [a]\n"
+
+
+def chain(n: int, reverse: bool) -> str:
+    """A weave of ``n`` agents, each reading the one before; listed last-first when ``reverse``."""
+    names = range(n - 1, -1, -1) if reverse else range(n)
+    agents = "".join(f"  a{i}: {{model: mock{f', inputs: a{i - 1}' if i else ''}}}\n" for i in names)
+    return f'version: "1.0"\nagents:\n{agents}weaves:\n  main: [{", ".join(f"a{i}" for i in names)}]\n'
+
+
+def one_error(stderr: str) -> str:
+    """The CLI's error: one ``error:`` line, then one ``hint:`` line, nothing else (no traceback)."""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("error: ") and lines[1].startswith("  hint: "), stderr
+    assert "unexpected" not in stderr and "bug" not in stderr
+    return lines[0]
+
+
+# --------------------------------------------------------------------------- weave files
+
+
+@pytest.mark.timeout(30)
+def test_alias_bomb_inside_agent_config_is_rejected_before_expanding():
+    with pytest.raises(WeaveSpecError) as err:
+        parse_weave(alias_bomb(), source="bomb.weave.yaml")
+    assert "bomb.weave.yaml, line " in err.value.message and "alias bomb" in err.value.message
+    assert err.value.suggestion
+
+
+@pytest.mark.timeout(30)
+def test_alias_bomb_of_long_strings_is_bounded_by_text_size():
+    big = "y" * 100_000
+    text = (f'version: "1.0"\nagents:\n  a:\n    model: mock\n    config:\n      s: &s "{big}"\n'
+            f"      l: [{', '.join(['*s'] * 200)}]\nweaves:\n  main: [a]\n")
+    with pytest.raises(WeaveSpecError, match="MiB of text"):
+        parse_weave(text)
+
+
+def test_small_aliases_still_work():
+    text = ('version: "1.0"\nagents:\n  a: {model: mock, config: &c {temperature: 0.2}}\n'
+            "  b: {model: mock, config: *c}\nweaves:\n  main: [a, b]\n")
+    assert parse_weave(text).agents["b"].config == {"temperature": 0.2}
+
+
+def test_recursive_alias_is_rejected():
+    text = 'version: "1.0"\nagents:\n  a: {model: mock, config: &c {again: [*c]}}\nweaves:\n  main: [a]\n'
+    with pytest.raises(WeaveSpecError, match="recursive alias"):
+        parse_weave(text)
+
+
+def test_config_values_json_cannot_carry_are_named():
+    text = 'version: "1.0"\nagents:\n  a: {model: mock, config: {since: 2024-01-01}}\nweaves:\n  main: [a]\n'
+    with pytest.raises(WeaveSpecError, match=r"agents\.a\.config\.since must be text"):
+        parse_weave(text)
+
+
+@pytest.mark.parametrize("char, shown", [("\x00", "a NUL byte"), ("\x07", "the character U+0007")])
+def test_reader_error_names_file_line_and_column(tmp_path, char, shown):
+    path = tmp_path / "bad.weave.yaml"
+    path.write_text(f'version: "1.0"\nagents:\n  a: {{model: mo{char}ck}}\nweaves:\n  main: [a]\n')
+    with pytest.raises(WeaveSpecError) as err:
+        load_weave(path)
+    assert f"{path} contains {shown} at line 3, column 16" in err.value.message
+    assert err.value.suggestion
+
+
+@pytest.mark.timeout(30)
+def test_devices_and_fifos_are_refused_without_reading(tmp_path):
+    with pytest.raises(WeaveSpecError, match="not a regular file .*character device"):
+        load_weave("/dev/zero")
+    fifo = tmp_path / "pipe.weave.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(WeaveSpecError, match="named pipe"):
+        load_weave(fifo)  # no writer: a blocking open would wait forever
+
+
+def test_size_cap_is_checked_before_reading(tmp_path):
+    path = tmp_path / "huge.weave.yaml"
+    with open(path, "wb") as fh:  # sparse: 50 MB that were never written
+        fh.write(SMALL.encode())
+        fh.truncate(50_000_000)
+    with pytest.raises(WeaveSpecError, match="50,000,000 bytes; a weave file may be at most 1024 KiB"):
+        load_weave(path)
+    padded = SMALL + "#" * MAX_WEAVE_BYTES + "\n"
+    with pytest.raises(WeaveSpecError, match="larger than 1024 KiB"):
+        parse_weave(padded)  # the same cap for text given directly (a cell, weave_text)
+    assert parse_weave(SMALL + "# " + "x" * (MAX_WEAVE_BYTES - len(SMALL) - 10) + "\n").agents
+
+
+@pytest.mark.parametrize("bad", [3, None, "a\x00b"])
+def test_weave_path_of_wrong_type(bad):
+    with pytest.raises(WeaveSpecError):
+        load_weave(bad)
+
+
+@pytest.mark.timeout(60)
+def test_1500_agent_chain_listed_in_reverse_plans_and_runs():
+    spec = parse_weave(chain(1500, reverse=True))
+    order = spec.execution_order("main")
+    assert order == [f"a{i}" for i in range(1500)]
+    answer = engine.run_weave(spec.to_runtime_dict(), None, "go", environ={})
+    assert [a["name"] for a in answer["agents"]] == order
+
+
+def test_long_cycle_is_still_named():
+    text = chain(3000, reverse=True).replace("a0: {model: mock}", "a0: {model: mock, inputs: a2999}")
+    with pytest.raises(WeaveSpecError, match=r"cycle between agents: a2999 -> a2998 -> a2997 -> a2996 -> a2995 -> \.\.\. \(2991 more\) -> a3 -> a2 -> a1 -> a0 -> a2999\."):
+        parse_weave(text)
+
+
+@pytest.mark.timeout(120)
+def test_20000_agent_weave_listed_in_reverse_validates():
+    spec = parse_weave(chain(20_000, reverse=True))  # the worst case for a scan-the-list topological sort
+    assert spec.execution_order("main")[-1] == "a19999"
+
+
+def test_20000_agents_in_reverse_with_ties_keep_list_order():
+    # no dependencies at all: the order is the weave's list order, whatever the file order
+    names = [f"n{i}" for i in range(20_000)]
+    text = ('version: "1.0"\nagents:\n' + "".join(f"  {n}: mock\n" for n in reversed(names))
+            + f"weaves:\n  main: [{', '.join(names)}]\n")
+    assert parse_weave(text).execution_order("main") == names
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("case", ["bomb", "nul", "dev-zero", "fifo", "huge"])
+def test_cli_refuses_hostile_weave_files(case, tmp_path, subprocess_env, weave_home):
+    path = tmp_path / f"{case}.weave.yaml"
+    if case == "bomb":
+        path.write_text(alias_bomb())
+    elif case == "nul":
+        path.write_bytes(SMALL.replace("mock", "mo\0ck").encode())
+    elif case == "dev-zero":
+        path = Path("/dev/zero")
+    elif case == "fifo":
+        os.mkfifo(path)
+    else:
+        path.write_text(SMALL + "#" * 50_000_000 + "\n")
+    done = run_weave(["deploy", "--name", "hostile", "--config", str(path)], subprocess_env, timeout=60, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert str(path) in one_error(done.stderr)
+    assert not (weave_home / "local").exists() and not list(weave_home.glob("locks/*"))
