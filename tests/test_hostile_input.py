@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from weave_nb.errors import WeaveSpecError
+import weave_nb
+from weave_nb.errors import ConfigError, WeaveSpecError
 from weave_nb.runtime import engine
 from weave_nb.spec import MAX_WEAVE_BYTES, load_weave, parse_weave
 
@@ -168,3 +169,73 @@ def test_cli_refuses_hostile_weave_files(case, tmp_path, subprocess_env, weave_h
     assert done.returncode == 2, done.stderr
     assert str(path) in one_error(done.stderr)
     assert not (weave_home / "local").exists() and not list(weave_home.glob("locks/*"))
+
+
+# --------------------------------------------------------------------------- deployment names
+
+BAD_NAMES = ["../x", "a" * 300, "日本", "-x", "", "a/b", "demo\n", "x" * 64]
+
+
+def files_under(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+@pytest.mark.parametrize("command", [["undeploy", "--force"], ["status"], ["invoke"], ["logs"]])
+def test_cli_checks_the_name_in_every_command(command, name, weave_home, tmp_path, monkeypatch):
+    from weave_nb import cli
+    import io
+
+    monkeypatch.chdir(tmp_path)
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main([command[0], *command[1:], "--", name], out=out, err=err, stdin=io.StringIO("y\n"))
+    assert code == 2, err.getvalue()
+    assert "invalid deployment name" in one_error(err.getvalue())
+    assert not weave_home.exists() and not list(tmp_path.rglob("*.lock"))
+
+
+@pytest.mark.parametrize("argv", [
+    ["undeploy", "../x", "--force"],
+    ["undeploy", "a" * 300, "--force"],
+    ["status", "日本"],
+    ["status", "日本", "--provider", "aws"],
+    ["invoke", "a/b"],
+    ["logs", "--", "-x"],
+    ["plan", "--name", "demo\n"],
+])
+def test_cli_subprocess_bad_names_exit_2_and_create_nothing(argv, subprocess_env, weave_home, tmp_path, mock_weave):
+    if argv[0] == "plan":
+        argv = [*argv, "--config", str(mock_weave)]
+    done = run_weave(argv, subprocess_env, timeout=60, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "invalid deployment" in one_error(done.stderr)
+    assert not list(tmp_path.rglob("*.lock")) and not list(weave_home.rglob("*.lock"))
+
+
+@pytest.mark.parametrize("call", ["undeploy", "status", "invoke", "logs"])
+@pytest.mark.parametrize("name", ["a\x00b", "../x", 5, None])
+def test_api_checks_the_name(call, name, weave_home):
+    with pytest.raises(ConfigError, match="invalid deployment name") as err:
+        getattr(weave_nb, call)(name)
+    assert "\n" not in err.value.message and err.value.suggestion
+    assert not weave_home.exists()
+
+
+@pytest.mark.parametrize("op", ["status", "destroy", "invoke", "logs"])
+def test_manager_checks_the_name_before_touching_anything(op, manager, weave_home):
+    before = files_under(weave_home)
+    with pytest.raises(ConfigError, match="invalid deployment name"):
+        getattr(manager, op)("../../outside")
+    assert files_under(weave_home) == before
+
+
+def test_inventory_lock_refuses_bad_names_before_creating_a_file(tmp_path):
+    from weave_nb.inventory import Inventory
+
+    inv = Inventory(tmp_path / "home")
+    for provider, name in [("local", "../../escape"), ("local", "a" * 300), ("../..", "x"), ("local", "ok\n")]:
+        with pytest.raises(ConfigError):
+            with inv.lock(provider, name):
+                pass
+        assert not inv.is_locked(provider, name)
+    assert not list(tmp_path.rglob("*.lock"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .config import DeploymentInfo, Plan
+from .config import DeploymentInfo, Plan, check_name
 from .events import Sink, null_sink
 
 
@@ -141,18 +141,21 @@ def undeploy(name: str, provider: str | None = None, *, sink: Sink = null_sink, 
         NotFound: nothing by that name; WeaveError: a resource could not be removed.
         ConfigError: no provider was given and several have a deployment by that name.
     """
+    check_name(name)
     mgr = _mgr(manager)
     return mgr.destroy(name, mgr.provider_of(name, provider), sink=sink, **options)
 
 
 def status(name: str, provider: str | None = None, manager: Any = None) -> DeploymentInfo:
     """The live status of one deployment (provider: default the one it is recorded on, else local)."""
+    check_name(name)
     mgr = _mgr(manager)
     return mgr.status(name, mgr.provider_of(name, provider))
 
 
 def invoke(name: str, input: str = "", provider: str | None = None, weave: str | None = None, manager: Any = None, **kwargs: Any) -> Any:
     """Call a deployed weave and return its JSON answer (provider: default the one it is recorded on, else local)."""
+    check_name(name)
     mgr = _mgr(manager)
     return mgr.invoke(name, mgr.provider_of(name, provider), invoke_payload(input, weave), **kwargs)
 
@@ -167,5 +170,6 @@ def invoke_payload(text: str, weave: str | None = None) -> dict[str, Any]:
 
 def logs(name: str, provider: str | None = None, tail: int = 100, manager: Any = None) -> str:
     """Recent log output of a deployment, the last ``tail`` lines (provider: default the one it is recorded on)."""
+    check_name(name)
     mgr = _mgr(manager)
     return mgr.logs(name, mgr.provider_of(name, provider), tail=tail)

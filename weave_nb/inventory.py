@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .config import DeploymentInfo, DeploymentStatus, Resource, utcnow
-from .errors import DeploymentBusy
+from .config import DeploymentInfo, DeploymentStatus, Resource, check_name, check_provider_name, utcnow
+from .errors import DeploymentBusy, WeaveError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deployments (
@@ -174,12 +174,23 @@ class Inventory:
         """
         from .procutil import pid_alive
 
-        path = self.home / "locks" / f"{provider}--{name}.lock"
+        try:
+            path = self._lock_path(provider, name)
+        except WeaveError:
+            return False  # no lock can exist for an invalid name
         try:
             holder = path.read_text().strip()
         except OSError:
             return False
         return holder.isdigit() and pid_alive(int(holder))
+
+    def _lock_path(self, provider: str, name: str) -> Path:
+        """The lock file of one deployment; the names are checked, so it is always inside ``locks/``.
+
+        Raises:
+            ConfigError: an invalid deployment or provider name.
+        """
+        return self.home / "locks" / f"{check_provider_name(provider)}--{check_name(name)}.lock"
 
     @contextlib.contextmanager
     def lock(
@@ -203,10 +214,11 @@ class Inventory:
 
         Raises:
             DeploymentBusy: another process holds the lock after ``wait`` seconds.
+            ConfigError: an invalid deployment or provider name (no file is created).
         """
         import fcntl
 
-        path = self.home / "locks" / f"{provider}--{name}.lock"
+        path = self._lock_path(provider, name)  # checked before any file is created
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         deadline = clock() + wait
         held = False

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from .artifact import Artifact
 from .auth import AuthenticationManager, weave_home
-from .config import DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, file_defaults, make_config
+from .config import DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, check_name, file_defaults, make_config
 from .errors import CredentialsError, DeploymentFailed, NotFound, WeaveError
 from .events import Done, PlanReady, Reporter, Sink, null_sink
 from .inventory import Inventory
@@ -247,7 +247,9 @@ class DeploymentManager:
 
         Raises:
             NotFound: nothing by that name is recorded or found.
+            ConfigError: ``name`` is not a valid deployment name.
         """
+        check_name(name)
         prov = self.provider(provider)
         ctx = self.context(provider, name)
         info = self._guard(lambda: prov.status(ctx))
@@ -262,7 +264,9 @@ class DeploymentManager:
         Raises:
             NotFound: nothing by that name is recorded or found.
             WeaveError: a resource could not be removed (the rest is kept on record).
+            ConfigError: ``name`` is not a valid deployment name (nothing is looked up or created).
         """
+        check_name(name)
         prov = self.provider(provider)
         with self.inventory.lock(provider, name, wait=self.lock_wait):
             ctx = self.context(provider, name, sink)
@@ -355,6 +359,7 @@ class DeploymentManager:
 
     def invoke(self, name: str, provider: str = "local", payload: Mapping[str, Any] | None = None, local: bool = False, timeout: float = 60) -> Any:
         """Call a deployed weave and return its JSON answer."""
+        check_name(name)
         prov = self.provider(provider)
         ctx = self.context(provider, name)
         if ctx.record is None and not local:
@@ -363,6 +368,7 @@ class DeploymentManager:
 
     def logs(self, name: str, provider: str = "local", tail: int = 100) -> str:
         """Recent log output of a deployment."""
+        check_name(name)
         prov = self.provider(provider)
         ctx = self.context(provider, name)
         if ctx.record is None:
