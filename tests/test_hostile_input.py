@@ -8,12 +8,13 @@ and wrong types given to the Python API.
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 import weave_nb
-from weave_nb.errors import ConfigError, WeaveSpecError
+from weave_nb.errors import ConfigError, InventoryError, WeaveSpecError
 from weave_nb.runtime import engine
 from weave_nb.spec import MAX_WEAVE_BYTES, load_weave, parse_weave
 
@@ -239,3 +240,76 @@ def test_inventory_lock_refuses_bad_names_before_creating_a_file(tmp_path):
                 pass
         assert not inv.is_locked(provider, name)
     assert not list(tmp_path.rglob("*.lock"))
+
+
+# --------------------------------------------------------------------------- the inventory
+
+
+def damage_file(path: Path, how: str) -> None:
+    if how == "garbage":
+        path.write_bytes(os.urandom(3000))
+    else:  # truncated: a real inventory cut in half
+        size = path.stat().st_size
+        with open(path, "r+b") as fh:
+            fh.truncate(size // 2)
+
+
+@pytest.mark.parametrize("how", ["garbage", "truncated"])
+def test_damaged_inventory_is_one_clear_error_and_moving_it_aside_recovers(how, weave_home, subprocess_env, tmp_path):
+    from weave_nb.inventory import Inventory
+
+    inv = Inventory(weave_home)
+    for i in range(40):  # enough rows for several pages, so half a file is really damaged
+        inv.save("local", f"d{i}", details={"pad": "x" * 200})
+    db = weave_home / "inventory.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    damage_file(db, how)
+    for argv in (["deployments"], ["status", "d1"], ["undeploy", "d1", "--force"]):
+        done = run_weave(argv, subprocess_env, timeout=60, cwd=tmp_path)
+        assert done.returncode == 2, done.stderr
+        line = one_error(done.stderr)
+        assert f"the inventory {db} is damaged" in line and "mv " in done.stderr
+    with pytest.raises(InventoryError):
+        weave_nb.deployments(refresh=False)
+    for leftover in weave_home.glob("inventory.db*"):
+        leftover.rename(leftover.with_name(leftover.name + ".broken"))
+    done = run_weave(["deployments", "--no-refresh"], subprocess_env, timeout=60, cwd=tmp_path)
+    assert done.returncode == 0 and done.stderr == "", done.stderr  # a new, empty inventory, as the hint says
+
+
+def break_rows(home: Path) -> None:
+    with sqlite3.connect(home / "inventory.db") as conn:
+        conn.execute("UPDATE deployments SET details='{not json' WHERE name='badjson'")
+        conn.execute("UPDATE deployments SET status='exploded' WHERE name='badstatus'")
+        conn.execute("UPDATE deployments SET created_at='yesterday' WHERE name='baddate'")
+
+
+def test_one_bad_row_is_skipped_with_a_note_not_fatal(manager, weave_home, subprocess_env, tmp_path):
+    for name in ("good", "badjson", "badstatus", "baddate"):
+        manager.inventory.save("local", name, status="failed")
+    break_rows(weave_home)
+    listing = manager.list(refresh=False)
+    assert [d.name for d in listing.deployments] == ["good"]
+    notes = "\n".join(listing.notes)
+    assert "local/badjson (details is not valid JSON)" in notes
+    assert "local/badstatus (unknown status 'exploded')" in notes
+    assert "local/baddate (created_at is not a date)" in notes
+    assert "weave undeploy badjson --provider local" in notes
+    done = run_weave(["deployments", "--no-refresh"], subprocess_env, timeout=60, cwd=tmp_path)
+    assert done.returncode == 0 and "good" in done.stdout and "badjson" not in done.stdout
+    assert "note: skipped the damaged inventory record local/badstatus" in done.stderr
+    # the damaged deployment itself still answers, and can be undeployed (which forgets it)
+    info = manager.inventory.get("local", "badstatus")
+    assert info.status.value == "failed" and "inventory record is damaged" in info.message
+    assert manager.provider_of("good") == "local" and manager.status("good").name == "good"
+    for name in ("badjson", "badstatus", "baddate"):
+        manager.destroy(name, "local")
+    assert manager.list(refresh=False).notes == [] and manager.inventory.get("local", "badjson") is None
+
+
+def test_home_that_is_a_file_is_a_clear_error(tmp_path, subprocess_env):
+    home = tmp_path / "not-a-folder"
+    home.write_text("x")
+    done = run_weave(["deployments"], {**subprocess_env, "WEAVE_HOME": str(home)}, timeout=60, cwd=tmp_path)
+    assert done.returncode == 2 and "WEAVE_HOME" in one_error(done.stderr) + done.stderr

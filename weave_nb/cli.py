@@ -14,9 +14,9 @@ from typing import Any, Sequence, TextIO
 
 from .arguments import add_arguments, config_values
 from .config import check_name
-from .errors import ConfigError, CredentialsError, ProviderUnavailable, WeaveError, WeaveSpecError
+from .errors import ConfigError, CredentialsError, InventoryError, ProviderUnavailable, WeaveError, WeaveSpecError
 
-USAGE_ERRORS = (ConfigError, WeaveSpecError, ProviderUnavailable, CredentialsError)
+USAGE_ERRORS = (ConfigError, WeaveSpecError, ProviderUnavailable, CredentialsError, InventoryError)
 LIST_COLUMNS = ["name", "provider", "status", "region", "endpoint", "created_at", "drift"]
 
 HELP = {

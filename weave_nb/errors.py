@@ -52,3 +52,7 @@ class DeploymentBusy(WeaveError):
 
 class NotFound(WeaveError):
     """The named deployment does not exist."""
+
+
+class InventoryError(WeaveError):
+    """The inventory (``$WEAVE_HOME/inventory.db``) is damaged or cannot be used."""

@@ -299,11 +299,12 @@ class DeploymentManager:
             skipped with a note, never an error.
         """
         names = [provider] if provider else self.provider_names()
-        recorded = self.inventory.list(provider)
+        damaged: list[str] = []  # notes on inventory rows that cannot be read (skipped, not fatal)
+        recorded = self.inventory.list(provider, skipped=damaged)
         by_provider: dict[str, list[DeploymentInfo]] = {}
         for info in recorded:
             by_provider.setdefault(info.provider, []).append(info)
-        out = Listing()
+        out = Listing(notes=damaged)
         for pname in names:
             records = by_provider.pop(pname, [])
             if not refresh:
