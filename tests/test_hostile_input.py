@@ -313,3 +313,55 @@ def test_home_that_is_a_file_is_a_clear_error(tmp_path, subprocess_env):
     home.write_text("x")
     done = run_weave(["deployments"], {**subprocess_env, "WEAVE_HOME": str(home)}, timeout=60, cwd=tmp_path)
     assert done.returncode == 2 and "WEAVE_HOME" in one_error(done.stderr) + done.stderr
+
+
+# --------------------------------------------------------------------------- Python API argument types
+
+API_CASES = {
+    "deploy options list": lambda f: weave_nb.deploy(name="x", options=["a"], weave_file=f, dry_run=True),
+    "deploy env list": lambda f: weave_nb.deploy(name="x", env=["A=1"], weave_file=f, dry_run=True),
+    "deploy env value int": lambda f: weave_nb.deploy(name="x", env={"A": 1}, weave_file=f, dry_run=True),
+    "deploy env key int": lambda f: weave_nb.deploy(name="x", env={1: "a"}, weave_file=f, dry_run=True),
+    "deploy provider int": lambda f: weave_nb.deploy(name="x", provider=3, weave_file=f, dry_run=True),
+    "deploy weave_file int": lambda f: weave_nb.deploy(name="x", weave_file=3, dry_run=True),
+    "deploy weave_text bytes": lambda f: weave_nb.deploy(name="x", weave_text=b"version: '1.0'", dry_run=True),
+    "deploy defaults list": lambda f: weave_nb.deploy(name="x", defaults=[1], weave_file=f, dry_run=True),
+    "deploy sink str": lambda f: weave_nb.deploy(name="x", sink="print", weave_file=f, dry_run=True),
+    "deploy dry_run str": lambda f: weave_nb.deploy(name="x", weave_file=f, dry_run="no"),
+    "deploy name list": lambda f: weave_nb.deploy(name=["x"], weave_file=f, dry_run=True),
+    "deploy unknown setting": lambda f: weave_nb.deploy(name="x", memroy_mb=5, weave_file=f, dry_run=True),
+    "plan options str": lambda f: weave_nb.plan(name="x", options="runtime=python3.12", weave_file=f),
+    "deployments status bogus": lambda f: weave_nb.deployments(status="bogus", refresh=False),
+    "deployments status int": lambda f: weave_nb.deployments(status=3, refresh=False),
+    "deployments provider int": lambda f: weave_nb.deployments(provider=3, refresh=False),
+    "deployments refresh str": lambda f: weave_nb.deployments(refresh="no"),
+    "undeploy provider int": lambda f: weave_nb.undeploy("x", provider=5),
+    "status provider list": lambda f: weave_nb.status("x", provider=["aws"]),
+    "invoke input int": lambda f: weave_nb.invoke("x", input=5),
+    "invoke input dict": lambda f: weave_nb.invoke("x", input={"q": 1}),
+    "invoke weave int": lambda f: weave_nb.invoke("x", weave=5),
+    "invoke unknown keyword": lambda f: weave_nb.invoke("x", timeuot=5),
+    "invoke timeout str": lambda f: weave_nb.invoke("x", timeout="5"),
+    "logs tail str": lambda f: weave_nb.logs("x", tail="10"),
+    "logs tail negative": lambda f: weave_nb.logs("x", tail=-1),
+}
+
+
+@pytest.mark.parametrize("case", list(API_CASES))
+def test_api_wrong_types_are_config_errors_with_a_hint(case, weave_home, mock_weave):
+    with pytest.raises(ConfigError) as err:
+        API_CASES[case](str(mock_weave))
+    assert err.value.suggestion and "\n" not in err.value.message
+    assert not list(weave_home.rglob("*.lock")) and not (weave_home / "local").exists()
+
+
+def test_api_unknown_provider_is_named_even_without_refresh(weave_home):
+    from weave_nb.errors import ProviderUnavailable
+
+    with pytest.raises(ProviderUnavailable, match="unknown provider 'asw'"):
+        weave_nb.deployments(provider="asw", refresh=False)
+
+
+def test_api_accepts_a_path_and_any_case_of_status(weave_home, mock_weave):
+    assert weave_nb.plan(name="x", weave_file=mock_weave).steps  # a pathlib.Path, not only str
+    assert len(weave_nb.deployments(status="ACTIVE", refresh=False)) == 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from . import api_args
 from .config import DeploymentInfo, Plan, check_name
 from .events import Sink, null_sink
 
@@ -55,6 +56,7 @@ def deploy(
     Raises:
         WeaveError: bad input (nothing created) or a failed deploy.
     """
+    api_args.deploy_args(provider, weave_file, weave_text, env, options, defaults, sink, dry_run)
     values = _values(name, provider, weave_file, weave_text, env, options, settings)
     if sink is None:
         import sys
@@ -62,7 +64,7 @@ def deploy(
         from .render import line_sink
 
         sink = line_sink(sys.stdout, skip_done=False)
-    return _mgr(manager).deploy(values, defaults=defaults, sink=sink, dry_run=dry_run)
+    return _mgr(manager).deploy(values, defaults=api_args.mapping(defaults, "defaults", "a dict"), sink=sink, dry_run=dry_run)
 
 
 def plan(
@@ -86,11 +88,13 @@ def plan(
         WeaveError: bad input; nothing is created either way.
     """
     values = _values(name, provider, weave_file, weave_text, env, options, settings)
-    return _mgr(manager).plan(values, defaults=defaults)
+    return _mgr(manager).plan(values, defaults=api_args.mapping(defaults, "defaults", "a dict"))
 
 
 def _values(name: str, provider: str | None, weave_file: str | None, weave_text: str | None,
             env: Mapping[str, str] | None, options: Mapping[str, Any] | None, settings: Mapping[str, Any]) -> dict[str, Any]:
+    checked = api_args.deploy_args(provider, weave_file, weave_text, env, options, None)  # ConfigError on a wrong type
+    provider, weave_file, env, options = checked["provider"], checked["weave_file"], checked["env"], checked["options"]
     values: dict[str, Any] = {"name": name, "provider": provider, "weave_file": weave_file, "weave_text": weave_text}
     values.update(settings)
     if env:
@@ -117,8 +121,9 @@ def deployments(provider: str | None = None, status: str | None = None, refresh:
     """
     from .frame import deployments_frame
 
+    provider, status, refresh = api_args.provider(provider), api_args.status_filter(status), api_args.flag(refresh, "refresh")
     listing = _mgr(manager).list(provider=provider, refresh=refresh)
-    rows = [d for d in listing.deployments if not status or d.status.value == status.lower()]
+    rows = [d for d in listing.deployments if not status or d.status.value == status]
     frame = deployments_frame(rows)
     frame.attrs["notes"] = listing.notes
     return frame
@@ -142,6 +147,7 @@ def undeploy(name: str, provider: str | None = None, *, sink: Sink = null_sink, 
         ConfigError: no provider was given and several have a deployment by that name.
     """
     check_name(name)
+    provider = api_args.provider(provider)
     mgr = _mgr(manager)
     return mgr.destroy(name, mgr.provider_of(name, provider), sink=sink, **options)
 
@@ -149,6 +155,7 @@ def undeploy(name: str, provider: str | None = None, *, sink: Sink = null_sink, 
 def status(name: str, provider: str | None = None, manager: Any = None) -> DeploymentInfo:
     """The live status of one deployment (provider: default the one it is recorded on, else local)."""
     check_name(name)
+    provider = api_args.provider(provider)
     mgr = _mgr(manager)
     return mgr.status(name, mgr.provider_of(name, provider))
 
@@ -156,6 +163,8 @@ def status(name: str, provider: str | None = None, manager: Any = None) -> Deplo
 def invoke(name: str, input: str = "", provider: str | None = None, weave: str | None = None, manager: Any = None, **kwargs: Any) -> Any:
     """Call a deployed weave and return its JSON answer (provider: default the one it is recorded on, else local)."""
     check_name(name)
+    provider = api_args.provider(provider)
+    api_args.invoke_args(input, weave, kwargs)
     mgr = _mgr(manager)
     return mgr.invoke(name, mgr.provider_of(name, provider), invoke_payload(input, weave), **kwargs)
 
@@ -171,5 +180,6 @@ def invoke_payload(text: str, weave: str | None = None) -> dict[str, Any]:
 def logs(name: str, provider: str | None = None, tail: int = 100, manager: Any = None) -> str:
     """Recent log output of a deployment, the last ``tail`` lines (provider: default the one it is recorded on)."""
     check_name(name)
+    provider, tail = api_args.provider(provider), api_args.tail(tail)
     mgr = _mgr(manager)
     return mgr.logs(name, mgr.provider_of(name, provider), tail=tail)

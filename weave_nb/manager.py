@@ -298,6 +298,8 @@ class DeploymentManager:
             A :class:`Listing`; a provider that is not installed or configured is
             skipped with a note, never an error.
         """
+        if provider and provider not in self.provider_names():
+            self.provider(provider)  # an unknown name: ProviderUnavailable naming the known ones, not an empty list
         names = [provider] if provider else self.provider_names()
         damaged: list[str] = []  # notes on inventory rows that cannot be read (skipped, not fatal)
         recorded = self.inventory.list(provider, skipped=damaged)
