@@ -153,7 +153,7 @@ def test_20000_agents_in_reverse_with_ties_keep_list_order():
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("case", ["bomb", "nul", "dev-zero", "fifo", "huge"])
+@pytest.mark.parametrize("case", ["bomb", "nul", "dev-zero", "fifo", "huge", "deep"])
 def test_cli_refuses_hostile_weave_files(case, tmp_path, subprocess_env, weave_home):
     path = tmp_path / f"{case}.weave.yaml"
     if case == "bomb":
@@ -164,6 +164,8 @@ def test_cli_refuses_hostile_weave_files(case, tmp_path, subprocess_env, weave_h
         path = Path("/dev/zero")
     elif case == "fifo":
         os.mkfifo(path)
+    elif case == "deep":  # libyaml's own composer would crash the process (SIGSEGV) here
+        path.write_text(SMALL + "junk: " + "[" * 300_000 + "]" * 300_000 + "\n")
     else:
         path.write_text(SMALL + "#" * 50_000_000 + "\n")
     done = run_weave(["deploy", "--name", "hostile", "--config", str(path)], subprocess_env, timeout=60, cwd=tmp_path)
