@@ -22,7 +22,8 @@ from typing import Any
 from collections.abc import Mapping
 
 from .errors import WeaveSpecError
-from .spec_validator import ENV_BODY_RE, ENV_REF_RE, MAX_WEAVE_BYTES, SUPPORTED_VERSIONS, choices_hint, validate
+from .spec_validator import ENV_BODY_RE, ENV_REF_RE, SUPPORTED_VERSIONS, choices_hint, validate
+from .spec_yaml import MAX_WEAVE_BYTES
 
 __all__ = [
     "AgentSpec",
