@@ -173,7 +173,7 @@ def check_name(name: Any) -> str:
     elif len(name) > 63:
         shown = f"{shown} ({len(name)} characters)"
     raise ConfigError(
-        f"invalid deployment name {shown}: it {NAME_RULE}",
+        f"invalid deployment name {shown}: {NAME_RULE}",
         f"use a name matching {NAME_PATTERN.pattern}, e.g. demo or my-weave_2; nothing was looked up or created",
     )
 
