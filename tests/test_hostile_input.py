@@ -367,3 +367,19 @@ def test_api_unknown_provider_is_named_even_without_refresh(weave_home):
 def test_api_accepts_a_path_and_any_case_of_status(weave_home, mock_weave):
     assert weave_nb.plan(name="x", weave_file=mock_weave).steps  # a pathlib.Path, not only str
     assert len(weave_nb.deployments(status="ACTIVE", refresh=False)) == 0
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["logs", "demo", "--tail", "-5"], "--tail: must be at least 1"),
+    (["logs", "demo", "--tail", "many"], "--tail: must be a whole number"),
+    (["plan", "--name", "demo", "--option", "=x"], "no KEY before '='"),
+])
+def test_cli_odd_flag_values_are_usage_errors(argv, expected, weave_home, mock_weave):
+    from weave_nb import cli
+    import io
+
+    if argv[0] == "plan":
+        argv = [*argv, "--config", str(mock_weave)]
+    out, err = io.StringIO(), io.StringIO()
+    assert cli.main(argv, out=out, err=err) == 2
+    assert expected in err.getvalue() and "Traceback" not in err.getvalue()
