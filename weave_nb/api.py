@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .config import DeploymentInfo, Plan
+from . import api_args
+from .config import DeploymentInfo, Plan, check_name
 from .events import Sink, null_sink
 from .frontend import invoke_payload
 
@@ -56,6 +57,7 @@ def deploy(
     Raises:
         WeaveError: bad input (nothing created) or a failed deploy.
     """
+    api_args.deploy_args(provider, weave_file, weave_text, env, options, defaults, sink, dry_run)
     values = _values(name, provider, weave_file, weave_text, env, options, settings)
     if sink is None:
         import sys
@@ -63,7 +65,7 @@ def deploy(
         from .render import line_sink
 
         sink = line_sink(sys.stdout, skip_done=False)
-    return _mgr(manager).deploy(values, defaults=defaults, sink=sink, dry_run=dry_run)
+    return _mgr(manager).deploy(values, defaults=api_args.mapping(defaults, "defaults", "a dict"), sink=sink, dry_run=dry_run)
 
 
 def plan(
@@ -87,11 +89,13 @@ def plan(
         WeaveError: bad input; nothing is created either way.
     """
     values = _values(name, provider, weave_file, weave_text, env, options, settings)
-    return _mgr(manager).plan(values, defaults=defaults)
+    return _mgr(manager).plan(values, defaults=api_args.mapping(defaults, "defaults", "a dict"))
 
 
 def _values(name: str, provider: str | None, weave_file: str | None, weave_text: str | None,
             env: Mapping[str, str] | None, options: Mapping[str, Any] | None, settings: Mapping[str, Any]) -> dict[str, Any]:
+    checked = api_args.deploy_args(provider, weave_file, weave_text, env, options, None)  # ConfigError on a wrong type
+    provider, weave_file, env, options = checked["provider"], checked["weave_file"], checked["env"], checked["options"]
     values: dict[str, Any] = {"name": name, "provider": provider, "weave_file": weave_file, "weave_text": weave_text}
     values.update(settings)
     if env:
@@ -121,6 +125,7 @@ def deployments(provider: str | None = None, status: str | None = None, refresh:
     """
     from .frame import deployments_frame
 
+    provider, status, refresh = api_args.provider(provider), api_args.status_filter(status), api_args.flag(refresh, "refresh")
     listing = _mgr(manager).list(provider=provider, refresh=refresh, all_owners=all_owners)
     frame = deployments_frame(listing.only(status))
     frame.attrs["notes"] = listing.notes
@@ -144,7 +149,8 @@ def undeploy(name: str, provider: str | None = None, *, sink: Sink = null_sink, 
         NotFound: nothing by that name; WeaveError: a resource could not be removed.
         ConfigError: no provider was given and several have a deployment by that name.
     """
-    return _mgr(manager).destroy(name, provider, sink=sink, **options)
+    check_name(name)
+    return _mgr(manager).destroy(name, api_args.provider(provider), sink=sink, **options)
 
 
 def status(name: str, provider: str | None = None, manager: Any = None) -> DeploymentInfo:
@@ -153,7 +159,8 @@ def status(name: str, provider: str | None = None, manager: Any = None) -> Deplo
     Raises:
         NotFound: nothing by that name is recorded (or found on ``provider``).
     """
-    return _mgr(manager).status(name, provider)
+    check_name(name)
+    return _mgr(manager).status(name, api_args.provider(provider))
 
 
 def invoke(name: str, input: str = "", provider: str | None = None, weave: str | None = None, manager: Any = None,
@@ -172,6 +179,9 @@ def invoke(name: str, input: str = "", provider: str | None = None, weave: str |
     Raises:
         NotFound: nothing by that name; ConfigError: ``data`` is not a JSON object.
     """
+    check_name(name)
+    provider = api_args.provider(provider)
+    api_args.invoke_args(input, weave, kwargs)
     return _mgr(manager).invoke(name, provider, invoke_payload(input, weave, data), **kwargs)
 
 
@@ -197,4 +207,6 @@ def provider_options(provider: str | None = None) -> str:
 
 def logs(name: str, provider: str | None = None, tail: int = 100, manager: Any = None) -> str:
     """Recent log output of a deployment, the last ``tail`` lines (provider: default the one it is recorded on)."""
+    check_name(name)
+    provider, tail = api_args.provider(provider), api_args.tail(tail)
     return _mgr(manager).logs(name, provider, tail=tail)

@@ -19,6 +19,18 @@ from .listing import STATUSES
 
 Arg = tuple[tuple[str, ...], dict[str, Any]]
 
+
+def _positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (argparse shows the problem as a usage error, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 _DEPLOY: list[Arg] = [
     (("--name", "-n"), dict(help="deployment name (letters, digits, '-', '_')")),
     (("--provider", "-p"), dict(help="where to deploy: local (default), aws, gcp, docker, or a plug-in")),
@@ -78,7 +90,7 @@ COMMANDS: dict[str, list[Arg]] = {
         (("--json", "-j"), dict(dest="json", metavar="JSON", help="the whole request body, a JSON object; --input and --weave override its fields")),
         (("--local",), dict(action="store_true", help="aws: run the built artifact locally with a Lambda event")),
     ],
-    "logs": _NAME_PROVIDER + [(("--tail",), dict(type=int, default=100, help="how many lines"))],
+    "logs": _NAME_PROVIDER + [(("--tail",), dict(type=_positive_int, default=100, metavar="N", help="how many lines"))],
 }
 
 OPTION_FLAGS = ("endpoint", "runtime", "architecture", "project", "base_image", "volumes", "push", "push_only", "keep_on_failure")
@@ -143,6 +155,10 @@ def config_values(ns: argparse.Namespace | dict[str, Any]) -> dict[str, Any]:
     options: dict[str, Any] = {k: args.get(k) for k in OPTION_FLAGS if args.get(k) is not None}
     for item in args.get("option") or []:
         key, _, val = item.partition("=")
+        if _ and not key.strip():
+            from .errors import ConfigError
+
+            raise ConfigError("--option expects KEY=VALUE, but an item has no KEY before '='", "write it as --option name=value")
         if not _:
             from .errors import ConfigError
 

@@ -13,6 +13,7 @@ import sys
 from typing import Any, Sequence, TextIO
 
 from .arguments import add_arguments, config_values
+from .config import check_name
 from .errors import ConfigError, WeaveError
 from .frontend import classify
 
@@ -97,6 +98,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> i
         for note in listing.notes:
             err.write(f"note: {note}\n")
         return 0
+    check_name(args.name)  # before the manager opens (and creates) anything
     mgr = _manager()
     provider = mgr.provider_of(args.name, args.provider)
     if cmd == "undeploy":

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from .core.plan import Plan, PlannedStep  # noqa: F401 - re-exported: the plan model lives in core.plan
 from .errors import ConfigError
 
-NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
+NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")  # match it with fullmatch: "$" also matches before a final "\n"
+NAME_RULE = "must start with a letter and hold only letters, digits, '-' or '_' (at most 63 characters)"
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SECRET_WORDS = ("key", "secret", "token", "password", "credential")
 AuthMethod = Literal["env_vars", "api_key", "service_account", "iam_role", "oauth", "config_file"]
@@ -117,10 +118,8 @@ class DeploymentConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not NAME_PATTERN.match(value):
-            raise ValueError(
-                "must start with a letter and hold only letters, digits, '-' or '_' (at most 63 characters)"
-            )
+        if not NAME_PATTERN.fullmatch(value):
+            raise ValueError(NAME_RULE)
         return value
 
     @field_validator("provider")
@@ -151,6 +150,47 @@ class DeploymentConfig(BaseModel):
     def env_plain(self) -> dict[str, str]:
         """Return the environment with values revealed, for handing to a provider API."""
         return {k: v.get_secret_value() for k, v in self.env.items()}
+
+
+def check_name(name: Any) -> str:
+    """The one check of a deployment name, made before anything is looked up or created.
+
+    Names become file names (lock files, artifact folders) and cloud resource
+    names, so only :data:`NAME_PATTERN` is accepted: a letter, then letters,
+    digits, ``-`` or ``_``, at most 63 characters in all.
+
+    Args:
+        name: the name as given (any type).
+
+    Returns:
+        ``name``, unchanged.
+
+    Raises:
+        ConfigError: ``name`` is not a string matching :data:`NAME_PATTERN`.
+    """
+    if isinstance(name, str) and NAME_PATTERN.fullmatch(name):
+        return name
+    shown = repr(name) if len(repr(name)) <= 40 else repr(name)[:37] + "..."
+    if not isinstance(name, str):
+        shown = f"{shown} (a {type(name).__name__}, not a string)"
+    elif len(name) > 63:
+        shown = f"{shown} ({len(name)} characters)"
+    raise ConfigError(
+        f"invalid deployment name {shown}: {NAME_RULE}",
+        f"use a name matching {NAME_PATTERN.pattern}, e.g. demo or my-weave_2; nothing was looked up or created",
+    )
+
+
+def check_provider_name(provider: Any) -> str:
+    """A provider name as given (``aws``, ``local``, a plug-in), normalised to lower case.
+
+    Raises:
+        ConfigError: not a string of letters, digits, ``-`` or ``_``.
+    """
+    if isinstance(provider, str) and NAME_PATTERN.fullmatch(provider.strip()):
+        return provider.strip().lower()
+    shown = repr(provider) if len(repr(provider)) <= 40 else repr(provider)[:37] + "..."
+    raise ConfigError(f"invalid provider name {shown}", "name one of: local, aws, gcp, docker, or an installed plug-in")
 
 
 def parse_env_pairs(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:

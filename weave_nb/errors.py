@@ -56,3 +56,5 @@ class NotFound(WeaveError):
 
 class ForeignResource(ConfigError):
     """A resource with the deployment's name exists but this inventory did not make it; nothing was changed."""
+class InventoryError(WeaveError):
+    """The inventory (``$WEAVE_HOME/inventory.db``) is damaged or cannot be used."""

@@ -16,10 +16,10 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from .errors import ConfigError, CredentialsError, NotFound, ProviderUnavailable, WeaveError, WeaveSpecError
+from .errors import ConfigError, CredentialsError, InventoryError, NotFound, ProviderUnavailable, WeaveError, WeaveSpecError
 from .present import error_text, with_hint
 
-USAGE_ERRORS = (ConfigError, WeaveSpecError, ProviderUnavailable, CredentialsError)
+USAGE_ERRORS = (ConfigError, WeaveSpecError, ProviderUnavailable, CredentialsError, InventoryError)
 
 
 @dataclass(frozen=True)

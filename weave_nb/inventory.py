@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .config import DeploymentInfo, DeploymentStatus, Resource, utcnow
-from .errors import DeploymentBusy
+from .config import DeploymentInfo, DeploymentStatus, Resource, check_name, check_provider_name, utcnow
+from .errors import DeploymentBusy, InventoryError, WeaveError
 from .private_files import private_dir, private_file
 
 SCHEMA = """
@@ -53,9 +53,15 @@ class Inventory:
 
     def __init__(self, home: str | os.PathLike[str]) -> None:
         self.home = Path(home).expanduser().absolute()
-        private_dir(self.home)  # 0700, also when an older version made it 0755
-        private_dir(self.home / "locks")
-        self.path = private_file(self.home / "inventory.db")  # SQLite gives its -wal and -shm files the same mode
+        try:
+            private_dir(self.home)  # 0700, also when an older version made it 0755
+            private_dir(self.home / "locks")
+            self.path = private_file(self.home / "inventory.db")  # SQLite gives its -wal and -shm files the same mode
+        except OSError as exc:
+            raise InventoryError(
+                f"cannot use {self.home} as the weave-nb home: {exc.strerror or exc}",
+                "point WEAVE_HOME at a folder you can write to (default ~/.weave)",
+            ) from None
         with self._connect() as db:
             db.executescript(SCHEMA)
         self.journal = Journal(self)
@@ -72,13 +78,38 @@ class Inventory:
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        except sqlite3.DatabaseError as exc:
+            raise self._unusable(exc) from None
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA busy_timeout=30000")
             yield db
+        except sqlite3.DatabaseError as exc:
+            raise self._unusable(exc) from None
         finally:
             db.close()
+
+    def _unusable(self, exc: sqlite3.DatabaseError) -> Exception:
+        """An InventoryError for a damaged or unusable database file; any other database error (a bug) as is."""
+        code = getattr(exc, "sqlite_errorname", "") or ""
+        text = str(exc)
+        if code.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or type(exc) is sqlite3.DatabaseError:
+            return InventoryError(
+                f"the inventory {self.path} is damaged ({text}), so no deployment record can be read",
+                f"move it aside (mv {self.path} {self.path}.broken, with its -wal and -shm files if any); "
+                "the next command starts a new, empty inventory. What it recorded is no longer listed: remove "
+                "those deployments with the provider's own tools, or keep the moved file to inspect with sqlite3",
+            )
+        if code.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_PERM", "SQLITE_FULL",
+                            "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_AUTH")):
+            return InventoryError(
+                f"cannot use the inventory {self.path}: {text}",
+                f"check that {self.home} is writable and its disk not full; if another weave command is "
+                "writing, wait for it and run again",
+            )
+        return exc
 
     # -- deployments --------------------------------------------------------
     def get(self, provider: str, name: str) -> DeploymentInfo | None:
@@ -92,14 +123,19 @@ class Inventory:
                 "SELECT kind, rid, attrs, created_at FROM resources WHERE provider=? AND name=? ORDER BY created_at",
                 (provider, name),
             ).fetchall()
-        info = _row_to_info(dict(zip(cols, row)))
-        info.resources = [
-            Resource(kind=k, id=r, attrs=json.loads(a), created_at=_dt.datetime.fromisoformat(c)) for k, r, a, c in res
-        ]
+        info = _row_to_info(dict(zip(cols, row)), lenient=True)
+        info.resources = [_resource(k, r, a, c) for k, r, a, c in res]
         return info
 
-    def list(self, provider: str | None = None) -> list[DeploymentInfo]:
-        """Return every recorded deployment (of one provider, if given), newest first."""
+    def list(self, provider: str | None = None, skipped: list[str] | None = None) -> list[DeploymentInfo]:
+        """Return every recorded deployment (of one provider, if given), newest first.
+
+        Args:
+            provider: only this provider's deployments.
+            skipped: if given, a note is appended here for each damaged row
+                (a bad status, details that are not JSON...), which is left
+                out instead of failing the whole listing.
+        """
         query = "SELECT * FROM deployments"
         args: tuple[Any, ...] = ()
         if provider:
@@ -109,7 +145,15 @@ class Inventory:
         with self._connect() as db:
             cur = db.execute(query, args)
             cols = [c[0] for c in cur.description]
-            return [_row_to_info(dict(zip(cols, r))) for r in cur.fetchall()]
+            rows = [dict(zip(cols, r)) for r in cur.fetchall()]
+        out = []
+        for row in rows:
+            try:
+                out.append(_row_to_info(row))
+            except (TypeError, ValueError, KeyError):  # pydantic's ValidationError and JSON errors are ValueErrors
+                if skipped is not None:
+                    skipped.append(damaged_note(row, _damage(row)))
+        return out
 
     def save(self, provider: str, name: str, **fields: Any) -> DeploymentInfo:
         """Create or update a deployment's row; only the given fields change.
@@ -131,7 +175,7 @@ class Inventory:
             db.execute("BEGIN IMMEDIATE")
             row = db.execute("SELECT details FROM deployments WHERE provider=? AND name=?", (provider, name)).fetchone()
             if "details" in fields:
-                merged = json.loads(row[0]) if row else {}
+                merged = _json_object(row[0]) if row else {}  # damaged stored details are replaced
                 merged.update(fields["details"] or {})
                 fields["details"] = json.dumps({k: v for k, v in merged.items() if v is not None}, sort_keys=True)
             if "status" in fields:
@@ -195,12 +239,23 @@ class Inventory:
         """
         from .procutil import pid_alive
 
-        path = self.home / "locks" / f"{provider}--{name}.lock"
+        try:
+            path = self._lock_path(provider, name)
+        except WeaveError:
+            return False  # no lock can exist for an invalid name
         try:
             holder = path.read_text().strip()
         except OSError:
             return False
         return holder.isdigit() and pid_alive(int(holder))
+
+    def _lock_path(self, provider: str, name: str) -> Path:
+        """The lock file of one deployment; the names are checked, so it is always inside ``locks/``.
+
+        Raises:
+            ConfigError: an invalid deployment or provider name.
+        """
+        return self.home / "locks" / f"{check_provider_name(provider)}--{check_name(name)}.lock"
 
     @contextlib.contextmanager
     def lock(
@@ -224,10 +279,11 @@ class Inventory:
 
         Raises:
             DeploymentBusy: another process holds the lock after ``wait`` seconds.
+            ConfigError: an invalid deployment or provider name (no file is created).
         """
         import fcntl
 
-        path = self.home / "locks" / f"{provider}--{name}.lock"
+        path = self._lock_path(provider, name)  # checked before any file is created
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         deadline = clock() + wait
         held = False
@@ -309,18 +365,77 @@ class Journal:
         return out
 
 
-def _row_to_info(row: dict[str, Any]) -> DeploymentInfo:
+def _json_object(text: Any) -> dict[str, Any]:
+    """``text`` parsed as a JSON object, or ``{}`` when it is not one."""
+    try:
+        value = json.loads(text or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _damage(row: dict[str, Any]) -> str:
+    """What is wrong with a deployments row that does not read as a DeploymentInfo."""
+    problems = []
+    try:
+        if not isinstance(json.loads(row.get("details") or "{}"), dict):
+            problems.append("details is not a JSON object")
+    except (TypeError, ValueError):
+        problems.append("details is not valid JSON")
+    if row.get("status") not in {s.value for s in DeploymentStatus}:
+        problems.append(f"unknown status {str(row.get('status'))[:40]!r}")
+    for col in ("created_at", "updated_at"):
+        try:
+            _dt.datetime.fromisoformat(row.get(col))
+        except (TypeError, ValueError):
+            problems.append(f"{col} is not a date")
+    return "; ".join(problems) or "a field has the wrong type"
+
+
+def damaged_note(row: dict[str, Any], damage: str) -> str:
+    """The listing's note for a damaged row: which one, what is wrong, what to do."""
+    name, provider = str(row.get("name"))[:80], str(row.get("provider"))[:40]
+    return (
+        f"skipped the damaged inventory record {provider}/{name} ({damage}); "
+        f"`weave undeploy {name} --provider {provider}` removes what it made and forgets it"
+    )
+
+
+def _resource(kind: str, rid: str, attrs: Any, created: Any) -> Resource:
+    try:
+        when = _dt.datetime.fromisoformat(created)
+    except (TypeError, ValueError):
+        when = utcnow()
+    return Resource(kind=str(kind), id=str(rid), attrs=_json_object(attrs), created_at=when)
+
+
+def _row_to_info(row: dict[str, Any], lenient: bool = False) -> DeploymentInfo:
+    """The DeploymentInfo of a row; ``lenient``: a damaged row reads as a failed deployment that says so."""
+    try:
+        return DeploymentInfo(
+            name=row["name"],
+            provider=row["provider"],
+            status=row["status"],
+            region=row["region"],
+            endpoint=row["endpoint"],
+            content_hash=row["content_hash"],
+            settings_hash=row["settings_hash"],
+            version=row["version"],
+            message=row["message"],
+            details=json.loads(row["details"] or "{}"),
+            created_at=_dt.datetime.fromisoformat(row["created_at"]),
+            updated_at=_dt.datetime.fromisoformat(row["updated_at"]),
+        )
+    except (TypeError, ValueError, KeyError):
+        if not lenient:
+            raise
+        damage = _damage(row)
+    text = {k: row.get(k) if isinstance(row.get(k), str) else None for k in ("region", "endpoint", "version")}
     return DeploymentInfo(
-        name=row["name"],
-        provider=row["provider"],
-        status=row["status"],
-        region=row["region"],
-        endpoint=row["endpoint"],
-        content_hash=row["content_hash"],
-        settings_hash=row["settings_hash"],
-        version=row["version"],
-        message=row["message"],
-        details=json.loads(row["details"] or "{}"),
-        created_at=_dt.datetime.fromisoformat(row["created_at"]),
-        updated_at=_dt.datetime.fromisoformat(row["updated_at"]),
+        name=str(row.get("name")),
+        provider=str(row.get("provider")),
+        status=DeploymentStatus.FAILED,
+        details=_json_object(row.get("details")),
+        message=f"the inventory record is damaged ({damage}); undeploy to remove what it made and forget it",
+        **text,
     )

@@ -30,15 +30,28 @@ class Listing:
         Raises:
             ConfigError: ``status`` is not a status name.
         """
-        if not status:
-            return list(self.deployments)
-        wanted = status.strip().lower()
-        if wanted not in STATUSES:
-            from .errors import ConfigError
-            from .options import did_you_mean
+        wanted = check_status(status)
+        return [d for d in self.deployments if not wanted or d.status.value == wanted]
 
-            raise ConfigError(f"unknown status {status!r}{did_you_mean(wanted, STATUSES)}", f"choose one of: {', '.join(STATUSES)}")
-        return [d for d in self.deployments if d.status.value == wanted]
+
+def check_status(status: object) -> str | None:
+    """``status`` as a status name to filter on (lower case), ``None`` for no filter.
+
+    Raises:
+        ConfigError: ``status`` is not a status name (with the nearest one, if any).
+    """
+    if status is None or status == "":
+        return None
+    if isinstance(status, DeploymentStatus):
+        return status.value
+    wanted = status.strip().lower() if isinstance(status, str) else None
+    if wanted not in STATUSES:
+        from .errors import ConfigError
+        from .options import did_you_mean
+
+        near = did_you_mean(wanted, STATUSES) if wanted else ""
+        raise ConfigError(f"unknown status {status!r:.40}{near}", f"choose one of: {', '.join(STATUSES)}")
+    return wanted
 
 
 def effective_status(

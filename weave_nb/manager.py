@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from .artifact import Artifact
 from .auth import AuthenticationManager, weave_home
-from .config import DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, check_file_powers, file_defaults, make_config
+from .config import DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, check_file_powers, check_name, file_defaults, make_config
 from .errors import CredentialsError, DeploymentFailed, NotFound, WeaveError
 from .events import Done, PlanReady, Reporter, Sink, null_sink
 from .inventory import Inventory
@@ -275,7 +275,9 @@ class DeploymentManager:
 
         Raises:
             NotFound: nothing by that name is recorded or found.
+            ConfigError: ``name`` is not a valid deployment name.
         """
+        check_name(name)
         provider = self.provider_of(name, provider)
         prov = self.provider(provider)
         ctx = self.context(provider, name)
@@ -301,7 +303,9 @@ class DeploymentManager:
             NotFound: nothing by that name is recorded or found.
             ForeignResource: a resource to delete was not made by this inventory; nothing was removed.
             WeaveError: a resource could not be removed (the rest is kept on record).
+            ConfigError: ``name`` is not a valid deployment name (nothing is looked up or created).
         """
+        check_name(name)
         provider = self.provider_of(name, provider)
         prov = self.provider(provider)
         if dry_run:
@@ -345,12 +349,15 @@ class DeploymentManager:
             A :class:`Listing`; a provider that is not installed or configured is
             skipped with a note, never an error.
         """
+        if provider and provider not in self.provider_names():
+            self.provider(provider)  # an unknown name: ProviderUnavailable naming the known ones, not an empty list
         names = [provider] if provider else self.provider_names()
-        recorded = self.inventory.list(provider)
+        damaged: list[str] = []  # notes on inventory rows that cannot be read (skipped, not fatal)
+        recorded = self.inventory.list(provider, skipped=damaged)
         by_provider: dict[str, list[DeploymentInfo]] = {}
         for info in recorded:
             by_provider.setdefault(info.provider, []).append(info)
-        out = Listing()
+        out = Listing(notes=damaged)
         hidden = 0
         for pname in names:
             records = by_provider.pop(pname, [])
@@ -402,6 +409,7 @@ class DeploymentManager:
 
     def invoke(self, name: str, provider: str | None = None, payload: Mapping[str, Any] | None = None, local: bool = False, timeout: float = 60) -> Any:
         """Call a deployed weave and return its JSON answer (provider: default the recorded one)."""
+        check_name(name)
         provider = self.provider_of(name, provider)
         prov = self.provider(provider)
         ctx = self.context(provider, name)
@@ -411,6 +419,7 @@ class DeploymentManager:
 
     def logs(self, name: str, provider: str | None = None, tail: int = 100) -> str:
         """Recent log output of a deployment (provider: default the recorded one)."""
+        check_name(name)
         provider = self.provider_of(name, provider)
         prov = self.provider(provider)
         ctx = self.context(provider, name)

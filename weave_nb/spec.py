@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,14 @@ from collections.abc import Mapping
 
 from .errors import WeaveSpecError
 from .spec_validator import ENV_BODY_RE, ENV_REF_RE, SUPPORTED_VERSIONS, choices_hint, validate
+from .spec_yaml import MAX_WEAVE_BYTES
 
 __all__ = [
     "AgentSpec",
     "WeaveDef",
     "WeaveSpec",
     "SUPPORTED_VERSIONS",
+    "MAX_WEAVE_BYTES",
     "RUNTIME_FORMAT",
     "load_weave",
     "parse_weave",
@@ -206,6 +209,10 @@ class WeaveSpec:
 def load_weave(path: str | Path) -> WeaveSpec:
     """Read and validate a ``.weave.yaml`` file.
 
+    Only a regular file of at most :data:`MAX_WEAVE_BYTES` (1 MiB) is read;
+    its type and size are checked before reading, so a device such as
+    ``/dev/zero`` or a FIFO is refused at once instead of read forever.
+
     Args:
         path: the file to read.
 
@@ -213,33 +220,88 @@ def load_weave(path: str | Path) -> WeaveSpec:
         The validated :class:`WeaveSpec` with ``source`` set to the path.
 
     Raises:
-        WeaveSpecError: if the file is missing, is a directory, cannot be
-            read or decoded, or does not describe a valid weave.
+        WeaveSpecError: if the file is missing, is a directory or not a
+            regular file, is larger than 1 MiB, cannot be read or decoded, or
+            does not describe a valid weave.
     """
-    p = Path(path)
-    if p.is_dir():
+    if not isinstance(path, (str, os.PathLike)) or "\0" in os.fspath(path):
         raise WeaveSpecError(
-            f"{p} is a directory, not a weave file.",
-            f"Pass the .weave.yaml file inside it, e.g. {p / 'app.weave.yaml'}.",
+            f"The weave file path must be a path without NUL bytes, got {type(path).__name__} {_short(path)}.",
+            "Pass the path of a .weave.yaml file as a string, e.g. \"app.weave.yaml\".",
         )
+    p = Path(path)
+    return parse_weave(_read_weave_file(p), source=str(p))
+
+
+def _read_weave_file(p: Path) -> str:
+    """The text of weave file ``p``, checked to be a regular file under the size cap before reading."""
     try:
-        text = p.read_text(encoding="utf-8")
+        # O_NONBLOCK: opening a FIFO with no writer returns at once instead of blocking
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise WeaveSpecError(
             f"Weave file not found: {p}.",
             "Check the path, or start from one of the examples in examples/.",
         ) from None
-    except UnicodeDecodeError as exc:
+    except OSError as exc:
+        if p.is_dir():
+            raise _is_a_directory(p) from None
         raise WeaveSpecError(
-            f"{p} is not UTF-8 text ({exc.reason} at byte {exc.start}).",
-            "Save the weave file as UTF-8.",
+            f"Cannot read weave file {p}: {exc.strerror or exc}.",
+            "Check the path and its permissions.",
         ) from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise _is_a_directory(p)
+        if not stat.S_ISREG(st.st_mode):
+            raise WeaveSpecError(
+                f"{p} is not a regular file (it is {_file_kind(st.st_mode)}), so it is not read as a weave file.",
+                "Pass the path of a .weave.yaml file; to use generated text, write it to a file first "
+                "or pass it as weave_text.",
+            )
+        if st.st_size > MAX_WEAVE_BYTES:
+            raise WeaveSpecError(
+                f"{p} is {st.st_size:,} bytes; a weave file may be at most {MAX_WEAVE_BYTES // 1024} KiB.",
+                "A weave describes agents, not data: move large prompts or data out of the file.",
+            )
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            raw = fh.read(MAX_WEAVE_BYTES + 1)  # never more than the cap, even if the file grows meanwhile
     except OSError as exc:
         raise WeaveSpecError(
             f"Cannot read weave file {p}: {exc.strerror or exc}.",
             "Check the path and its permissions.",
         ) from None
-    return parse_weave(text, source=str(p))
+    finally:
+        os.close(fd)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WeaveSpecError(
+            f"{p} is not UTF-8 text ({exc.reason} at byte {exc.start}).",
+            "Save the weave file as UTF-8.",
+        ) from None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_a_directory(p: Path) -> WeaveSpecError:
+    return WeaveSpecError(
+        f"{p} is a directory, not a weave file.",
+        f"Pass the .weave.yaml file inside it, e.g. {p / 'app.weave.yaml'}.",
+    )
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "not a regular file"
 
 
 def parse_weave(text: str, source: str = "<string>") -> WeaveSpec:
@@ -255,8 +317,14 @@ def parse_weave(text: str, source: str = "<string>") -> WeaveSpec:
     Raises:
         WeaveSpecError: on YAML syntax errors (with line and column), wrong
             types (naming the field path), unknown agents, dependency
-            cycles, empty weaves, or an unsupported version.
+            cycles, empty weaves, an unsupported version, text that is not a
+            string or is over 1 MiB, or aliases that expand past the limits.
     """
+    if not isinstance(text, str):
+        raise WeaveSpecError(
+            f"The weave text from {source} must be a string, got {type(text).__name__}.",
+            "Pass the YAML as str (decode bytes first, e.g. data.decode('utf-8')).",
+        )
     parts = validate(text, source, AgentSpec, WeaveDef)
     return WeaveSpec(source=source, **parts)
 

@@ -9,12 +9,13 @@ known, the field path (``agents.writer.model``) and a suggestion.
 from __future__ import annotations
 
 import difflib
+import heapq
 import re
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from .errors import WeaveSpecError
+from .spec_yaml import dotted as _dotted
+from .spec_yaml import load_yaml
 
 if TYPE_CHECKING:
     from .spec import AgentSpec, WeaveDef
@@ -53,67 +54,7 @@ def validate(text: str, source: str, agent_cls: type, weave_cls: type) -> dict[s
     return _Validator(source, marks, agent_cls, weave_cls).spec(data)
 
 
-# --------------------------------------------------------------------------- YAML
-
-
-def load_yaml(text: str, source: str) -> tuple[Any, dict[tuple, tuple[int, int]]]:
-    """Load YAML, keeping ``path -> (line, column)`` (1-based) for messages."""
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        marks: dict[tuple, tuple[int, int]] = {}
-        if node is not None:
-            _collect_marks(node, (), marks, source, set())
-        data = loader.construct_document(node) if node is not None else None
-    except RecursionError:
-        raise WeaveSpecError(f"{source} is nested too deeply to be a weave file.",
-                             "Check the indentation of the file.") from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise WeaveSpecError(
-            f"YAML syntax error in {source}{where}: {problem}.",
-            "Fix the YAML syntax; check indentation and quoting near that line.",
-        ) from None
-    except yaml.YAMLError as exc:
-        raise WeaveSpecError(f"Cannot parse {source} as YAML: {exc}.", "Fix the YAML syntax.") from None
-    finally:
-        loader.dispose()
-    return data, marks
-
-
-def _collect_marks(node: yaml.Node, path: tuple, marks: dict, source: str, visited: set) -> None:
-    marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if id(node) in visited:  # an alias: walked once already (and no alias bombs)
-        return
-    visited.add(id(node))
-    if isinstance(node, yaml.MappingNode):
-        seen: set = set()
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-            if key is not None and key in seen:
-                line = key_node.start_mark.line + 1
-                raise WeaveSpecError(
-                    f"Duplicate key {key!r} in {source} at line {line}"
-                    + (f" (under {_dotted(path)})" if path else "") + ".",
-                    "Each key may appear once; rename or merge the duplicates.",
-                )
-            seen.add(key)
-            _collect_marks(value_node, path + (key,), marks, source, visited)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _collect_marks(item, path + (i,), marks, source, visited)
-
-
 # --------------------------------------------------------------------------- validation
-
-
-def _dotted(path: tuple) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "<top level>"
 
 
 def _type_name(value: Any) -> str:
@@ -273,7 +214,22 @@ class _Validator:
                                 "Use e.g. max_tokens: 1024.")
         if "system" in value:
             self.expect(path + ("system",), value["system"], (str,), "a string")
+        self.plain(path, value)
         return dict(value)
+
+    def plain(self, path: tuple, value: Any) -> None:
+        """Check that ``value`` holds only what JSON can carry (YAML also makes dates, bytes, sets)."""
+        todo = [(path, value)]
+        while todo:
+            where, item = todo.pop()
+            if isinstance(item, dict):
+                todo.extend((where + (str(k),), v) for k, v in item.items())
+            elif isinstance(item, list):
+                todo.extend((where + (i,), v) for i, v in enumerate(item))
+            elif item is not None and not isinstance(item, (str, int, float, bool)):
+                raise self.fail(where, f"{_dotted(where)} must be text, a number, true/false, a list or a mapping, "
+                                       f"got {_type_name(item)} {_short_repr(item)}.",
+                                "Quote the value to keep it as text, e.g. \"2024-01-01\".")
 
     def prompt(self, path: tuple, value: Any) -> str | None:
         if value is None:
@@ -302,16 +258,18 @@ class _Validator:
             members = self.str_list(path + ("agents",), members)
             raw = body["agents"] if isinstance(body["agents"], list) else [body["agents"]]
             if len(members) != len(raw):
-                dup = next(a for a in raw if raw.count(a) > 1)
+                seen: set = set()
+                dup = next(a for a in raw if a in seen or seen.add(a))
                 raise self.fail(path + ("agents",), f"weave {name!r} lists agent {dup!r} twice.",
                                 "List each agent once.")
+            member_set = set(members)
             for member in members:
                 if member not in agents:
                     raise self.fail(path + ("agents",), f"weave {name!r} uses unknown agent {member!r}.",
                                     choices_hint(member, agents, "agents"))
             for member in members:
                 for dep in agents[member].inputs:
-                    if dep not in members:
+                    if dep not in member_set:
                         raise self.fail(path + ("agents",),
                                         f"weave {name!r} runs agent {member!r}, which takes inputs from "
                                         f"{dep!r}, but {dep!r} is not in the weave.",
@@ -347,26 +305,30 @@ class _Validator:
         return env
 
     def check_cycles(self, agents: dict[str, AgentSpec]) -> None:
-        state: dict[str, int] = {}  # 1 = on stack, 2 = done
-        stack: list[str] = []
-
-        def visit(name: str) -> None:
-            state[name] = 1
-            stack.append(name)
-            for dep in agents[name].inputs:
-                if state.get(dep) == 1:
-                    cycle = stack[stack.index(dep):] + [dep]
+        """Depth-first search with an explicit stack (a 10,000-agent chain must not hit the recursion limit)."""
+        state: dict[str, int] = {}  # 1 = on the path, 2 = done
+        for root in agents:
+            if root in state:
+                continue
+            state[root] = 1
+            path = [root]
+            todo = [iter(agents[root].inputs)]
+            while todo:
+                dep = next(todo[-1], None)
+                if dep is None:
+                    todo.pop()
+                    state[path.pop()] = 2
+                elif state.get(dep) == 1:
+                    cycle = path[path.index(dep):] + [dep]
+                    if len(cycle) > 12:  # keep the message one readable line
+                        cycle = cycle[:5] + [f"... ({len(cycle) - 10} more)"] + cycle[-5:]
                     raise self.fail(("agents", dep, "inputs"),
                                     f"dependency cycle between agents: {' -> '.join(cycle)}.",
                                     "Remove one of these 'inputs' so the agents can run in order.")
-                if state.get(dep) is None:
-                    visit(dep)
-            stack.pop()
-            state[name] = 2
-
-        for name in agents:
-            if name not in state:
-                visit(name)
+                elif dep not in state:
+                    state[dep] = 1
+                    path.append(dep)
+                    todo.append(iter(agents[dep].inputs))
 
     def check_prompts(self, agents: dict[str, AgentSpec]) -> None:
         for agent in agents.values():
@@ -382,13 +344,24 @@ class _Validator:
 
 
 def _topological(members: tuple[str, ...], agents: dict[str, AgentSpec]) -> list[str]:
-    """Kahn's algorithm; ready agents are taken in weave-list order."""
-    pending = {m: set(agents[m].inputs) for m in members}
+    """Kahn's algorithm; among ready agents the one listed first in the weave goes first.
+
+    O((agents + inputs) log agents): a heap of ready agents keyed by list position.
+    """
+    position = {m: i for i, m in enumerate(members)}
+    waiting = {m: len(agents[m].inputs) for m in members}
+    users: dict[str, list[str]] = {m: [] for m in members}
+    for m in members:
+        for dep in agents[m].inputs:
+            users[dep].append(m)
+    ready = [position[m] for m in members if not waiting[m]]
+    heapq.heapify(ready)
     order: list[str] = []
-    while pending:
-        ready = next(m for m in members if m in pending and not pending[m])
-        order.append(ready)
-        del pending[ready]
-        for deps in pending.values():
-            deps.discard(ready)
+    while ready:
+        name = members[heapq.heappop(ready)]
+        order.append(name)
+        for user in users[name]:
+            waiting[user] -= 1
+            if not waiting[user]:
+                heapq.heappush(ready, position[user])
     return order
