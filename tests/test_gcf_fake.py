@@ -35,10 +35,9 @@ from weave_nb.emulators.gcf_fake_functions import FUNCTION_ENUMS, METADATA_ENUMS
 
 pytestmark = pytest.mark.gcp
 
-# shared/ sits beside the repository (in development and in CI); GCF_WIRE_DIR points elsewhere
-WIRE_DIR = Path(
-    os.environ.get("GCF_WIRE_DIR") or Path(__file__).resolve().parents[2] / "shared" / "reference" / "gcf-v2-wire"
-)
+# the captures are part of the repository (tests/data/gcf-v2-wire, see its README); GCF_WIRE_DIR points elsewhere
+WIRE_DIR = Path(os.environ.get("GCF_WIRE_DIR") or Path(__file__).resolve().parent / "data" / "gcf-v2-wire")
+WIRES = sorted(WIRE_DIR.glob("wire*.jsonl"))
 FAST_POLL = polling.DEFAULT_POLLING.with_delay(initial=0.01, maximum=0.05, multiplier=1.5).with_timeout(60)
 PARENT = "projects/demo-proj/locations/us-central1"
 
@@ -461,8 +460,12 @@ def _substitute(text: str, subs: dict[str, str]) -> str:
     return text
 
 
-@pytest.mark.skipif(not WIRE_DIR.is_dir(), reason="wire captures not available")
-@pytest.mark.parametrize("wire", sorted(WIRE_DIR.glob("wire*.jsonl")), ids=lambda p: p.name)
+def test_the_wire_captures_are_there():
+    """The replay below must never pass by replaying nothing."""
+    assert [p.name for p in WIRES] == [f"wire{i}.jsonl" for i in range(1, 6)], WIRE_DIR
+
+
+@pytest.mark.parametrize("wire", WIRES, ids=lambda p: p.name)
 def test_capture_replay_gets_the_recorded_status_class(wire):
     """Replay every captured request line (method, path, query; body and headers as
     recorded, ids mapped to the fake's) and compare the status class; for operation
