@@ -5,20 +5,35 @@ written from the public Cloud Functions v2 REST reference and from captured
 client traffic (``google-cloud-functions`` 1.25 with ``transport="rest"`` and the
 ``gcloud`` CLI), so that the GCP provider, the test suite and sandbox notebooks can
 talk to something that speaks the same JSON over HTTP. It keeps everything in
-memory, trusts every caller (no authentication), and, when asked to, serves each
-deployed function with a local ``functions-framework`` process.
+memory, trusts every caller of the API (no authentication), and, when asked to,
+serves each deployed function with a local ``functions-framework`` process behind
+an invoker check (see below).
 
 Standard library only: it never imports the google client libraries.
 
 Implemented: generateUploadUrl and the signed-URL PUT it returns (served here);
 functions create / get / patch (updateMask) / delete / list (``locations/-``,
-page tokens, ``key="value"`` filters); operations.get with BUILD/SERVICE stages
-that advance per poll; getIamPolicy / setIamPolicy with etags on functions and on
+page tokens, ``key="value"`` filters); operations.get and operations list with
+BUILD/SERVICE stages that advance per poll; an operation ends after
+``polls_before_done`` polls or, like the real service, once ``operation_seconds``
+have passed whether anyone polls or not; while it runs the function reads
+``state: DEPLOYING`` (create, update) or ``DELETING`` and other changes answer 409;
+getIamPolicy / setIamPolicy with etags on functions and on
 Cloud Run v1/v2 services; int or string enums in (``$alt=json;enum-encoding=int``
 gets ints back); a few fixed answers for gcloud's side calls (runtimes, service
 usage, project, locations, v1 list).
-Not implemented: authentication, quotas, event triggers, secrets, VPC, builds
-(``requirements.txt`` is not installed), operation cancel/list, 1st-gen functions.
+Invoking a served function: its ``url`` is ``{fake.url}/run/PROJECT/LOCATION/ID``, a
+proxy to its functions-framework process. Like Cloud Run, the proxy refuses a call
+to a private function (no ``roles/run.invoker`` binding for ``allUsers`` on its
+service): 403 without an ``Authorization: Bearer`` token, 401 with a token that is
+not a well-formed, unexpired JWT whose ``aud`` is the function URL. **The fake
+cannot verify Google's signature**: it checks the token's structure, audience and
+expiry only. ``POST /token`` plays Google's OAuth token endpoint for service-account
+keys (JWT-bearer grant, signature not checked): it answers an access token, or an
+identity token for an assertion with ``target_audience``; ``identity_token(aud)``
+makes one for tests.
+Not implemented: API authentication, quotas, event triggers, secrets, VPC, builds
+(``requirements.txt`` is not installed), operation cancel, 1st-gen functions.
 
 Usage::
 
@@ -49,6 +64,7 @@ from weave_nb.emulators.gcf_fake_functions import (
     next_policy, set_revision, validate_function,
 )
 from weave_nb.emulators.gcf_fake_http import Handler, UploadError
+from weave_nb.emulators.gcf_fake_tokens import make_token, token_claims, token_problem
 from weave_nb.emulators.gcf_fake_operations import Operation
 from weave_nb.emulators.gcf_fake_process import (
     SourceError, StartError, extract_source, start_function_process, validate_source_zip,
@@ -65,6 +81,10 @@ class FakeCloudFunctions:
         port: TCP port; 0 picks a free one.
         polls_before_done: ``operations.get`` calls that answer ``done: false``
             before the next one completes the operation.
+        operation_seconds: an operation also completes on its own this many
+            seconds after it started, polled or not (as the real service does).
+        invoker_auth: refuse calls to private functions without a valid-looking
+            identity token (see the module docstring).
         serve_functions: run each deployed function with functions-framework and
             point ``serviceConfig.uri``/``url`` at it.
         workdir: where sources are unpacked; a temporary directory (removed by
@@ -82,10 +102,14 @@ class FakeCloudFunctions:
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, polls_before_done: int = 2,
-                 serve_functions: bool = True, workdir: str | None = None):
+                 serve_functions: bool = True, workdir: str | None = None, operation_seconds: float = 10.0,
+                 invoker_auth: bool = True):
         self.host = host
         self.port = port
         self.polls_before_done = polls_before_done
+        self.operation_seconds = operation_seconds
+        self.invoker_auth = invoker_auth
+        self._timers: list[threading.Timer] = []
         self.serve_functions = serve_functions
         self.url = ""
         self.require_update_mask = False
@@ -137,6 +161,10 @@ class FakeCloudFunctions:
         Safe to call twice. Removes the temporary workdir (not one passed in).
         """
         self._stopped = True
+        with self._lock:
+            timers, self._timers = self._timers, []
+        for timer in timers:
+            timer.cancel()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -322,7 +350,33 @@ class FakeCloudFunctions:
             op.fail, self._fail_next = self._fail_next, None
         self._ops[op.name] = op
         self._busy[target] = op.name
+        timer = threading.Timer(self.operation_seconds, self._complete_in_time, args=(op,))
+        timer.daemon = True
+        self._timers = [t for t in self._timers if t.is_alive()] + [timer]
+        timer.start()
         return op
+
+    def _complete_in_time(self, op: Operation) -> None:
+        """The timer of ``op``: the real service finishes an operation whether anyone polls it or not."""
+        with op.lock:
+            if not op.done and not self._stopped:
+                self._complete(op)
+
+    def _api_list_operations(self, project: str, location: str, query: dict) -> dict:
+        """Operations of a location (``location`` ``-``: all), newest first; ``filter`` ``done=false`` keeps the running ones."""
+        prefix = f"projects/{project}/locations/{'' if location == '-' else location + '/'}"
+        with self._lock:
+            ops = [op for name, op in self._ops.items() if name.startswith(prefix)]
+        expr = (query.get("filter") or "").replace(" ", "").lower()
+        if expr in ("done=false", "done:false"):
+            ops = [op for op in ops if not op.done]
+        elif expr in ("done=true", "done:true"):
+            ops = [op for op in ops if op.done]
+        elif expr:
+            raise ApiError(400, f"unsupported filter {query.get('filter')!r} (the fake knows done=true/false)")
+        ops.sort(key=lambda op: op.create_time, reverse=True)
+        page, token = paginate(ops, query.get("pageSize"), query.get("pageToken"))
+        return {"operations": page, **({"nextPageToken": token} if token else {})}
 
     def _api_get_operation(self, name: str) -> Operation:
         with self._lock:
@@ -377,7 +431,7 @@ class FakeCloudFunctions:
                     self._revisions[name] = self._revisions.get(name, 1) + 1
                     set_revision(candidate, self._revisions[name])
                 if new_proc is not None:
-                    candidate["serviceConfig"]["uri"] = candidate["url"] = new_proc.url
+                    candidate["serviceConfig"]["uri"] = candidate["url"] = self._invoke_url(name)
                     old_proc = self._procs.get(name)
                     self._procs[name] = new_proc
                 else:
@@ -407,6 +461,52 @@ class FakeCloudFunctions:
         return start_function_process(main_py, fn["buildConfig"]["entryPoint"],
                                       dict(svc.get("environmentVariables") or {}),
                                       service=fid, revision=svc.get("revision", ""))
+
+    # ------------------------------------------------------------------ invoking
+    def _invoke_url(self, name: str) -> str:
+        _, project, _, location, _, fid = name.split("/")
+        return f"{self.url}/run/{project}/{location}/{fid}"
+
+    def _invoke_target(self, project: str, location: str, fid: str, authorization: str | None) -> str:
+        """The process URL to forward a call to, after Cloud Run's invoker check.
+
+        Raises:
+            ApiError: 404 no such served function; 403 private and no token; 401 a token
+                that is not a well-formed, unexpired JWT for this function's URL.
+        """
+        name = f"projects/{project}/locations/{location}/functions/{fid}"
+        with self._lock:
+            fn = self._functions.get(name)
+            proc = self._procs.get(name)
+            policy = self._policies.get((fn or {}).get("serviceConfig", {}).get("service", ""), EMPTY_POLICY)
+        if fn is None or proc is None:
+            raise ApiError(404, f"no function is served at {self._invoke_url(name)}")
+        public = any(b.get("role") == "roles/run.invoker" and "allUsers" in b.get("members", [])
+                     for b in policy.get("bindings", []))
+        if self.invoker_auth and not public:
+            if not authorization or not authorization.startswith("Bearer "):
+                raise ApiError(403, "Your client does not have permission to get URL from this server "
+                                    "(the function is private: send an identity token)", "PERMISSION_DENIED")
+            problem = token_problem(authorization[len("Bearer "):].strip(), fn.get("url") or self._invoke_url(name))
+            if problem:
+                raise ApiError(401, f"The access token could not be verified: {problem}", "UNAUTHENTICATED")
+        return proc.url
+
+    def identity_token(self, audience: str, email: str = "tester@demo-proj.iam.gserviceaccount.com") -> str:
+        """A well-formed identity token for ``audience`` (with a made-up signature) that the proxy accepts."""
+        return make_token({"iss": "https://accounts.google.com", "aud": audience, "azp": email, "email": email,
+                           "sub": "1" * 21, "iat": int(time.time()), "exp": int(time.time()) + 3600})
+
+    def _api_token(self, form: dict) -> dict:
+        """Google's token endpoint for service-account keys (JWT-bearer grant); the assertion's signature is not checked."""
+        if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" or not form.get("assertion"):
+            raise ApiError(400, "invalid_grant: a JWT-bearer assertion is required")
+        claims = token_claims(form["assertion"])
+        if claims is None:
+            raise ApiError(400, "invalid_grant: the assertion is not a JWT")
+        if claims.get("target_audience"):
+            return {"id_token": self.identity_token(claims["target_audience"], claims.get("iss", ""))}
+        return {"access_token": f"ya29.fake-{uuid.uuid4().hex[:8]}", "expires_in": 3599, "token_type": "Bearer"}
 
     # ----------------------------------------------------------------------- IAM
     def _iam_resource(self, kind: str, project: str, location: str, rid: str) -> str:

@@ -35,6 +35,10 @@ ROUTES: list[tuple[str, re.Pattern, str, str]] = [
         ("PATCH", _FN, "update", "_update"),
         ("DELETE", _FN, "delete", "_delete"),
         ("GET", _LOC + r"/operations/(?P<op>[^/]+)", "operations.get", "_get_operation"),
+        ("GET", _LOC + r"/operations", "operations.list", "_list_operations"),
+        ("POST", r"/token", "token", "_token"),
+        *[(m, r"/run/(?P<project>[^/]+)/(?P<location>[^/]+)/(?P<fid>[^/]+)(?P<rest>/.*)?", "invoke", "_invoke")
+          for m in ("GET", "POST", "PUT", "PATCH", "DELETE")],
         ("GET", _SVC + r":getIamPolicy", "getIamPolicy", "_run_get_iam"),
         ("POST", _SVC + r":setIamPolicy", "setIamPolicy", "_run_set_iam"),
         ("PUT", r"/upload/(?P<bucket>[^/]+)/(?P<object>[^/]+)", "upload", "_upload"),
@@ -48,6 +52,13 @@ ROUTES: list[tuple[str, re.Pattern, str, str]] = [
         ("GET", _V1P, "projects.get", "_project"),
     ]
 ]
+
+
+class Passthrough:
+    """A response relayed as is (a served function's answer)."""
+
+    def __init__(self, status: int, body: bytes, content_type: str):
+        self.status, self.body, self.content_type = status, body, content_type
 
 
 class UploadError(Exception):
@@ -130,7 +141,7 @@ class Handler(BaseHTTPRequestHandler):
         raw = self.raw = self._read_body()
         call = {"method": method, "path": path, "query": parse_qs(split.query, keep_blank_values=True),
                 "body": None}
-        is_upload = path.startswith("/upload/")
+        is_upload = path.startswith(("/upload/", "/run/")) or path == "/token"  # bodies that are not JSON
         if is_upload:
             call["body_len"] = len(raw)
         with self.fake._lock:
@@ -155,6 +166,8 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError(404, f"The fake does not implement {method} {path}")
             status, body = 200, getattr(self, route[1])(**route[2].groupdict())
             ctype = "application/json; charset=UTF-8"
+            if isinstance(body, Passthrough):
+                status, ctype, body = body.status, body.content_type, body.body
         except UploadError as exc:
             status, ctype = exc.status, "application/xml; charset=UTF-8"
             body = (f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{exc.code}</Code>"
@@ -201,6 +214,33 @@ class Handler(BaseHTTPRequestHandler):
 
     def _get_operation(self, project, location, op):
         return self._op(self.fake._api_get_operation(f"projects/{project}/locations/{location}/operations/{op}"))
+
+    def _list_operations(self, project, location):
+        out = self.fake._api_list_operations(project, location, self.query)
+        out["operations"] = [self._op(op) for op in out["operations"]]
+        return out
+
+    def _token(self):
+        form = {k: v[-1] for k, v in parse_qs(self.raw.decode(errors="replace")).items()}
+        return self.fake._api_token(form)
+
+    def _invoke(self, project, location, fid, rest=None):
+        """Relay a call to the function's process, after the invoker check (see ``gcf_fake``)."""
+        import http.client
+
+        target = self.fake._invoke_target(project, location, fid, self.headers.get("Authorization"))
+        host, port = target.rsplit("//", 1)[1].split(":")
+        query = urlsplit(self.path).query
+        conn = http.client.HTTPConnection(host, int(port), timeout=120)
+        try:
+            headers = {k: v for k, v in self.headers.items()
+                       if k.lower() in ("content-type", "accept", "user-agent", "x-request-id")}
+            conn.request(self.command, (rest or "/") + (f"?{query}" if query else ""), body=self.raw or None,
+                         headers=headers)
+            resp = conn.getresponse()
+            return Passthrough(resp.status, resp.read(), resp.getheader("Content-Type") or "text/plain")
+        finally:
+            conn.close()
 
     def _fn_get_iam(self, project, location, fid):
         return self.fake._api_get_iam_policy("functions", project, location, fid)
