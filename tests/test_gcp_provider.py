@@ -56,8 +56,12 @@ def manager(gcp_env, tmp_path):
     return mgr
 
 
-def post(url: str, payload: dict) -> dict:
-    req = urllib.request.Request(url, data=json.dumps(payload).encode(), headers={"content-type": "application/json"})
+def post(url: str, payload: dict, fake: FakeCloudFunctions | None = None) -> dict:
+    """POST JSON; with ``fake``, as a caller holding an identity token for ``url`` (a private function wants one)."""
+    headers = {"content-type": "application/json"}
+    if fake is not None:
+        headers["Authorization"] = f"Bearer {fake.identity_token(url)}"
+    req = urllib.request.Request(url, data=json.dumps(payload).encode(), headers=headers)
     with urllib.request.urlopen(req, timeout=30) as resp:
         return json.loads(resp.read())
 
@@ -73,7 +77,7 @@ def test_deploy_serves_weave_then_update_and_unchanged(manager, gcp_env):
     info = manager.deploy({"name": "demo-fn", "provider": "gcp", "weave_file": PIPELINE}, sink=events.append)
     assert info.status.value == "active"
     assert info.endpoint.startswith("http://127.0.0.1:")
-    result = post(info.endpoint, {"input": "tides"})
+    result = post(info.endpoint, {"input": "tides"}, gcp_env)
     assert [a["name"] for a in result["agents"]] == ["researcher", "writer", "fact_checker", "editor"]
     # stages of the long-running operation arrived as log events
     assert any("build" in getattr(e, "text", "") for e in events)
@@ -89,7 +93,7 @@ def test_deploy_serves_weave_then_update_and_unchanged(manager, gcp_env):
     assert len(upload) == 1  # the one signed-URL upload (the fake refuses an Authorization header or another type)
 
     info2 = deploy(manager, weave=HELLO)
-    assert post(info2.endpoint, {"input": "x"})["weave"] == "hello"
+    assert post(info2.endpoint, {"input": "x"}, gcp_env)["weave"] == "hello"
     assert gcp_env.counts["update"] == 1
 
     before = dict(gcp_env.counts)
