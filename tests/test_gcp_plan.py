@@ -40,15 +40,15 @@ def values(name="demo-fn", weave=HELLO, **extra):
     return {"name": name, "provider": "gcp", "weave_file": weave, **extra}
 
 
-def invoker_members(fake, fn_name=FN) -> list[str]:
+def invoker_members(server, fn_name=FN) -> list[str]:
     """The members holding roles/run.invoker on the function's Cloud Run service, read back over the wire."""
-    service = fake.functions()[fn_name]["serviceConfig"]["service"]
-    policy = requests.get(f"{fake.url}/v2/{service}:getIamPolicy", timeout=5).json()
+    service = server.functions()[fn_name]["serviceConfig"]["service"]
+    policy = requests.get(f"{server.url}/v2/{service}:getIamPolicy", timeout=5).json()
     return [m for b in policy.get("bindings", []) if b["role"] == "roles/run.invoker" for m in b["members"]]
 
 
-def raw_function(fake, name=FN) -> bytes:
-    return requests.get(f"{fake.url}/v2/{name}", timeout=5).content
+def raw_function(server, name=FN) -> bytes:
+    return requests.get(f"{server.url}/v2/{name}", timeout=5).content
 
 
 def napping_manager(home):

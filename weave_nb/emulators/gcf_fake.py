@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import collections
 import copy
-import os
 import re
 import shutil
 import socket
@@ -60,20 +59,17 @@ from http.server import ThreadingHTTPServer
 
 from weave_nb.emulators.gcf_fake_functions import (
     EMPTY_POLICY, PROJECT_NUMBER, ApiError, apply_mask, check_function_id, clean_request_function,
-    mask_paths, matches_filter, new_function, now_rfc3339, paginate, placeholder_urls,
-    next_policy, set_revision, validate_function,
+    mask_paths, matches_filter, new_function, paginate, next_policy, validate_function,
 )
 from weave_nb.emulators.gcf_fake_http import Handler, UploadError
-from weave_nb.emulators.gcf_fake_tokens import make_token, token_claims, token_problem
-from weave_nb.emulators.gcf_fake_operations import Operation
-from weave_nb.emulators.gcf_fake_process import (
-    SourceError, StartError, extract_source, start_function_process, validate_source_zip,
-)
+from weave_nb.emulators.gcf_fake_operations import Operation, OperationsMixin
+from weave_nb.emulators.gcf_fake_tokens import InvokerMixin
+from weave_nb.emulators.gcf_fake_process import SourceError, validate_source_zip
 
 __all__ = ["FakeCloudFunctions"]
 
 
-class FakeCloudFunctions:
+class FakeCloudFunctions(OperationsMixin, InvokerMixin):
     """In-memory Cloud Functions v2 REST fake on a loopback HTTP server.
 
     Args:
@@ -342,171 +338,6 @@ class FakeCloudFunctions:
         items = [fn for fn in items if matches_filter(fn, query.get("filter"))]
         page, token = paginate(items, query.get("pageSize"), query.get("pageToken"))
         return {"functions": page, **({"nextPageToken": token} if token else {})}
-
-    # ---------------------------------------------------------------- operations
-    def _new_op(self, project, location, kind, target, request) -> Operation:
-        op = Operation(Operation.new_name(project, location), kind, target, request)
-        if kind != "delete" and self._fail_next is not None:
-            op.fail, self._fail_next = self._fail_next, None
-        self._ops[op.name] = op
-        self._busy[target] = op.name
-        timer = threading.Timer(self.operation_seconds, self._complete_in_time, args=(op,))
-        timer.daemon = True
-        self._timers = [t for t in self._timers if t.is_alive()] + [timer]
-        timer.start()
-        return op
-
-    def _complete_in_time(self, op: Operation) -> None:
-        """The timer of ``op``: the real service finishes an operation whether anyone polls it or not."""
-        with op.lock:
-            if not op.done and not self._stopped:
-                self._complete(op)
-
-    def _api_list_operations(self, project: str, location: str, query: dict) -> dict:
-        """Operations of a location (``location`` ``-``: all), newest first; ``filter`` ``done=false`` keeps the running ones."""
-        prefix = f"projects/{project}/locations/{'' if location == '-' else location + '/'}"
-        with self._lock:
-            ops = [op for name, op in self._ops.items() if name.startswith(prefix)]
-        expr = (query.get("filter") or "").replace(" ", "").lower()
-        if expr in ("done=false", "done:false"):
-            ops = [op for op in ops if not op.done]
-        elif expr in ("done=true", "done:true"):
-            ops = [op for op in ops if op.done]
-        elif expr:
-            raise ApiError(400, f"unsupported filter {query.get('filter')!r} (the fake knows done=true/false)")
-        ops.sort(key=lambda op: op.create_time, reverse=True)
-        page, token = paginate(ops, query.get("pageSize"), query.get("pageToken"))
-        return {"operations": page, **({"nextPageToken": token} if token else {})}
-
-    def _api_get_operation(self, name: str) -> Operation:
-        with self._lock:
-            op = self._ops.get(name)
-        if op is None:
-            raise ApiError(404, f"Operation '{name}' was not found")
-        with op.lock:
-            with self._lock:
-                op.polls += 1
-                due = not op.done and op.polls > self.polls_before_done
-            if due:
-                self._complete(op)
-        return op
-
-    def _complete(self, op: Operation) -> None:
-        name = op.target
-        if op.kind == "delete":
-            with self._lock:
-                fn = self._functions.pop(name, None)
-                proc = self._procs.pop(name, None)
-                self._policies.pop(name, None)
-                if fn is not None:
-                    self._policies.pop(fn["serviceConfig"].get("service", ""), None)
-            if proc is not None:
-                proc.stop()
-            self._finish(op)
-            return
-        with self._lock:
-            candidate = copy.deepcopy(op.pending if op.kind == "update" else self._functions[name])
-        error, messages, new_proc = None, [], None
-        if op.fail:
-            error, messages = op.fail
-        elif self.serve_functions:
-            try:
-                new_proc = self._start_process(candidate)
-            except (StartError, SourceError) as exc:
-                error = f"Build failed: {exc}"
-                messages = [error]
-        old_proc = None
-        with self._lock:
-            candidate["updateTime"] = now_rfc3339()
-            if error:
-                candidate["state"] = "FAILED"
-                candidate["stateMessages"] = [{"severity": "ERROR", "type": "BuildFailed", "message": m}
-                                              for m in messages]
-                op.error = {"code": 3, "message": error}
-                op.failed_stage = "BUILD"
-            else:
-                candidate["state"] = "ACTIVE"
-                candidate.pop("stateMessages", None)
-                if op.kind == "update":
-                    self._revisions[name] = self._revisions.get(name, 1) + 1
-                    set_revision(candidate, self._revisions[name])
-                if new_proc is not None:
-                    candidate["serviceConfig"]["uri"] = candidate["url"] = self._invoke_url(name)
-                    old_proc = self._procs.get(name)
-                    self._procs[name] = new_proc
-                else:
-                    candidate["serviceConfig"]["uri"], candidate["url"] = placeholder_urls(candidate)
-                op.response = copy.deepcopy(candidate)
-            self._functions[name] = candidate
-        if old_proc is not None:
-            old_proc.stop()
-        if self._stopped and new_proc is not None:
-            new_proc.stop()
-        self._finish(op)
-
-    def _finish(self, op: Operation) -> None:
-        with self._lock:
-            op.done = True
-            op.end_time = now_rfc3339()
-            self._busy.pop(op.target, None)
-
-    def _start_process(self, fn: dict):
-        storage = fn["buildConfig"]["source"]["storageSource"]
-        with self._lock:
-            data = self._uploads[(storage["bucket"], storage["object"])]
-        _, _, _, location, _, fid = fn["name"].split("/")
-        base = tempfile.mkdtemp(prefix=f"{location}-{fid}-", dir=self._workdir)
-        main_py = extract_source(data, os.path.join(base, "src"))
-        svc = fn["serviceConfig"]
-        return start_function_process(main_py, fn["buildConfig"]["entryPoint"],
-                                      dict(svc.get("environmentVariables") or {}),
-                                      service=fid, revision=svc.get("revision", ""))
-
-    # ------------------------------------------------------------------ invoking
-    def _invoke_url(self, name: str) -> str:
-        _, project, _, location, _, fid = name.split("/")
-        return f"{self.url}/run/{project}/{location}/{fid}"
-
-    def _invoke_target(self, project: str, location: str, fid: str, authorization: str | None) -> str:
-        """The process URL to forward a call to, after Cloud Run's invoker check.
-
-        Raises:
-            ApiError: 404 no such served function; 403 private and no token; 401 a token
-                that is not a well-formed, unexpired JWT for this function's URL.
-        """
-        name = f"projects/{project}/locations/{location}/functions/{fid}"
-        with self._lock:
-            fn = self._functions.get(name)
-            proc = self._procs.get(name)
-            policy = self._policies.get((fn or {}).get("serviceConfig", {}).get("service", ""), EMPTY_POLICY)
-        if fn is None or proc is None:
-            raise ApiError(404, f"no function is served at {self._invoke_url(name)}")
-        public = any(b.get("role") == "roles/run.invoker" and "allUsers" in b.get("members", [])
-                     for b in policy.get("bindings", []))
-        if self.invoker_auth and not public:
-            if not authorization or not authorization.startswith("Bearer "):
-                raise ApiError(403, "Your client does not have permission to get URL from this server "
-                                    "(the function is private: send an identity token)", "PERMISSION_DENIED")
-            problem = token_problem(authorization[len("Bearer "):].strip(), fn.get("url") or self._invoke_url(name))
-            if problem:
-                raise ApiError(401, f"The access token could not be verified: {problem}", "UNAUTHENTICATED")
-        return proc.url
-
-    def identity_token(self, audience: str, email: str = "tester@demo-proj.iam.gserviceaccount.com") -> str:
-        """A well-formed identity token for ``audience`` (with a made-up signature) that the proxy accepts."""
-        return make_token({"iss": "https://accounts.google.com", "aud": audience, "azp": email, "email": email,
-                           "sub": "1" * 21, "iat": int(time.time()), "exp": int(time.time()) + 3600})
-
-    def _api_token(self, form: dict) -> dict:
-        """Google's token endpoint for service-account keys (JWT-bearer grant); the assertion's signature is not checked."""
-        if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" or not form.get("assertion"):
-            raise ApiError(400, "invalid_grant: a JWT-bearer assertion is required")
-        claims = token_claims(form["assertion"])
-        if claims is None:
-            raise ApiError(400, "invalid_grant: the assertion is not a JWT")
-        if claims.get("target_audience"):
-            return {"id_token": self.identity_token(claims["target_audience"], claims.get("iss", ""))}
-        return {"access_token": f"ya29.fake-{uuid.uuid4().hex[:8]}", "expires_in": 3599, "token_type": "Bearer"}
 
     # ----------------------------------------------------------------------- IAM
     def _iam_resource(self, kind: str, project: str, location: str, rid: str) -> str:

@@ -12,6 +12,9 @@ import base64
 import json
 import os
 import time
+import uuid
+
+from weave_nb.emulators.gcf_fake_functions import EMPTY_POLICY, ApiError
 
 
 def _b64(data: bytes) -> str:
@@ -59,3 +62,54 @@ def token_problem(token: str, audience: str) -> str | None:
     except (TypeError, ValueError):
         return "no valid exp"
     return None
+
+
+class InvokerMixin:
+    """Function URLs behind Cloud Run's invoker check, and the token endpoint (part of ``FakeCloudFunctions``)."""
+
+    # ------------------------------------------------------------------ invoking
+    def _invoke_url(self, name: str) -> str:
+        _, project, _, location, _, fid = name.split("/")
+        return f"{self.url}/run/{project}/{location}/{fid}"
+
+    def _invoke_target(self, project: str, location: str, fid: str, authorization: str | None) -> str:
+        """The process URL to forward a call to, after Cloud Run's invoker check.
+
+        Raises:
+            ApiError: 404 no such served function; 403 private and no token; 401 a token
+                that is not a well-formed, unexpired JWT for this function's URL.
+        """
+        name = f"projects/{project}/locations/{location}/functions/{fid}"
+        with self._lock:
+            fn = self._functions.get(name)
+            proc = self._procs.get(name)
+            policy = self._policies.get((fn or {}).get("serviceConfig", {}).get("service", ""), EMPTY_POLICY)
+        if fn is None or proc is None:
+            raise ApiError(404, f"no function is served at {self._invoke_url(name)}")
+        public = any(b.get("role") == "roles/run.invoker" and "allUsers" in b.get("members", [])
+                     for b in policy.get("bindings", []))
+        if self.invoker_auth and not public:
+            if not authorization or not authorization.startswith("Bearer "):
+                raise ApiError(403, "Your client does not have permission to get URL from this server "
+                                    "(the function is private: send an identity token)", "PERMISSION_DENIED")
+            problem = token_problem(authorization[len("Bearer "):].strip(), fn.get("url") or self._invoke_url(name))
+            if problem:
+                raise ApiError(401, f"The access token could not be verified: {problem}", "UNAUTHENTICATED")
+        return proc.url
+
+    def identity_token(self, audience: str, email: str = "tester@demo-proj.iam.gserviceaccount.com") -> str:
+        """A well-formed identity token for ``audience`` (with a made-up signature) that the proxy accepts."""
+        return make_token({"iss": "https://accounts.google.com", "aud": audience, "azp": email, "email": email,
+                           "sub": "1" * 21, "iat": int(time.time()), "exp": int(time.time()) + 3600})
+
+    def _api_token(self, form: dict) -> dict:
+        """Google's token endpoint for service-account keys (JWT-bearer grant); the assertion's signature is not checked."""
+        if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" or not form.get("assertion"):
+            raise ApiError(400, "invalid_grant: a JWT-bearer assertion is required")
+        claims = token_claims(form["assertion"])
+        if claims is None:
+            raise ApiError(400, "invalid_grant: the assertion is not a JWT")
+        if claims.get("target_audience"):
+            return {"id_token": self.identity_token(claims["target_audience"], claims.get("iss", ""))}
+        return {"access_token": f"ya29.fake-{uuid.uuid4().hex[:8]}", "expires_in": 3599, "token_type": "Bearer"}
+

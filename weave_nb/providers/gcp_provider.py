@@ -24,8 +24,8 @@ from ..config import DeploymentConfig, DeploymentInfo, DeploymentStatus
 from ..core import ownership
 from ..errors import ConfigError, CredentialsError, NotFound, WeaveError
 from .base import DeployContext, DeploymentProvider
-from .gcp_plan import ENTRY_POINT, MEMORY, GcpPlanner, function_summary
-from .gcp_steps import STATES, GcpSteps
+from .gcp_plan import MEMORY, GcpPlanner, function_summary
+from .gcp_steps import GcpSteps
 
 FUNCTION_ID = re.compile(r"^[a-z](?:[a-z0-9-]{2,61}[a-z0-9])$")
 REGIONS = (
