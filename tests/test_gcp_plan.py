@@ -218,7 +218,6 @@ def test_invoke_private_function_with_service_account_identity_token(manager, gc
 
 def test_invoke_private_function_without_a_way_to_an_identity_token_says_so(manager, gcp_env, monkeypatch):
     monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")  # no metadata server here
-    monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:9")
     deploy(manager, weave=HELLO)
     with pytest.raises(CredentialsError) as err:
         manager.invoke("demo-fn", "gcp", {"input": "x"})
@@ -270,3 +269,21 @@ def test_type_cloud_function_of_the_examples_is_accepted(manager, gcp_env):
     assert plan.step("function").action == "create"
     for kind in ("cloud_function", "cloud-function", "function"):
         manager.provider("gcp").validate_config(manager.configure(values(type=kind))[0])
+
+
+def test_invoke_private_function_with_a_metadata_server_identity_token(manager, gcp_env, monkeypatch):
+    """On Google Cloud (no key file): ``fetch_id_token`` asks the metadata server, here the fake's stand-in."""
+    host = gcp_env.url.split("//", 1)[1]
+    monkeypatch.delenv("GOOGLE_OAUTH_ACCESS_TOKEN")
+    monkeypatch.setenv("GCE_METADATA_HOST", host)
+    monkeypatch.setenv("GCE_METADATA_IP", host)
+    from google.auth.compute_engine import _metadata
+
+    monkeypatch.setattr(_metadata, "_GCE_METADATA_HOST", host)  # google-auth reads GCE_METADATA_HOST once, at import
+    info = deploy(manager, weave=HELLO)  # the API calls use the metadata server's access token too
+    assert info.details["public"] is False
+    before = gcp_env.counts["metadata.identity"]
+    assert manager.invoke("demo-fn", "gcp", {"input": "x"})["weave"] == "hello"
+    assert gcp_env.counts["metadata.identity"] == before + 1
+    got = [c for c in gcp_env.calls if c["path"].endswith("/identity")][-1]
+    assert got["query"]["audience"] == [info.endpoint]

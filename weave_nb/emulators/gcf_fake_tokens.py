@@ -65,7 +65,10 @@ def token_problem(token: str, audience: str) -> str | None:
 
 
 class InvokerMixin:
-    """Function URLs behind Cloud Run's invoker check, and the token endpoint (part of ``FakeCloudFunctions``)."""
+    """Function URLs behind Cloud Run's invoker check, the token endpoint and a metadata server's token answers
+    (part of ``FakeCloudFunctions``)."""
+
+    METADATA_ACCOUNT = "fake-sa@demo-proj.iam.gserviceaccount.com"
 
     # ------------------------------------------------------------------ invoking
     def _invoke_url(self, name: str) -> str:
