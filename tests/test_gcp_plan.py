@@ -287,3 +287,21 @@ def test_invoke_private_function_with_a_metadata_server_identity_token(manager, 
     assert gcp_env.counts["metadata.identity"] == before + 1
     got = [c for c in gcp_env.calls if c["path"].endswith("/identity")][-1]
     assert got["query"]["audience"] == [info.endpoint]
+
+
+def test_cli_undeploy_force_and_deploy_of_a_foreign_function_exit_2_and_change_nothing(manager, gcp_env):
+    import io
+
+    from weave_nb.cli import main
+
+    raw_deploy(client_for(gcp_env), PARENT, "demo-fn").result(polling=FAST_POLL)
+    before = raw_function(gcp_env)
+    err = io.StringIO()
+    assert main(["undeploy", "demo-fn", "--provider", "gcp", "--force"], out=io.StringIO(), err=err) == 2
+    assert "--adopt" in err.getvalue()
+    err = io.StringIO()
+    assert main(["deploy", "--name", "demo-fn", "--provider", "gcp", "--config", HELLO], out=io.StringIO(), err=err) == 2
+    assert "--adopt" in err.getvalue() and "no weave-nb managed mark" in err.getvalue()
+    assert raw_function(gcp_env) == before
+    assert main(["undeploy", "demo-fn", "--provider", "gcp", "--force", "--adopt"], out=io.StringIO(), err=io.StringIO()) == 0
+    assert gcp_env.functions() == {}

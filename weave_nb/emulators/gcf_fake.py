@@ -31,7 +31,9 @@ cannot verify Google's signature**: it checks the token's structure, audience an
 expiry only. ``POST /token`` plays Google's OAuth token endpoint for service-account
 keys (JWT-bearer grant, signature not checked): it answers an access token, or an
 identity token for an assertion with ``target_audience``; ``identity_token(aud)``
-makes one for tests.
+makes one for tests. Pointed at by ``GCE_METADATA_HOST``/``GCE_METADATA_IP``, the
+fake also answers as a metadata server (ping, project id, default account, access
+token, identity token for an ``audience``), as captured in wire3.
 Not implemented: API authentication, quotas, event triggers, secrets, VPC, builds
 (``requirements.txt`` is not installed), operation cancel, 1st-gen functions.
 

@@ -214,7 +214,9 @@ class GcpSteps:
             raise DeploymentFailed(f"no function is left for {run.ctx.name}", "deploy again")
         public = bool(run.outputs.get("public", observed.get("public")))
         client = self._gcp(run)
-        return self.info(run.ctx.name, fn, public, client)
+        info = self.info(run.ctx.name, fn, public, client)
+        info.details["operation"] = None  # the operation a create/update recorded has ended
+        return info
 
     def info(self, name: str, fn: dict[str, Any], public: bool | None, client: Any = None, owner: str | None = None) -> DeploymentInfo:
         """A DeploymentInfo from a function summary (see ``function_summary``)."""
