@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PIPELINE = str(ROOT / "examples" / "research_pipeline.weave.yaml")
 HELLO = str(ROOT / "examples" / "hello.weave.yaml")
 SECRET = "gcp-secret-value-7731"
+FN = "projects/demo-proj/locations/us-central1/functions/demo-fn"
 
 
 @pytest.fixture
@@ -134,16 +135,22 @@ def test_list_follows_page_tokens(manager, gcp_env):
     assert len(list_calls) >= 3  # one page per function
 
 
-def test_failed_build_is_recorded(manager, gcp_env, tmp_path):
+def test_failed_build_is_recorded_and_kept_with_keep_on_failure(manager, gcp_env, tmp_path):
     gcp_env.fail_next_build("Build failed: pip could not resolve", ["Build failed: pip could not resolve", "see build log"])
     with pytest.raises(DeploymentFailed) as err:
-        deploy(manager, weave=HELLO)
+        deploy(manager, weave=HELLO, options={"keep_on_failure": True})
     assert "pip could not resolve" in err.value.message
     assert "see build log" in err.value.message  # the build's state messages come with the server's message
     rec = manager.inventory.get("gcp", "demo-fn")
     assert rec.status.value == "failed"
     assert "pip could not resolve" in rec.message and "see build log" in rec.message
     assert manager.status("demo-fn", "gcp").status.value == "failed"
+    assert gcp_env.functions()[FN]["state"] == "FAILED"  # kept, as asked
+    # a re-run never says "no changes" over a FAILED function: it deploys everything again
+    plan = manager.plan({"name": "demo-fn", "provider": "gcp", "weave_file": HELLO, "options": {"keep_on_failure": True}})
+    step = plan.step("function")
+    assert (step.action, step.detail) == ("update", "the function is in state FAILED")
+    assert step.params["update_mask"][0] == "buildConfig.source" and plan.step("upload").action == "create"
     # the failed function can be torn down
     manager.destroy("demo-fn", "gcp")
     assert gcp_env.functions() == {}
