@@ -141,12 +141,17 @@ DeploymentManager(home=sys.argv[1]).deploy({"name": "demo-fn", "provider": "gcp"
 """
 
 
-@pytest.mark.parametrize("ended", ["still-running", "ended-by-time"])
+@pytest.mark.parametrize("ended", ["still-running", "ended-by-time", "update-still-running"])
 def test_deploy_killed_mid_operation_is_finished_by_running_it_again(manager, gcp_env, ended):
+    weave, answer = HELLO, "hello"
+    if ended == "update-still-running":  # the killed deploy was an update of a live function
+        deploy(manager, weave=HELLO, options={"poll_interval": 0.05})
+        weave, answer = PIPELINE, "research_pipeline"
+    uploads = gcp_env.counts["upload"]
     gcp_env.polls_before_done = 10**6  # the child's polls never finish it
     gcp_env.operation_seconds = 60 if ended == "still-running" else 1.5
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(manager.home), HELLO], env=env,
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(manager.home), weave], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         assert wait_for(lambda: gcp_env.functions().get(FN, {}).get("state") == "DEPLOYING" or child.poll() is not None, 60)
@@ -159,18 +164,20 @@ def test_deploy_killed_mid_operation_is_finished_by_running_it_again(manager, gc
     else:
         gcp_env.polls_before_done = 1
     events = []
-    info = manager.deploy(values(options={"poll_interval": 0.05}), sink=events.append)  # what the child ran
+    info = manager.deploy(values(weave=weave, options={"poll_interval": 0.05}), sink=events.append)  # what the child ran
     plan = assert_ran_the_plan(events)
-    if ended == "still-running":
+    if ended != "ended-by-time":
         first = plan.steps[0]
         assert (first.key, first.action, first.call) == ("operation", "adopt", "wait_operation")
-        assert plan.step("function").action == "no-change"  # the adopted operation deploys this very release
+        # the adopted operation deploys this very release: no second upload, no second update
+        assert plan.step("function").action == "no-change" and plan.step("upload").action == "no-change"
+        assert gcp_env.counts["upload"] == uploads + 1
     else:
         assert plan.has_changes and plan.step("function").call == "read_function"
     assert info.status.value == "active" and info.endpoint and info.message != "no changes"
     row = manager.inventory.get("gcp", "demo-fn")
     assert row.status.value == "active" and row.endpoint == info.endpoint
-    assert post(info.endpoint, {"input": "x"}, gcp_env)["weave"] == "hello"
+    assert post(info.endpoint, {"input": "x"}, gcp_env)["weave"] == answer
 
 
 def test_undeploy_during_a_running_operation_waits_then_deletes(gcp_env, tmp_path):

@@ -128,7 +128,8 @@ class GcpPlanner:
                 detail="not made by this inventory; taken over on purpose (--adopt): its code, env and labels are replaced",
                 call="adopt_function", params={"name": name, "region": region},
             ))
-        same_code = current is not None and state != "FAILED" and not adopt and labels.get(HASH) == wanted[HASH]
+        same_code = current is not None and state != "FAILED" and not adopt and (
+            labels.get(HASH) == wanted[HASH] or (running is not None and state == "ACTIVE"))
         steps.append(PlannedStep(
             key="upload", resource=f"source zip {artifact.content_hash[:12]} ({artifact.size} bytes)",
             action="no-change" if same_code else "create",
