@@ -18,8 +18,10 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -31,14 +33,14 @@ from google.cloud import functions_v2, run_v2
 from google.iam.v1 import policy_pb2
 
 from weave_nb.emulators import FakeCloudFunctions
+from weave_nb.emulators.gcf_fake_tokens import make_token
 from weave_nb.emulators.gcf_fake_functions import FUNCTION_ENUMS, METADATA_ENUMS
 
 pytestmark = pytest.mark.gcp
 
-# shared/ sits beside the repository (in development and in CI); GCF_WIRE_DIR points elsewhere
-WIRE_DIR = Path(
-    os.environ.get("GCF_WIRE_DIR") or Path(__file__).resolve().parents[2] / "shared" / "reference" / "gcf-v2-wire"
-)
+# the captures are part of the repository (tests/data/gcf-v2-wire, see its README); GCF_WIRE_DIR points elsewhere
+WIRE_DIR = Path(os.environ.get("GCF_WIRE_DIR") or Path(__file__).resolve().parent / "data" / "gcf-v2-wire")
+WIRES = sorted(WIRE_DIR.glob("wire*.jsonl"))
 FAST_POLL = polling.DEFAULT_POLLING.with_delay(initial=0.01, maximum=0.05, multiplier=1.5).with_timeout(60)
 PARENT = "projects/demo-proj/locations/us-central1"
 
@@ -91,6 +93,18 @@ def deploy(client, parent: str, fid: str, main_py: str = HELLO, env=None, entry_
     return client.create_function(parent=parent, function=fn, function_id=fid)
 
 
+def wait_until(condition, timeout: float) -> bool:
+    from weave_nb.procutil import wait_for
+
+    return wait_for(condition, timeout)
+
+
+def bearer(url: str, **claims) -> dict:
+    """An Authorization header with a well-formed identity token for ``url`` (what the fake's invoker check wants)."""
+    token = make_token({"aud": url, "exp": int(time.time()) + 600, "iss": "https://accounts.google.com", **claims})
+    return {"Authorization": f"Bearer {token}"}
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -100,7 +114,7 @@ def pid_alive(pid: int) -> bool:
 
 
 def port_open(url: str) -> bool:
-    host, port = url.rsplit("//", 1)[1].split(":")
+    host, port = urlsplit(url).netloc.split(":")
     try:
         with socket.create_connection((host, int(port)), timeout=0.5):
             return True
@@ -123,7 +137,7 @@ def test_create_polls_then_serves_function(fake):
     assert fn.url == fn.service_config.uri and fn.url.startswith("http://127.0.0.1:")
     assert fn.service_config.service == "projects/demo-proj/locations/us-central1/services/hello-fn"
     assert dict(fn.labels) == {"weave-nb": "managed"}
-    assert requests.get(fn.url, timeout=10).text == "v1 hi"
+    assert requests.get(fn.url, headers=bearer(fn.url), timeout=10).text == "v1 hi"
     assert fake.counts["create"] == 1 and fake.counts["upload"] == 1 and fake.counts["get"] == 1
 
 
@@ -166,7 +180,7 @@ def test_update_with_mask_replaces_served_code(fake):
     update_call = next(c for c in fake.calls if c["method"] == "PATCH")
     assert update_call["query"]["updateMask"] == ["buildConfig.source,serviceConfig.environmentVariables"]
     assert updated.state == functions_v2.Function.State.ACTIVE
-    assert requests.get(updated.url, timeout=10).text == "v2 again"
+    assert requests.get(updated.url, headers=bearer(updated.url), timeout=10).text == "v2 again"
     assert updated.build_config.runtime == "python312"  # untouched by the mask
     assert updated.service_config.revision != old.service_config.revision
     assert not pid_alive(old_pid) and fake.processes()[name] != old_pid
@@ -241,12 +255,12 @@ def test_delete_removes_function_and_stops_process(fake):
     client = client_for(fake)
     fn = deploy(client, PARENT, "hello-fn").result(polling=FAST_POLL)
     pid = fake.processes()[fn.name]
-    assert pid_alive(pid) and port_open(fn.url)
+    assert pid_alive(pid) and requests.get(fn.url, headers=bearer(fn.url), timeout=10).status_code == 200
     client.delete_function(name=fn.name).result(polling=FAST_POLL)
     with pytest.raises(gexc.NotFound):
         client.get_function(name=fn.name)
     assert fn.name not in fake.functions() and fake.processes() == {}
-    assert not pid_alive(pid) and not port_open(fn.url)
+    assert not pid_alive(pid) and requests.get(fn.url, headers=bearer(fn.url), timeout=10).status_code == 404
     with pytest.raises(gexc.NotFound):
         client.delete_function(name=fn.name)
 
@@ -429,7 +443,7 @@ def test_standalone_module_serves_and_stops_functions_on_sigterm(tmp_path):
         done = requests.get(f"{base}/v2/{op['name']}", timeout=30).json()
         assert done["done"] and "error" not in done, done
         fn_url = done["response"]["url"]
-        assert requests.get(fn_url, timeout=10).text == "v1 -"
+        assert requests.get(fn_url, headers=bearer(fn_url), timeout=10).text == "v1 -"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
         assert not port_open(fn_url) and not port_open(base)
@@ -461,8 +475,12 @@ def _substitute(text: str, subs: dict[str, str]) -> str:
     return text
 
 
-@pytest.mark.skipif(not WIRE_DIR.is_dir(), reason="wire captures not available")
-@pytest.mark.parametrize("wire", sorted(WIRE_DIR.glob("wire*.jsonl")), ids=lambda p: p.name)
+def test_the_wire_captures_are_there():
+    """The replay below must never pass by replaying nothing."""
+    assert [p.name for p in WIRES] == [f"wire{i}.jsonl" for i in range(1, 6)], WIRE_DIR
+
+
+@pytest.mark.parametrize("wire", WIRES, ids=lambda p: p.name)
 def test_capture_replay_gets_the_recorded_status_class(wire):
     """Replay every captured request line (method, path, query; body and headers as
     recorded, ids mapped to the fake's) and compare the status class; for operation
@@ -499,3 +517,64 @@ def test_capture_replay_gets_the_recorded_status_class(wire):
                 assert body["done"] == recorded["done"], line
                 assert ("error" in body) == ("error" in recorded), (line, body.get("error"))
     assert skipped == (5 if wire.name == "wire3.jsonl" else 0)
+
+
+# ------------------------------------------------------------ time, running operations, invoker check
+def test_operation_ends_on_its_own_in_time_without_any_poll():
+    with FakeCloudFunctions(polls_before_done=10**6, serve_functions=False, operation_seconds=0.3) as fake:
+        client = client_for(fake)
+        op = deploy(client, PARENT, "timed-fn")
+        name = f"{PARENT}/functions/timed-fn"
+        assert fake.functions()[name]["state"] == "DEPLOYING"
+        assert fake.counts["operations.get"] == 0
+        assert wait_until(lambda: fake.functions()[name]["state"] == "ACTIVE", 10)
+        assert fake.counts["operations.get"] == 0  # nobody polled: the operation finished by time
+        assert op.result(polling=FAST_POLL).state == functions_v2.Function.State.ACTIVE
+
+
+def test_running_operation_is_listed_and_blocks_other_changes(fake_noserve):
+    fake_noserve.polls_before_done = 10**6
+    client = client_for(fake_noserve)
+    deploy(client, PARENT, "busy-fn")
+    name = f"{PARENT}/functions/busy-fn"
+    running = requests.get(f"{fake_noserve.url}/v2/{PARENT}/operations", params={"filter": "done=false"}, timeout=5).json()
+    [op] = running["operations"]
+    assert op["done"] is False and op["metadata"]["target"] == name and op["metadata"]["verb"] == "create"
+    assert client.get_function(name=name).state == functions_v2.Function.State.DEPLOYING
+    with pytest.raises(gexc.Conflict):
+        client.delete_function(name=name)
+    # the google client lists them too (the Locations/Operations mixin)
+    from google.longrunning import operations_pb2
+
+    listed = client.list_operations(operations_pb2.ListOperationsRequest(name=PARENT, filter="done=false"))
+    assert [o.name for o in listed.operations] == [op["name"]]
+
+
+def test_private_function_wants_an_identity_token_for_its_url(fake):
+    client = client_for(fake)
+    fn = deploy(client, PARENT, "private-fn").result(polling=FAST_POLL)
+    assert requests.get(fn.url, timeout=10).status_code == 403  # no token
+    assert requests.get(fn.url, headers={"Authorization": "Bearer not-a-jwt"}, timeout=10).status_code == 401
+    assert requests.get(fn.url, headers=bearer("https://elsewhere.example"), timeout=10).status_code == 401
+    assert requests.get(fn.url, headers=bearer(fn.url, exp=int(time.time()) - 5), timeout=10).status_code == 401
+    assert requests.get(fn.url, headers=bearer(fn.url), timeout=10).text == "v1 -"
+    # public: allUsers may invoke through the Cloud Run service's policy
+    run = run_v2.ServicesClient(transport="rest", credentials=AnonymousCredentials(),
+                                client_options={"api_endpoint": fake.url})
+    service = fn.service_config.service
+    policy = run.get_iam_policy(request={"resource": service})
+    policy.bindings.append(policy_pb2.Binding(role="roles/run.invoker", members=["allUsers"]))
+    run.set_iam_policy(request={"resource": service, "policy": policy})
+    assert requests.get(fn.url, timeout=10).text == "v1 -"
+
+
+def test_token_endpoint_gives_identity_tokens_for_service_account_assertions(fake_noserve):
+    assertion = make_token({"iss": "sa@demo-proj.iam.gserviceaccount.com", "target_audience": "https://f.example"})
+    got = requests.post(f"{fake_noserve.url}/token", timeout=5, data={
+        "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}).json()
+    header, payload, _ = got["id_token"].split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims["aud"] == "https://f.example" and claims["email"] == "sa@demo-proj.iam.gserviceaccount.com"
+    access = requests.post(f"{fake_noserve.url}/token", timeout=5, data={
+        "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": make_token({"iss": "x"})}).json()
+    assert access["access_token"].startswith("ya29.") and access["token_type"] == "Bearer"

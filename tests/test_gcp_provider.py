@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PIPELINE = str(ROOT / "examples" / "research_pipeline.weave.yaml")
 HELLO = str(ROOT / "examples" / "hello.weave.yaml")
 SECRET = "gcp-secret-value-7731"
+FN = "projects/demo-proj/locations/us-central1/functions/demo-fn"
 
 
 @pytest.fixture
@@ -56,8 +57,12 @@ def manager(gcp_env, tmp_path):
     return mgr
 
 
-def post(url: str, payload: dict) -> dict:
-    req = urllib.request.Request(url, data=json.dumps(payload).encode(), headers={"content-type": "application/json"})
+def post(url: str, payload: dict, fake: FakeCloudFunctions | None = None) -> dict:
+    """POST JSON; with ``fake``, as a caller holding an identity token for ``url`` (a private function wants one)."""
+    headers = {"content-type": "application/json"}
+    if fake is not None:
+        headers["Authorization"] = f"Bearer {fake.identity_token(url)}"
+    req = urllib.request.Request(url, data=json.dumps(payload).encode(), headers=headers)
     with urllib.request.urlopen(req, timeout=30) as resp:
         return json.loads(resp.read())
 
@@ -73,7 +78,7 @@ def test_deploy_serves_weave_then_update_and_unchanged(manager, gcp_env):
     info = manager.deploy({"name": "demo-fn", "provider": "gcp", "weave_file": PIPELINE}, sink=events.append)
     assert info.status.value == "active"
     assert info.endpoint.startswith("http://127.0.0.1:")
-    result = post(info.endpoint, {"input": "tides"})
+    result = post(info.endpoint, {"input": "tides"}, gcp_env)
     assert [a["name"] for a in result["agents"]] == ["researcher", "writer", "fact_checker", "editor"]
     # stages of the long-running operation arrived as log events
     assert any("build" in getattr(e, "text", "") for e in events)
@@ -89,7 +94,7 @@ def test_deploy_serves_weave_then_update_and_unchanged(manager, gcp_env):
     assert len(upload) == 1  # the one signed-URL upload (the fake refuses an Authorization header or another type)
 
     info2 = deploy(manager, weave=HELLO)
-    assert post(info2.endpoint, {"input": "x"})["weave"] == "hello"
+    assert post(info2.endpoint, {"input": "x"}, gcp_env)["weave"] == "hello"
     assert gcp_env.counts["update"] == 1
 
     before = dict(gcp_env.counts)
@@ -130,16 +135,22 @@ def test_list_follows_page_tokens(manager, gcp_env):
     assert len(list_calls) >= 3  # one page per function
 
 
-def test_failed_build_is_recorded(manager, gcp_env, tmp_path):
+def test_failed_build_is_recorded_and_kept_with_keep_on_failure(manager, gcp_env, tmp_path):
     gcp_env.fail_next_build("Build failed: pip could not resolve", ["Build failed: pip could not resolve", "see build log"])
     with pytest.raises(DeploymentFailed) as err:
-        deploy(manager, weave=HELLO)
+        deploy(manager, weave=HELLO, options={"keep_on_failure": True})
     assert "pip could not resolve" in err.value.message
     assert "see build log" in err.value.message  # the build's state messages come with the server's message
     rec = manager.inventory.get("gcp", "demo-fn")
     assert rec.status.value == "failed"
     assert "pip could not resolve" in rec.message and "see build log" in rec.message
     assert manager.status("demo-fn", "gcp").status.value == "failed"
+    assert gcp_env.functions()[FN]["state"] == "FAILED"  # kept, as asked
+    # a re-run never says "no changes" over a FAILED function: it deploys everything again
+    plan = manager.plan({"name": "demo-fn", "provider": "gcp", "weave_file": HELLO, "options": {"keep_on_failure": True}})
+    step = plan.step("function")
+    assert (step.action, step.detail) == ("update", "the function is in state FAILED")
+    assert step.params["update_mask"][0] == "buildConfig.source" and plan.step("upload").action == "create"
     # the failed function can be torn down
     manager.destroy("demo-fn", "gcp")
     assert gcp_env.functions() == {}

@@ -5,20 +5,37 @@ written from the public Cloud Functions v2 REST reference and from captured
 client traffic (``google-cloud-functions`` 1.25 with ``transport="rest"`` and the
 ``gcloud`` CLI), so that the GCP provider, the test suite and sandbox notebooks can
 talk to something that speaks the same JSON over HTTP. It keeps everything in
-memory, trusts every caller (no authentication), and, when asked to, serves each
-deployed function with a local ``functions-framework`` process.
+memory, trusts every caller of the API (no authentication), and, when asked to,
+serves each deployed function with a local ``functions-framework`` process behind
+an invoker check (see below).
 
 Standard library only: it never imports the google client libraries.
 
 Implemented: generateUploadUrl and the signed-URL PUT it returns (served here);
 functions create / get / patch (updateMask) / delete / list (``locations/-``,
-page tokens, ``key="value"`` filters); operations.get with BUILD/SERVICE stages
-that advance per poll; getIamPolicy / setIamPolicy with etags on functions and on
+page tokens, ``key="value"`` filters); operations.get and operations list with
+BUILD/SERVICE stages that advance per poll; an operation ends after
+``polls_before_done`` polls or, like the real service, once ``operation_seconds``
+have passed whether anyone polls or not; while it runs the function reads
+``state: DEPLOYING`` (create, update) or ``DELETING`` and other changes answer 409;
+getIamPolicy / setIamPolicy with etags on functions and on
 Cloud Run v1/v2 services; int or string enums in (``$alt=json;enum-encoding=int``
 gets ints back); a few fixed answers for gcloud's side calls (runtimes, service
 usage, project, locations, v1 list).
-Not implemented: authentication, quotas, event triggers, secrets, VPC, builds
-(``requirements.txt`` is not installed), operation cancel/list, 1st-gen functions.
+Invoking a served function: its ``url`` is ``{fake.url}/run/PROJECT/LOCATION/ID``, a
+proxy to its functions-framework process. Like Cloud Run, the proxy refuses a call
+to a private function (no ``roles/run.invoker`` binding for ``allUsers`` on its
+service): 403 without an ``Authorization: Bearer`` token, 401 with a token that is
+not a well-formed, unexpired JWT whose ``aud`` is the function URL. **The fake
+cannot verify Google's signature**: it checks the token's structure, audience and
+expiry only. ``POST /token`` plays Google's OAuth token endpoint for service-account
+keys (JWT-bearer grant, signature not checked): it answers an access token, or an
+identity token for an assertion with ``target_audience``; ``identity_token(aud)``
+makes one for tests. Pointed at by ``GCE_METADATA_HOST``/``GCE_METADATA_IP``, the
+fake also answers as a metadata server (ping, project id, default account, access
+token, identity token for an ``audience``), as captured in wire3.
+Not implemented: API authentication, quotas, event triggers, secrets, VPC, builds
+(``requirements.txt`` is not installed), operation cancel, 1st-gen functions.
 
 Usage::
 
@@ -33,7 +50,6 @@ from __future__ import annotations
 
 import collections
 import copy
-import os
 import re
 import shutil
 import socket
@@ -45,19 +61,17 @@ from http.server import ThreadingHTTPServer
 
 from weave_nb.emulators.gcf_fake_functions import (
     EMPTY_POLICY, PROJECT_NUMBER, ApiError, apply_mask, check_function_id, clean_request_function,
-    mask_paths, matches_filter, new_function, now_rfc3339, paginate, placeholder_urls,
-    next_policy, set_revision, validate_function,
+    mask_paths, matches_filter, new_function, paginate, next_policy, validate_function,
 )
 from weave_nb.emulators.gcf_fake_http import Handler, UploadError
-from weave_nb.emulators.gcf_fake_operations import Operation
-from weave_nb.emulators.gcf_fake_process import (
-    SourceError, StartError, extract_source, start_function_process, validate_source_zip,
-)
+from weave_nb.emulators.gcf_fake_operations import Operation, OperationsMixin
+from weave_nb.emulators.gcf_fake_tokens import InvokerMixin
+from weave_nb.emulators.gcf_fake_process import SourceError, validate_source_zip
 
 __all__ = ["FakeCloudFunctions"]
 
 
-class FakeCloudFunctions:
+class FakeCloudFunctions(OperationsMixin, InvokerMixin):
     """In-memory Cloud Functions v2 REST fake on a loopback HTTP server.
 
     Args:
@@ -65,6 +79,10 @@ class FakeCloudFunctions:
         port: TCP port; 0 picks a free one.
         polls_before_done: ``operations.get`` calls that answer ``done: false``
             before the next one completes the operation.
+        operation_seconds: an operation also completes on its own this many
+            seconds after it started, polled or not (as the real service does).
+        invoker_auth: refuse calls to private functions without a valid-looking
+            identity token (see the module docstring).
         serve_functions: run each deployed function with functions-framework and
             point ``serviceConfig.uri``/``url`` at it.
         workdir: where sources are unpacked; a temporary directory (removed by
@@ -82,10 +100,14 @@ class FakeCloudFunctions:
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, polls_before_done: int = 2,
-                 serve_functions: bool = True, workdir: str | None = None):
+                 serve_functions: bool = True, workdir: str | None = None, operation_seconds: float = 10.0,
+                 invoker_auth: bool = True):
         self.host = host
         self.port = port
         self.polls_before_done = polls_before_done
+        self.operation_seconds = operation_seconds
+        self.invoker_auth = invoker_auth
+        self._timers: list[threading.Timer] = []
         self.serve_functions = serve_functions
         self.url = ""
         self.require_update_mask = False
@@ -137,6 +159,10 @@ class FakeCloudFunctions:
         Safe to call twice. Removes the temporary workdir (not one passed in).
         """
         self._stopped = True
+        with self._lock:
+            timers, self._timers = self._timers, []
+        for timer in timers:
+            timer.cancel()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -314,99 +340,6 @@ class FakeCloudFunctions:
         items = [fn for fn in items if matches_filter(fn, query.get("filter"))]
         page, token = paginate(items, query.get("pageSize"), query.get("pageToken"))
         return {"functions": page, **({"nextPageToken": token} if token else {})}
-
-    # ---------------------------------------------------------------- operations
-    def _new_op(self, project, location, kind, target, request) -> Operation:
-        op = Operation(Operation.new_name(project, location), kind, target, request)
-        if kind != "delete" and self._fail_next is not None:
-            op.fail, self._fail_next = self._fail_next, None
-        self._ops[op.name] = op
-        self._busy[target] = op.name
-        return op
-
-    def _api_get_operation(self, name: str) -> Operation:
-        with self._lock:
-            op = self._ops.get(name)
-        if op is None:
-            raise ApiError(404, f"Operation '{name}' was not found")
-        with op.lock:
-            with self._lock:
-                op.polls += 1
-                due = not op.done and op.polls > self.polls_before_done
-            if due:
-                self._complete(op)
-        return op
-
-    def _complete(self, op: Operation) -> None:
-        name = op.target
-        if op.kind == "delete":
-            with self._lock:
-                fn = self._functions.pop(name, None)
-                proc = self._procs.pop(name, None)
-                self._policies.pop(name, None)
-                if fn is not None:
-                    self._policies.pop(fn["serviceConfig"].get("service", ""), None)
-            if proc is not None:
-                proc.stop()
-            self._finish(op)
-            return
-        with self._lock:
-            candidate = copy.deepcopy(op.pending if op.kind == "update" else self._functions[name])
-        error, messages, new_proc = None, [], None
-        if op.fail:
-            error, messages = op.fail
-        elif self.serve_functions:
-            try:
-                new_proc = self._start_process(candidate)
-            except (StartError, SourceError) as exc:
-                error = f"Build failed: {exc}"
-                messages = [error]
-        old_proc = None
-        with self._lock:
-            candidate["updateTime"] = now_rfc3339()
-            if error:
-                candidate["state"] = "FAILED"
-                candidate["stateMessages"] = [{"severity": "ERROR", "type": "BuildFailed", "message": m}
-                                              for m in messages]
-                op.error = {"code": 3, "message": error}
-                op.failed_stage = "BUILD"
-            else:
-                candidate["state"] = "ACTIVE"
-                candidate.pop("stateMessages", None)
-                if op.kind == "update":
-                    self._revisions[name] = self._revisions.get(name, 1) + 1
-                    set_revision(candidate, self._revisions[name])
-                if new_proc is not None:
-                    candidate["serviceConfig"]["uri"] = candidate["url"] = new_proc.url
-                    old_proc = self._procs.get(name)
-                    self._procs[name] = new_proc
-                else:
-                    candidate["serviceConfig"]["uri"], candidate["url"] = placeholder_urls(candidate)
-                op.response = copy.deepcopy(candidate)
-            self._functions[name] = candidate
-        if old_proc is not None:
-            old_proc.stop()
-        if self._stopped and new_proc is not None:
-            new_proc.stop()
-        self._finish(op)
-
-    def _finish(self, op: Operation) -> None:
-        with self._lock:
-            op.done = True
-            op.end_time = now_rfc3339()
-            self._busy.pop(op.target, None)
-
-    def _start_process(self, fn: dict):
-        storage = fn["buildConfig"]["source"]["storageSource"]
-        with self._lock:
-            data = self._uploads[(storage["bucket"], storage["object"])]
-        _, _, _, location, _, fid = fn["name"].split("/")
-        base = tempfile.mkdtemp(prefix=f"{location}-{fid}-", dir=self._workdir)
-        main_py = extract_source(data, os.path.join(base, "src"))
-        svc = fn["serviceConfig"]
-        return start_function_process(main_py, fn["buildConfig"]["entryPoint"],
-                                      dict(svc.get("environmentVariables") or {}),
-                                      service=fid, revision=svc.get("revision", ""))
 
     # ----------------------------------------------------------------------- IAM
     def _iam_resource(self, kind: str, project: str, location: str, rid: str) -> str:

@@ -21,13 +21,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--polls-before-done", type=int, default=2)
     parser.add_argument("--no-serve-functions", action="store_true")
+    parser.add_argument("--operation-seconds", type=float, default=10.0,
+                        help="an operation ends on its own after this long, polled or not")
+    parser.add_argument("--no-invoker-auth", action="store_true",
+                        help="serve private functions without asking for an identity token")
     parser.add_argument("--workdir")
     args = parser.parse_args(argv)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
     fake = FakeCloudFunctions(host=args.host, port=args.port, polls_before_done=args.polls_before_done,
-                              serve_functions=not args.no_serve_functions, workdir=args.workdir).start()
+                              serve_functions=not args.no_serve_functions, workdir=args.workdir,
+                              operation_seconds=args.operation_seconds,
+                              invoker_auth=not args.no_invoker_auth).start()
     print(f"listening on {fake.url}", flush=True)
     try:
         while not done.wait(1.0):

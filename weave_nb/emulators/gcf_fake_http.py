@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -35,6 +36,17 @@ ROUTES: list[tuple[str, re.Pattern, str, str]] = [
         ("PATCH", _FN, "update", "_update"),
         ("DELETE", _FN, "delete", "_delete"),
         ("GET", _LOC + r"/operations/(?P<op>[^/]+)", "operations.get", "_get_operation"),
+        ("GET", _LOC + r"/operations", "operations.list", "_list_operations"),
+        ("POST", r"/token", "token", "_token"),
+        # a metadata server's answers (GCE_METADATA_HOST / GCE_METADATA_IP pointed here), as in wire3
+        ("GET", r"/", "metadata.ping", "_metadata_ping"),
+        ("GET", r"/computeMetadata/v1/project/project-id", "metadata.project", "_metadata_project"),
+        ("GET", r"/computeMetadata/v1/instance/service-accounts/default/", "metadata.account", "_metadata_account"),
+        ("GET", r"/computeMetadata/v1/instance/service-accounts/default/token", "metadata.token", "_metadata_token"),
+        ("GET", r"/computeMetadata/v1/instance/service-accounts/default/identity", "metadata.identity",
+         "_metadata_identity"),
+        *[(m, r"/run/(?P<project>[^/]+)/(?P<location>[^/]+)/(?P<fid>[^/]+)(?P<rest>/.*)?", "invoke", "_invoke")
+          for m in ("GET", "POST", "PUT", "PATCH", "DELETE")],
         ("GET", _SVC + r":getIamPolicy", "getIamPolicy", "_run_get_iam"),
         ("POST", _SVC + r":setIamPolicy", "setIamPolicy", "_run_set_iam"),
         ("PUT", r"/upload/(?P<bucket>[^/]+)/(?P<object>[^/]+)", "upload", "_upload"),
@@ -48,6 +60,14 @@ ROUTES: list[tuple[str, re.Pattern, str, str]] = [
         ("GET", _V1P, "projects.get", "_project"),
     ]
 ]
+
+
+class Passthrough:
+    """A response relayed as is (a served function's answer)."""
+
+    def __init__(self, status: int, body: bytes, content_type: str, headers: dict | None = None):
+        self.status, self.body, self.content_type = status, body, content_type
+        self.headers = headers or {}
 
 
 class UploadError(Exception):
@@ -109,12 +129,15 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _send(self, status: int, body, content_type: str = "application/json; charset=UTF-8") -> None:
+    def _send(self, status: int, body, content_type: str = "application/json; charset=UTF-8",
+              headers: dict | None = None) -> None:
         if isinstance(body, (dict, list)):
             data = json.dumps(body).encode()
         else:
             data = body or b""
         self.send_response(status)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
         if data:
             self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -130,11 +153,12 @@ class Handler(BaseHTTPRequestHandler):
         raw = self.raw = self._read_body()
         call = {"method": method, "path": path, "query": parse_qs(split.query, keep_blank_values=True),
                 "body": None}
-        is_upload = path.startswith("/upload/")
+        is_upload = path.startswith(("/upload/", "/run/")) or path == "/token"  # bodies that are not JSON
         if is_upload:
             call["body_len"] = len(raw)
         with self.fake._lock:
             self.fake.calls.append(call)
+        extra = None  # response headers of a relayed answer
         route = next(((op, h, m) for meth, rx, op, h in ROUTES
                       if meth == method and (m := rx.match(path))), None)
         try:
@@ -155,6 +179,9 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError(404, f"The fake does not implement {method} {path}")
             status, body = 200, getattr(self, route[1])(**route[2].groupdict())
             ctype = "application/json; charset=UTF-8"
+            if isinstance(body, Passthrough):
+                extra = body.headers
+                status, ctype, body = body.status, body.content_type, body.body
         except UploadError as exc:
             status, ctype = exc.status, "application/xml; charset=UTF-8"
             body = (f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{exc.code}</Code>"
@@ -166,7 +193,7 @@ class Handler(BaseHTTPRequestHandler):
             status, body = 500, ApiError(500, f"fake internal error: {type(exc).__name__}").body()
             ctype = "application/json; charset=UTF-8"
         call["status"] = status
-        self._send(status, body, ctype)
+        self._send(status, body, ctype, extra)
 
     def _fn(self, fn: dict) -> dict:
         return render_function(fn, self.int_enums)
@@ -201,6 +228,58 @@ class Handler(BaseHTTPRequestHandler):
 
     def _get_operation(self, project, location, op):
         return self._op(self.fake._api_get_operation(f"projects/{project}/locations/{location}/operations/{op}"))
+
+    def _list_operations(self, project, location):
+        out = self.fake._api_list_operations(project, location, self.query)
+        out["operations"] = [self._op(op) for op in out["operations"]]
+        return out
+
+    def _token(self):
+        form = {k: v[-1] for k, v in parse_qs(self.raw.decode(errors="replace")).items()}
+        return self.fake._api_token(form)
+
+    def _invoke(self, project, location, fid, rest=None):
+        """Relay a call to the function's process, after the invoker check (see ``gcf_fake``)."""
+        import http.client
+
+        target = self.fake._invoke_target(project, location, fid, self.headers.get("Authorization"))
+        host, port = target.rsplit("//", 1)[1].split(":")
+        query = urlsplit(self.path).query
+        conn = http.client.HTTPConnection(host, int(port), timeout=120)
+        try:
+            headers = {k: v for k, v in self.headers.items()
+                       if k.lower() in ("content-type", "accept", "user-agent", "x-request-id")}
+            conn.request(self.command, (rest or "/") + (f"?{query}" if query else ""), body=self.raw or None,
+                         headers=headers)
+            resp = conn.getresponse()
+            return Passthrough(resp.status, resp.read(), resp.getheader("Content-Type") or "text/plain")
+        finally:
+            conn.close()
+
+    def _metadata(self, body) -> Passthrough:
+        if (self.headers.get("Metadata-Flavor") or "") != "Google":
+            raise ApiError(403, "Missing required header: Metadata-Flavor")
+        data, ctype = (json.dumps(body).encode(), "application/json") if isinstance(body, dict) else (body.encode(), "text/plain")
+        return Passthrough(200, data, ctype, {"Metadata-Flavor": "Google"})
+
+    def _metadata_ping(self):
+        return self._metadata("")
+
+    def _metadata_project(self):
+        return self._metadata("demo-proj")
+
+    def _metadata_account(self):
+        return self._metadata({"email": self.fake.METADATA_ACCOUNT, "aliases": ["default"],
+                               "scopes": ["https://www.googleapis.com/auth/cloud-platform"]})
+
+    def _metadata_token(self):
+        return self._metadata({"access_token": f"ya29.mds-{os.urandom(4).hex()}", "expires_in": 3599,
+                               "token_type": "Bearer"})
+
+    def _metadata_identity(self):
+        if not self.query.get("audience"):
+            raise ApiError(400, "non-empty audience parameter required")
+        return self._metadata(self.fake.identity_token(self.query["audience"], self.fake.METADATA_ACCOUNT))
 
     def _fn_get_iam(self, project, location, fid):
         return self.fake._api_get_iam_policy("functions", project, location, fid)

@@ -18,6 +18,7 @@ from .gcp_auth import GcpSession
 from .retry import RetryPolicy, retry
 
 TRANSIENT = (gexc.TooManyRequests, gexc.ServiceUnavailable, gexc.InternalServerError, gexc.GatewayTimeout)
+INVOKER = "roles/run.invoker"
 STAGE_STATES = {0: "unspecified", 1: "not started", 2: "in progress", 3: "complete"}
 
 
@@ -82,54 +83,88 @@ class GcpClient:
         except gexc.NotFound:
             return None
 
-    def wait(self, operation: Any, on_stage: Callable[[str], None], interval: float, timeout: float) -> Any:
-        """Poll a long-running operation until done, reporting stage changes.
+    def running_operation(self, region: str, name: str) -> Any | None:
+        """The unfinished operation whose target is the function ``name`` (an ``operations_pb2.Operation``), or ``None``."""
+        from google.longrunning import operations_pb2
+
+        request = operations_pb2.ListOperationsRequest(name=self.location(region), filter="done=false", page_size=100)
+        try:
+            found = self.call(self.functions.list_operations, request)
+        except gexc.InvalidArgument:  # a service that does not take the filter: filter here
+            request = operations_pb2.ListOperationsRequest(name=self.location(region), page_size=100)
+            found = self.call(self.functions.list_operations, request)
+        for op in found.operations:
+            if not op.done and self.metadata(op).target == name:
+                return op
+        return None
+
+    @staticmethod
+    def metadata(op: Any) -> Any:
+        """The ``OperationMetadata`` of a raw long-running operation."""
+        return functions_v2.OperationMetadata.deserialize(op.metadata.value)
+
+    def wait(self, name: str, on_stage: Callable[[str], None], interval: float, timeout: float) -> Any:
+        """Poll the long-running operation ``name`` until done, reporting its stage changes.
 
         Returns:
-            The operation's result (a Function for create/update).
+            The function the operation left (a ``Function``), or ``None`` for a delete.
 
         Raises:
             DeploymentFailed: the operation ended with an error, or ``timeout`` passed.
         """
+        from google.longrunning import operations_pb2
+
         seen: dict[str, str] = {}
         deadline = self.clock() + timeout
         while True:
-            done = self._poll(operation)
-            for stage in getattr(operation.metadata, "stages", []) or []:
-                name = functions_v2.Stage.Name(stage.name).name.lower()
+            op = self.call(self.functions.get_operation, operations_pb2.GetOperationRequest(name=name))
+            for stage in self.metadata(op).stages if op.metadata.value else []:
+                label = functions_v2.Stage.Name(stage.name).name.lower()
                 state = STAGE_STATES.get(int(stage.state), str(stage.state))
-                if seen.get(name) != state:
-                    seen[name] = state
-                    text = f"{name}: {state}"
-                    if stage.message:
-                        text += f" ({stage.message})"
-                    on_stage(text)
-            if done:
+                if seen.get(label) != state:
+                    seen[label] = state
+                    on_stage(f"{label}: {state}" + (f" ({stage.message})" if stage.message else ""))
+            if op.done:
                 break
             if self.clock() > deadline:
                 raise DeploymentFailed(
-                    f"the operation {operation.operation.name} did not finish within {timeout:.0f}s",
-                    "check it in the Cloud console; deploy again to pick it up, or undeploy",
+                    f"the operation {name} did not finish within {timeout:.0f}s",
+                    "deploy again to wait for it (the plan adopts a running operation), or undeploy",
                 )
             self.sleep(interval)
-        error = operation.exception()
-        if error is not None:
-            message = getattr(error, "message", None) or str(error)
-            raise DeploymentFailed(f"Cloud Functions reported: {message}", "see the build log in the Cloud console")
-        return operation.result(retry=None)
+        if op.HasField("error"):
+            raise DeploymentFailed(f"Cloud Functions reported: {op.error.message}", "see the build log in the Cloud console")
+        if op.response.value and op.response.type_url.endswith("Function"):
+            return functions_v2.Function.deserialize(op.response.value)
+        return None
 
-    def _poll(self, operation: Any) -> bool:
-        return retry(lambda: operation.done(retry=None), _transient, self.sleep, self.policy)
+    def is_public(self, service: str) -> bool | None:
+        """True when ``allUsers`` holds ``roles/run.invoker`` on the Cloud Run service (``None``: no such service)."""
+        from google.iam.v1 import iam_policy_pb2
 
-    def make_public(self, service: str) -> None:
-        """Grant ``roles/run.invoker`` to ``allUsers`` on a Cloud Run service."""
+        try:
+            policy = self.call(self.run.get_iam_policy, request=iam_policy_pb2.GetIamPolicyRequest(resource=service))
+        except gexc.NotFound:
+            return None
+        return any(b.role == INVOKER and "allUsers" in b.members for b in policy.bindings)
+
+    def set_public(self, service: str, public: bool) -> None:
+        """Add (``public``) or remove the ``roles/run.invoker`` binding of ``allUsers`` (read-modify-write with the etag)."""
         from google.iam.v1 import iam_policy_pb2, policy_pb2
 
         policy = self.call(self.run.get_iam_policy, request=iam_policy_pb2.GetIamPolicyRequest(resource=service))
-        for binding in policy.bindings:
-            if binding.role == "roles/run.invoker" and "allUsers" in binding.members:
-                return
-        policy.bindings.append(policy_pb2.Binding(role="roles/run.invoker", members=["allUsers"]))
+        bindings = []
+        for b in policy.bindings:
+            members = [m for m in b.members if not (b.role == INVOKER and m == "allUsers")]
+            if members:
+                kept = policy_pb2.Binding(role=b.role, members=members)
+                if b.HasField("condition"):
+                    kept.condition.CopyFrom(b.condition)
+                bindings.append(kept)
+        if public:
+            bindings.append(policy_pb2.Binding(role=INVOKER, members=["allUsers"]))
+        del policy.bindings[:]
+        policy.bindings.extend(bindings)
         self.call(self.run.set_iam_policy, request=iam_policy_pb2.SetIamPolicyRequest(resource=service, policy=policy))
 
 
