@@ -96,10 +96,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
                 return 0
             try:
                 args = _parse(parser, argv)
+                if args.command == "help":
+                    return _help(parser, args.topic)
             except SystemExit as exc:
                 return int(exc.code or 0)
-            if args.command == "help":
-                return _help(parser, args.topic)
         return _run(args, out, err, stdin or sys.stdin)
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - every failure: one message and hint (classify)
         verbose = getattr(args, "verbose", None)  # only deploy and plan have --verbose
@@ -138,15 +138,24 @@ def _manager() -> Any:
 
 
 def _sink(out: TextIO, verbose: bool = False) -> Callable[[Any], None]:
-    """Progress lines on ``out``; a failure's own line is left out (main prints it once, on stderr)."""
-    from .events import Done
+    """Progress lines on ``out``; the failure itself is left out (main prints it once, on stderr).
+
+    A failed step shows as ``FAILED`` without its message, and the failed
+    ``Done`` (``ERROR ...`` and its hint) is not shown.
+    """
+    import dataclasses
+
+    from .events import Done, StepFinished
     from .render import line_sink
 
     lines = line_sink(out, verbose=verbose)
 
     def sink(event: Any) -> None:
-        if not (isinstance(event, Done) and not event.ok):
-            lines(event)
+        if isinstance(event, Done) and not event.ok:
+            return
+        if isinstance(event, StepFinished) and event.outcome == "failed" and event.detail:
+            event = dataclasses.replace(event, detail="")
+        lines(event)
 
     return sink
 
