@@ -65,6 +65,16 @@ def test_a_mistyped_command_or_choice_gets_did_you_mean(weave_home):
     assert code == 2 and err.startswith("usage: weave deployments") and "did you mean 'active'?" in err
 
 
+def test_a_setting_passed_as_a_provider_option_names_its_flag(weave_home, mock_weave):
+    code, out, err = weave("deploy", "-n", "demo", "-c", str(mock_weave), "-o", "memroy_mb=512")
+    assert code == 2 and "unknown option 'memroy_mb' (did you mean the setting 'memory_mb'? pass --memory)" in err
+    assert "Extra inputs" not in err
+    code, out, err = weave("plan", "-n", "demo", "-c", str(mock_weave), "-o", "region=eu-west-1")
+    assert code == 2 and "'region' is a deployment setting, not a provider option: pass --region" in err
+    code, out, err = weave("plan", "-n", "demo", "-c", str(mock_weave), "-o", "pyhton=/x")
+    assert code == 2 and "did you mean 'python'?" in err and "setting" not in err.splitlines()[0]
+
+
 # ----------------------------------------------------------------------------- errors once, Ctrl-C
 def test_a_failed_deploy_prints_its_error_once_on_stderr(weave_home, mock_weave, tmp_path):
     fake_python = tmp_path / "broken-python"
