@@ -26,7 +26,7 @@ from weave_nb import __version__, cli
 from weave_nb.procutil import pid_alive, wait_for
 
 from conftest import REPO_ROOT, run_weave, weave_command
-from test_cli import Terminal, endpoint_of, weave
+from test_cli import endpoint_of, weave
 
 
 # ----------------------------------------------------------------------------- version, help, did you mean
@@ -101,17 +101,21 @@ def _interrupt(proc: subprocess.Popen) -> tuple[int, str, float]:
     return code, proc.stderr.read(), time.monotonic() - sent
 
 
-def test_ctrl_c_during_a_deploy_exits_130_within_a_second(subprocess_env, mock_weave, tmp_path):
-    hanging = tmp_path / "hanging-python"
-    hanging.write_text("#!/bin/sh\nexec sleep 60\n")
+def test_ctrl_c_during_a_deploy_exits_130_within_a_second(subprocess_env, mock_weave, tmp_path, weave_home):
+    hanging = tmp_path / "hanging-python"  # a server that starts but never answers
+    hanging.write_text(f"#!{sys.executable}\nimport time\ntime.sleep(60)\n")
     hanging.chmod(0o755)
     proc = subprocess.Popen([*weave_command(), "deploy", "-n", "slow", "-c", str(mock_weave), "-o", f"python={hanging}"],
                             env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for_line(proc, "==> [3/3]")  # waiting for a server that never answers
+    assert _running(str(hanging))
     code, err, seconds = _interrupt(proc)
     assert code == 130 and seconds < 1.0, (code, seconds, err)
     assert err.strip().splitlines() == [
         "interrupted: run the same command again to finish, or undeploy to clean up what was made"]
+    # what the run made was undone; undeploy forgets the record
+    assert wait_for(lambda: not _running(str(hanging)), 5)
+    assert run_weave(["undeploy", "slow", "--force"], subprocess_env).returncode == 0
 
 
 def test_ctrl_c_during_a_read_only_command_never_says_undeploy(subprocess_env, mock_weave):
@@ -130,6 +134,20 @@ def test_ctrl_c_during_a_read_only_command_never_says_undeploy(subprocess_env, m
     assert err.strip().splitlines() == ["interrupted: stopped before it finished; nothing was changed"]
     assert "undeploy" not in err
     assert run_weave(["undeploy", "frozen", "--force"], subprocess_env).returncode == 0
+
+
+def _running(words: str) -> list[int]:
+    """Live processes whose command line contains ``words``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if words in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace") \
+                        and pid_alive(int(entry.name)):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
 
 
 def _connected(pid: int) -> bool:

@@ -13,7 +13,7 @@ import contextlib
 import json
 import re
 import sys
-from typing import Any, Callable, Sequence, TextIO
+from typing import Any, Callable, Iterator, Sequence, TextIO
 
 from .arguments import add_arguments, config_values
 from .config import check_name
@@ -161,7 +161,7 @@ def _sink(out: TextIO, verbose: bool = False) -> Callable[[Any], None]:
 
 
 @contextlib.contextmanager
-def _aws_profile(profile: str | None):
+def _aws_profile(profile: str | None) -> Iterator[None]:
     """``AWS_PROFILE`` set to ``profile`` for one command (``--profile`` of undeploy and status)."""
     import os
 
