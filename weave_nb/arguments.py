@@ -32,6 +32,8 @@ def _positive_int(text: str) -> int:
     return value
 
 
+PROFILE: Arg = (("--profile",), dict(metavar="PROFILE", help="aws: the AWS profile for this command (instead of AWS_PROFILE)"))
+
 _DEPLOY: list[Arg] = [
     (("--name", "-n"), dict(help="deployment name (letters, digits, '-', '_')")),
     (("--provider", "-p"), dict(help="where to deploy: local (default), aws, gcp, docker, or a plug-in")),
@@ -58,6 +60,7 @@ _DEPLOY: list[Arg] = [
                               help="any provider option (repeatable); each provider's are listed by weave_nb.provider_options()")),
     (("--dry-run",), dict(dest="dry_run", action="store_true", help="show the plan and stop")),
     (("--verbose", "-v"), dict(action="store_true", help="also show progress percentages, and the traceback of an unexpected error")),
+    PROFILE,
 ]
 
 _NAME_PROVIDER: list[Arg] = [
@@ -94,8 +97,9 @@ COMMANDS: dict[str, list[Arg]] = {
     "logs": _NAME_PROVIDER + [(("--tail",), dict(type=_positive_int, default=100, metavar="N", help="how many lines"))],
 }
 
-# The command line's own commands and flags (the magics have their own forms of these).
-_PROFILE: Arg = (("--profile",), dict(metavar="PROFILE", help="aws: the AWS profile for this command (instead of AWS_PROFILE)"))
+# The command line's own commands and flags: init, package, sandbox (the magics have %weave_sandbox) and
+# help; --output (a magic returns a DataFrame or a DeploymentInfo instead); --profile of undeploy and
+# status (in a notebook, set AWS_PROFILE).
 OUTPUT_FORMATS = {"deployments": ("table", "json", "csv"), "status": ("table", "json")}
 _OUTPUT_DEFAULT = {"deployments": "table", "status": "json"}
 CLI_COMMANDS: dict[str, list[Arg]] = {
@@ -119,12 +123,18 @@ CLI_COMMANDS: dict[str, list[Arg]] = {
     ],
     "help": [(("topic",), dict(nargs="?", metavar="COMMAND", help="the command to describe"))],
 }
-for _command in ("deploy", "plan", "undeploy", "status"):
-    CLI_COMMANDS[_command].append(_PROFILE)
+for _command in ("undeploy", "status"):
+    CLI_COMMANDS[_command].append(PROFILE)
 for _command, _formats in OUTPUT_FORMATS.items():
     CLI_COMMANDS[_command].append((("--output",), dict(
         choices=list(_formats), default=_OUTPUT_DEFAULT[_command],
         help=f"output format: {', '.join(_formats)} (default {_OUTPUT_DEFAULT[_command]})")))
+
+CLI_ONLY_FLAGS: dict[str, set[str]] = {
+    command: {f for flags, _ in args for f in flags if f.startswith("-")}
+    - {f for flags, _ in COMMANDS.get(command, []) for f in flags}
+    for command, args in CLI_COMMANDS.items()
+}
 
 OPTION_FLAGS = ("endpoint", "runtime", "architecture", "project", "base_image", "volumes", "push", "push_only", "keep_on_failure")
 CONFIG_FLAGS = ("name", "provider", "type", "region", "weave_file", "memory_mb", "timeout_seconds", "public", "host", "port", "adopt")
