@@ -281,8 +281,11 @@ def test_profile_reaches_the_aws_credentials_lookup(weave_home, mock_weave, monk
 
 
 # ----------------------------------------------------------------------------- the terminal sandbox
-def test_sandbox_start_env_deploy_stop_with_real_processes(subprocess_env, mock_weave, weave_home):
-    from weave_nb.manager import sandbox_details
+def test_sandbox_start_env_deploy_stop_with_real_processes(subprocess_env, mock_weave, weave_home, monkeypatch):
+    from frontend_fakes import make_provider
+
+    from weave_nb.inventory import Inventory
+    from weave_nb.manager import DeploymentManager, sandbox_details
 
     env = {k: v for k, v in subprocess_env.items() if k not in ("WEAVE_SANDBOX", "WEAVE_SANDBOX_PROVIDERS")}
     started = run_weave(["sandbox", "start"], env)
@@ -310,14 +313,25 @@ def test_sandbox_start_env_deploy_stop_with_real_processes(subprocess_env, mock_
         # deployments made meanwhile on the covered providers are marked sandbox
         assert sandbox_details({}, "aws", pointed)["sandbox"] is True
         assert sandbox_details({}, "gcp", pointed)["sandbox"] is True
+        # a deploy on aws in that shell is marked sandbox (the provider is a stand-in here: the stand-in
+        # AWS records functions but runs no code); a local one is not, as in the notebook's sandbox
+        for key, value in pointed.items():
+            monkeypatch.setenv(key, value)
+        mgr = DeploymentManager(home=weave_home, providers={"aws": make_provider()})
+        monkeypatch.setattr(cli, "_manager", lambda: mgr)
+        code, out, err = weave("deploy", "-n", "boxed", "-p", "aws", "-c", str(mock_weave))
+        assert code == 0, err
+        assert "SANDBOX" in out and json.loads(weave("status", "boxed")[1])["details"]["sandbox"] is True
         deployed = run_weave(["deploy", "-n", "meanwhile", "-c", str(mock_weave)], pointed)
         assert deployed.returncode == 0, deployed.stderr
+        assert not json.loads(run_weave(["status", "meanwhile"], pointed).stdout)["details"].get("sandbox")
         assert run_weave(["undeploy", "meanwhile", "--force"], pointed).returncode == 0
     finally:
         stopped = run_weave(["sandbox", "stop"], env)
     assert stopped.returncode == 0 and "stopped aws, gcp" in stopped.stdout
     assert wait_for(lambda: not any(pid_alive(p) for p in pids), 10)
     assert not (weave_home / "sandbox.json").exists()
+    assert Inventory(weave_home).list("aws") == []  # the sandbox deployment ended with its stand-ins
     off = run_weave(["sandbox", "env"], env)
     assert off.returncode == 1 and "not running" in off.stderr and off.stdout == ""
     assert run_weave(["sandbox", "status"], env).returncode == 1
