@@ -20,10 +20,23 @@ from conftest import run_weave
 from test_local_provider import assert_dependency_order, get_json
 
 
-def weave(*argv: str, stdin: str = "") -> tuple[int, str, str]:
+class Terminal(io.StringIO):
+    """Typed answers on a terminal (``weave undeploy`` prompts only there)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def weave(*argv: str, stdin: str = "", tty: bool = False) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = cli.main(list(argv), out=out, err=err, stdin=io.StringIO(stdin))
+    code = cli.main(list(argv), out=out, err=err, stdin=(Terminal if tty else io.StringIO)(stdin))
     return code, out.getvalue(), err.getvalue()
+
+
+def ok_line(out: str) -> str:
+    """The deploy's result line: the last one before the next commands."""
+    lines = out.rstrip().splitlines()
+    return lines[lines.index("next:") - 1]
 
 
 def endpoint_of(text: str) -> str:
@@ -37,7 +50,7 @@ def test_deploy_invoke_deployments_undeploy(weave_home, mock_weave):
     assert code == 0, err
     assert "==> [1/3]" in out and "Plan for demo on local" in out
     url = endpoint_of(out)
-    assert out.rstrip().splitlines()[-1] == f"OK demo is active at {url}"
+    assert ok_line(out) == f"OK demo is active at {url}"
 
     code, out, err = weave("invoke", "demo", "--input", "tides")
     assert code == 0, err
@@ -57,9 +70,9 @@ def test_deploy_invoke_deployments_undeploy(weave_home, mock_weave):
     code, out, err = weave("logs", "demo")
     assert code == 0 and "POST /" in out
 
-    code, out, _ = weave("undeploy", "demo", stdin="n\n")
+    code, out, _ = weave("undeploy", "demo", stdin="n\n", tty=True)
     assert code == 1 and "cancelled" in out and pid_alive(pid)
-    code, out, err = weave("undeploy", "demo", stdin="y\n")
+    code, out, err = weave("undeploy", "demo", stdin="y\n", tty=True)
     assert code == 0, err
     assert "OK demo removed from local" in out
     assert wait_for(lambda: not pid_alive(pid), 10)
@@ -72,7 +85,7 @@ def test_unchanged_redeploy_says_no_changes_in_the_last_line(weave_home, mock_we
     assert weave("deploy", "-n", "demo", "-c", str(mock_weave))[0] == 0
     code, out, err = weave("deploy", "-n", "demo", "-c", str(mock_weave))
     assert code == 0, err
-    last = out.rstrip().splitlines()[-1]
+    last = ok_line(out)
     assert last.startswith("OK demo is active at http://127.0.0.1:") and last.endswith("(no changes)")
     assert "skipped" in out
 
@@ -193,7 +206,7 @@ def test_real_weave_command_end_to_end(subprocess_env, mock_weave, weave_home):
     assert not (weave_home / "local" / "sub").exists()
 
 
-def test_ctrl_c_exits_1_with_how_to_recover(weave_home, mock_weave, monkeypatch):
+def test_ctrl_c_exits_130_with_how_to_recover(weave_home, mock_weave, monkeypatch):
     from weave_nb.manager import DeploymentManager
 
     def interrupted(self, *args, **kwargs):
@@ -201,7 +214,7 @@ def test_ctrl_c_exits_1_with_how_to_recover(weave_home, mock_weave, monkeypatch)
 
     monkeypatch.setattr(DeploymentManager, "deploy", interrupted)
     code, out, err = weave("deploy", "-n", "demo", "-c", str(mock_weave))
-    assert code == 1 and "interrupted: run the same command again to finish, or undeploy" in err
+    assert code == 130 and "interrupted: run the same command again to finish, or undeploy" in err
 
 
 class Recording:

@@ -104,6 +104,7 @@ def test_loading_imports_no_new_cloud_modules(home):
 
 def test_help_shows_the_cli_options(env):
     doc = WeaveMagics.weave_deploy.__doc__
+    from weave_nb.arguments import CLI_ONLY_FLAGS
     from weave_nb.cli import build_parser
 
     cli_help = build_parser()._subparsers._group_actions[0].choices["deploy"].format_help()
@@ -112,7 +113,7 @@ def test_help_shows_the_cli_options(env):
     # every option of every CLI command shows in its magic's help
     parser = build_parser()._subparsers._group_actions[0].choices
     for command in ("deploy", "plan", "deployments", "undeploy", "status", "invoke", "logs"):
-        cli_flags = {o for a in parser[command]._actions for o in a.option_strings} - {"-h", "--help"}
+        cli_flags = {o for a in parser[command]._actions for o in a.option_strings} - {"-h", "--help"} - CLI_ONLY_FLAGS[command]
         magic_doc = getattr(WeaveMagics, f"weave_{command}").__doc__
         magic_flags = set(re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", magic_doc))
         assert cli_flags <= magic_flags, (command, cli_flags - magic_flags)

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from .config import parse_env_pairs
 from .listing import STATUSES
+from .starters import STARTERS
 
 Arg = tuple[tuple[str, ...], dict[str, Any]]
 
@@ -30,6 +31,8 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
 
+
+PROFILE: Arg = (("--profile",), dict(metavar="PROFILE", help="aws: the AWS profile for this command (instead of AWS_PROFILE)"))
 
 _DEPLOY: list[Arg] = [
     (("--name", "-n"), dict(help="deployment name (letters, digits, '-', '_')")),
@@ -57,6 +60,7 @@ _DEPLOY: list[Arg] = [
                               help="any provider option (repeatable); each provider's are listed by weave_nb.provider_options()")),
     (("--dry-run",), dict(dest="dry_run", action="store_true", help="show the plan and stop")),
     (("--verbose", "-v"), dict(action="store_true", help="also show progress percentages, and the traceback of an unexpected error")),
+    PROFILE,
 ]
 
 _NAME_PROVIDER: list[Arg] = [
@@ -93,6 +97,45 @@ COMMANDS: dict[str, list[Arg]] = {
     "logs": _NAME_PROVIDER + [(("--tail",), dict(type=_positive_int, default=100, metavar="N", help="how many lines"))],
 }
 
+# The command line's own commands and flags: init, package, sandbox (the magics have %weave_sandbox) and
+# help; --output (a magic returns a DataFrame or a DeploymentInfo instead); --profile of undeploy and
+# status (in a notebook, set AWS_PROFILE).
+OUTPUT_FORMATS = {"deployments": ("table", "json", "csv"), "status": ("table", "json")}
+_OUTPUT_DEFAULT = {"deployments": "table", "status": "json"}
+CLI_COMMANDS: dict[str, list[Arg]] = {
+    **{command: list(args) for command, args in COMMANDS.items()},
+    "init": [
+        (("--example",), dict(default="hello", choices=list(STARTERS), help="which starter weave to write")),
+        (("--output", "-o"), dict(default=".weave.yaml", metavar="FILE", help="where to write it (default .weave.yaml)")),
+        (("--force", "-f"), dict(action="store_true", help="overwrite the file if it exists")),
+    ],
+    "package": [
+        (("name",), dict(help="deployment name (it is part of the artifact's settings, as in a deploy)")),
+        (("--provider", "-p"), dict(help="whose artifact to build: local (default), aws, gcp, docker, or a plug-in")),
+        (("--config", "-c"), dict(dest="weave_file", metavar="WEAVE_FILE", help="the .weave.yaml file (default: the one in the current folder)")),
+        (("--output", "-o"), dict(metavar="FILE", help="where to write it (default NAME-PROVIDER.zip; docker: NAME-docker.tar, or a folder when FILE ends in /)")),
+        (("--force", "-f"), dict(action="store_true", help="overwrite the file if it exists")),
+    ],
+    "sandbox": [
+        (("action",), dict(nargs="?", default="status", choices=["start", "stop", "status", "env"], metavar="ACTION",
+                          help="start, stop, status (default) or env (the export lines for eval)")),
+        (("--only",), dict(action="append", choices=["aws", "gcp"], help="start: only this stand-in (repeatable)")),
+    ],
+    "help": [(("topic",), dict(nargs="?", metavar="COMMAND", help="the command to describe"))],
+}
+for _command in ("undeploy", "status"):
+    CLI_COMMANDS[_command].append(PROFILE)
+for _command, _formats in OUTPUT_FORMATS.items():
+    CLI_COMMANDS[_command].append((("--output",), dict(
+        choices=list(_formats), default=_OUTPUT_DEFAULT[_command],
+        help=f"output format: {', '.join(_formats)} (default {_OUTPUT_DEFAULT[_command]})")))
+
+CLI_ONLY_FLAGS: dict[str, set[str]] = {
+    command: {f for flags, _ in args for f in flags if f.startswith("-")}
+    - {f for flags, _ in COMMANDS.get(command, []) for f in flags}
+    for command, args in CLI_COMMANDS.items()
+}
+
 OPTION_FLAGS = ("endpoint", "runtime", "architecture", "project", "base_image", "volumes", "push", "push_only", "keep_on_failure")
 CONFIG_FLAGS = ("name", "provider", "type", "region", "weave_file", "memory_mb", "timeout_seconds", "public", "host", "port", "adopt")
 
@@ -101,8 +144,8 @@ OPTIONS_HELP_COMMANDS = ("deploy", "plan")
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
-    """Add ``command``'s arguments to ``parser`` and return it."""
-    for flags, kwargs in COMMANDS[command]:
+    """Add ``command``'s command-line arguments (:data:`CLI_COMMANDS`) to ``parser`` and return it."""
+    for flags, kwargs in CLI_COMMANDS[command]:
         parser.add_argument(*flags, **kwargs)
     return with_options_help(parser, command)
 
@@ -165,4 +208,6 @@ def config_values(ns: argparse.Namespace | dict[str, Any]) -> dict[str, Any]:
             raise ConfigError("--option expects KEY=VALUE, but an item has no '='", "write it as --option name=value")
         options[key.strip().replace("-", "_")] = val
     values["options"] = options
+    if args.get("profile"):  # --profile (command line): the AWS profile, carried as config.auth like a weave-file setting
+        values["auth"] = {"method": "config_file", "profile": args["profile"]}
     return values

@@ -30,7 +30,7 @@ class Verdict:
         kind: ``usage`` (bad input, nothing was created), ``not_found`` (no such
             deployment), ``failed`` (the operation failed), ``interrupted``
             (Ctrl-C) or ``unexpected`` (a bug or an unexpected library error).
-        exit_code: the CLI's exit code (2 for usage errors, else 1).
+        exit_code: the CLI's exit code (2 for usage errors, 130 after Ctrl-C, else 1).
         message: what went wrong.
         suggestion: what to do about it, or ``None``.
     """
@@ -56,7 +56,7 @@ class Verdict:
         return with_hint(self.message, self.suggestion)
 
 
-def classify(exc: BaseException, verbose: bool | None = None, undeploy: str = "undeploy") -> Verdict:
+def classify(exc: BaseException, verbose: bool | None = None, undeploy: str = "undeploy", changes: bool = True) -> Verdict:
     """Decide how every front end shows ``exc``.
 
     Args:
@@ -64,6 +64,8 @@ def classify(exc: BaseException, verbose: bool | None = None, undeploy: str = "u
         verbose: whether the command was run with ``--verbose`` (``None``: the
             command has no such flag); picks the hint of an unexpected error.
         undeploy: how this front end spells undeploy (``%weave_undeploy`` in the magics).
+        changes: whether the command changes deployments (deploy, undeploy); an
+            interrupted read-only command only says that nothing was changed.
 
     Returns:
         The :class:`Verdict`.
@@ -75,7 +77,9 @@ def classify(exc: BaseException, verbose: bool | None = None, undeploy: str = "u
     if isinstance(exc, WeaveError):
         return Verdict("failed", 1, exc.message, exc.suggestion)
     if isinstance(exc, KeyboardInterrupt):
-        return Verdict("interrupted", 1, "interrupted",
+        if not changes:
+            return Verdict("interrupted", 130, "interrupted", "stopped before it finished; nothing was changed")
+        return Verdict("interrupted", 130, "interrupted",
                        f"run the same command again to finish, or {undeploy} to clean up what was made")
     hint = "run again with --verbose for the traceback" if verbose is False else "this is a bug; please report it"
     return Verdict("unexpected", 1, f"unexpected {type(exc).__name__}: {exc}", hint)

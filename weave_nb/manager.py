@@ -172,6 +172,22 @@ class DeploymentManager:
         )
 
     def _prepare(self, values: Any, defaults: Mapping[str, Any] | None) -> tuple[DeploymentConfig, DeploymentProvider, Artifact]:
+        config, provider, artifact = self.package(values, defaults)
+        self._guard(lambda: provider.check_credentials(config), config)
+        return config, provider, artifact
+
+    def package(self, values: Any, defaults: Mapping[str, Any] | None = None) -> tuple[DeploymentConfig, DeploymentProvider, Artifact]:
+        """The artifact a deploy of ``values`` would ship, built and checked but not deployed (``weave package``).
+
+        The same preparation a deploy runs (config, weave, the provider's
+        checks and ``build_artifact``), without credentials or remote calls.
+
+        Returns:
+            ``(config, provider, artifact)``.
+
+        Raises:
+            ConfigError, WeaveSpecError: invalid input.
+        """
         config, spec = self.configure(values, defaults)
         provider = self.provider(config.provider)
 
@@ -179,7 +195,6 @@ class DeploymentManager:
             provider.validate_config(config)
             artifact = provider.build_artifact(spec, config)
             provider.validate_artifact(artifact, config)
-            provider.check_credentials(config)
             return artifact
 
         return config, provider, self._guard(checked, config)

@@ -102,6 +102,22 @@ def plain_words(msg: str) -> str:
     return msg
 
 
+# deployment settings people pass as --option by mistake, and the flag that sets each
+SETTING_FLAGS = {"name": "--name", "provider": "--provider", "type": "--type", "region": "--region",
+                 "memory_mb": "--memory", "timeout_seconds": "--timeout", "env": "--env", "public": "--public",
+                 "host": "--host", "port": "--port"}
+
+
+def _a_setting(word: str) -> str:
+    """``" (did you mean the setting 'memory_mb'? pass --memory)"`` when ``word`` is close to a deployment setting."""
+    close = difflib.get_close_matches(word, list(SETTING_FLAGS), n=1, cutoff=0.6)
+    if not close:
+        return ""
+    if close[0] == word:
+        return f" ({word!r} is a deployment setting, not a provider option: pass {SETTING_FLAGS[word]})"
+    return f" (did you mean the setting {close[0]!r}? pass {SETTING_FLAGS[close[0]]})"
+
+
 def describe_option_errors(exc: ValidationError, model: type[BaseModel], provider: str) -> tuple[str, str]:
     """A ValidationError from an options model as ``(message, suggestion)`` in plain words.
 
@@ -112,7 +128,7 @@ def describe_option_errors(exc: ValidationError, model: type[BaseModel], provide
     for err in exc.errors():
         where = ".".join(str(p) for p in err.get("loc", ())) or "value"
         if err.get("type") == "extra_forbidden":
-            parts.append(f"unknown option {where!r}{did_you_mean(where, known)}")
+            parts.append(f"unknown option {where!r}{did_you_mean(where, known) or _a_setting(where)}")
         elif err.get("type") == "missing":
             parts.append(f"option {where!r} is required")
         else:

@@ -302,6 +302,10 @@ class Sandbox:
         return gone
 
     # -- environment --------------------------------------------------------
+    def environment(self) -> dict[str, str | None]:
+        """The variables that point weave-nb at the running stand-ins (``None``: the variable is removed)."""
+        return self._wanted_environment()
+
     def _wanted_environment(self) -> dict[str, str | None]:
         wanted: dict[str, str | None] = {SANDBOX_ENV: "1", SANDBOX_ENV + "_PROVIDERS": ",".join(self.running)}
         if "aws" in self.running:

@@ -7,6 +7,7 @@ serves until SIGINT/SIGTERM, then stops every function process it started.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import threading
 
@@ -27,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="serve private functions without asking for an identity token")
     parser.add_argument("--workdir")
     args = parser.parse_args(argv)
+    if args.workdir:  # the fake unpacks each function below it: it must exist before the first deploy
+        os.makedirs(args.workdir, exist_ok=True)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
