@@ -172,6 +172,41 @@ class AwsClient:
 
         return retry(once, is_transient, self.sleep, self.policy, note)
 
+    def create(self, service: str, operation: str, find: Callable[[], Any], **params: Any) -> Any:
+        """Call a create operation whose answer may be lost, without ever making the resource twice.
+
+        After a transient failure (a dropped connection, a 5xx: AWS may have
+        made the resource and lost the answer) ``find()`` looks for what the
+        call made; when it returns something, that is the answer (the
+        resource is adopted as this call's). Otherwise the call is tried
+        again, with the same backoff as :meth:`call`.
+
+        Returns:
+            The create's answer, or what ``find()`` returned.
+
+        Raises:
+            ClientError: a non-transient error, or a transient one after the last attempt.
+        """
+        method = getattr(self.client(service), operation)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self.calls += 1
+                return method(**params)
+            except Exception as exc:  # classified below
+                if not is_transient(exc):
+                    raise
+                found = find()
+                if found is not None:
+                    self.log(f"{service}.{operation}: the answer was lost but the resource exists: adopting it")
+                    return found
+                if attempt >= self.policy.attempts:
+                    raise
+                delay = self.policy.delay(attempt)
+                self.log(f"{service}.{operation}: {error_code(exc) or type(exc).__name__}, retrying in {delay:.1f}s")
+                self.sleep(delay)
+
     def paginate(self, service: str, operation: str, result_key: str, token_in: str, token_out: str, **params: Any) -> list[Any]:
         """Collect every page of a listing by following its continuation token.
 

@@ -1,4 +1,4 @@
-"""Status, undeploy, listing, invoking and logs of AWS deployments (the deploy itself is in aws_provider).
+"""Status, the undeploy plan, listing, invoking and logs of AWS deployments (the deploy plan is in aws_provider).
 
 Listing uses two bulk calls per region: ``ListFunctions`` (following
 ``NextMarker``) and the Resource Groups Tagging API's ``GetResources``
@@ -10,7 +10,6 @@ the tagging API is not allowed or not available, it falls back to
 from __future__ import annotations
 
 import json
-import shutil
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,13 +17,15 @@ from typing import Any
 
 from ..artifact import LAMBDA_HANDLER, SPEC_FILE
 from ..config import DeploymentConfig, DeploymentInfo, DeploymentStatus
+from ..core import ownership
+from ..core.plan import Plan, PlannedStep
 from ..errors import NotFound, WeaveError
 from . import aws_auth
 from .aws_client import AwsClient, RetryPolicy, Session, error_code
 from .aws_endpoint import api_gateway_event, find_api, signed_headers
 from .aws_local import decode_answer, invoke_zip
-from .aws_resources import delete_resource, maybe
-from .aws_settings import ALIAS, FUNCTION_PREFIX, ROLE_PREFIX, TAG_MANAGED, TAG_NAME
+from .aws_resources import maybe
+from .aws_settings import ALIAS, FUNCTION_PREFIX, ROLE_PREFIX, TAG_MANAGED, TAG_NAME, TAG_OWNER, partition_of, tags_for
 from .base import DeployContext, DeploymentProvider
 
 DELETE_ORDER = ("permission", "function-url", "api", "alias", "version", "function", "role-policy", "role", "log-group")
@@ -110,40 +111,61 @@ class AwsOperations(DeploymentProvider):
             update["endpoint"] = url["FunctionUrl"] if url else None
         return base.model_copy(update=update)
 
-    # -- destroy ---------------------------------------------------------------
-    def destroy(self, ctx: DeployContext, purge_logs: bool = False, **options: Any) -> None:
-        """Remove everything the deployment made, recorded or found by name and tags.
+    # -- undeploy plan -----------------------------------------------------------
+    def plan_destroy(self, ctx: DeployContext, purge_logs: bool = False, adopt: bool = False, **options: Any) -> Plan:
+        """One delete step per resource the deployment made: recorded, or found by name (after an interrupted deploy).
 
         Args:
             ctx: the deployment's context.
             purge_logs: also delete the log group ``/aws/lambda/<function>``.
+            adopt: take over (tag, then delete) a function, role or API of this name that this inventory did not make.
 
         Raises:
             NotFound: nothing recorded and nothing found.
+            ForeignResource: the function, role or API of this name is not this inventory's (and not ``adopt``).
         """
         client, _ = self._client_for(ctx)
         fname = self._fname(ctx)
+        tags = tags_for(ctx.name, ctx.owner)
         todo: dict[tuple[str, str], dict] = {(r.kind, r.id): dict(r.attrs) for r in ctx.resources()}
+        steps: list[PlannedStep] = []
+
+        def judge(kind: str, rid: str, what: str, found: dict[str, str], arn: str, endpoint: str | None = None) -> None:
+            if ownership.check("tag", what, found, ctx.owner, adopt, ctx.name):
+                params = {"kind": kind, "id": rid, "arn": arn, "tags": tags, **({"endpoint": endpoint} if endpoint else {})}
+                steps.append(PlannedStep(key=f"adopt-{kind}", resource=f"{what}", action="adopt",
+                                         detail="adopt=True: tag it as this inventory's", call="adopt", params=params))
+            todo.setdefault((kind, rid), {})
+
         fn = maybe(lambda: client.call("lambda", "get_function", FunctionName=fname))
-        if fn and (fn.get("Tags") or {}).get(TAG_NAME) == ctx.name:
-            todo.setdefault(("function", fname), {})
+        if fn:
+            judge("function", fname, f"Lambda function {fname}", fn.get("Tags") or {}, fn["Configuration"]["FunctionArn"])
         role = f"{ROLE_PREFIX}{ctx.name}"
         found_role = maybe(lambda: client.call("iam", "get_role", RoleName=role))
-        if found_role and {t["Key"]: t["Value"] for t in found_role["Role"].get("Tags", [])}.get(TAG_NAME) == ctx.name:
-            todo.setdefault(("role", role), {})
-        if ctx.record is None or (ctx.record.details.get("endpoint_type") == "api" and not any(k == "api" for k, _ in todo)):
+        if found_role:
+            role_tags = {t["Key"]: t["Value"] for t in found_role["Role"].get("Tags") or []}
+            judge("role", role, f"IAM role {role}", role_tags, found_role["Role"]["Arn"])
+        if ctx.record is None or ctx.record.details.get("endpoint_type") == "api" or any(k == "api" for k, _ in todo):
             api = find_api(client, ctx, fname, ctx.name)
             if api:
-                todo.setdefault(("api", api["ApiId"]), {})
+                arn = f"arn:{partition_of(client.region)}:apigateway:{client.region}::/apis/{api['ApiId']}"
+                judge("api", api["ApiId"], f"HTTP API {api['ApiId']} ({fname})", api.get("Tags") or {}, arn, api.get("ApiEndpoint"))
         if purge_logs or (ctx.record and ctx.record.details.get("purge_logs")):
             todo.setdefault(("log-group", f"/aws/lambda/{fname}"), {})
         if not todo and ctx.record is None:
             raise NotFound(f"no AWS deployment named {ctx.name!r}", "list them with `weave deployments --provider aws`")
         for kind, rid in sorted(todo, key=lambda kr: DELETE_ORDER.index(kr[0]) if kr[0] in DELETE_ORDER else 99):
-            with ctx.step(f"delete-{kind}", f"delete {kind} {rid}"):
-                delete_resource(client, kind, rid, todo[(kind, rid)], fname)
-                ctx.remove_resource(kind, rid)
-        shutil.rmtree(ctx.inventory.home / "aws" / ctx.name, ignore_errors=True)
+            attrs = todo[(kind, rid)]
+            params = {"kind": kind, "id": rid, "function_name": fname, "qualifier": attrs.get("qualifier", ALIAS)}
+            if kind == "role-policy":
+                params["role"] = attrs.get("role") or role
+            steps.append(PlannedStep(key=f"delete-{kind}-{rid}", resource=f"{kind} {rid}", action="delete", call="delete",
+                                     params=params))
+        folder = ctx.inventory.home / "aws" / ctx.name
+        if folder.exists():
+            steps.append(PlannedStep(key="files", resource=f"local packages under {folder}", action="delete", call="remove_files",
+                                     params={"folder": str(folder)}))
+        return Plan(provider="aws", name=ctx.name, operation="undeploy", steps=steps, observed={"function": fname, "region": client.region})
 
     # -- listing ---------------------------------------------------------------
     def list_deployments(self, records: Any = None) -> list[DeploymentInfo]:
@@ -184,7 +206,7 @@ class AwsOperations(DeploymentProvider):
                 continue
             status, health = lambda_status(conf)
             out.append(DeploymentInfo(name=tags[TAG_NAME], provider="aws", status=status, health=health, region=client.region,
-                                      details={"function": conf["FunctionName"]}))
+                                      details={"function": conf["FunctionName"], "owner": tags.get(TAG_OWNER)}))
         return out
 
     @staticmethod

@@ -32,6 +32,7 @@ FUNCTION_PREFIX = "weave-"
 ROLE_PREFIX = "weave-nb-"
 TAG_MANAGED = "weave-nb:managed"
 TAG_NAME = "weave-nb:name"
+TAG_OWNER = "weave-nb:owner"
 BASIC_EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 PARTITIONS = (("cn-", "aws-cn"), ("us-gov-", "aws-us-gov"), ("us-isob-", "aws-iso-b"), ("us-iso-", "aws-iso"))
 TRUST_POLICY = (
@@ -245,6 +246,8 @@ def basic_policy_arn(region: str) -> str:
     return BASIC_EXECUTION_POLICY.replace("arn:aws:", f"arn:{partition_of(region)}:", 1)
 
 
-def tags_for(name: str) -> dict[str, str]:
-    """The tags every resource of deployment ``name`` carries."""
-    return {TAG_MANAGED: "true", TAG_NAME: name}
+def tags_for(name: str, owner: str) -> dict[str, str]:
+    """The tags every resource of deployment ``name`` made by inventory ``owner`` carries (the ownership marks)."""
+    from ..core import ownership
+
+    return ownership.marks("tag", name, owner)
