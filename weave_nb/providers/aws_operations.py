@@ -49,6 +49,7 @@ class AwsOperations(DeploymentProvider):
     def __init__(self, auth: Any, policy: RetryPolicy | None = None) -> None:
         super().__init__(auth)
         self.policy = policy
+        self._sessions: dict[str, Session] = {}  # one boto3 session (and its clients) per identity, region and endpoint
 
     # -- clients ---------------------------------------------------------------
     def _make_client(self, config: DeploymentConfig, region: str, endpoint: str | None, ctx: DeployContext | None) -> AwsClient:
@@ -58,7 +59,12 @@ class AwsOperations(DeploymentProvider):
         def factory(session: Session) -> AwsClient:
             return AwsClient(session, sleep=sleep, policy=self.policy, log=log)
 
-        session = aws_auth.open_session(self.auth, config, region, endpoint, client_factory=factory)
+        key = aws_auth.session_key(self.auth, config, region, endpoint)
+        session = self._sessions.get(key) if key else None
+        if session is None:
+            session = aws_auth.open_session(self.auth, config, region, endpoint, client_factory=factory)
+            if key:
+                self._sessions[key] = session
         return factory(session)
 
     def _record_config(self, name: str, record: DeploymentInfo | None) -> DeploymentConfig:
