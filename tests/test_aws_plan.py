@@ -230,3 +230,23 @@ def test_undeploy_plan_is_shown_by_dry_run_and_is_what_runs(aws):
     plan, ran = ran_and_planned(events)
     assert ran == [s.key for s in shown.steps] == [s.key for s in plan.steps]
     assert aws.counts() == {"functions": 0, "roles": 0, "apis": 0}
+
+
+def test_undeploy_with_adopt_shows_the_adopt_step_then_removes_the_foreign_function(aws):
+    _their_function(aws)
+    mgr = aws.manager()
+    shown = mgr.destroy("x", "aws", dry_run=True, adopt=True)
+    assert [(s.key, s.action) for s in shown.steps] == [("adopt-function", "adopt"), ("delete-function-weave-x", "delete")]
+    assert aws.counts()["functions"] == 1
+    mgr.destroy("x", "aws", adopt=True)
+    assert aws.counts()["functions"] == 0
+
+
+def test_one_session_and_clients_only_for_the_services_a_plan_needs(aws):
+    mgr = aws.manager()
+    mgr.deploy(values())
+    mgr.deploy(values(text=CHANGED))
+    provider = mgr.provider("aws")
+    assert len(provider._sessions) == 1
+    session = next(iter(provider._sessions.values()))
+    assert set(session.clients) == {"iam", "lambda"}  # no API Gateway, logs or STS client for a Function URL deploy

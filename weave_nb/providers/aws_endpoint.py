@@ -16,7 +16,7 @@ from typing import Any
 
 from .aws_client import AwsClient
 from .aws_resources import Observed, maybe
-from .aws_settings import ALIAS, TAG_NAME, TAG_OWNER
+from .aws_settings import TAG_NAME, TAG_OWNER
 from .base import DeployContext
 
 SID_URL_PUBLIC = "weave-nb-url-public"

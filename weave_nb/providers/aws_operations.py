@@ -23,9 +23,10 @@ from ..errors import NotFound, WeaveError
 from . import aws_auth
 from .aws_client import AwsClient, RetryPolicy, Session, error_code
 from .aws_endpoint import api_gateway_event, find_api, signed_headers
+from .aws_endpoint_plan import adopt_step, api_arn
 from .aws_local import decode_answer, invoke_zip
 from .aws_resources import maybe
-from .aws_settings import ALIAS, FUNCTION_PREFIX, ROLE_PREFIX, TAG_MANAGED, TAG_NAME, TAG_OWNER, partition_of, tags_for
+from .aws_settings import ALIAS, FUNCTION_PREFIX, ROLE_PREFIX, TAG_MANAGED, TAG_NAME, TAG_OWNER, tags_for
 from .base import DeployContext, DeploymentProvider
 
 DELETE_ORDER = ("permission", "function-url", "api", "alias", "version", "function", "role-policy", "role", "log-group")
@@ -138,9 +139,7 @@ class AwsOperations(DeploymentProvider):
 
         def judge(kind: str, rid: str, what: str, found: dict[str, str], arn: str, endpoint: str | None = None) -> None:
             if ownership.check("tag", what, found, ctx.owner, adopt, ctx.name):
-                params = {"kind": kind, "id": rid, "arn": arn, "tags": tags, **({"endpoint": endpoint} if endpoint else {})}
-                steps.append(PlannedStep(key=f"adopt-{kind}", resource=f"{what}", action="adopt",
-                                         detail="adopt=True: tag it as this inventory's", call="adopt", params=params))
+                steps.append(adopt_step(kind, rid, arn, tags, endpoint))
             todo.setdefault((kind, rid), {})
 
         fn = maybe(lambda: client.call("lambda", "get_function", FunctionName=fname))
@@ -154,8 +153,8 @@ class AwsOperations(DeploymentProvider):
         if ctx.record is None or ctx.record.details.get("endpoint_type") == "api" or any(k == "api" for k, _ in todo):
             api = find_api(client, ctx, fname, ctx.name)
             if api:
-                arn = f"arn:{partition_of(client.region)}:apigateway:{client.region}::/apis/{api['ApiId']}"
-                judge("api", api["ApiId"], f"HTTP API {api['ApiId']} ({fname})", api.get("Tags") or {}, arn, api.get("ApiEndpoint"))
+                judge("api", api["ApiId"], f"HTTP API {api['ApiId']} ({fname})", api.get("Tags") or {},
+                      api_arn(client.region, api["ApiId"]), api.get("ApiEndpoint"))
         if purge_logs or (ctx.record and ctx.record.details.get("purge_logs")):
             todo.setdefault(("log-group", f"/aws/lambda/{fname}"), {})
         if not todo and ctx.record is None:

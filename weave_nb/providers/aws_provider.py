@@ -28,7 +28,8 @@ from ..errors import DeploymentFailed
 from . import aws_auth
 from .aws_apply import AwsApply
 from .aws_client import AwsClient, RetryPolicy, error_code, error_message
-from .aws_endpoint import SID_API, SID_URL_INVOKE, SID_URL_PUBLIC, api_note, find_api, observe_api, stale_endpoints, url_note
+from .aws_endpoint import api_note, find_api, stale_endpoints, url_note
+from .aws_endpoint_plan import adopt_step, api_steps, url_steps
 from .aws_operations import AwsOperations
 from .aws_resources import Observed, observe_function, observe_role
 from .aws_settings import (
@@ -175,7 +176,7 @@ class AwsProvider(AwsApply, AwsOperations):
             fn_changed = True
         else:
             if adopt["function"]:
-                steps.append(self._adopt_step("function", fname, obs.function["FunctionArn"], tags))
+                steps.append(adopt_step("function", fname, obs.function["FunctionArn"], tags))
             diffs = settings.differences(obs.function)
             code = obs.function.get("CodeSha256") != sha or "architecture" in diffs
             config_diffs = [d for d in diffs if d != "architecture"]
@@ -203,9 +204,9 @@ class AwsProvider(AwsApply, AwsOperations):
                                      params={**alias, "previous_version": live_version} if publish else {}))
         alias_arn = _alias_arn(obs.function["FunctionArn"]) if obs.function else None
         if opts.endpoint == "url":
-            steps += self._url_steps(fname, config.public, obs)
+            steps += url_steps(fname, config.public, obs)
         elif opts.endpoint == "api":
-            steps += self._api_steps(config, fname, obs, client, alias_arn, tags, adopt["api"])
+            steps += api_steps(config.public, config.name, fname, obs, client, alias_arn, tags, adopt["api"])
         for kind, rid in stale_endpoints(opts.endpoint, ctx, obs):
             steps.append(PlannedStep(key=f"remove-{kind}-{rid}", resource=f"{kind} {rid}", action="delete",
                                      detail=f"endpoint is now {opts.endpoint}", call="delete",
@@ -230,13 +231,6 @@ class AwsProvider(AwsApply, AwsOperations):
     def _check(what: str, found: Mapping[str, str], ctx: DeployContext, adopt: bool) -> bool:
         return ownership.check("tag", what, found, ctx.owner, adopt, ctx.name)
 
-    @staticmethod
-    def _adopt_step(kind: str, rid: str, arn: str, tags: dict[str, str], endpoint: str | None = None) -> PlannedStep:
-        what = {"role": "IAM role", "function": "Lambda function", "api": "HTTP API"}[kind]
-        params = {"kind": kind, "id": rid, "arn": arn, "tags": tags, **({"endpoint": endpoint} if endpoint else {})}
-        return PlannedStep(key=f"adopt-{kind}", resource=f"{what} {rid}", action="adopt", detail="--adopt: tag it as this inventory's",
-                           call="adopt", params=params)
-
     def _role_steps(self, config: DeploymentConfig, opts: AwsOptions, obs: Observed, region: str, tags: dict[str, str],
                     adopt: bool) -> list[PlannedStep]:
         if opts.role_arn:
@@ -249,7 +243,7 @@ class AwsProvider(AwsApply, AwsOperations):
                                      params={"role_name": rname, "tags": tags,
                                              "description": f"Execution role of the weave-nb deployment {config.name}"}))
         elif adopt:
-            steps.append(self._adopt_step("role", rname, obs.role["Arn"], tags))
+            steps.append(adopt_step("role", rname, obs.role["Arn"], tags))
         else:
             steps.append(PlannedStep(key="role", resource=f"IAM role {rname}", action="no-change"))
         attached = obs.role is not None and policy in obs.role_policies
@@ -257,68 +251,6 @@ class AwsProvider(AwsApply, AwsOperations):
                                  action="no-change" if attached else "create", call=None if attached else "attach_policy",
                                  undo=None if attached else "detach_policy",
                                  params={} if attached else {"role_name": rname, "policy_arn": policy}))
-        return steps
-
-    @staticmethod
-    def _url_steps(fname: str, public: bool, obs: Observed) -> list[PlannedStep]:
-        auth = "NONE" if public else "AWS_IAM"
-        access = "public" if public else "private (AWS_IAM)"
-        base = {"function_name": fname, "qualifier": ALIAS}
-        if obs.url is None:
-            steps = [PlannedStep(key="url", resource=f"Function URL on {ALIAS}", action="create", detail=access,
-                                 call="create_url", undo="delete_url", params={**base, "auth_type": auth})]
-        elif obs.url.get("AuthType") != auth:
-            steps = [PlannedStep(key="url", resource=f"Function URL on {ALIAS}", action="update", detail=access, call="update_url",
-                                 undo="restore_url", params={**base, "auth_type": auth, "previous_auth_type": obs.url.get("AuthType")})]
-        else:
-            steps = [PlannedStep(key="url", resource=f"Function URL on {ALIAS}", action="no-change", detail=access)]
-        sids = {s.get("Sid") for s in obs.policy}
-        wanted = {SID_URL_PUBLIC: {"action": "lambda:InvokeFunctionUrl", "function_url_auth_type": "NONE"},
-                  SID_URL_INVOKE: {"action": "lambda:InvokeFunction", "invoked_via_function_url": True}}
-        for sid, extra in wanted.items():
-            if public and sid not in sids:
-                steps.append(PlannedStep(key=f"permission-{sid}", resource=f"permission {sid}", action="create", detail="anonymous calls",
-                                         call="add_permission", undo="remove_permission",
-                                         params={**base, "sid": sid, "principal": "*", **extra}))
-            elif not public and sid in sids:
-                steps.append(PlannedStep(key=f"permission-{sid}", resource=f"permission {sid}", action="delete", detail="now private",
-                                         call="remove_permission", params={**base, "sid": sid}))
-        return steps
-
-    def _api_steps(self, config: DeploymentConfig, fname: str, obs: Observed, client: AwsClient, alias_arn: str | None,
-                   tags: dict[str, str], adopt: bool) -> list[PlannedStep]:
-        auth = "NONE" if config.public else "AWS_IAM"
-        api, steps = obs.api, []
-        pieces: dict[str, Any] = {"integration": None, "route": None, "route_ok": False, "stage": False}
-        if api is None:
-            steps.append(PlannedStep(key="api", resource=f"HTTP API {fname}", action="create",
-                                     detail="public" if config.public else "private (AWS_IAM)", call="create_api", undo="delete_api",
-                                     params={"name": fname, "tags": tags, "description": f"weave-nb deployment {config.name}"}))
-        else:
-            pieces = observe_api(client, api, alias_arn, config.public)
-            if adopt:
-                steps.append(self._adopt_step("api", api["ApiId"], _api_arn(client.region, api["ApiId"]), tags, api.get("ApiEndpoint")))
-            else:
-                steps.append(PlannedStep(key="api", resource=f"HTTP API {api['ApiId']} ({fname})", action="no-change"))
-        api_id = api["ApiId"] if api else None
-        if pieces["integration"] is None:
-            steps.append(PlannedStep(key="api-integration", resource=f"integration to {ALIAS}", action="create", call="create_integration",
-                                     params={"api_id": api_id, "integration_uri": alias_arn}))
-        if pieces["route"] is None:
-            steps.append(PlannedStep(key="api-route", resource="route $default", action="create", detail=auth, call="create_route",
-                                     params={"api_id": api_id, "integration_id": pieces["integration"], "auth_type": auth}))
-        elif not pieces["route_ok"]:
-            steps.append(PlannedStep(key="api-route", resource="route $default", action="update", detail=auth, call="update_route",
-                                     params={"api_id": api_id, "route_id": pieces["route"], "integration_id": pieces["integration"],
-                                             "auth_type": auth}))
-        if not pieces["stage"]:
-            steps.append(PlannedStep(key="api-stage", resource="stage $default (auto-deploy)", action="create", call="create_stage",
-                                     params={"api_id": api_id}))
-        if SID_API not in {s.get("Sid") for s in obs.policy} or api is None:
-            steps.append(PlannedStep(key=f"permission-{SID_API}", resource=f"permission {SID_API}", action="create",
-                                     detail="apigateway.amazonaws.com may invoke", call="add_permission", undo="remove_permission",
-                                     params={"function_name": fname, "qualifier": ALIAS, "sid": SID_API, "principal": "apigateway.amazonaws.com",
-                                             "action": "lambda:InvokeFunction", "api_id": api_id, "alias_arn": alias_arn}))
         return steps
 
     # -- apply (the functions are in aws_apply) and finish --------------------------------
@@ -384,12 +316,6 @@ def _alias_arn(function_arn: str) -> str:
 
 
 alias_arn_of = _alias_arn
-
-
-def _api_arn(region: str, api_id: str) -> str:
-    from .aws_settings import partition_of
-
-    return f"arn:{partition_of(region)}:apigateway:{region}::/apis/{api_id}"
 
 
 def _summary(obs: Observed, region: str, fname: str, own_role: bool) -> dict[str, Any]:
