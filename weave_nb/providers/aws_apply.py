@@ -26,16 +26,12 @@ from botocore.exceptions import ClientError
 from ..errors import DeploymentFailed
 from .aws_client import AwsClient, error_code
 from .aws_endpoint import api_source_arn
-from .aws_resources import delete_resource, delete_role, maybe, role_not_ready
+from .aws_resources import delete_resource, delete_role, role_not_ready
 from .aws_settings import ALIAS, TRUST_POLICY, code_sha256
 
 if TYPE_CHECKING:
     from ..core.executor import Run
     from ..core.plan import PlannedStep
-
-
-def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
-    return [{"Key": k, "Value": v} for k, v in tags.items()]
 
 
 def _ours(found: dict[str, str] | None, tags: dict[str, str]) -> bool:
@@ -73,13 +69,11 @@ class AwsApply:
         name, tags = p["role_name"], p["tags"]
 
         def find() -> dict | None:
-            found = maybe(lambda: client.call("iam", "get_role", RoleName=name))
-            role = found["Role"] if found else None
+            role = client.api.iam.find_role(name)
             return {"Role": role} if role and _ours({t["Key"]: t["Value"] for t in role.get("Tags") or []}, tags) else None
 
         try:
-            role = client.create("iam", "create_role", find, RoleName=name, AssumeRolePolicyDocument=TRUST_POLICY,
-                                 Description=p["description"], Tags=_tag_list(tags))["Role"]
+            role = client.api.iam.create_role(name, TRUST_POLICY, p["description"], tags, find)
         except ClientError as exc:
             if error_code(exc) != "EntityAlreadyExists":
                 raise
@@ -97,13 +91,13 @@ class AwsApply:
 
     def apply_attach_policy(self, run: "Run", step: "PlannedStep") -> dict[str, Any]:
         p = step.params
-        self._run_client(run).call("iam", "attach_role_policy", RoleName=p["role_name"], PolicyArn=p["policy_arn"])
+        self._run_client(run).api.iam.attach_role_policy(p["role_name"], p["policy_arn"])
         run.ctx.add_resource("role-policy", p["policy_arn"], role=p["role_name"])
         return {}
 
     def undo_detach_policy(self, run: "Run", step: "PlannedStep", result: Any) -> None:
         p = step.params
-        maybe(lambda: self._run_client(run).call("iam", "detach_role_policy", RoleName=p["role_name"], PolicyArn=p["policy_arn"]))
+        self._run_client(run).api.iam.detach_role_policy(p["role_name"], p["policy_arn"])
         run.ctx.remove_resource("role-policy", p["policy_arn"])
 
     # -- adoption (only when the user asked: --adopt / adopt=True) ----------------------
@@ -112,14 +106,14 @@ class AwsApply:
         client, p = self._run_client(run), step.params
         kind, rid, arn, tags = p["kind"], p["id"], p["arn"], p["tags"]
         if kind == "role":
-            client.call("iam", "tag_role", RoleName=rid, Tags=_tag_list(tags))
+            client.api.iam.tag_role(rid, tags)
             run.ctx.add_resource("role", rid, arn=arn, adopted=True)
             return {"role_arn": arn}
         if kind == "function":
-            client.call("lambda", "tag_resource", Resource=arn, Tags=tags)
+            client.api.lam.tag(arn, tags)
             run.ctx.add_resource("function", rid, arn=arn, region=client.region, adopted=True)
             return {"function_arn": arn}
-        client.call("apigatewayv2", "tag_resource", ResourceArn=arn, Tags=tags)
+        client.api.apigw.tag(arn, tags)
         run.ctx.add_resource("api", rid, endpoint=p.get("endpoint"), adopted=True)
         return {"api_id": rid}
 
@@ -150,13 +144,13 @@ class AwsApply:
                       Description=p["description"])
 
         def find() -> dict | None:
-            found = maybe(lambda: client.call("lambda", "get_function", FunctionName=fname))
+            found = client.api.lam.find_function(fname)
             return found["Configuration"] if found and _ours(found.get("Tags"), tags) else None
 
         waited, delay = 0.0, 1.0
         while True:
             try:
-                conf = client.create("lambda", "create_function", find, **params)
+                conf = client.api.lam.create_function(find, **params)
                 break
             except ClientError as exc:
                 if error_code(exc) == "ResourceConflictException" and (conf := find()) is not None:
@@ -173,106 +167,94 @@ class AwsApply:
                 waited += delay
                 delay = min(delay * 2, 8.0)
         run.ctx.add_resource("function", fname, arn=conf["FunctionArn"], region=client.region)
-        conf = client.wait("lambda", "function_active_v2", FunctionName=fname)["Configuration"]
+        conf = client.api.lam.wait_active(fname)["Configuration"]
         return {"function_arn": conf["FunctionArn"]}
 
     def undo_delete_function(self, run: "Run", step: "PlannedStep", result: Any) -> None:
         fname = step.params["function_name"]
-        maybe(lambda: self._run_client(run).call("lambda", "delete_function", FunctionName=fname))
+        self._run_client(run).api.lam.delete_function(fname)
         run.ctx.remove_resource("function", fname)
 
     def apply_update_function(self, run: "Run", step: "PlannedStep") -> dict[str, Any]:
         """Update code and/or configuration in place as planned, waiting for each update to finish."""
-        client, p = self._run_client(run), step.params
+        lam, p = self._run_client(run).api.lam, step.params
         fname = p["function_name"]
         if p["busy"]:  # an update from elsewhere is still running: Lambda refuses a second one meanwhile
-            client.wait("lambda", "function_active_v2", FunctionName=fname)
-            client.wait("lambda", "function_updated_v2", FunctionName=fname)
+            lam.wait_active(fname)
+            lam.wait_updated(fname)
         if p["code"]:
-            client.call("lambda", "update_function_code", FunctionName=fname, ZipFile=self._zip(run, step),
-                        Architectures=[p["architecture"]], Publish=False)
-            client.wait("lambda", "function_updated_v2", FunctionName=fname)
+            lam.update_code(fname, self._zip(run, step), p["architecture"])
+            lam.wait_updated(fname)
         if p["configuration"]:
-            client.call("lambda", "update_function_configuration", FunctionName=fname, **self._function_settings(run, step))
-            client.wait("lambda", "function_updated_v2", FunctionName=fname)
+            lam.update_configuration(fname, self._function_settings(run, step))
+            lam.wait_updated(fname)
         return {}
 
     def apply_publish(self, run: "Run", step: "PlannedStep") -> dict[str, Any]:
         """Publish ``$LATEST`` as a new version, guarded by the planned code hash."""
         p = step.params
-        version = self._run_client(run).call("lambda", "publish_version", FunctionName=p["function_name"],
-                                             CodeSha256=p["code_sha256"])["Version"]
+        version = self._run_client(run).api.lam.publish_version(p["function_name"], p["code_sha256"])
         run.ctx.add_resource("version", version, function=p["function_name"])
         return {"version": version}
 
     def undo_delete_version(self, run: "Run", step: "PlannedStep", result: Any) -> None:
         fname, version = step.params["function_name"], result["version"]
-        maybe(lambda: self._run_client(run).call("lambda", "delete_function", FunctionName=fname, Qualifier=version))
+        self._run_client(run).api.lam.delete_function(fname, version)
         run.ctx.remove_resource("version", version)
 
     # -- alias ---------------------------------------------------------------------------
     def apply_create_alias(self, run: "Run", step: "PlannedStep") -> dict[str, Any]:
-        client, p = self._run_client(run), step.params
+        lam, p = self._run_client(run).api.lam, step.params
         version = str(_param(run, step, "version"))
         try:
-            out = client.call("lambda", "create_alias", FunctionName=p["function_name"], Name=p["alias"], FunctionVersion=version)
+            out = lam.create_alias(p["function_name"], p["alias"], version)
         except ClientError as exc:  # a lost answer: the retry finds the alias made
             if error_code(exc) != "ResourceConflictException":
                 raise
-            out = client.call("lambda", "update_alias", FunctionName=p["function_name"], Name=p["alias"], FunctionVersion=version)
+            out = lam.update_alias(p["function_name"], p["alias"], version)
         run.ctx.add_resource("alias", p["alias"], function=p["function_name"], version=version)
         return {"alias_arn": out["AliasArn"]}
 
     def undo_delete_alias(self, run: "Run", step: "PlannedStep", result: Any) -> None:
         p = step.params
-        maybe(lambda: self._run_client(run).call("lambda", "delete_alias", FunctionName=p["function_name"], Name=p["alias"]))
+        self._run_client(run).api.lam.delete_alias(p["function_name"], p["alias"])
         run.ctx.remove_resource("alias", p["alias"])
 
     def apply_point_alias(self, run: "Run", step: "PlannedStep") -> dict[str, Any]:
         p = step.params
         version = str(_param(run, step, "version"))
-        out = self._run_client(run).call("lambda", "update_alias", FunctionName=p["function_name"], Name=p["alias"],
-                                         FunctionVersion=version)
+        out = self._run_client(run).api.lam.update_alias(p["function_name"], p["alias"], version)
         run.ctx.add_resource("alias", p["alias"], function=p["function_name"], version=version)
         return {"alias_arn": out["AliasArn"]}
 
     def undo_restore_alias(self, run: "Run", step: "PlannedStep", result: Any) -> None:
         """Move the alias back to the version it served before this run."""
         p = step.params
-        self._run_client(run).call("lambda", "update_alias", FunctionName=p["function_name"], Name=p["alias"],
-                                   FunctionVersion=p["previous_version"])
+        self._run_client(run).api.lam.update_alias(p["function_name"], p["alias"], p["previous_version"])
         run.ctx.add_resource("alias", p["alias"], function=p["function_name"], version=p["previous_version"])
 
     # -- Function URL and permissions ------------------------------------------------------
     def apply_create_url(self, run: "Run", step: "PlannedStep") -> dict[str, Any]:
-        client, p = self._run_client(run), step.params
-
-        def find() -> dict | None:
-            return maybe(lambda: client.call("lambda", "get_function_url_config", FunctionName=p["function_name"],
-                                             Qualifier=p["qualifier"]))
-
-        url = client.create("lambda", "create_function_url_config", find, FunctionName=p["function_name"],
-                            Qualifier=p["qualifier"], AuthType=p["auth_type"])["FunctionUrl"]
+        lam, p = self._run_client(run).api.lam, step.params
+        url = lam.create_url(p["function_name"], p["qualifier"], p["auth_type"],
+                             find=lambda: lam.find_url(p["function_name"], p["qualifier"]))
         run.ctx.add_resource("function-url", url, qualifier=p["qualifier"], auth=p["auth_type"])
         return {"url": url}
 
     def undo_delete_url(self, run: "Run", step: "PlannedStep", result: Any) -> None:
         p = step.params
-        maybe(lambda: self._run_client(run).call("lambda", "delete_function_url_config", FunctionName=p["function_name"],
-                                                 Qualifier=p["qualifier"]))
+        self._run_client(run).api.lam.delete_url(p["function_name"], p["qualifier"])
         run.ctx.remove_resource("function-url", result["url"])
 
     def apply_update_url(self, run: "Run", step: "PlannedStep") -> dict[str, Any]:
         p = step.params
-        url = self._run_client(run).call("lambda", "update_function_url_config", FunctionName=p["function_name"],
-                                         Qualifier=p["qualifier"], AuthType=p["auth_type"])["FunctionUrl"]
+        url = self._run_client(run).api.lam.update_url(p["function_name"], p["qualifier"], p["auth_type"])
         run.ctx.add_resource("function-url", url, qualifier=p["qualifier"], auth=p["auth_type"])
         return {"url": url}
 
     def undo_restore_url(self, run: "Run", step: "PlannedStep", result: Any) -> None:
         p = step.params
-        self._run_client(run).call("lambda", "update_function_url_config", FunctionName=p["function_name"],
-                                   Qualifier=p["qualifier"], AuthType=p["previous_auth_type"])
+        self._run_client(run).api.lam.update_url(p["function_name"], p["qualifier"], p["previous_auth_type"])
         run.ctx.add_resource("function-url", result["url"], qualifier=p["qualifier"], auth=p["previous_auth_type"])
 
     def apply_add_permission(self, run: "Run", step: "PlannedStep") -> dict[str, Any]:
@@ -285,8 +267,7 @@ class AwsApply:
         if "api_id" in p:
             extra["SourceArn"] = api_source_arn(run.outputs.get("alias_arn") or p["alias_arn"], _param(run, step, "api_id"))
         try:
-            client.call("lambda", "add_permission", FunctionName=p["function_name"], Qualifier=p["qualifier"],
-                        StatementId=p["sid"], Action=p["action"], Principal=p["principal"], **extra)
+            client.api.lam.add_permission(p["function_name"], p["qualifier"], p["sid"], p["action"], p["principal"], **extra)
         except ClientError as exc:  # a lost answer: the retry finds our statement there
             if error_code(exc) != "ResourceConflictException":
                 raise
@@ -298,72 +279,64 @@ class AwsApply:
 
     def apply_remove_permission(self, run: "Run", step: "PlannedStep") -> dict[str, Any]:
         p = step.params
-        maybe(lambda: self._run_client(run).call("lambda", "remove_permission", FunctionName=p["function_name"],
-                                                 Qualifier=p["qualifier"], StatementId=p["sid"]))
+        self._run_client(run).api.lam.remove_permission(p["function_name"], p["qualifier"], p["sid"])
         run.ctx.remove_resource("permission", p["sid"])
         return {}
 
     # -- HTTP API ------------------------------------------------------------------------
     def apply_create_api(self, run: "Run", step: "PlannedStep") -> dict[str, Any]:
         client, p = self._run_client(run), step.params
+        apigw = client.api.apigw
 
         def find() -> dict | None:  # API names are not unique: find ours by name and marks
-            items = client.paginate("apigatewayv2", "get_apis", "Items", "NextToken", "NextToken")
-            return next((a for a in items if a.get("Name") == p["name"] and _ours(a.get("Tags"), p["tags"])), None)
+            return next((a for a in apigw.list_apis() if a.get("Name") == p["name"] and _ours(a.get("Tags"), p["tags"])), None)
 
-        api = client.create("apigatewayv2", "create_api", find, Name=p["name"], ProtocolType="HTTP", Tags=p["tags"],
-                            Description=p["description"])
+        api = apigw.create_api(p["name"], p["description"], p["tags"], find)
         endpoint = api.get("ApiEndpoint") or f"https://{api['ApiId']}.execute-api.{client.region}.amazonaws.com"
         run.ctx.add_resource("api", api["ApiId"], endpoint=endpoint)
         return {"api_id": api["ApiId"], "api_endpoint": endpoint}
 
     def undo_delete_api(self, run: "Run", step: "PlannedStep", result: Any) -> None:
-        maybe(lambda: self._run_client(run).call("apigatewayv2", "delete_api", ApiId=result["api_id"]))
+        self._run_client(run).api.apigw.delete_api(result["api_id"])
         run.ctx.remove_resource("api", result["api_id"])
 
     def apply_create_integration(self, run: "Run", step: "PlannedStep") -> dict[str, Any]:
         uri = step.params.get("integration_uri") or run.outputs["alias_arn"]
-        out = self._run_client(run).call("apigatewayv2", "create_integration", ApiId=_param(run, step, "api_id"),
-                                         IntegrationType="AWS_PROXY", IntegrationUri=uri, PayloadFormatVersion="2.0",
-                                         IntegrationMethod="POST")
-        return {"integration_id": out["IntegrationId"]}
+        return {"integration_id": self._run_client(run).api.apigw.create_integration(_param(run, step, "api_id"), uri)}
 
     def apply_create_route(self, run: "Run", step: "PlannedStep") -> dict[str, Any]:
-        self._run_client(run).call("apigatewayv2", "create_route", ApiId=_param(run, step, "api_id"), RouteKey="$default",
-                                   Target=f"integrations/{_param(run, step, 'integration_id')}",
-                                   AuthorizationType=step.params["auth_type"])
+        self._run_client(run).api.apigw.create_route(_param(run, step, "api_id"), f"integrations/{_param(run, step, 'integration_id')}",
+                                                     step.params["auth_type"])
         return {}
 
     def apply_update_route(self, run: "Run", step: "PlannedStep") -> dict[str, Any]:
-        self._run_client(run).call("apigatewayv2", "update_route", ApiId=step.params["api_id"], RouteId=step.params["route_id"],
-                                   Target=f"integrations/{_param(run, step, 'integration_id')}",
-                                   AuthorizationType=step.params["auth_type"])
+        self._run_client(run).api.apigw.update_route(step.params["api_id"], step.params["route_id"],
+                                                     f"integrations/{_param(run, step, 'integration_id')}", step.params["auth_type"])
         return {}
 
     def apply_create_stage(self, run: "Run", step: "PlannedStep") -> dict[str, Any]:
-        self._run_client(run).call("apigatewayv2", "create_stage", ApiId=_param(run, step, "api_id"), StageName="$default",
-                                   AutoDeploy=True)
+        self._run_client(run).api.apigw.create_stage(_param(run, step, "api_id"))
         return {}
 
     # -- log group -------------------------------------------------------------------------
     def apply_create_log_group(self, run: "Run", step: "PlannedStep") -> dict[str, Any]:
-        client, p = self._run_client(run), step.params
+        logs, p = self._run_client(run).api.logs, step.params
         try:
-            client.call("logs", "create_log_group", logGroupName=p["group"])
+            logs.create_group(p["group"])
         except ClientError as exc:  # a lost answer: the retry finds it made
             if error_code(exc) != "ResourceAlreadyExistsException":
                 raise
         run.ctx.add_resource("log-group", p["group"])
-        client.call("logs", "put_retention_policy", logGroupName=p["group"], retentionInDays=p["retention_days"])
+        logs.set_retention(p["group"], p["retention_days"])
         return {}
 
     def undo_delete_log_group(self, run: "Run", step: "PlannedStep", result: Any) -> None:
-        maybe(lambda: self._run_client(run).call("logs", "delete_log_group", logGroupName=step.params["group"]))
+        self._run_client(run).api.logs.delete_group(step.params["group"])
         run.ctx.remove_resource("log-group", step.params["group"])
 
     def apply_set_retention(self, run: "Run", step: "PlannedStep") -> dict[str, Any]:
         p = step.params
-        self._run_client(run).call("logs", "put_retention_policy", logGroupName=p["group"], retentionInDays=p["retention_days"])
+        self._run_client(run).api.logs.set_retention(p["group"], p["retention_days"])
         return {}
 
     # -- removal (stale endpoints, undeploy) -------------------------------------------------

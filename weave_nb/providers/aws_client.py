@@ -132,6 +132,16 @@ class AwsClient:
         self.policy = policy or RetryPolicy()
         self.log = log or (lambda text: None)
         self.calls = 0
+        self._api: Any = None
+
+    @property
+    def api(self) -> Any:
+        """The typed facade over this client's calls (:class:`~.aws_api.Api`: ``lam``, ``iam``, ``apigw``, ``logs``)."""
+        if self._api is None:
+            from .aws_api import Api
+
+            self._api = Api(self)
+        return self._api
 
     @property
     def _clients(self) -> dict[str, Any]:

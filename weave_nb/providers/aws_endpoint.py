@@ -15,7 +15,7 @@ import json
 from typing import Any
 
 from .aws_client import AwsClient
-from .aws_resources import Observed, maybe
+from .aws_resources import Observed
 from .aws_settings import TAG_NAME, TAG_OWNER
 from .base import DeployContext
 
@@ -78,10 +78,10 @@ def find_api(client: AwsClient, ctx: DeployContext, fname: str, dep: str) -> dic
     ownership check then refuses it (or adopts it on request).
     """
     for res in ctx.resources("api"):
-        found = maybe(lambda rid=res.id: client.call("apigatewayv2", "get_api", ApiId=rid))
+        found = client.api.apigw.find_api(res.id)
         if found:
             return found
-    named = [a for a in client.paginate("apigatewayv2", "get_apis", "Items", "NextToken", "NextToken") if a.get("Name") == fname]
+    named = [a for a in client.api.apigw.list_apis() if a.get("Name") == fname]
     ours = [a for a in named if (a.get("Tags") or {}).get(TAG_NAME) == dep and (a.get("Tags") or {}).get(TAG_OWNER) == ctx.owner]
     return (ours or named or [None])[0]
 
@@ -89,14 +89,15 @@ def find_api(client: AwsClient, ctx: DeployContext, fname: str, dep: str) -> dic
 def observe_api(client: AwsClient, api: dict, alias_arn: str | None, public: bool) -> dict[str, Any]:
     """The API's pieces as they stand: matching integration id, ``$default`` route (id, whether it is right), stage."""
     api_id = api["ApiId"]
-    integrations = client.call("apigatewayv2", "get_integrations", ApiId=api_id).get("Items", [])
+    apigw = client.api.apigw
+    integrations = apigw.integrations(api_id)
     match = next((i for i in integrations if alias_arn and i.get("IntegrationUri") == alias_arn
                   and i.get("IntegrationType") == "AWS_PROXY"), None)
-    routes = client.call("apigatewayv2", "get_routes", ApiId=api_id).get("Items", [])
+    routes = apigw.routes(api_id)
     route = next((r for r in routes if r.get("RouteKey") == "$default"), None)
     route_ok = bool(match and route and route.get("Target") == f"integrations/{match['IntegrationId']}"
                     and route.get("AuthorizationType", "NONE") == ("NONE" if public else "AWS_IAM"))
-    stage = maybe(lambda: client.call("apigatewayv2", "get_stage", ApiId=api_id, StageName="$default"))
+    stage = apigw.find_stage(api_id)
     return {"integration": match["IntegrationId"] if match else None, "route": route["RouteId"] if route else None,
             "route_ok": route_ok, "stage": bool(stage)}
 

@@ -25,7 +25,6 @@ from .aws_client import AwsClient, RetryPolicy, Session, error_code
 from .aws_endpoint import api_gateway_event, find_api, signed_headers
 from .aws_endpoint_plan import adopt_step, api_arn
 from .aws_local import decode_answer, invoke_zip
-from .aws_resources import maybe
 from .aws_settings import ALIAS, FUNCTION_PREFIX, ROLE_PREFIX, TAG_MANAGED, TAG_NAME, TAG_OWNER, tags_for
 from .base import DeployContext, DeploymentProvider
 
@@ -101,20 +100,20 @@ class AwsOperations(DeploymentProvider):
         """
         client, _ = self._client_for(ctx)
         fname = self._fname(ctx)
-        found = maybe(lambda: client.call("lambda", "get_function", FunctionName=fname))
+        found = client.api.lam.find_function(fname)
         rec = ctx.record
         if found is None:
             if rec is None:
                 raise NotFound(f"no AWS deployment named {ctx.name!r}", "list them with `weave deployments --provider aws`")
             return rec.model_copy(update={"status": DeploymentStatus.FAILED, "health": "function missing", "drift": "missing"})
         status, health = lambda_status(found["Configuration"])
-        live = maybe(lambda: client.call("lambda", "get_alias", FunctionName=fname, Name=ALIAS))
+        live = client.api.lam.find_alias(fname, ALIAS)
         base = rec or DeploymentInfo(name=ctx.name, provider="aws", region=client.region, drift="unrecorded")
         update: dict[str, Any] = {"status": status, "health": health, "region": client.region}
         if live:
             update["version"] = live["FunctionVersion"]
         if not base.endpoint:
-            url = maybe(lambda: client.call("lambda", "get_function_url_config", FunctionName=fname, Qualifier=ALIAS))
+            url = client.api.lam.find_url(fname, ALIAS)
             update["endpoint"] = url["FunctionUrl"] if url else None
         return base.model_copy(update=update)
 
@@ -142,14 +141,14 @@ class AwsOperations(DeploymentProvider):
                 steps.append(adopt_step(kind, rid, arn, tags, endpoint))
             todo.setdefault((kind, rid), {})
 
-        fn = maybe(lambda: client.call("lambda", "get_function", FunctionName=fname))
+        fn = client.api.lam.find_function(fname)
         if fn:
             judge("function", fname, f"Lambda function {fname}", fn.get("Tags") or {}, fn["Configuration"]["FunctionArn"])
         role = f"{ROLE_PREFIX}{ctx.name}"
-        found_role = maybe(lambda: client.call("iam", "get_role", RoleName=role))
+        found_role = client.api.iam.find_role(role)
         if found_role:
-            role_tags = {t["Key"]: t["Value"] for t in found_role["Role"].get("Tags") or []}
-            judge("role", role, f"IAM role {role}", role_tags, found_role["Role"]["Arn"])
+            role_tags = {t["Key"]: t["Value"] for t in found_role.get("Tags") or []}
+            judge("role", role, f"IAM role {role}", role_tags, found_role["Arn"])
         if ctx.record is None or ctx.record.details.get("endpoint_type") == "api" or any(k == "api" for k, _ in todo):
             api = find_api(client, ctx, fname, ctx.name)
             if api:
@@ -201,7 +200,7 @@ class AwsOperations(DeploymentProvider):
     def _list_region(self, client: AwsClient, records: list[DeploymentInfo]) -> list[DeploymentInfo]:
         with ThreadPoolExecutor(max_workers=1) as pool:  # the two bulk listings run side by side
             tag_read = pool.submit(self._tag_mappings, client)
-            functions = client.paginate("lambda", "list_functions", "Functions", "Marker", "NextMarker")
+            functions = client.api.lam.list_functions()
             mappings = tag_read.result()
         tagged = mappings if mappings is not None else self._fallback_tags(client, functions, {r.details.get("function") for r in records})
         out = []
@@ -218,11 +217,7 @@ class AwsOperations(DeploymentProvider):
     def _tag_mappings(client: AwsClient) -> dict[str, dict[str, str]] | None:
         """Tags of every weave-nb function from the tagging API, or ``None`` where it is not available."""
         try:
-            mappings = client.paginate(
-                "resourcegroupstaggingapi", "get_resources", "ResourceTagMappingList", "PaginationToken", "PaginationToken",
-                TagFilters=[{"Key": TAG_MANAGED, "Values": ["true"]}], ResourceTypeFilters=["lambda:function"],
-                ResourcesPerPage=100,
-            )
+            mappings = client.api.tagging.resources(TAG_MANAGED, "true", "lambda:function")
         except Exception as exc:  # noqa: BLE001 - denied or not offered: the caller falls back
             if not error_code(exc):
                 raise
@@ -235,9 +230,9 @@ class AwsOperations(DeploymentProvider):
         out = {}
         for conf in functions:
             if conf["FunctionName"].startswith(FUNCTION_PREFIX) or conf["FunctionName"] in recorded:
-                tags = maybe(lambda arn=conf["FunctionArn"]: client.call("lambda", "list_tags", Resource=arn))
-                if tags:
-                    out[conf["FunctionArn"]] = dict(tags.get("Tags") or {})
+                tags = client.api.lam.find_tags(conf["FunctionArn"])
+                if tags is not None:
+                    out[conf["FunctionArn"]] = tags
         return out
 
     # -- invoke & logs ---------------------------------------------------------
@@ -265,7 +260,7 @@ class AwsOperations(DeploymentProvider):
             headers = signed_headers(client.session.boto, rec.endpoint, body, service, client.region)
             return post_json(rec.endpoint, payload, headers=headers, timeout=timeout)
         event = api_gateway_event(payload)
-        answer = client.call("lambda", "invoke", FunctionName=self._fname(ctx), Qualifier=ALIAS, Payload=json.dumps(event).encode())
+        answer = client.api.lam.invoke(self._fname(ctx), ALIAS, json.dumps(event).encode())
         raw = answer["Payload"].read()
         if answer.get("FunctionError"):
             raise WeaveError(f"the function failed: {raw[:500].decode(errors='replace')}", "see `weave logs NAME --provider aws`")
@@ -294,10 +289,10 @@ class AwsOperations(DeploymentProvider):
         client, _ = self._client_for(ctx)
         group = f"/aws/lambda/{self._fname(ctx)}"
         kept: collections.deque[str] = collections.deque(maxlen=max(1, tail))
-        params: dict[str, Any] = {"logGroupName": group, "startTime": int((time.time() - since_hours * 3600) * 1000)}
+        params: dict[str, Any] = {"startTime": int((time.time() - since_hours * 3600) * 1000)}
         for _ in range(max_pages):
             try:
-                page = client.call("logs", "filter_log_events", **params)
+                page = client.api.logs.events(group, **params)
             except Exception as exc:  # noqa: BLE001
                 if error_code(exc) == "ResourceNotFoundException":
                     return ""

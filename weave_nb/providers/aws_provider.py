@@ -132,8 +132,7 @@ class AwsProvider(AwsApply, AwsOperations):
             obs.api = find_api(client, ctx, fname, config.name)
         if opts.log_retention_days:
             group = f"/aws/lambda/{fname}"
-            found = client.call("logs", "describe_log_groups", logGroupNamePrefix=group).get("logGroups", [])
-            match = next((g for g in found if g.get("logGroupName") == group), None)
+            match = client.api.logs.find_group(group)
             obs.log_group = match is not None
             obs.log_retention = match.get("retentionInDays") if match else None
         return obs

@@ -48,28 +48,28 @@ def maybe(fn: Callable[[], Any]) -> Any:
 
 
 def observe_role(client: AwsClient, name: str, obs: Observed, policy_recorded: bool = False) -> None:
-    """Fill in the role and its attached policies (trusting the inventory for the policy if it recorded one)."""
-    found = maybe(lambda: client.call("iam", "get_role", RoleName=name))
-    obs.role = found["Role"] if found else None
+    """Fill in the role, its tags and its attached policies (trusting the inventory for the policy if it recorded one)."""
+    iam = client.api.iam
+    obs.role = iam.find_role(name)
     obs.role_tags = {t["Key"]: t["Value"] for t in (obs.role or {}).get("Tags") or []}
     if obs.role and policy_recorded:
         obs.role_policies = [basic_policy_arn(client.region)]
     elif obs.role:
-        page = client.call("iam", "list_attached_role_policies", RoleName=name)
-        obs.role_policies = [p["PolicyArn"] for p in page.get("AttachedPolicies", [])]
+        obs.role_policies = iam.find_attached_policies(name) or []
 
 
 def observe_function(client: AwsClient, fname: str, obs: Observed, need_policy: bool = True) -> None:
     """Fill in ``$LATEST`` (with tags), the ``live`` alias target, its URL and (if asked) its resource policy."""
-    found = maybe(lambda: client.call("lambda", "get_function", FunctionName=fname))
+    lam = client.api.lam
+    found = lam.find_function(fname)
     obs.function = found["Configuration"] if found else None
     obs.function_tags = dict((found or {}).get("Tags") or {})
     if obs.function:
-        live = maybe(lambda: client.call("lambda", "get_function", FunctionName=fname, Qualifier=ALIAS))
+        live = lam.find_function(fname, ALIAS)
         obs.live = live["Configuration"] if live else None
     if obs.live:
-        obs.url = maybe(lambda: client.call("lambda", "get_function_url_config", FunctionName=fname, Qualifier=ALIAS))
-        policy = need_policy and maybe(lambda: client.call("lambda", "get_policy", FunctionName=fname, Qualifier=ALIAS))
+        obs.url = lam.find_url(fname, ALIAS)
+        policy = lam.find_policy(fname, ALIAS) if need_policy else None
         if policy:
             obs.policy = json.loads(policy["Policy"]).get("Statement", [])
 
@@ -84,34 +84,36 @@ def role_not_ready(exc: BaseException) -> bool:
 
 def delete_role(client: AwsClient, role: str) -> bool:
     """Detach every managed policy, delete inline policies, then delete the role. False if it was gone."""
-    attached = maybe(lambda: client.call("iam", "list_attached_role_policies", RoleName=role))
+    iam = client.api.iam
+    attached = iam.find_attached_policies(role)
     if attached is None:
         return False
-    for pol in attached.get("AttachedPolicies", []):
-        maybe(lambda arn=pol["PolicyArn"]: client.call("iam", "detach_role_policy", RoleName=role, PolicyArn=arn))
-    inline = maybe(lambda: client.call("iam", "list_role_policies", RoleName=role)) or {}
-    for pname in inline.get("PolicyNames", []):
-        maybe(lambda p=pname: client.call("iam", "delete_role_policy", RoleName=role, PolicyName=p))
-    return maybe(lambda: client.call("iam", "delete_role", RoleName=role)) is not None
+    for arn in attached:
+        iam.detach_role_policy(role, arn)
+    for pname in iam.inline_policies(role):
+        iam.delete_role_policy(role, pname)
+    return iam.delete_role(role)
 
 
 def delete_resource(client: AwsClient, kind: str, rid: str, attrs: dict[str, Any], fname: str) -> None:
     """Delete one recorded resource; a resource already gone is not an error."""
+    api = client.api
+    qualifier = attrs.get("qualifier") or ALIAS
     if kind == "permission":
-        maybe(lambda: client.call("lambda", "remove_permission", FunctionName=fname, StatementId=rid, Qualifier=attrs.get("qualifier", ALIAS)))
+        api.lam.remove_permission(fname, qualifier, rid)
     elif kind == "function-url":
-        maybe(lambda: client.call("lambda", "delete_function_url_config", FunctionName=fname, Qualifier=attrs.get("qualifier", ALIAS)))
+        api.lam.delete_url(fname, qualifier)
     elif kind == "api":
-        maybe(lambda: client.call("apigatewayv2", "delete_api", ApiId=rid))
+        api.apigw.delete_api(rid)
     elif kind == "alias":
-        maybe(lambda: client.call("lambda", "delete_alias", FunctionName=fname, Name=rid))
+        api.lam.delete_alias(fname, rid)
     elif kind == "version":
-        maybe(lambda: client.call("lambda", "delete_function", FunctionName=fname, Qualifier=rid))
+        api.lam.delete_function(fname, rid)
     elif kind == "function":
-        maybe(lambda: client.call("lambda", "delete_function", FunctionName=rid))
+        api.lam.delete_function(rid)
     elif kind == "role-policy":
-        maybe(lambda: client.call("iam", "detach_role_policy", RoleName=attrs.get("role"), PolicyArn=rid))
+        api.iam.detach_role_policy(attrs.get("role"), rid)
     elif kind == "role":
         delete_role(client, rid)
     elif kind == "log-group":
-        maybe(lambda: client.call("logs", "delete_log_group", logGroupName=rid))
+        api.logs.delete_group(rid)
