@@ -104,9 +104,9 @@ def test_role_name_taken_by_someone_else_is_refused(aws):
     import json
 
     aws.client("iam").create_role(RoleName="weave-nb-demo", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
-    from weave_nb.errors import DeploymentFailed
+    from weave_nb.errors import ForeignResource
 
-    with pytest.raises(DeploymentFailed, match="not managed by this weave-nb deployment"):
+    with pytest.raises(ForeignResource, match="IAM role weave-nb-demo exists but was made by something else"):
         aws.manager().deploy({"name": "demo", "provider": "aws", "weave_text": HELLO})
     assert aws.counts()["functions"] == 0
     assert aws.client("iam").get_role(RoleName="weave-nb-demo")  # theirs: left alone

@@ -42,10 +42,13 @@ def _probe(tmp_path: Path, provider: str, sdk: str, **extra: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+AWS_SDK = "botocore.session"  # the aws provider makes botocore sessions (it does not use boto3 at run time)
+
+
 def test_aws_without_credentials_never_loads_boto3(tmp_path):
-    got = _probe(tmp_path, "aws", "boto3")
-    assert got["after_import"] is False, "importing the aws provider loaded boto3"
-    assert got["after_check"] is False, "check_credentials loaded boto3 although nothing could be found"
+    got = _probe(tmp_path, "aws", AWS_SDK)
+    assert got["after_import"] is False, "importing the aws provider loaded botocore.session"
+    assert got["after_check"] is False, "check_credentials loaded botocore.session although nothing could be found"
     assert got["error"][0] == "CredentialsError"
     assert "no AWS credentials found" in got["error"][1]
 
@@ -54,20 +57,21 @@ def test_aws_with_a_shared_credentials_file_still_asks_botocore(tmp_path):
     creds = tmp_path / ".aws" / "credentials"
     creds.parent.mkdir()
     creds.write_text("[default]\naws_access_key_id = AKIDFILE\naws_secret_access_key = from-file\n")
-    got = _probe(tmp_path, "aws", "boto3")
+    got = _probe(tmp_path, "aws", AWS_SDK)
     assert got["error"] is None
     assert got["after_check"] is True  # the file is read by botocore, as before
+    assert _probe(tmp_path, "aws", "boto3")["after_check"] is False  # botocore only: boto3 (and s3transfer) never load
 
 
 def test_aws_with_an_empty_shared_credentials_file_is_still_rejected(tmp_path):
     (tmp_path / ".aws").mkdir()
     (tmp_path / ".aws" / "credentials").write_text("# nothing here\n")
-    got = _probe(tmp_path, "aws", "boto3")
+    got = _probe(tmp_path, "aws", AWS_SDK)
     assert got["error"][0] == "CredentialsError"
 
 
 def test_aws_env_keys_need_no_boto3_to_be_accepted(tmp_path):
-    got = _probe(tmp_path, "aws", "boto3", AWS_ACCESS_KEY_ID="AKIDENV", AWS_SECRET_ACCESS_KEY="from-env")
+    got = _probe(tmp_path, "aws", AWS_SDK, AWS_ACCESS_KEY_ID="AKIDENV", AWS_SECRET_ACCESS_KEY="from-env")
     assert got == {"after_import": False, "after_check": False, "error": None}
 
 

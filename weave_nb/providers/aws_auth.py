@@ -86,7 +86,7 @@ def _base_session(auth: AuthenticationManager, config: DeploymentConfig) -> Any:
 
 def _has_file_credentials(boto: Any, allow_instance_role: bool) -> bool:
     """Whether botocore finds credentials without touching the network (unless allowed)."""
-    core = boto._session  # the botocore session behind boto3's; its resolver is public API
+    core = boto._session  # the botocore session; its credential resolver is public API
     resolver = core.get_component("credential_provider")
     if not allow_instance_role:
         for name in ("iam-role", "container-role"):
@@ -140,11 +140,30 @@ def endpoint_of(auth: AuthenticationManager, config: DeploymentConfig, option: s
     return option or auth.setting("aws", "AWS_ENDPOINT_URL", "endpoint_url", auth=config.auth)
 
 
+def session_key(auth: AuthenticationManager, config: DeploymentConfig, region: str, endpoint_url: str | None) -> str | None:
+    """A digest naming the session :func:`open_session` would make, or ``None`` when it must not be reused.
+
+    Sessions that assume a role are not reused (their credentials expire). The
+    digest covers the keys themselves, so changed credentials make a new
+    session; it is a hash, never the secret.
+    """
+    import hashlib
+
+    method = config.auth.method if config.auth else None
+    if method == "iam_role":
+        return None
+    keys = static_keys(auth, config)
+    parts = [region, endpoint_url or "", method or "", profile_name(auth, config) or ""]
+    if keys is not None and method != "config_file":
+        parts += [keys[k].get_secret_value() for k in sorted(keys)]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
 def known_regions() -> set[str]:
     """Every region botocore knows Lambda in (all partitions), from its bundled endpoint data."""
-    from botocore.loaders import create_loader
+    from .aws_client import shared_loader
 
-    data = create_loader().load_data("endpoints")
+    data = shared_loader().load_data("endpoints")
     out: set[str] = set()
     for partition in data.get("partitions", []):
         out.update(partition.get("regions", {}))

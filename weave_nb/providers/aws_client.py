@@ -1,4 +1,4 @@
-"""A thin wrapper over boto3 clients: one retry policy and waiters that never sleep for real in tests.
+"""A thin wrapper over botocore clients: one retry policy and waiters that never sleep for real in tests.
 
 botocore's own retries are switched off (``max_attempts=1``) so that every
 retry goes through :class:`AwsClient`, whose sleep function is injected:
@@ -6,10 +6,12 @@ throttling (429, ``Throttling*``, ``TooManyRequests``), 5xx answers and
 dropped connections are retried with bounded exponential backoff and jitter.
 Waiters use boto3's own waiter definitions (``function_active_v2``,
 ``function_updated_v2``: operation, delay, acceptors) driven by the same
-injected sleep. Only this module and the other ``aws_*`` modules import boto3,
-and only when a client or session is made: importing the provider costs
-botocore's exceptions, not boto3 (so ``weave deployments`` stays fast when
-AWS is not configured).
+injected sleep. Only this module and the other ``aws_*`` modules import
+botocore, and only when a client or session is made: importing the provider
+costs botocore's exceptions, nothing more (so ``weave deployments`` stays
+fast when AWS is not configured). boto3 is not used at run time: a
+:class:`BotoSession` is a botocore session on one data loader per process,
+and clients are made once per session, on first use.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from botocore.exceptions import (
@@ -92,16 +95,23 @@ def is_transient(exc: BaseException) -> bool:
 
 @dataclass
 class Session:
-    """Everything needed to make clients: a boto3 session, region and endpoint override."""
+    """Everything needed to make clients: a session (:class:`BotoSession`), region and endpoint override.
+
+    The botocore clients made for it are kept in ``clients`` (they are
+    thread-safe), so every run in a process that uses the same session makes
+    each service's client once.
+    """
 
     boto: Any
     region: str
     endpoint_url: str | None = None
     method: str = "default"
+    clients: dict[str, Any] = field(default_factory=dict, repr=False)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
 class AwsClient:
-    """Makes boto3 clients for one session and calls them with retries.
+    """Makes botocore clients for one session and calls them with retries.
 
     Args:
         session: the :class:`Session` (see :mod:`weave_nb.providers.aws_auth`).
@@ -122,8 +132,21 @@ class AwsClient:
         self.policy = policy or RetryPolicy()
         self.log = log or (lambda text: None)
         self.calls = 0
-        self._clients: dict[str, Any] = {}
-        self._lock = threading.Lock()  # boto3 sessions are not thread-safe; clients are
+        self._api: Any = None
+
+    @property
+    def api(self) -> Any:
+        """The typed facade over this client's calls (:class:`~.aws_api.Api`: ``lam``, ``iam``, ``apigw``, ``logs``)."""
+        if self._api is None:
+            from .aws_api import Api
+
+            self._api = Api(self)
+        return self._api
+
+    @property
+    def _clients(self) -> dict[str, Any]:
+        """The session's clients by service (tests put stubbed clients here)."""
+        return self.session.clients
 
     @property
     def region(self) -> str:
@@ -131,12 +154,16 @@ class AwsClient:
         return self.session.region
 
     def client(self, service: str) -> Any:
-        """The boto3 client for ``service`` (made once, thread-safe), with botocore's retries off."""
-        with self._lock:
+        """The botocore client for ``service`` (made once per session, on first use), with botocore's retries off."""
+        clients = self.session.clients
+        if service in clients:
+            return clients[service]
+        with self.session.lock:  # botocore sessions are not thread-safe; clients are
             return self._client_locked(service)
 
     def _client_locked(self, service: str) -> Any:
-        if service not in self._clients:
+        clients = self.session.clients
+        if service not in clients:
             from botocore.config import Config
 
             cfg = Config(
@@ -148,8 +175,8 @@ class AwsClient:
             kwargs: dict[str, Any] = {"region_name": self.session.region, "config": cfg}
             if self.session.endpoint_url:
                 kwargs["endpoint_url"] = self.session.endpoint_url
-            self._clients[service] = self.session.boto.client(service, **kwargs)
-        return self._clients[service]
+            clients[service] = self.session.boto.client(service, **kwargs)
+        return clients[service]
 
     def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
         """Call ``service.operation(**params)``, retrying transient failures.
@@ -171,6 +198,41 @@ class AwsClient:
             self.log(f"{service}.{operation}: {error_code(exc) or type(exc).__name__}, retrying in {delay:.1f}s")
 
         return retry(once, is_transient, self.sleep, self.policy, note)
+
+    def create(self, service: str, operation: str, find: Callable[[], Any], **params: Any) -> Any:
+        """Call a create operation whose answer may be lost, without ever making the resource twice.
+
+        After a transient failure (a dropped connection, a 5xx: AWS may have
+        made the resource and lost the answer) ``find()`` looks for what the
+        call made; when it returns something, that is the answer (the
+        resource is adopted as this call's). Otherwise the call is tried
+        again, with the same backoff as :meth:`call`.
+
+        Returns:
+            The create's answer, or what ``find()`` returned.
+
+        Raises:
+            ClientError: a non-transient error, or a transient one after the last attempt.
+        """
+        method = getattr(self.client(service), operation)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self.calls += 1
+                return method(**params)
+            except Exception as exc:  # classified below
+                if not is_transient(exc):
+                    raise
+                found = find()
+                if found is not None:
+                    self.log(f"{service}.{operation}: the answer was lost but the resource exists: adopting it")
+                    return found
+                if attempt >= self.policy.attempts:
+                    raise
+                delay = self.policy.delay(attempt)
+                self.log(f"{service}.{operation}: {error_code(exc) or type(exc).__name__}, retrying in {delay:.1f}s")
+                self.sleep(delay)
 
     def paginate(self, service: str, operation: str, result_key: str, token_in: str, token_out: str, **params: Any) -> list[Any]:
         """Collect every page of a listing by following its continuation token.
@@ -235,11 +297,63 @@ class AwsClient:
             waited += model.delay
 
 
-def make_boto_session(**kwargs: Any) -> Any:
-    """A ``boto3.Session`` with ``kwargs`` (access keys, token, profile_name)."""
-    import boto3
+@cache
+def shared_loader() -> Any:
+    """The process's one botocore data loader.
 
-    return boto3.session.Session(**kwargs)
+    Every session made by :func:`make_boto_session` uses it, so botocore's
+    JSON data (endpoints, partitions, service models, waiters) is read from
+    disk once per process, not once per session or client.
+    """
+    from botocore.loaders import create_loader
+
+    return create_loader()
+
+
+class BotoSession:
+    """A botocore session on the shared loader, with the few boto3 ``Session`` methods weave-nb uses.
+
+    boto3 itself is not imported: importing it also loads s3transfer (about
+    50 ms per process) and boto3's resource machinery, none of which the
+    provider needs.
+
+    Args:
+        aws_access_key_id, aws_secret_access_key, aws_session_token: static credentials, if given.
+        profile_name: a profile of the shared AWS files.
+
+    Raises:
+        botocore.exceptions.ProfileNotFound: ``profile_name`` is not in the shared files.
+    """
+
+    def __init__(self, aws_access_key_id: str | None = None, aws_secret_access_key: str | None = None,
+                 aws_session_token: str | None = None, profile_name: str | None = None) -> None:
+        import botocore.session
+
+        core = botocore.session.Session(profile=profile_name)
+        core.register_component("data_loader", shared_loader())
+        if profile_name is not None:
+            core.get_scoped_config()  # an unknown profile fails here, as boto3.Session does
+        if aws_access_key_id is not None or aws_secret_access_key is not None:
+            core.set_credentials(aws_access_key_id, aws_secret_access_key, aws_session_token)
+        self._session = core
+
+    @property
+    def region_name(self) -> str | None:
+        """The region the shared files or the environment configure."""
+        return self._session.get_config_variable("region")
+
+    def get_credentials(self) -> Any:
+        """botocore's credentials (``None`` when none are found)."""
+        return self._session.get_credentials()
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        """A botocore client for ``service`` (the same keyword arguments as ``boto3.client``)."""
+        return self._session.create_client(service, **kwargs)
+
+
+def make_boto_session(**kwargs: Any) -> BotoSession:
+    """A session with ``kwargs`` (access keys, token, profile_name) on the shared loader."""
+    return BotoSession(**kwargs)
 
 
 def _snake(name: str) -> str:

@@ -15,8 +15,8 @@ import json
 from typing import Any
 
 from .aws_client import AwsClient
-from .aws_resources import Created, Observed, maybe
-from .aws_settings import ALIAS, TAG_NAME, tags_for
+from .aws_resources import Observed
+from .aws_settings import TAG_NAME, TAG_OWNER
 from .base import DeployContext
 
 SID_URL_PUBLIC = "weave-nb-url-public"
@@ -53,36 +53,6 @@ def url_in_sync(obs: Observed, public: bool) -> bool:
     return wanted <= sids if public else not (wanted & sids)
 
 
-def ensure_url(client: AwsClient, ctx: DeployContext, fname: str, public: bool, obs: Observed, created: Created) -> str:
-    """Create or update the Function URL on the alias and its permissions. Returns the URL."""
-    auth_type = "NONE" if public else "AWS_IAM"
-    if obs.url is None:
-        url = client.call("lambda", "create_function_url_config", FunctionName=fname, Qualifier=ALIAS, AuthType=auth_type)["FunctionUrl"]
-        created.append(("function-url", url, {"qualifier": ALIAS}))
-    elif obs.url.get("AuthType") != auth_type:
-        url = client.call("lambda", "update_function_url_config", FunctionName=fname, Qualifier=ALIAS, AuthType=auth_type)["FunctionUrl"]
-    else:
-        url = obs.url["FunctionUrl"]
-    ctx.add_resource("function-url", url, qualifier=ALIAS, auth=auth_type)
-    sids = _statement_ids(obs)
-    if public:
-        wanted = [
-            (SID_URL_PUBLIC, {"Action": "lambda:InvokeFunctionUrl", "FunctionUrlAuthType": "NONE"}),
-            (SID_URL_INVOKE, {"Action": "lambda:InvokeFunction", "InvokedViaFunctionUrl": True}),
-        ]
-        for sid, extra in wanted:
-            if sid not in sids:
-                client.call("lambda", "add_permission", FunctionName=fname, Qualifier=ALIAS, StatementId=sid, Principal="*", **extra)
-                ctx.add_resource("permission", sid, qualifier=ALIAS)
-                created.append(("permission", sid, {"qualifier": ALIAS}))
-    else:
-        for sid in (SID_URL_PUBLIC, SID_URL_INVOKE):
-            if sid in sids:
-                maybe(lambda s=sid: client.call("lambda", "remove_permission", FunctionName=fname, Qualifier=ALIAS, StatementId=s))
-                ctx.remove_resource("permission", sid)
-    return url
-
-
 def stale_endpoints(endpoint: str, ctx: DeployContext, obs: Observed) -> list[tuple[str, str]]:
     """Endpoint resources of another endpoint type that must go, with their permissions.
 
@@ -102,68 +72,40 @@ def stale_endpoints(endpoint: str, ctx: DeployContext, obs: Observed) -> list[tu
 
 
 def find_api(client: AwsClient, ctx: DeployContext, fname: str, dep: str) -> dict | None:
-    """The deployment's HTTP API: the recorded one, else one named ``fname`` tagged for ``dep``."""
+    """The deployment's HTTP API: the recorded one, else one named ``fname`` (ours first, by its tags).
+
+    An API of that name that is not ours is returned too: the planner's
+    ownership check then refuses it (or adopts it on request).
+    """
     for res in ctx.resources("api"):
-        found = maybe(lambda rid=res.id: client.call("apigatewayv2", "get_api", ApiId=rid))
+        found = client.api.apigw.find_api(res.id)
         if found:
             return found
-    for api in client.paginate("apigatewayv2", "get_apis", "Items", "NextToken", "NextToken"):
-        if api.get("Name") == fname and (api.get("Tags") or {}).get(TAG_NAME) == dep:
-            return api
-    return None
+    named = [a for a in client.api.apigw.list_apis() if a.get("Name") == fname]
+    ours = [a for a in named if (a.get("Tags") or {}).get(TAG_NAME) == dep and (a.get("Tags") or {}).get(TAG_OWNER) == ctx.owner]
+    return (ours or named or [None])[0]
 
 
-def observe_api(client: AwsClient, api: dict, alias_arn: str | None, public: bool) -> bool:
-    """True when the API's integration, route and stage already match."""
+def observe_api(client: AwsClient, api: dict, alias_arn: str | None, public: bool) -> dict[str, Any]:
+    """The API's pieces as they stand: matching integration id, ``$default`` route (id, whether it is right), stage."""
     api_id = api["ApiId"]
-    integrations = client.call("apigatewayv2", "get_integrations", ApiId=api_id).get("Items", [])
-    ok = [i for i in integrations if i.get("IntegrationUri") == alias_arn and i.get("IntegrationType") == "AWS_PROXY"]
-    if not ok:
-        return False
-    routes = client.call("apigatewayv2", "get_routes", ApiId=api_id).get("Items", [])
+    apigw = client.api.apigw
+    integrations = apigw.integrations(api_id)
+    match = next((i for i in integrations if alias_arn and i.get("IntegrationUri") == alias_arn
+                  and i.get("IntegrationType") == "AWS_PROXY"), None)
+    routes = apigw.routes(api_id)
     route = next((r for r in routes if r.get("RouteKey") == "$default"), None)
-    if not route or route.get("Target") != f"integrations/{ok[0]['IntegrationId']}":
-        return False
-    if route.get("AuthorizationType", "NONE") != ("NONE" if public else "AWS_IAM"):
-        return False
-    stage = maybe(lambda: client.call("apigatewayv2", "get_stage", ApiId=api_id, StageName="$default"))
-    return bool(stage)
+    route_ok = bool(match and route and route.get("Target") == f"integrations/{match['IntegrationId']}"
+                    and route.get("AuthorizationType", "NONE") == ("NONE" if public else "AWS_IAM"))
+    stage = apigw.find_stage(api_id)
+    return {"integration": match["IntegrationId"] if match else None, "route": route["RouteId"] if route else None,
+            "route_ok": route_ok, "stage": bool(stage)}
 
 
-def ensure_api(
-    client: AwsClient, ctx: DeployContext, fname: str, dep: str, alias_arn: str, public: bool, obs: Observed, created: Created
-) -> str:
-    """Create or repair the HTTP API (integration, route, stage) and Lambda's permission. Returns its URL."""
-    api = obs.api
-    if api is None:
-        api = client.call("apigatewayv2", "create_api", Name=fname, ProtocolType="HTTP", Tags=tags_for(dep),
-                          Description=f"weave-nb deployment {dep}")
-        created.append(("api", api["ApiId"], {}))
-    api_id = api["ApiId"]
-    ctx.add_resource("api", api_id, endpoint=api.get("ApiEndpoint"))
-    integrations = client.call("apigatewayv2", "get_integrations", ApiId=api_id).get("Items", [])
-    match = next((i for i in integrations if i.get("IntegrationUri") == alias_arn and i.get("IntegrationType") == "AWS_PROXY"), None)
-    if match is None:
-        match = client.call("apigatewayv2", "create_integration", ApiId=api_id, IntegrationType="AWS_PROXY",
-                            IntegrationUri=alias_arn, PayloadFormatVersion="2.0", IntegrationMethod="POST")
-    target = f"integrations/{match['IntegrationId']}"
-    auth = "NONE" if public else "AWS_IAM"
-    routes = client.call("apigatewayv2", "get_routes", ApiId=api_id).get("Items", [])
-    route = next((r for r in routes if r.get("RouteKey") == "$default"), None)
-    if route is None:
-        client.call("apigatewayv2", "create_route", ApiId=api_id, RouteKey="$default", Target=target, AuthorizationType=auth)
-    elif route.get("Target") != target or route.get("AuthorizationType", "NONE") != auth:
-        client.call("apigatewayv2", "update_route", ApiId=api_id, RouteId=route["RouteId"], Target=target, AuthorizationType=auth)
-    if maybe(lambda: client.call("apigatewayv2", "get_stage", ApiId=api_id, StageName="$default")) is None:
-        client.call("apigatewayv2", "create_stage", ApiId=api_id, StageName="$default", AutoDeploy=True)
-    if SID_API not in _statement_ids(obs):
-        parts = alias_arn.split(":")
-        source = f"arn:{parts[1]}:execute-api:{parts[3]}:{parts[4]}:{api_id}/*/*"
-        client.call("lambda", "add_permission", FunctionName=fname, Qualifier=ALIAS, StatementId=SID_API,
-                    Action="lambda:InvokeFunction", Principal="apigateway.amazonaws.com", SourceArn=source)
-        ctx.add_resource("permission", SID_API, qualifier=ALIAS)
-        created.append(("permission", SID_API, {"qualifier": ALIAS}))
-    return api.get("ApiEndpoint") or f"https://{api_id}.execute-api.{client.region}.amazonaws.com"
+def api_source_arn(alias_arn: str, api_id: str) -> str:
+    """The ``execute-api`` source ARN that Lambda's permission for the HTTP API names."""
+    parts = alias_arn.split(":")
+    return f"arn:{parts[1]}:execute-api:{parts[3]}:{parts[4]}:{api_id}/*/*"
 
 
 def api_gateway_event(payload: dict[str, Any], path: str = "/", method: str = "POST") -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Status, undeploy, listing, invoking and logs of AWS deployments (the deploy itself is in aws_provider).
+"""Status, the undeploy plan, listing, invoking and logs of AWS deployments (the deploy plan is in aws_provider).
 
 Listing uses two bulk calls per region: ``ListFunctions`` (following
 ``NextMarker``) and the Resource Groups Tagging API's ``GetResources``
@@ -10,7 +10,6 @@ the tagging API is not allowed or not available, it falls back to
 from __future__ import annotations
 
 import json
-import shutil
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,13 +17,15 @@ from typing import Any
 
 from ..artifact import LAMBDA_HANDLER, SPEC_FILE
 from ..config import DeploymentConfig, DeploymentInfo, DeploymentStatus
+from ..core import ownership
+from ..core.plan import Plan, PlannedStep
 from ..errors import NotFound, WeaveError
 from . import aws_auth
 from .aws_client import AwsClient, RetryPolicy, Session, error_code
 from .aws_endpoint import api_gateway_event, find_api, signed_headers
+from .aws_endpoint_plan import adopt_step, api_arn
 from .aws_local import decode_answer, invoke_zip
-from .aws_resources import delete_resource, maybe
-from .aws_settings import ALIAS, FUNCTION_PREFIX, ROLE_PREFIX, TAG_MANAGED, TAG_NAME
+from .aws_settings import ALIAS, FUNCTION_PREFIX, ROLE_PREFIX, TAG_MANAGED, TAG_NAME, TAG_OWNER, tags_for
 from .base import DeployContext, DeploymentProvider
 
 DELETE_ORDER = ("permission", "function-url", "api", "alias", "version", "function", "role-policy", "role", "log-group")
@@ -48,6 +49,7 @@ class AwsOperations(DeploymentProvider):
     def __init__(self, auth: Any, policy: RetryPolicy | None = None) -> None:
         super().__init__(auth)
         self.policy = policy
+        self._sessions: dict[str, Session] = {}  # one boto3 session (and its clients) per identity, region and endpoint
 
     # -- clients ---------------------------------------------------------------
     def _make_client(self, config: DeploymentConfig, region: str, endpoint: str | None, ctx: DeployContext | None) -> AwsClient:
@@ -57,7 +59,12 @@ class AwsOperations(DeploymentProvider):
         def factory(session: Session) -> AwsClient:
             return AwsClient(session, sleep=sleep, policy=self.policy, log=log)
 
-        session = aws_auth.open_session(self.auth, config, region, endpoint, client_factory=factory)
+        key = aws_auth.session_key(self.auth, config, region, endpoint)
+        session = self._sessions.get(key) if key else None
+        if session is None:
+            session = aws_auth.open_session(self.auth, config, region, endpoint, client_factory=factory)
+            if key:
+                self._sessions[key] = session
         return factory(session)
 
     def _record_config(self, name: str, record: DeploymentInfo | None) -> DeploymentConfig:
@@ -93,57 +100,76 @@ class AwsOperations(DeploymentProvider):
         """
         client, _ = self._client_for(ctx)
         fname = self._fname(ctx)
-        found = maybe(lambda: client.call("lambda", "get_function", FunctionName=fname))
+        found = client.api.lam.find_function(fname)
         rec = ctx.record
         if found is None:
             if rec is None:
                 raise NotFound(f"no AWS deployment named {ctx.name!r}", "list them with `weave deployments --provider aws`")
             return rec.model_copy(update={"status": DeploymentStatus.FAILED, "health": "function missing", "drift": "missing"})
         status, health = lambda_status(found["Configuration"])
-        live = maybe(lambda: client.call("lambda", "get_alias", FunctionName=fname, Name=ALIAS))
+        live = client.api.lam.find_alias(fname, ALIAS)
         base = rec or DeploymentInfo(name=ctx.name, provider="aws", region=client.region, drift="unrecorded")
         update: dict[str, Any] = {"status": status, "health": health, "region": client.region}
         if live:
             update["version"] = live["FunctionVersion"]
         if not base.endpoint:
-            url = maybe(lambda: client.call("lambda", "get_function_url_config", FunctionName=fname, Qualifier=ALIAS))
+            url = client.api.lam.find_url(fname, ALIAS)
             update["endpoint"] = url["FunctionUrl"] if url else None
         return base.model_copy(update=update)
 
-    # -- destroy ---------------------------------------------------------------
-    def destroy(self, ctx: DeployContext, purge_logs: bool = False, **options: Any) -> None:
-        """Remove everything the deployment made, recorded or found by name and tags.
+    # -- undeploy plan -----------------------------------------------------------
+    def plan_destroy(self, ctx: DeployContext, purge_logs: bool = False, adopt: bool = False, **options: Any) -> Plan:
+        """One delete step per resource the deployment made: recorded, or found by name (after an interrupted deploy).
 
         Args:
             ctx: the deployment's context.
             purge_logs: also delete the log group ``/aws/lambda/<function>``.
+            adopt: take over (tag, then delete) a function, role or API of this name that this inventory did not make.
 
         Raises:
             NotFound: nothing recorded and nothing found.
+            ForeignResource: the function, role or API of this name is not this inventory's (and not ``adopt``).
         """
         client, _ = self._client_for(ctx)
         fname = self._fname(ctx)
+        tags = tags_for(ctx.name, ctx.owner)
         todo: dict[tuple[str, str], dict] = {(r.kind, r.id): dict(r.attrs) for r in ctx.resources()}
-        fn = maybe(lambda: client.call("lambda", "get_function", FunctionName=fname))
-        if fn and (fn.get("Tags") or {}).get(TAG_NAME) == ctx.name:
-            todo.setdefault(("function", fname), {})
+        steps: list[PlannedStep] = []
+
+        def judge(kind: str, rid: str, what: str, found: dict[str, str], arn: str, endpoint: str | None = None) -> None:
+            if ownership.check("tag", what, found, ctx.owner, adopt, ctx.name):
+                steps.append(adopt_step(kind, rid, arn, tags, endpoint))
+            todo.setdefault((kind, rid), {})
+
+        fn = client.api.lam.find_function(fname)
+        if fn:
+            judge("function", fname, f"Lambda function {fname}", fn.get("Tags") or {}, fn["Configuration"]["FunctionArn"])
         role = f"{ROLE_PREFIX}{ctx.name}"
-        found_role = maybe(lambda: client.call("iam", "get_role", RoleName=role))
-        if found_role and {t["Key"]: t["Value"] for t in found_role["Role"].get("Tags", [])}.get(TAG_NAME) == ctx.name:
-            todo.setdefault(("role", role), {})
-        if ctx.record is None or (ctx.record.details.get("endpoint_type") == "api" and not any(k == "api" for k, _ in todo)):
+        found_role = client.api.iam.find_role(role)
+        if found_role:
+            role_tags = {t["Key"]: t["Value"] for t in found_role.get("Tags") or []}
+            judge("role", role, f"IAM role {role}", role_tags, found_role["Arn"])
+        if ctx.record is None or ctx.record.details.get("endpoint_type") == "api" or any(k == "api" for k, _ in todo):
             api = find_api(client, ctx, fname, ctx.name)
             if api:
-                todo.setdefault(("api", api["ApiId"]), {})
+                judge("api", api["ApiId"], f"HTTP API {api['ApiId']} ({fname})", api.get("Tags") or {},
+                      api_arn(client.region, api["ApiId"]), api.get("ApiEndpoint"))
         if purge_logs or (ctx.record and ctx.record.details.get("purge_logs")):
             todo.setdefault(("log-group", f"/aws/lambda/{fname}"), {})
         if not todo and ctx.record is None:
             raise NotFound(f"no AWS deployment named {ctx.name!r}", "list them with `weave deployments --provider aws`")
         for kind, rid in sorted(todo, key=lambda kr: DELETE_ORDER.index(kr[0]) if kr[0] in DELETE_ORDER else 99):
-            with ctx.step(f"delete-{kind}", f"delete {kind} {rid}"):
-                delete_resource(client, kind, rid, todo[(kind, rid)], fname)
-                ctx.remove_resource(kind, rid)
-        shutil.rmtree(ctx.inventory.home / "aws" / ctx.name, ignore_errors=True)
+            attrs = todo[(kind, rid)]
+            params = {"kind": kind, "id": rid, "function_name": fname, "qualifier": attrs.get("qualifier", ALIAS)}
+            if kind == "role-policy":
+                params["role"] = attrs.get("role") or role
+            steps.append(PlannedStep(key=f"delete-{kind}-{rid}", resource=f"{kind} {rid}", action="delete", call="delete",
+                                     params=params))
+        folder = ctx.inventory.home / "aws" / ctx.name
+        if folder.exists():
+            steps.append(PlannedStep(key="files", resource=f"local packages under {folder}", action="delete", call="remove_files",
+                                     params={"folder": str(folder)}))
+        return Plan(provider="aws", name=ctx.name, operation="undeploy", steps=steps, observed={"function": fname, "region": client.region})
 
     # -- listing ---------------------------------------------------------------
     def list_deployments(self, records: Any = None) -> list[DeploymentInfo]:
@@ -174,7 +200,7 @@ class AwsOperations(DeploymentProvider):
     def _list_region(self, client: AwsClient, records: list[DeploymentInfo]) -> list[DeploymentInfo]:
         with ThreadPoolExecutor(max_workers=1) as pool:  # the two bulk listings run side by side
             tag_read = pool.submit(self._tag_mappings, client)
-            functions = client.paginate("lambda", "list_functions", "Functions", "Marker", "NextMarker")
+            functions = client.api.lam.list_functions()
             mappings = tag_read.result()
         tagged = mappings if mappings is not None else self._fallback_tags(client, functions, {r.details.get("function") for r in records})
         out = []
@@ -184,18 +210,14 @@ class AwsOperations(DeploymentProvider):
                 continue
             status, health = lambda_status(conf)
             out.append(DeploymentInfo(name=tags[TAG_NAME], provider="aws", status=status, health=health, region=client.region,
-                                      details={"function": conf["FunctionName"]}))
+                                      details={"function": conf["FunctionName"], "owner": tags.get(TAG_OWNER)}))
         return out
 
     @staticmethod
     def _tag_mappings(client: AwsClient) -> dict[str, dict[str, str]] | None:
         """Tags of every weave-nb function from the tagging API, or ``None`` where it is not available."""
         try:
-            mappings = client.paginate(
-                "resourcegroupstaggingapi", "get_resources", "ResourceTagMappingList", "PaginationToken", "PaginationToken",
-                TagFilters=[{"Key": TAG_MANAGED, "Values": ["true"]}], ResourceTypeFilters=["lambda:function"],
-                ResourcesPerPage=100,
-            )
+            mappings = client.api.tagging.resources(TAG_MANAGED, "true", "lambda:function")
         except Exception as exc:  # noqa: BLE001 - denied or not offered: the caller falls back
             if not error_code(exc):
                 raise
@@ -208,9 +230,9 @@ class AwsOperations(DeploymentProvider):
         out = {}
         for conf in functions:
             if conf["FunctionName"].startswith(FUNCTION_PREFIX) or conf["FunctionName"] in recorded:
-                tags = maybe(lambda arn=conf["FunctionArn"]: client.call("lambda", "list_tags", Resource=arn))
-                if tags:
-                    out[conf["FunctionArn"]] = dict(tags.get("Tags") or {})
+                tags = client.api.lam.find_tags(conf["FunctionArn"])
+                if tags is not None:
+                    out[conf["FunctionArn"]] = tags
         return out
 
     # -- invoke & logs ---------------------------------------------------------
@@ -238,7 +260,7 @@ class AwsOperations(DeploymentProvider):
             headers = signed_headers(client.session.boto, rec.endpoint, body, service, client.region)
             return post_json(rec.endpoint, payload, headers=headers, timeout=timeout)
         event = api_gateway_event(payload)
-        answer = client.call("lambda", "invoke", FunctionName=self._fname(ctx), Qualifier=ALIAS, Payload=json.dumps(event).encode())
+        answer = client.api.lam.invoke(self._fname(ctx), ALIAS, json.dumps(event).encode())
         raw = answer["Payload"].read()
         if answer.get("FunctionError"):
             raise WeaveError(f"the function failed: {raw[:500].decode(errors='replace')}", "see `weave logs NAME --provider aws`")
@@ -267,10 +289,10 @@ class AwsOperations(DeploymentProvider):
         client, _ = self._client_for(ctx)
         group = f"/aws/lambda/{self._fname(ctx)}"
         kept: collections.deque[str] = collections.deque(maxlen=max(1, tail))
-        params: dict[str, Any] = {"logGroupName": group, "startTime": int((time.time() - since_hours * 3600) * 1000)}
+        params: dict[str, Any] = {"startTime": int((time.time() - since_hours * 3600) * 1000)}
         for _ in range(max_pages):
             try:
-                page = client.call("logs", "filter_log_events", **params)
+                page = client.api.logs.events(group, **params)
             except Exception as exc:  # noqa: BLE001
                 if error_code(exc) == "ResourceNotFoundException":
                     return ""

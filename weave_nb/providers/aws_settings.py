@@ -32,6 +32,7 @@ FUNCTION_PREFIX = "weave-"
 ROLE_PREFIX = "weave-nb-"
 TAG_MANAGED = "weave-nb:managed"
 TAG_NAME = "weave-nb:name"
+TAG_OWNER = "weave-nb:owner"
 BASIC_EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 PARTITIONS = (("cn-", "aws-cn"), ("us-gov-", "aws-us-gov"), ("us-isob-", "aws-iso-b"), ("us-iso-", "aws-iso"))
 TRUST_POLICY = (
@@ -289,6 +290,10 @@ def log_policy_document(region: str, account_id: str, function_name: str) -> dic
     }
 
 
-def tags_for(name: str) -> dict[str, str]:
-    """The tags every resource of deployment ``name`` carries."""
-    return {TAG_MANAGED: "true", TAG_NAME: name}
+
+
+def tags_for(name: str, owner: str) -> dict[str, str]:
+    """The tags every resource of deployment ``name`` made by inventory ``owner`` carries (the ownership marks)."""
+    from ..core import ownership
+
+    return ownership.marks("tag", name, owner)
