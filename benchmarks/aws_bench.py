@@ -88,8 +88,8 @@ def run(moto: MotoServer, proxy: FaultProxy, tmp: Path, count: int) -> int:
 
 
 def measure(label: str, lam, iam, proxy: FaultProxy, tmp: Path, count: int, counted: bool) -> bool:
-    from weave_nb.artifact import zip_bytes
-    from weave_nb.manager import DeploymentManager
+    from weave_nb.core.artifact import zip_bytes
+    from weave_nb.core.manager import DeploymentManager
 
     home = tmp / f"home-{int(counted)}"
     weave = (ROOT / "examples" / "hello.weave.yaml").read_text()

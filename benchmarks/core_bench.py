@@ -49,7 +49,7 @@ def weave_cmd() -> list[str]:
     if beside.exists():
         return [str(beside)]
     found = shutil.which("weave")
-    return [found] if found else [sys.executable, "-m", "weave_nb.cli"]
+    return [found] if found else [sys.executable, "-m", "weave_nb.frontends.cli"]
 
 
 def median_ms(samples: list[float]) -> float:
@@ -89,8 +89,8 @@ def report_command(label: str, cmd: list[str], env: dict[str, str], runs: int, t
 
 # -- sections -----------------------------------------------------------------
 def artifact_size() -> None:
-    from weave_nb.artifact import build_artifact
-    from weave_nb.spec import load_weave
+    from weave_nb.core.artifact import build_artifact
+    from weave_nb.spec.model import load_weave
 
     art = build_artifact(load_weave(PIPELINE))
     print("artifact (examples/research_pipeline.weave.yaml, 4 agents)")
@@ -103,8 +103,8 @@ def artifact_size() -> None:
 
 
 def handler_import(runs: int = 10) -> None:
-    from weave_nb.artifact import build_artifact
-    from weave_nb.spec import load_weave
+    from weave_nb.core.artifact import build_artifact
+    from weave_nb.spec.model import load_weave
 
     art = build_artifact(load_weave(PIPELINE))
     with tempfile.TemporaryDirectory() as tmp:
@@ -146,7 +146,7 @@ def _get_ok(url: str) -> bool:
 
 
 def local_deploy(runs: int = 5) -> None:
-    from weave_nb.manager import DeploymentManager
+    from weave_nb.core.manager import DeploymentManager
 
     print(f"local provider (median of {runs} runs)")
     with tempfile.TemporaryDirectory() as home:
@@ -217,8 +217,8 @@ def import_cost(runs: int = 10) -> None:
 
 
 def listing(rows: int = 1000, runs: int = 10) -> None:
-    from weave_nb.inventory import Inventory
-    from weave_nb.manager import DeploymentManager
+    from weave_nb.core.inventory import Inventory
+    from weave_nb.core.manager import DeploymentManager
 
     print(f"weave deployments over {rows} recorded rows (median of {runs} runs; CLI: wall median, min, CPU)")
     with tempfile.TemporaryDirectory() as home:

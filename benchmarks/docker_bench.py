@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from weave_nb.events import StepFinished
-from weave_nb.manager import DeploymentManager
+from weave_nb.core.events import StepFinished
+from weave_nb.core.manager import DeploymentManager
 
 TARGETS = {"size_kb": 100, "rebuild_s": 2.0, "deploy_s": 5.0, "unchanged_s": 0.3}
 

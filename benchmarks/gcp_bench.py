@@ -15,8 +15,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from weave_nb.emulators.gcf_fake import FakeCloudFunctions
-from weave_nb.manager import DeploymentManager
+from weave_nb.sandbox.emulators.gcf_fake import FakeCloudFunctions
+from weave_nb.core.manager import DeploymentManager
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINE = str(ROOT / "examples" / "research_pipeline.weave.yaml")

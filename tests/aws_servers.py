@@ -293,10 +293,10 @@ class AwsWorld:
 
     def manager(self, **kwargs: Any) -> Any:
         """A DeploymentManager on this home with the fake sleep and a jitter-free retry policy."""
-        from weave_nb.auth import AuthenticationManager
-        from weave_nb.manager import DeploymentManager
-        from weave_nb.providers.aws_client import RetryPolicy
-        from weave_nb.providers.aws_provider import AwsProvider
+        from weave_nb.core.auth import AuthenticationManager
+        from weave_nb.core.manager import DeploymentManager
+        from weave_nb.providers.aws.client import RetryPolicy
+        from weave_nb.providers.aws.provider import AwsProvider
 
         auth = AuthenticationManager()
         provider = AwsProvider(auth, policy=RetryPolicy(attempts=4, base=0.5, rand=lambda: 1.0))

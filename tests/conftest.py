@@ -48,9 +48,9 @@ def undeploy_all_local(home: Path) -> None:
     """Undeploy every local deployment recorded under ``home``; stop its process by hand if that fails."""
     if not Path(home, "inventory.db").exists():
         return
-    from weave_nb.inventory import Inventory
-    from weave_nb.manager import DeploymentManager
-    from weave_nb.procutil import stop_process
+    from weave_nb.core.inventory import Inventory
+    from weave_nb.core.manager import DeploymentManager
+    from weave_nb.core.procutil import stop_process
 
     mgr = DeploymentManager(home=home, lock_wait=30)
     for info in Inventory(home).list("local"):
@@ -65,7 +65,7 @@ def undeploy_all_local(home: Path) -> None:
 @pytest.fixture
 def manager(weave_home):
     """A DeploymentManager on the private home."""
-    from weave_nb.manager import DeploymentManager
+    from weave_nb.core.manager import DeploymentManager
 
     return DeploymentManager(home=weave_home)
 
@@ -89,9 +89,9 @@ def subprocess_env(weave_home):
 
 
 def weave_command() -> list[str]:
-    """The ``weave`` console script if installed, else ``python -m weave_nb.cli``."""
+    """The ``weave`` console script if installed, else ``python -m weave_nb.frontends.cli``."""
     found = shutil.which("weave")
-    return [found] if found else [sys.executable, "-m", "weave_nb.cli"]
+    return [found] if found else [sys.executable, "-m", "weave_nb.frontends.cli"]
 
 
 def run_weave(args: list[str], env: dict[str, str], timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
@@ -123,9 +123,9 @@ def server_pids(home: Path) -> list[int]:
 # "RESULT {json}". argv: pause-after, weave file, name, lock wait seconds.
 DEPLOY_SCRIPT = """
 import json, sys, time
-from weave_nb.errors import WeaveError
-from weave_nb.events import StepFinished
-from weave_nb.manager import DeploymentManager
+from weave_nb.core.errors import WeaveError
+from weave_nb.core.events import StepFinished
+from weave_nb.core.manager import DeploymentManager
 
 pause_after, weave_file, name, lock_wait = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 

@@ -30,9 +30,9 @@ except ImportError:  # pragma: no cover - depends on the installation
         raise
     pytest.skip("the docker package is not installed (pip install 'weave-nb[docker]')", allow_module_level=True)
 
-from weave_nb.auth import AuthenticationManager, EnvironmentCredentialProvider
-from weave_nb.events import Event, LogLine
-from weave_nb.manager import DeploymentManager
+from weave_nb.core.auth import AuthenticationManager, EnvironmentCredentialProvider
+from weave_nb.core.events import Event, LogLine
+from weave_nb.core.manager import DeploymentManager
 
 __all__ = [
     "RUN_ID",

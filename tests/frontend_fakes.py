@@ -12,14 +12,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from weave_nb.config import (
+from weave_nb.core.config import (
     DeploymentConfig,
     DeploymentInfo,
     DeploymentStatus,
     Plan,
     PlannedStep,
 )
-from weave_nb.errors import DeploymentFailed, NotFound
+from weave_nb.core.errors import DeploymentFailed, NotFound
 from weave_nb.providers.base import DeployContext, DeploymentProvider
 
 HELLO = """\
@@ -142,7 +142,7 @@ class FileGate:
         """Wait until the file exists (polled), at most ``timeout`` seconds."""
         import os
 
-        from weave_nb.procutil import wait_for
+        from weave_nb.core.procutil import wait_for
 
         return wait_for(lambda: os.path.exists(self.path), timeout, 0.01)
 
@@ -159,8 +159,8 @@ def gated_kernel_setup(gate: str) -> str:
     return (
         "%load_ext weave_nb\n"
         "from frontend_fakes import file_gated_provider\n"
-        "from weave_nb.magics import WeaveMagics\n"
-        "from weave_nb.manager import DeploymentManager\n"
+        "from weave_nb.frontends.magics import WeaveMagics\n"
+        "from weave_nb.core.manager import DeploymentManager\n"
         "magics = next(c for c in get_ipython().configurables if isinstance(c, WeaveMagics))\n"
         f"magics.manager = DeploymentManager(providers={{'gated': file_gated_provider({gate!r})}})\n"
     )

@@ -233,7 +233,7 @@ def make_bundle(directory: Path, weave_yaml: str) -> Path:
     Returns:
         ``directory``, ready for ``sys.path`` or ``python -I``.
     """
-    from weave_nb.spec import parse_weave
+    from weave_nb.spec.model import parse_weave
 
     pkg = directory / "weave_runtime"
     pkg.mkdir(parents=True)

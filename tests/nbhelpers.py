@@ -38,7 +38,7 @@ def children_of(pid: int) -> list[int]:
 
 def alive(pid: int) -> bool:
     """True when ``pid`` runs and is not a zombie."""
-    from weave_nb.procutil import pid_alive, reap
+    from weave_nb.core.procutil import pid_alive, reap
 
     reap(pid)
     return pid_alive(pid)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from weave_nb.events import PlanReady, StepFinished
+from weave_nb.core.events import PlanReady, StepFinished
 
 
 def ran_and_planned(events):

@@ -9,10 +9,10 @@ import pytest
 from frontend_fakes import HELLO, make_provider, weave_text
 
 import weave_nb
-from weave_nb.config import DeploymentStatus
-from weave_nb.errors import NotFound
-from weave_nb.manager import DeploymentManager
-from weave_nb.render import line_sink
+from weave_nb.core.config import DeploymentStatus
+from weave_nb.core.errors import NotFound
+from weave_nb.core.manager import DeploymentManager
+from weave_nb.frontends.render import line_sink
 
 
 @pytest.fixture
@@ -22,17 +22,18 @@ def mgr(tmp_path, monkeypatch):
 
 
 def test_public_surface():
-    import weave_nb.http_call  # noqa: F401 - the HTTP helper module, loaded by providers
+    import weave_nb.core.http_call  # noqa: F401 - the HTTP helper module, loaded by providers
 
     for name in ("deploy", "plan", "deployments", "undeploy", "status", "invoke", "logs", "provider_options"):
         assert name in weave_nb.__all__ and callable(getattr(weave_nb, name))
 
 
 def test_public_surface_holds_the_errors_spec_and_sandbox_and_resolves_every_name():
-    from weave_nb import errors, sandbox, spec
+    from weave_nb import sandbox, spec
+    from weave_nb.core import errors
 
     for name in ("WeaveError", "WeaveSpecError", "ConfigError", "ProviderUnavailable", "CredentialsError",
-                 "DeploymentFailed", "DeploymentBusy", "NotFound"):
+                 "DeploymentFailed", "DeploymentBusy", "NotFound", "ForeignResource", "InventoryError"):
         assert name in weave_nb.__all__ and getattr(weave_nb, name) is getattr(errors, name)
     assert weave_nb.WeaveSpec is spec.WeaveSpec and weave_nb.load_weave is spec.load_weave
     assert weave_nb.Sandbox is sandbox.Sandbox
@@ -68,7 +69,7 @@ def test_import_weave_nb_is_cheap():
         "print(weave_nb.WeaveSpec.__name__, weave_nb.deploy.__module__)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert done.stdout.splitlines() == ["[]", "WeaveSpec weave_nb.api"], done.stdout
+    assert done.stdout.splitlines() == ["[]", "WeaveSpec weave_nb.frontends.api"], done.stdout
 
 
 def test_api_round_trip(mgr, capsys):
@@ -95,7 +96,7 @@ def test_api_round_trip(mgr, capsys):
 
 def test_provider_is_found_from_the_inventory(mgr):
     """Like the CLI and the magics: without a provider, the one the deployment is recorded on."""
-    from weave_nb.errors import ConfigError
+    from weave_nb.core.errors import ConfigError
 
     weave_nb.deploy("found", "slow", weave_text=HELLO, sink=lambda e: None, manager=mgr)
     assert weave_nb.status("found", manager=mgr).provider == "slow"

@@ -12,8 +12,8 @@ from io import BytesIO
 
 import pytest
 
-from weave_nb.artifact import LAMBDA_HANDLER, SPEC_FILE, build_artifact, runtime_files, zip_bytes
-from weave_nb.spec import load_weave, parse_weave
+from weave_nb.core.artifact import LAMBDA_HANDLER, SPEC_FILE, build_artifact, runtime_files, zip_bytes
+from weave_nb.spec.model import load_weave, parse_weave
 
 from conftest import EXAMPLES, MOCK_WEAVE, REPO_ROOT
 from test_local_provider import assert_dependency_order
@@ -30,7 +30,7 @@ def test_same_inputs_give_identical_bytes_and_hash():
 
 def test_hash_is_the_same_in_another_process_and_hash_seed(subprocess_env):
     here = build_artifact(load_weave(RESEARCH)).content_hash
-    code = f"from weave_nb.spec import load_weave; from weave_nb.artifact import build_artifact; print(build_artifact(load_weave({str(RESEARCH)!r})).content_hash)"
+    code = f"from weave_nb.spec.model import load_weave; from weave_nb.core.artifact import build_artifact; print(build_artifact(load_weave({str(RESEARCH)!r})).content_hash)"
     for seed in ("1", "4242"):
         env = {**subprocess_env, "PYTHONHASHSEED": seed}
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, cwd="/")

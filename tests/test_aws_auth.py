@@ -45,7 +45,7 @@ def test_profile_from_shared_credentials_file(aws, monkeypatch, tmp_path):
 
 
 def test_unknown_profile_is_a_credentials_error(aws, monkeypatch):
-    from weave_nb.errors import CredentialsError
+    from weave_nb.core.errors import CredentialsError
 
     _no_env_keys(monkeypatch)
     monkeypatch.setenv("AWS_PROFILE", "nope")
@@ -77,7 +77,7 @@ def test_external_id_is_sent_and_never_recorded(aws, monkeypatch):
 
 
 def test_iam_role_without_arn_is_refused_before_any_call(aws):
-    from weave_nb.errors import CredentialsError
+    from weave_nb.core.errors import CredentialsError
 
     with pytest.raises(CredentialsError, match="role_arn"):
         deploy(aws.manager(), auth={"method": "iam_role"})

@@ -7,8 +7,8 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.stub import Stubber
 
-from weave_nb.errors import DeploymentFailed
-from weave_nb.providers.aws_client import AwsClient, RetryPolicy, Session, is_transient
+from weave_nb.core.errors import DeploymentFailed
+from weave_nb.providers.aws.client import AwsClient, RetryPolicy, Session, is_transient
 
 
 def _client(policy=None):

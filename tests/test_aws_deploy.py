@@ -240,7 +240,7 @@ def test_logs_read_the_log_group(aws):
 
 def test_undeploy_keeps_lambdas_log_group_unless_purge_logs_is_given(aws):
     """The group Lambda makes on the first call outlives the function unless --purge-logs is given."""
-    from weave_nb.cli import main
+    from weave_nb.frontends.cli import main
 
     logs = aws.client("logs")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from weave_nb.errors import DeploymentFailed, WeaveError
+from weave_nb.core.errors import DeploymentFailed, WeaveError
 
 try:
     from tests.aws_servers import EXAMPLES, Rule, aws, moto_server, role_not_ready_rule  # noqa: F401

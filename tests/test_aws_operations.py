@@ -40,7 +40,7 @@ def test_status_reports_state_endpoint_and_live_version(aws):
     ({"State": "Inactive"}, "active"),
 ])
 def test_lambda_state_mapping(conf, expected):
-    from weave_nb.providers.aws_operations import lambda_status
+    from weave_nb.providers.aws.operations import lambda_status
 
     assert lambda_status(conf)[0].value == expected
 
@@ -72,7 +72,7 @@ def test_unrecorded_function_shows_as_unrecorded(aws, tmp_path):
 def test_two_hundred_deployments_listed_with_bulk_calls(aws):
     lam, iam = aws.client("lambda"), aws.client("iam")
     role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    from weave_nb.artifact import zip_bytes
+    from weave_nb.core.artifact import zip_bytes
 
     code = zip_bytes({"x.py": b"x = 1\n"})
     mgr = aws.manager()
@@ -97,7 +97,7 @@ def _stubbed_client(pages_fn, pages_tags):
     import boto3
     from botocore.stub import Stubber
 
-    from weave_nb.providers.aws_client import AwsClient, Session
+    from weave_nb.providers.aws.client import AwsClient, Session
 
     kw = dict(region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b")
     lam, tag = boto3.client("lambda", **kw), boto3.client("resourcegroupstaggingapi", **kw)
@@ -117,8 +117,8 @@ def _fn(name):
 
 
 def test_listing_follows_next_marker_and_pagination_token():
-    from weave_nb.auth import AuthenticationManager
-    from weave_nb.providers.aws_provider import AwsProvider
+    from weave_nb.core.auth import AuthenticationManager
+    from weave_nb.providers.aws.provider import AwsProvider
 
     tags = lambda n: [{"Key": "weave-nb:managed", "Value": "true"}, {"Key": "weave-nb:name", "Value": n}]  # noqa: E731
     arn = lambda n: f"arn:aws:lambda:us-east-1:123456789012:function:weave-{n}"  # noqa: E731
@@ -138,8 +138,8 @@ def test_listing_follows_next_marker_and_pagination_token():
 
 
 def test_listing_falls_back_to_list_tags_when_tagging_api_is_denied():
-    from weave_nb.auth import AuthenticationManager
-    from weave_nb.providers.aws_provider import AwsProvider
+    from weave_nb.core.auth import AuthenticationManager
+    from weave_nb.providers.aws.provider import AwsProvider
 
     client, (s1, s2) = _stubbed_client([({}, {"Functions": [_fn("weave-a"), _fn("plain")]})], [])
     s2.add_client_error("get_resources", service_error_code="AccessDeniedException", http_status_code=403)
@@ -207,7 +207,7 @@ def test_remote_invoke_of_a_private_endpoint_is_signed_with_sigv4(aws, endpoint,
 
 
 def test_cli_end_to_end(aws, tmp_path):
-    from weave_nb.cli import main
+    from weave_nb.frontends.cli import main
 
     weave_file = tmp_path / "hello.weave.yaml"
     weave_file.write_text(HELLO)
@@ -248,7 +248,7 @@ def lambda_simple(aws):
 def test_invoke_without_an_endpoint_uses_lambda_invoke_on_the_live_alias(aws, lambda_simple):
     import base64
 
-    from weave_nb.errors import WeaveError
+    from weave_nb.core.errors import WeaveError
 
     mgr = aws.manager()
     info = deploy(mgr, options={"endpoint": "none"})

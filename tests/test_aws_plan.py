@@ -13,7 +13,7 @@ import zipfile
 
 import pytest
 
-from weave_nb.errors import ForeignResource, WeaveError
+from weave_nb.core.errors import ForeignResource, WeaveError
 
 try:
     from tests.aws_servers import EXAMPLES, Rule, aws, moto_server  # noqa: F401
@@ -35,7 +35,7 @@ def values(name="demo", text=HELLO, **extra):
 
 
 def cli(*args):
-    from weave_nb.cli import main
+    from weave_nb.frontends.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     code = main(list(args), out=out, err=err)
@@ -250,3 +250,33 @@ def test_one_session_and_clients_only_for_the_services_a_plan_needs(aws):
     assert len(provider._sessions) == 1
     session = next(iter(provider._sessions.values()))
     assert set(session.clients) == {"iam", "lambda"}  # no API Gateway, logs or STS client for a Function URL deploy
+
+
+def test_a_damaged_inventory_is_rebuilt_from_owner_marks_and_then_undeployed(aws, tmp_path, monkeypatch):
+    from weave_nb.core.errors import InventoryError
+
+    mine, theirs = aws.manager(), dataclasses.replace(aws, home=tmp_path / "other-home").manager()
+    mine.deploy(values("kept", options={"endpoint": "url"}))
+    theirs.deploy(values("someone-elses"))
+    db = mine.inventory.path
+    db.write_bytes(b"this is not a database" * 100)  # damaged: every command stops with one clear error
+    for extra in ("-wal", "-shm"):
+        db.with_name(db.name + extra).unlink(missing_ok=True)
+    monkeypatch.setenv("WEAVE_HOME", str(aws.home))
+    code, out, err = cli("deployments", "--provider", "aws")
+    assert code == 2 and "damaged" in err and "--rebuild" in err
+    db.rename(db.with_name("inventory.db.broken"))  # what the hint says to do
+    code, out, err = cli("deployments", "--provider", "aws")
+    (line,) = [ln for ln in out.splitlines() if ln.startswith("kept ")]
+    assert code == 0 and line.rstrip().endswith("unrecorded") and "someone-elses" not in out
+    code, out, err = cli("deployments", "--provider", "aws", "--rebuild")
+    assert code == 0 and "rebuilt 1 aws deployment(s) from their owner marks: kept" in err, out + err
+    fresh = aws.manager()
+    row = fresh.inventory.get("aws", "kept")
+    assert row is not None and row.status.value == "active" and row.details["rebuilt"] is True
+    assert fresh.inventory.get("aws", "someone-elses") is None  # another inventory's mark: never taken
+    fresh.destroy("kept", "aws")
+    names = [f["FunctionName"] for f in aws.client("lambda").list_functions()["Functions"]]
+    assert names == ["weave-someone-elses"]
+    roles = [r["RoleName"] for r in aws.client("iam").list_roles()["Roles"]]
+    assert "weave-nb-kept" not in roles and "weave-nb-someone-elses" in roles

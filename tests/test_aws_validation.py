@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from weave_nb.errors import ConfigError, CredentialsError
+from weave_nb.core.errors import ConfigError, CredentialsError
 
 try:
     from tests.aws_servers import EXAMPLES, aws, moto_server  # noqa: F401
@@ -59,7 +59,7 @@ def test_package_too_large_fails_before_upload(aws, monkeypatch):
 
 
 def test_zipped_limit_is_checked():
-    from weave_nb.providers.aws_settings import check_size
+    from weave_nb.providers.aws.settings import check_size
 
     check_size(50 * 2**20, 250 * 2**20)
     with pytest.raises(ConfigError, match="50 MB"):
@@ -104,7 +104,7 @@ def test_role_name_taken_by_someone_else_is_refused(aws):
     import json
 
     aws.client("iam").create_role(RoleName="weave-nb-demo", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
-    from weave_nb.errors import ForeignResource
+    from weave_nb.core.errors import ForeignResource
 
     with pytest.raises(ForeignResource, match="IAM role weave-nb-demo exists but was made by something else"):
         aws.manager().deploy({"name": "demo", "provider": "aws", "weave_text": HELLO})
@@ -126,7 +126,7 @@ def test_existing_role_arn_is_used_without_creating_one(aws):
 
 
 def test_partition_aware_policy_arn():
-    from weave_nb.providers.aws_settings import basic_policy_arn
+    from weave_nb.providers.aws.settings import basic_policy_arn
 
     assert basic_policy_arn("us-east-1") == "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
     assert basic_policy_arn("cn-north-1").startswith("arn:aws-cn:iam::aws:policy/")

@@ -75,7 +75,7 @@ def test_a_missing_browser_skips_locally_and_fails_in_ci(tmp_path):
 @pytest.fixture
 def lab(tmp_path):
     """A token-less JupyterLab on 127.0.0.1 serving a temporary root that holds notebook 05."""
-    from weave_nb.procutil import free_port, http_ok, stop_process, wait_for
+    from weave_nb.core.procutil import free_port, http_ok, stop_process, wait_for
 
     root = tmp_path / "root"
     root.mkdir()
@@ -126,7 +126,7 @@ def lab(tmp_path):
 def _undeploy_all(home: Path) -> list[str]:
     if not (home / "inventory.db").exists():
         return []
-    from weave_nb.manager import DeploymentManager
+    from weave_nb.core.manager import DeploymentManager
 
     mgr = DeploymentManager(home=home)
     names = []
@@ -204,8 +204,8 @@ def test_widget_notebook_in_jupyterlab(chromium_path, lab, tmp_path):
 
     assert shot.exists() and shot.stat().st_size > 10_000
     # the endpoint the browser shows is the real, running deployment
-    from weave_nb.manager import DeploymentManager
-    from weave_nb.procutil import http_ok
+    from weave_nb.core.manager import DeploymentManager
+    from weave_nb.core.procutil import http_ok
 
     info = DeploymentManager(home=lab["home"]).status("browser-demo", "local")
     assert info.endpoint == endpoint and info.status.value == "active"

@@ -19,7 +19,7 @@ import nbformat
 import pytest
 from frontend_fakes import HELLO, gated_kernel_setup
 
-from weave_nb.procutil import free_port, wait_for
+from weave_nb.core.procutil import free_port, wait_for
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,8 +13,8 @@ import signal
 
 import pytest
 
-from weave_nb import cli
-from weave_nb.procutil import pid_alive, port_in_use, wait_for
+from weave_nb.frontends import cli
+from weave_nb.core.procutil import pid_alive, port_in_use, wait_for
 
 from conftest import run_weave
 from test_local_provider import assert_dependency_order, get_json
@@ -162,7 +162,7 @@ def test_deployments_covers_every_provider_and_notes_the_unavailable(weave_home,
     code, out, err = weave("deployments")
     assert code == 0
     assert "demo" in out
-    from weave_nb.manager import DeploymentManager
+    from weave_nb.core.manager import DeploymentManager
 
     names = DeploymentManager().provider_names()
     for note in err.strip().splitlines():
@@ -207,7 +207,7 @@ def test_real_weave_command_end_to_end(subprocess_env, mock_weave, weave_home):
 
 
 def test_ctrl_c_exits_130_with_how_to_recover(weave_home, mock_weave, monkeypatch):
-    from weave_nb.manager import DeploymentManager
+    from weave_nb.core.manager import DeploymentManager
 
     def interrupted(self, *args, **kwargs):
         raise KeyboardInterrupt
@@ -222,7 +222,7 @@ class Recording:
 
     @staticmethod
     def install(monkeypatch, weave_home, provider):
-        from weave_nb.manager import DeploymentManager
+        from weave_nb.core.manager import DeploymentManager
 
         mgr = DeploymentManager(home=weave_home, providers={"slow": provider})
         monkeypatch.setattr(cli, "_manager", lambda: mgr)
@@ -261,7 +261,7 @@ def test_verbose_adds_progress_lines(weave_home, mock_weave, monkeypatch):
 def test_unexpected_errors_are_one_line_unless_verbose(weave_home, mock_weave, monkeypatch):
     from frontend_fakes import make_provider
 
-    from weave_nb.manager import UNEXPECTED
+    from weave_nb.core.manager import UNEXPECTED
 
     broken = make_provider()
     broken.plan = lambda self, config, artifact, ctx: {}["no-such-key"]

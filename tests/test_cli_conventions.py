@@ -22,8 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from weave_nb import __version__, cli
-from weave_nb.procutil import pid_alive, wait_for
+from weave_nb import __version__
+from weave_nb.frontends import cli
+from weave_nb.core.procutil import pid_alive, wait_for
 
 from conftest import REPO_ROOT, run_weave, weave_command
 from test_cli import endpoint_of, weave
@@ -263,9 +264,9 @@ def test_package_bad_input_exits_2_and_writes_nothing(weave_home, mock_weave, tm
 
 # ----------------------------------------------------------------------------- --profile
 def test_profile_reaches_the_aws_credentials_lookup(weave_home, mock_weave, monkeypatch):
-    from weave_nb.auth import AuthenticationManager
-    from weave_nb.manager import DeploymentManager
-    from weave_nb.providers.aws_auth import profile_name
+    from weave_nb.core.auth import AuthenticationManager
+    from weave_nb.core.manager import DeploymentManager
+    from weave_nb.providers.aws.auth import profile_name
 
     monkeypatch.setenv("AWS_PROFILE", "from-environment")
     args = cli.build_parser().parse_args(["plan", "-n", "demo", "-c", str(mock_weave), "--profile", "team-dev"])
@@ -284,8 +285,8 @@ def test_profile_reaches_the_aws_credentials_lookup(weave_home, mock_weave, monk
 def test_sandbox_start_env_deploy_stop_with_real_processes(subprocess_env, mock_weave, weave_home, monkeypatch):
     from frontend_fakes import make_provider
 
-    from weave_nb.inventory import Inventory
-    from weave_nb.manager import DeploymentManager, sandbox_details
+    from weave_nb.core.inventory import Inventory
+    from weave_nb.core.manager import DeploymentManager, sandbox_details
 
     env = {k: v for k, v in subprocess_env.items() if k not in ("WEAVE_SANDBOX", "WEAVE_SANDBOX_PROVIDERS")}
     started = run_weave(["sandbox", "start"], env)
@@ -341,7 +342,7 @@ def test_sandbox_start_env_deploy_stop_with_real_processes(subprocess_env, mock_
 def test_gcf_fake_creates_its_workdir(tmp_path):
     workdir = tmp_path / "not" / "yet" / "there"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "weave_nb.emulators.gcf_fake", "--workdir", str(workdir)],
+    proc = subprocess.Popen([sys.executable, "-m", "weave_nb.sandbox.emulators.gcf_fake", "--workdir", str(workdir)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()

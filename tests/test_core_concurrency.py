@@ -6,10 +6,10 @@ import sqlite3
 import subprocess
 import time
 
-from weave_nb.artifact import build_artifact
-from weave_nb.config import DeploymentStatus
-from weave_nb.procutil import pid_alive, wait_for
-from weave_nb.spec import load_weave
+from weave_nb.core.artifact import build_artifact
+from weave_nb.core.config import DeploymentStatus
+from weave_nb.core.procutil import pid_alive, wait_for
+from weave_nb.spec.model import load_weave
 
 from conftest import MOCK_WEAVE, read_line, result_of, run_weave, server_pids, start_deploy, weave_command
 from test_local_provider import get_json

@@ -7,13 +7,13 @@ import io
 import pytest
 from pydantic import SecretStr
 
-from weave_nb.auth import AuthenticationManager, EnvironmentCredentialProvider, FileCredentialProvider
-from weave_nb.config import (
+from weave_nb.core.auth import AuthenticationManager, EnvironmentCredentialProvider, FileCredentialProvider
+from weave_nb.core.config import (
     DeploymentConfig, DeploymentInfo, Plan, PlannedStep, make_config, parse_env_pairs,
 )
-from weave_nb.errors import ConfigError, CredentialsError
-from weave_nb.events import Done, LogLine, PlanReady, ProgressUpdate, Reporter, StepFinished, StepStarted
-from weave_nb.render import format_event, line_sink, table
+from weave_nb.core.errors import ConfigError, CredentialsError
+from weave_nb.core.events import Done, LogLine, PlanReady, ProgressUpdate, Reporter, StepFinished, StepStarted
+from weave_nb.frontends.render import format_event, line_sink, table
 
 
 @pytest.mark.parametrize("name", ["a", "demo-1", "A_b-c", "x" * 63])

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from weave_nb.config import DeploymentInfo, DeploymentStatus, Plan, PlannedStep
-from weave_nb.errors import ConfigError, CredentialsError, DeploymentFailed, NotFound, WeaveError
-from weave_nb.events import Done, StepFinished
-from weave_nb.listing import merge_live
-from weave_nb.manager import DeploymentManager
-from weave_nb.spec import find_weave_file
+from weave_nb.core.config import DeploymentInfo, DeploymentStatus, Plan, PlannedStep
+from weave_nb.core.errors import ConfigError, CredentialsError, DeploymentFailed, NotFound, WeaveError
+from weave_nb.core.events import Done, StepFinished
+from weave_nb.core.listing import merge_live
+from weave_nb.core.manager import DeploymentManager
+from weave_nb.spec.model import find_weave_file
 from weave_nb.providers.base import DeploymentProvider
 
 
@@ -141,7 +141,7 @@ def test_keep_on_failure_keeps_what_finished_steps_made(manager, mock_weave):
 
 
 def test_executed_steps_are_the_plans_changing_steps_and_dry_run_is_the_same_plan(manager, mock_weave):
-    from weave_nb.events import PlanReady, StepStarted
+    from weave_nb.core.events import PlanReady, StepStarted
 
     prov = MemoryProvider(manager.auth)
     mgr = DeploymentManager(home=manager.home, providers={"memory": prov})
@@ -281,7 +281,7 @@ def test_listing_checks_credentials_first(manager):
 
 
 def test_deploy_accepts_a_config_object(manager, mock_weave):
-    from weave_nb.config import DeploymentConfig
+    from weave_nb.core.config import DeploymentConfig
 
     prov = MemoryProvider(manager.auth)
     mgr = DeploymentManager(home=manager.home, providers={"memory": prov})
@@ -307,7 +307,7 @@ class Exploding(MemoryProvider):
 
 
 def test_unexpected_provider_errors_become_weave_errors_with_the_cause(manager, mock_weave):
-    from weave_nb.manager import UNEXPECTED
+    from weave_nb.core.manager import UNEXPECTED
 
     mgr = DeploymentManager(home=manager.home, providers={"exploding": Exploding})
     mgr.deploy(values(mock_weave, provider="exploding"))
@@ -322,7 +322,7 @@ def test_unexpected_provider_errors_become_weave_errors_with_the_cause(manager, 
 
 
 def test_a_weave_file_cannot_ask_to_adopt(manager, tmp_path):
-    from weave_nb.errors import ConfigError
+    from weave_nb.core.errors import ConfigError
 
     path = tmp_path / "adopting.weave.yaml"
     path.write_text('version: "1.0"\nagents:\n  a: {model: mock}\nweaves:\n  w: {agents: [a]}\ndeployment: {adopt: true}\n')

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from weave_nb.config import DeploymentStatus
-from weave_nb.events import StepFinished
-from weave_nb.procutil import pid_alive, stop_process, wait_for
+from weave_nb.core.config import DeploymentStatus
+from weave_nb.core.events import StepFinished
+from weave_nb.core.procutil import pid_alive, stop_process, wait_for
 
 from conftest import read_line, server_pids, start_deploy
 from test_local_provider import get_json
@@ -74,7 +74,7 @@ def test_interrupt_in_the_deploying_process_is_recorded_and_undeployable(manager
 
 
 def test_interrupted_deploy_is_marked_in_listings(subprocess_env, mock_weave, manager, weave_home):
-    from weave_nb.inventory import Inventory
+    from weave_nb.core.inventory import Inventory
 
     killed_after("process", subprocess_env, mock_weave, weave_home)
     (row,) = manager.list(provider="local").deployments

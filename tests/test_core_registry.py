@@ -11,10 +11,10 @@ from importlib.metadata import EntryPoint
 
 import pytest
 
-from weave_nb import registry
-from weave_nb.errors import ProviderUnavailable
-from weave_nb.manager import DeploymentManager
-from weave_nb.providers.local_provider import LocalProvider
+from weave_nb.core import registry
+from weave_nb.core.errors import ProviderUnavailable
+from weave_nb.core.manager import DeploymentManager
+from weave_nb.providers.local.provider import LocalProvider
 
 _counter = itertools.count()
 

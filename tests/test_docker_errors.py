@@ -10,9 +10,9 @@ import pytest
 from docker_fixtures import *
 from docker_fixtures import free_tcp_port, hello_weave
 
-from weave_nb.auth import AuthenticationManager, EnvironmentCredentialProvider
-from weave_nb.errors import ConfigError, DeploymentFailed, ProviderUnavailable
-from weave_nb.manager import DeploymentManager
+from weave_nb.core.auth import AuthenticationManager, EnvironmentCredentialProvider
+from weave_nb.core.errors import ConfigError, DeploymentFailed, ProviderUnavailable
+from weave_nb.core.manager import DeploymentManager
 
 pytestmark = pytest.mark.docker
 

@@ -10,9 +10,9 @@ from docker_fixtures import (
     hello_weave,  # first: skips this module when docker-py is missing
 )
 
-from weave_nb.artifact import build_artifact
-from weave_nb.auth import AuthenticationManager, EnvironmentCredentialProvider
-from weave_nb.errors import ConfigError, CredentialsError
+from weave_nb.core.artifact import build_artifact
+from weave_nb.core.auth import AuthenticationManager, EnvironmentCredentialProvider
+from weave_nb.core.errors import ConfigError, CredentialsError
 from weave_nb.providers.docker.engine import DockerEngine
 from weave_nb.providers.docker.image import (
     build_context,
@@ -22,7 +22,7 @@ from weave_nb.providers.docker.image import (
     parse_volume,
     repository_for,
 )
-from weave_nb.spec import parse_weave
+from weave_nb.spec.model import parse_weave
 
 
 def _artifact(greeting: str = "Hi."):

@@ -11,11 +11,11 @@ import pytest
 from docker_fixtures import *
 from docker_fixtures import hello_weave
 
-from weave_nb import cli
-from weave_nb.config import DeploymentStatus
-from weave_nb.errors import DeploymentFailed, ForeignResource
-from weave_nb.http_call import post_json
-from weave_nb.manager import DeploymentManager
+from weave_nb.frontends import cli
+from weave_nb.core.config import DeploymentStatus
+from weave_nb.core.errors import DeploymentFailed, ForeignResource
+from weave_nb.core.http_call import post_json
+from weave_nb.core.manager import DeploymentManager
 
 from plan_checks import assert_ran_the_plan, ran_and_planned
 

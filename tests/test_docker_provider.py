@@ -9,11 +9,11 @@ import pytest
 from docker_fixtures import *
 from docker_fixtures import hello_weave, log_lines
 
-from weave_nb import cli
-from weave_nb.config import DeploymentStatus
-from weave_nb.errors import DeploymentFailed
-from weave_nb.events import StepFinished
-from weave_nb.http_call import post_json
+from weave_nb.frontends import cli
+from weave_nb.core.config import DeploymentStatus
+from weave_nb.core.errors import DeploymentFailed
+from weave_nb.core.events import StepFinished
+from weave_nb.core.http_call import post_json
 
 pytestmark = pytest.mark.docker
 

@@ -13,10 +13,10 @@ import pytest
 from docker_fixtures import *
 from docker_fixtures import free_tcp_port, hello_weave, log_lines
 
-from weave_nb.config import DeploymentStatus
-from weave_nb.errors import ConfigError, CredentialsError
-from weave_nb.http_call import post_json
-from weave_nb.procutil import stop_process, wait_for
+from weave_nb.core.config import DeploymentStatus
+from weave_nb.core.errors import ConfigError, CredentialsError
+from weave_nb.core.http_call import post_json
+from weave_nb.core.procutil import stop_process, wait_for
 
 pytestmark = pytest.mark.docker
 

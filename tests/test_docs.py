@@ -95,7 +95,7 @@ def doc_env(tmp_path: Path, plugin_site: Path) -> dict[str, str]:
 def _leftovers(home: Path) -> list[str]:
     if not (home / "inventory.db").exists():
         return []
-    from weave_nb.inventory import Inventory
+    from weave_nb.core.inventory import Inventory
 
     return [f"{d.provider}/{d.name}" for d in Inventory(home).list()]
 
@@ -115,7 +115,7 @@ def test_runnable_blocks_run(page, tmp_path, plugin_site):
         if lang == "python":
             python_parts.append(f"# --- block {index}\n{body}")
             continue
-        script = 'weave() { "$WEAVE_PYTHON" -m weave_nb.cli "$@"; }\nset -euo pipefail\n' + body
+        script = 'weave() { "$WEAVE_PYTHON" -m weave_nb.frontends.cli "$@"; }\nset -euo pipefail\n' + body
         done = subprocess.run(
             ["bash", "-c", script], cwd=REPO_ROOT, env={**env, "WEAVE_PYTHON": sys.executable},
             capture_output=True, text=True, timeout=600,
@@ -127,7 +127,7 @@ def test_runnable_blocks_run(page, tmp_path, plugin_site):
         )
         assert done.returncode == 0, f"{page} python blocks failed:\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
     assert _leftovers(tmp_path / "weave-home") == [], f"{page}'s examples leave deployments behind"
-    from weave_nb.procutil import wait_for
+    from weave_nb.core.procutil import wait_for
 
     assert wait_for(lambda: not [p for p in children_of(os.getpid()) if p not in before and alive(p)], 15)
 
@@ -143,8 +143,8 @@ def test_a_failing_runnable_block_is_noticed(tmp_path, plugin_site):
 
 # ----------------------------------------------------------------------------- CLI reference
 def test_cli_reference_lists_every_flag_of_every_command_and_no_other():
-    from weave_nb.arguments import CLI_COMMANDS as COMMANDS
-    from weave_nb.cli import HELP
+    from weave_nb.frontends.arguments import CLI_COMMANDS as COMMANDS
+    from weave_nb.frontends.cli import HELP
 
     text = (DOCS / "cli.md").read_text()
     assert set(HELP) == set(COMMANDS)
@@ -170,8 +170,8 @@ def test_cli_reference_lists_every_flag_of_every_command_and_no_other():
 
 
 def test_cli_reference_lists_the_sandbox_magic_arguments():
-    from weave_nb.sandbox import SERVICES
-    from weave_nb.sandbox_magics import SandboxMagics
+    from weave_nb.sandbox.session import SERVICES
+    from weave_nb.frontends.sandbox_magics import SandboxMagics
 
     text = section((DOCS / "cli.md").read_text(), "## %weave_sandbox")
     parser = SandboxMagics.weave_sandbox.parser
@@ -227,7 +227,7 @@ def _check_table(body: str, model, where: str) -> None:
 
 
 def test_configuration_reference_matches_deployment_config():
-    from weave_nb.config import DeploymentConfig
+    from weave_nb.core.config import DeploymentConfig
 
     text = (DOCS / "configuration.md").read_text()
     _check_table(section(text, "## DeploymentConfig"), DeploymentConfig, "DeploymentConfig")
@@ -235,8 +235,8 @@ def test_configuration_reference_matches_deployment_config():
 
 @pytest.mark.parametrize("provider", ["local", "aws", "gcp", "docker"])
 def test_configuration_reference_matches_each_providers_options(provider):
-    from weave_nb.errors import ProviderUnavailable
-    from weave_nb.registry import load_provider_class
+    from weave_nb.core.errors import ProviderUnavailable
+    from weave_nb.core.registry import load_provider_class
 
     try:
         cls = load_provider_class(provider)
@@ -353,7 +353,7 @@ def test_custom_provider_is_installed_and_used_through_the_cli(tmp_path, plugin_
     hello = str(REPO_ROOT / "examples" / "hello.weave.yaml")
 
     def weave(*args: str, **extra: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "weave_nb.cli", *args], env={**env, **extra}, cwd=tmp_path,
+        return subprocess.run([sys.executable, "-m", "weave_nb.frontends.cli", *args], env={**env, **extra}, cwd=tmp_path,
                               capture_output=True, text=True, timeout=120)
 
     refused = weave("deploy", "--provider", "folder", "--name", "hello", "--config", hello, "-o", f"root={out_dir}")

@@ -13,9 +13,9 @@ import pytest
 from frontend_fakes import HELLO, make_provider
 from pydantic import BaseModel, ConfigDict, Field
 
-from weave_nb import cli
-from weave_nb.config import DeploymentConfig
-from weave_nb.errors import ConfigError
+from weave_nb.frontends import cli
+from weave_nb.core.config import DeploymentConfig
+from weave_nb.core.errors import ConfigError
 
 
 class FolderOptions(BaseModel):
@@ -56,7 +56,7 @@ def test_the_cli_reports_a_mistyped_option_of_a_built_in_provider(weave_home, mo
 
 def test_deploy_help_lists_every_providers_options_from_its_model(monkeypatch):
     """A plug-in's options show up in ``weave deploy --help`` and ``%weave_deploy -h`` like the built-ins'."""
-    from weave_nb import registry
+    from weave_nb.core import registry
 
     plugin = type("FolderProvider", (make_provider(),), {"options_model": FolderOptions})
     real_load = registry.load_provider_class
@@ -70,7 +70,7 @@ def test_deploy_help_lists_every_providers_options_from_its_model(monkeypatch):
     assert "  folder:" in listed and "bucket_path=str" in listed and "where the weaves are copied" in listed
     assert "replicas=int" in listed and "(default 1)" in listed
 
-    from weave_nb.magics import WeaveMagics
+    from weave_nb.frontends.magics import WeaveMagics
 
     assert "bucket_path=str" in WeaveMagics.weave_deploy.parser.format_help()
 
@@ -81,7 +81,7 @@ NOT_FOUND = "no deployment named 'ghost' in the inventory (providers searched: "
 
 @pytest.fixture
 def mgr(weave_home):
-    from weave_nb.manager import DeploymentManager
+    from weave_nb.core.manager import DeploymentManager
 
     return DeploymentManager(home=weave_home, providers={"slow": make_provider()})
 
@@ -92,8 +92,8 @@ def test_an_unknown_deployment_is_the_same_not_found_in_every_front_end(mgr, mon
     from IPython.core.error import UsageError
     from IPython.core.interactiveshell import InteractiveShell
 
-    from weave_nb.errors import NotFound
-    from weave_nb.magics import WeaveMagics
+    from weave_nb.core.errors import NotFound
+    from weave_nb.frontends.magics import WeaveMagics
 
     weave_nb.deploy("real", "slow", weave_text=HELLO, sink=lambda e: None, manager=mgr)
     monkeypatch.setattr(cli, "_manager", lambda: mgr)
@@ -117,9 +117,9 @@ def test_an_unknown_deployment_is_the_same_not_found_in_every_front_end(mgr, mon
 
 # ----------------------------------------------------------------------------- the error classifier
 def test_classify_decides_kind_exit_code_and_hint_once():
-    from weave_nb.errors import (CredentialsError, DeploymentBusy, DeploymentFailed, NotFound, ProviderUnavailable,
+    from weave_nb.core.errors import (CredentialsError, DeploymentBusy, DeploymentFailed, NotFound, ProviderUnavailable,
                                  WeaveSpecError)
-    from weave_nb.frontend import classify
+    from weave_nb.frontends.shared import classify
 
     for exc in (ConfigError("m", "s"), WeaveSpecError("m", "s"), ProviderUnavailable("m", "s"), CredentialsError("m", "s")):
         verdict = classify(exc)
@@ -157,7 +157,7 @@ def test_hint_lines_and_status_colours_are_written_in_one_module():
 
 # ----------------------------------------------------------------------------- payload and status filter
 def test_invoke_payload_takes_input_weave_and_json():
-    from weave_nb.frontend import invoke_payload
+    from weave_nb.frontends.shared import invoke_payload
 
     assert invoke_payload("hi") == {"input": "hi"}
     assert invoke_payload("hi", "w") == {"input": "hi", "weave": "w"}
@@ -207,7 +207,7 @@ class TypedOptions(BaseModel):
 
 def test_option_values_are_converted_by_the_providers_model_not_guessed(weave_home, mock_weave, monkeypatch):
     """``-o python_version=3.10`` stays the text "3.10" (it used to become the number 3.1 and be refused)."""
-    from weave_nb.manager import DeploymentManager
+    from weave_nb.core.manager import DeploymentManager
 
     typed = type("TypedProvider", (make_provider(),), {"options_model": TypedOptions})
     mgr = DeploymentManager(home=weave_home, providers={"slow": typed})
@@ -221,8 +221,8 @@ def test_option_values_are_converted_by_the_providers_model_not_guessed(weave_ho
 
 def test_every_dedicated_option_flag_is_an_option_of_some_provider():
     """The shortcut flags (--endpoint, --base-image, ...) name fields of the providers' options models."""
-    from weave_nb.arguments import OPTION_FLAGS
-    from weave_nb.registry import BUILTINS, load_provider_class
+    from weave_nb.frontends.arguments import OPTION_FLAGS
+    from weave_nb.core.registry import BUILTINS, load_provider_class
 
     fields = set()
     for name in BUILTINS:

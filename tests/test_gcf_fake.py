@@ -32,9 +32,9 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import functions_v2, run_v2
 from google.iam.v1 import policy_pb2
 
-from weave_nb.emulators import FakeCloudFunctions
-from weave_nb.emulators.gcf_fake_tokens import make_token
-from weave_nb.emulators.gcf_fake_functions import FUNCTION_ENUMS, METADATA_ENUMS
+from weave_nb.sandbox.emulators import FakeCloudFunctions
+from weave_nb.sandbox.emulators.gcf_fake_tokens import make_token
+from weave_nb.sandbox.emulators.gcf_fake_functions import FUNCTION_ENUMS, METADATA_ENUMS
 
 pytestmark = pytest.mark.gcp
 
@@ -94,7 +94,7 @@ def deploy(client, parent: str, fid: str, main_py: str = HELLO, env=None, entry_
 
 
 def wait_until(condition, timeout: float) -> bool:
-    from weave_nb.procutil import wait_for
+    from weave_nb.core.procutil import wait_for
 
     return wait_for(condition, timeout)
 
@@ -410,7 +410,7 @@ def test_enum_tables_match_the_client_library():
 
 
 def test_fake_never_imports_google_client_libraries():
-    code = ("import sys, weave_nb.emulators.gcf_fake, weave_nb.emulators.gcf_fake_cli\n"
+    code = ("import sys, weave_nb.sandbox.emulators.gcf_fake, weave_nb.sandbox.emulators.gcf_fake_cli\n"
             "print([m for m in sys.modules if m.startswith('google.') and m != 'google.cloud'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
@@ -428,7 +428,7 @@ def test_stop_closes_keep_alive_connections(fake_noserve):
 
 
 def test_standalone_module_serves_and_stops_functions_on_sigterm(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "weave_nb.emulators.gcf_fake", "--port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "weave_nb.sandbox.emulators.gcf_fake", "--port", "0",
                              "--polls-before-done", "0"], stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     try:

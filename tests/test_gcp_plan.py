@@ -23,9 +23,9 @@ import requests
 
 pytest.importorskip("google.cloud.functions_v2")
 
-from weave_nb.errors import CredentialsError, DeploymentFailed, ForeignResource, WeaveError  # noqa: E402
-from weave_nb.manager import DeploymentManager  # noqa: E402
-from weave_nb.procutil import wait_for  # noqa: E402
+from weave_nb.core.errors import CredentialsError, DeploymentFailed, ForeignResource, WeaveError  # noqa: E402
+from weave_nb.core.manager import DeploymentManager  # noqa: E402
+from weave_nb.core.procutil import wait_for  # noqa: E402
 
 from plan_checks import assert_ran_the_plan  # noqa: E402
 from test_gcf_fake import FAST_POLL, client_for  # noqa: E402
@@ -135,7 +135,7 @@ def test_failed_create_deletes_what_it_created(manager, gcp_env):
 # ---------------------------------------------------------------- interrupted, then run again
 CHILD = """
 import sys
-from weave_nb.manager import DeploymentManager
+from weave_nb.core.manager import DeploymentManager
 DeploymentManager(home=sys.argv[1]).deploy({"name": "demo-fn", "provider": "gcp", "weave_file": sys.argv[2],
                                             "options": {"poll_interval": 0.05}})
 """
@@ -215,7 +215,7 @@ def test_invoke_private_function_with_service_account_identity_token(manager, gc
     info = deploy(manager, weave=HELLO)
     assert info.details["public"] is False
     with pytest.raises(WeaveError, match="403"):  # the fake refuses a call without a token
-        from weave_nb.http_call import post_json
+        from weave_nb.core.http_call import post_json
 
         post_json(info.endpoint, {"input": "x"})
     before = gcp_env.counts["token"]
@@ -299,7 +299,7 @@ def test_invoke_private_function_with_a_metadata_server_identity_token(manager, 
 def test_cli_undeploy_force_and_deploy_of_a_foreign_function_exit_2_and_change_nothing(manager, gcp_env):
     import io
 
-    from weave_nb.cli import main
+    from weave_nb.frontends.cli import main
 
     raw_deploy(client_for(gcp_env), PARENT, "demo-fn").result(polling=FAST_POLL)
     before = raw_function(gcp_env)

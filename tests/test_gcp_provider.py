@@ -1,4 +1,4 @@
-"""The gcp provider against the wire-level Cloud Functions v2 fake (weave_nb.emulators.gcf_fake).
+"""The gcp provider against the wire-level Cloud Functions v2 fake (weave_nb.sandbox.emulators.gcf_fake).
 
 The fake speaks the v2 REST contract over HTTP on 127.0.0.1 and serves each
 deployed function with a real functions-framework process, so the URL a
@@ -18,10 +18,10 @@ import pytest
 
 pytest.importorskip("google.cloud.functions_v2")
 
-from weave_nb.emulators.gcf_fake import FakeCloudFunctions  # noqa: E402
-from weave_nb.errors import ConfigError, CredentialsError, DeploymentFailed  # noqa: E402
-from weave_nb.manager import DeploymentManager  # noqa: E402
-from weave_nb.procutil import free_port, http_ok, stop_process, wait_for  # noqa: E402
+from weave_nb.sandbox.emulators.gcf_fake import FakeCloudFunctions  # noqa: E402
+from weave_nb.core.errors import ConfigError, CredentialsError, DeploymentFailed  # noqa: E402
+from weave_nb.core.manager import DeploymentManager  # noqa: E402
+from weave_nb.core.procutil import free_port, http_ok, stop_process, wait_for  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINE = str(ROOT / "examples" / "research_pipeline.weave.yaml")

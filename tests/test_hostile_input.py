@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 import weave_nb
-from weave_nb.errors import ConfigError, InventoryError, WeaveSpecError
+from weave_nb.core.errors import ConfigError, InventoryError, WeaveSpecError
 from weave_nb.runtime import engine
-from weave_nb.spec import MAX_WEAVE_BYTES, load_weave, parse_weave
+from weave_nb.spec.model import MAX_WEAVE_BYTES, load_weave, parse_weave
 
 from conftest import run_weave
 
@@ -186,7 +186,7 @@ def files_under(folder: Path) -> list[Path]:
 @pytest.mark.parametrize("name", BAD_NAMES)
 @pytest.mark.parametrize("command", [["undeploy", "--force"], ["status"], ["invoke"], ["logs"]])
 def test_cli_checks_the_name_in_every_command(command, name, weave_home, tmp_path, monkeypatch):
-    from weave_nb import cli
+    from weave_nb.frontends import cli
     import io
 
     monkeypatch.chdir(tmp_path)
@@ -233,7 +233,7 @@ def test_manager_checks_the_name_before_touching_anything(op, manager, weave_hom
 
 
 def test_inventory_lock_refuses_bad_names_before_creating_a_file(tmp_path):
-    from weave_nb.inventory import Inventory
+    from weave_nb.core.inventory import Inventory
 
     inv = Inventory(tmp_path / "home")
     for provider, name in [("local", "../../escape"), ("local", "a" * 300), ("../..", "x"), ("local", "ok\n")]:
@@ -258,7 +258,7 @@ def damage_file(path: Path, how: str) -> None:
 
 @pytest.mark.parametrize("how", ["garbage", "truncated"])
 def test_damaged_inventory_is_one_clear_error_and_moving_it_aside_recovers(how, weave_home, subprocess_env, tmp_path):
-    from weave_nb.inventory import Inventory
+    from weave_nb.core.inventory import Inventory
 
     inv = Inventory(weave_home)
     for i in range(40):  # enough rows for several pages, so half a file is really damaged
@@ -358,7 +358,7 @@ def test_api_wrong_types_are_config_errors_with_a_hint(case, weave_home, mock_we
 
 
 def test_api_unknown_provider_is_named_even_without_refresh(weave_home):
-    from weave_nb.errors import ProviderUnavailable
+    from weave_nb.core.errors import ProviderUnavailable
 
     with pytest.raises(ProviderUnavailable, match="unknown provider 'asw'"):
         weave_nb.deployments(provider="asw", refresh=False)
@@ -375,7 +375,7 @@ def test_api_accepts_a_path_and_any_case_of_status(weave_home, mock_weave):
     (["plan", "--name", "demo", "--option", "=x"], "no KEY before '='"),
 ])
 def test_cli_odd_flag_values_are_usage_errors(argv, expected, weave_home, mock_weave):
-    from weave_nb import cli
+    from weave_nb.frontends import cli
     import io
 
     if argv[0] == "plan":

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from weave_nb.config import DeploymentStatus
-from weave_nb.errors import DeploymentBusy
-from weave_nb.inventory import Inventory
+from weave_nb.core.config import DeploymentStatus
+from weave_nb.core.errors import DeploymentBusy
+from weave_nb.core.inventory import Inventory
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def test_waiting_for_the_lock_uses_the_given_sleep_and_clock(inv):
 
 HOLD = """
 import sys
-from weave_nb.inventory import Inventory
+from weave_nb.core.inventory import Inventory
 with Inventory(sys.argv[1]).lock("local", "demo"):
     print("HELD", flush=True)
     sys.stdin.readline()
@@ -128,7 +128,7 @@ def test_lock_held_by_another_process_names_it_and_can_be_waited_for(inv, subpro
 
 WRITE = """
 import sys
-from weave_nb.inventory import Inventory
+from weave_nb.core.inventory import Inventory
 inv = Inventory(sys.argv[1])
 for i in range(60):
     inv.save("local", f"{sys.argv[2]}-{i % 10}", status="active", details={"i": i})

@@ -10,9 +10,9 @@ import threading
 
 import pytest
 
-from weave_nb.config import DeploymentStatus
-from weave_nb.errors import DeploymentFailed
-from weave_nb.procutil import pid_alive, wait_for
+from weave_nb.core.config import DeploymentStatus
+from weave_nb.core.errors import DeploymentFailed
+from weave_nb.core.procutil import pid_alive, wait_for
 
 from conftest import server_pids
 from plan_checks import assert_ran_the_plan, ran_and_planned
@@ -109,7 +109,7 @@ def test_undeploy_plan_is_shown_by_dry_run_and_is_what_runs(manager, mock_weave)
 
 @pytest.mark.parametrize("host", ["not a host", "192.0.2.1", "example.com"])
 def test_a_host_this_machine_cannot_listen_on_fails_before_anything_is_made(manager, mock_weave, host):
-    from weave_nb.errors import ConfigError
+    from weave_nb.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="--host"):
         deploy(manager, mock_weave, host=host)

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from weave_nb.config import DeploymentStatus
-from weave_nb.errors import ConfigError, DeploymentFailed, NotFound
-from weave_nb.events import Done, StepFinished
-from weave_nb.procutil import pid_alive, port_in_use, wait_for
+from weave_nb.core.config import DeploymentStatus
+from weave_nb.core.errors import ConfigError, DeploymentFailed, NotFound
+from weave_nb.core.events import Done, StepFinished
+from weave_nb.core.procutil import pid_alive, port_in_use, wait_for
 
 from conftest import MOCK_WEAVE
 
@@ -105,7 +105,7 @@ def test_python_api_functions(manager, mock_weave, weave_home):
 def test_server_survives_the_deploying_process(subprocess_env, mock_weave, manager, weave_home):
     script = textwrap.dedent(
         f"""
-        from weave_nb.manager import DeploymentManager
+        from weave_nb.core.manager import DeploymentManager
         info = DeploymentManager().deploy({{"name": "orphan", "weave_file": {str(mock_weave)!r}}})
         print(info.details["pid"])
         """
@@ -153,7 +153,7 @@ def test_changed_env_replaces_the_process(manager, mock_weave):
 
 
 def test_port_is_honoured_and_kept_on_redeploy(manager, mock_weave, tmp_path):
-    from weave_nb.procutil import free_port
+    from weave_nb.core.procutil import free_port
 
     port = free_port()
     info = manager.deploy({"name": "demo", "weave_file": str(mock_weave), "port": port})
@@ -228,8 +228,8 @@ def test_invalid_local_options_are_config_errors(manager, mock_weave):
 def test_port_check_uses_the_managers_own_home(weave_home, mock_weave, tmp_path):
     """A manager on another home (not $WEAVE_HOME) still recognises its own server on --port."""
     from conftest import undeploy_all_local
-    from weave_nb.manager import DeploymentManager
-    from weave_nb.procutil import free_port
+    from weave_nb.core.manager import DeploymentManager
+    from weave_nb.core.procutil import free_port
 
     other = DeploymentManager(home=tmp_path / "other-home")
     port = free_port()
@@ -247,7 +247,7 @@ def test_port_check_uses_the_managers_own_home(weave_home, mock_weave, tmp_path)
 def test_relative_weave_home_works(tmp_path, monkeypatch, mock_weave):
     """A relative $WEAVE_HOME is taken from the current folder; the server still finds its files."""
     from conftest import undeploy_all_local
-    from weave_nb.manager import DeploymentManager
+    from weave_nb.core.manager import DeploymentManager
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WEAVE_HOME", "relative-home")

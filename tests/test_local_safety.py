@@ -12,8 +12,8 @@ import textwrap
 
 import pytest
 
-from weave_nb.errors import ConfigError
-from weave_nb.events import WarningEvent
+from weave_nb.core.errors import ConfigError
+from weave_nb.core.events import WarningEvent
 
 from conftest import MOCK_WEAVE
 
@@ -86,7 +86,7 @@ def test_the_cli_shows_the_refusal_with_the_flag_to_use(weave_home, tmp_path):
     """The CLI shows the refusal as a one-line error with the flag to use (exit 2, nothing created)."""
     import io
 
-    from weave_nb import cli
+    from weave_nb.frontends import cli
 
     path = weave_with(tmp_path, "deployment: {provider: local, host: 0.0.0.0}\n")
     out, err = io.StringIO(), io.StringIO()
@@ -109,7 +109,7 @@ PASTED = [
 def test_cli_env_errors_never_echo_the_entry(weave_home, mock_weave, entry):
     import io
 
-    from weave_nb import cli
+    from weave_nb.frontends import cli
 
     out, err = io.StringIO(), io.StringIO()
     code = cli.main(["deploy", "-n", "demo", "-c", str(mock_weave), "--env", "OK=1", "--env", entry], out=out, err=err)
@@ -121,7 +121,7 @@ def test_cli_env_errors_never_echo_the_entry(weave_home, mock_weave, entry):
 
 @pytest.mark.parametrize("entry", PASTED)
 def test_magic_env_errors_never_echo_the_entry(entry):
-    from weave_nb.arguments import config_values
+    from weave_nb.frontends.arguments import config_values
 
     with pytest.raises(ConfigError) as caught:
         config_values({"name": "demo", "env": [entry]})
@@ -130,7 +130,7 @@ def test_magic_env_errors_never_echo_the_entry(entry):
 
 
 def test_api_env_mapping_errors_never_echo_the_name(manager, mock_weave):
-    from weave_nb import api
+    from weave_nb.frontends import api
 
     with pytest.raises(ConfigError) as caught:
         api.deploy("demo", weave_file=str(mock_weave), env={"OK": "1", "sk-abc123DEF456ghi789": "x"}, manager=manager)
@@ -138,7 +138,7 @@ def test_api_env_mapping_errors_never_echo_the_name(manager, mock_weave):
 
 
 def test_the_env_form_never_echoes_a_pasted_line():
-    from weave_nb.widgets.models import parse_env_text
+    from weave_nb.frontends.widgets.models import parse_env_text
 
     env, problems = parse_env_text("OK=1\nghp_abc123DEF456ghi789jkl\nsk-abc123DEF456=x\n", environ={})
     assert env == {"OK": "1"} and len(problems) == 2
@@ -168,8 +168,8 @@ class EchoingProvider:
 
     @staticmethod
     def make(form: str, stage: str, weave_error: bool):
-        from weave_nb.config import DeploymentInfo, Plan, PlannedStep
-        from weave_nb.errors import WeaveError
+        from weave_nb.core.config import DeploymentInfo, Plan, PlannedStep
+        from weave_nb.core.errors import WeaveError
         from weave_nb.providers.base import DeploymentProvider
 
         class Provider(DeploymentProvider):
@@ -212,8 +212,8 @@ class EchoingProvider:
 def test_escaped_secrets_are_scrubbed_from_errors_and_events(weave_home, mock_weave, form, stage, weave_error):
     import traceback
 
-    from weave_nb.errors import WeaveError
-    from weave_nb.manager import DeploymentManager
+    from weave_nb.core.errors import WeaveError
+    from weave_nb.core.manager import DeploymentManager
 
     mgr = DeploymentManager(providers={"echoing": EchoingProvider.make(form, stage, weave_error)})
     events = []
@@ -264,7 +264,7 @@ def open_umask():
 def test_a_local_deploy_leaves_only_private_files_in_the_home(weave_home, mock_weave, open_umask):
     import os
 
-    from weave_nb.manager import DeploymentManager
+    from weave_nb.core.manager import DeploymentManager
 
     mgr = DeploymentManager(home=weave_home)
     info = mgr.deploy({"name": "modes", "weave_file": str(mock_weave), "env": {"API_TOKEN": "tok-1234"}})
@@ -280,7 +280,7 @@ def test_a_local_deploy_leaves_only_private_files_in_the_home(weave_home, mock_w
 
 
 def test_an_existing_home_is_tightened(tmp_path, open_umask):
-    from weave_nb.inventory import Inventory
+    from weave_nb.core.inventory import Inventory
 
     home = tmp_path / "old-home"
     (home / "locks").mkdir(parents=True, mode=0o755)
@@ -295,12 +295,12 @@ def test_kept_lambda_packages_are_private(tmp_path, open_umask):
     """The aws provider keeps each release's zip under $WEAVE_HOME/aws/<name>/ for `weave invoke --local`."""
     from types import SimpleNamespace
 
-    from weave_nb.artifact import build_artifact
-    from weave_nb.inventory import Inventory
-    from weave_nb.spec import parse_weave
+    from weave_nb.core.artifact import build_artifact
+    from weave_nb.core.inventory import Inventory
+    from weave_nb.spec.model import parse_weave
 
     pytest.importorskip("boto3")
-    from weave_nb.providers.aws_provider import AwsProvider
+    from weave_nb.providers.aws.provider import AwsProvider
 
     home = tmp_path / "home"
     ctx = SimpleNamespace(inventory=Inventory(home), name="demo")
@@ -315,7 +315,7 @@ def test_kept_lambda_packages_are_private(tmp_path, open_umask):
 def test_log_policy_is_scoped_to_the_functions_own_log_group():
     import json
 
-    from weave_nb.providers.aws_settings import LOG_POLICY_NAME, log_policy_document
+    from weave_nb.providers.aws.settings import LOG_POLICY_NAME, log_policy_document
 
     doc = log_policy_document("eu-west-1", "123456789012", "weave-demo")
     group = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/weave-demo"
@@ -336,7 +336,7 @@ def test_log_policy_is_scoped_to_the_functions_own_log_group():
 
 
 def test_log_policy_follows_the_partition():
-    from weave_nb.providers.aws_settings import log_policy_document
+    from weave_nb.providers.aws.settings import log_policy_document
 
     doc = log_policy_document("cn-north-1", "123456789012", "f")
     assert all(r.startswith("arn:aws-cn:logs:cn-north-1:123456789012:log-group:/aws/lambda/f")
@@ -356,7 +356,7 @@ def test_log_policy_follows_the_partition():
     ("eu-west-1", "123456789012\n", "weave-demo"),
 ])
 def test_log_policy_refuses_wildcards_and_malformed_parts(region, account, fname):
-    from weave_nb.providers.aws_settings import log_policy_document
+    from weave_nb.providers.aws.settings import log_policy_document
 
     with pytest.raises(ValueError):
         log_policy_document(region, account, fname)

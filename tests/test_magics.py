@@ -17,10 +17,10 @@ from frontend_fakes import HELLO, make_provider, weave_text
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
-from weave_nb.config import DeploymentInfo, DeploymentStatus, Plan
-from weave_nb.frame import COLUMNS
-from weave_nb.magics import InvokeResult, WeaveFailure, WeaveMagics
-from weave_nb.manager import DeploymentManager
+from weave_nb.core.config import DeploymentInfo, DeploymentStatus, Plan
+from weave_nb.frontends.frame import COLUMNS
+from weave_nb.frontends.magics import InvokeResult, WeaveFailure, WeaveMagics
+from weave_nb.core.manager import DeploymentManager
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,7 +59,7 @@ def env(shell, home):
     undeploy_all_local(home)
     shell.configurables.remove(magics)
     shell.config.pop("WeaveMagics", None)
-    from weave_nb.magics import unload_ipython_extension
+    from weave_nb.frontends.magics import unload_ipython_extension
 
     unload_ipython_extension(shell)
 
@@ -97,15 +97,15 @@ def test_loading_imports_no_new_cloud_modules(home):
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr
     new = json.loads(out.stdout.strip().splitlines()[-1])
-    assert "weave_nb.magics" in new
+    assert "weave_nb.frontends.magics" in new
     heavy = {"boto3", "botocore", "google", "googleapiclient", "grpc", "docker", "pandas", "ipywidgets"}
     assert sorted(m for m in new if m.split(".")[0] in heavy) == []
 
 
 def test_help_shows_the_cli_options(env):
     doc = WeaveMagics.weave_deploy.__doc__
-    from weave_nb.arguments import CLI_ONLY_FLAGS
-    from weave_nb.cli import build_parser
+    from weave_nb.frontends.arguments import CLI_ONLY_FLAGS
+    from weave_nb.frontends.cli import build_parser
 
     cli_help = build_parser()._subparsers._group_actions[0].choices["deploy"].format_help()
     for flag in ("--name", "--provider", "--region", "--config", "--memory", "--timeout", "--env", "--public", "--dry-run", "--option"):
@@ -374,7 +374,7 @@ def test_invoke_result_is_a_plain_dict_with_json_display():
 
 # -- the local provider, end to end --------------------------------------------------------
 def test_local_deploy_invoke_undeploy(env, capsys):
-    from weave_nb.procutil import pid_alive
+    from weave_nb.core.procutil import pid_alive
 
     info = env.shell.run_cell_magic("weave_deploy", "--name loc", HELLO)
     assert info.provider == "local" and info.endpoint.startswith("http://127.0.0.1:")

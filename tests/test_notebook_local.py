@@ -20,8 +20,8 @@ from conftest import undeploy_all_local
 from frontend_fakes import HELLO, gated_kernel_setup
 from nbclient import NotebookClient
 
-from weave_nb.manager import DeploymentManager
-from weave_nb.procutil import pid_alive
+from weave_nb.core.manager import DeploymentManager
+from weave_nb.core.procutil import pid_alive
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV_SECRET = "sk-test-ENVSECRET-4f1e9c2a"
@@ -174,7 +174,7 @@ def test_deploy_form_in_a_real_kernel_writes_to_its_output(workdir):
     (workdir / "app.weave.yaml").write_text(WEAVE.replace(f"  auth: {{method: api_key, api_key: {AUTH_SECRET}}}\n", ""))
     cells = [
         (
-            "from weave_nb.widgets import DeployForm\n"
+            "from weave_nb.frontends.widgets import DeployForm\n"
             "form = DeployForm(name='formnb', weave_file='app.weave.yaml', env_text='OPENAI_API_KEY')\n"
             "form.deploy_button.click()\nform"
         ),

@@ -120,7 +120,7 @@ def _check(name: str, book: nbformat.NotebookNode, home: Path, env: dict[str, st
     if name in ("01_quickstart_local.ipynb", "06_inventory_pandas.ipynb"):
         assert "http://127.0.0.1:" in text
     # every notebook cleans up after itself: nothing left recorded or running
-    from weave_nb.inventory import Inventory
+    from weave_nb.core.inventory import Inventory
 
     if (home / "inventory.db").exists():
         left = Inventory(home).list()
@@ -138,7 +138,7 @@ def test_notebook_runs_in_the_test_environment(name, tmp_path):
     before = set(children_of(os.getpid()))
     book = execute(NOTEBOOKS / name, env)
     _check(name, book, tmp_path / "weave-home", env)
-    from weave_nb.procutil import wait_for
+    from weave_nb.core.procutil import wait_for
 
     assert wait_for(lambda: not _no_new_processes(before), 20), f"{name} left processes: {_no_new_processes(before)}"
 
@@ -195,6 +195,6 @@ def test_notebook_runs_in_a_fresh_binder_venv(name, tmp_path, binder_venv):
     print(f"{name}: peak memory of the kernel and everything it started: {memory.peak / 1024**2:.0f} MB")
     assert 0 < memory.peak < BINDER_MEMORY, f"{name} needs {memory.peak / 1024**2:.0f} MB, over Binder's 2 GB"
     _check(name, book, tmp_path / "weave-home", env)
-    from weave_nb.procutil import wait_for
+    from weave_nb.core.procutil import wait_for
 
     assert wait_for(lambda: not _no_new_processes(before), 20), f"{name} left processes: {_no_new_processes(before)}"

@@ -7,8 +7,8 @@ import stat
 import pytest
 
 from weave_nb.core import ownership
-from weave_nb.errors import ConfigError, ForeignResource
-from weave_nb.inventory import Inventory
+from weave_nb.core.errors import ConfigError, ForeignResource
+from weave_nb.core.inventory import Inventory
 
 
 def test_owner_id_is_made_once_per_home_and_kept_private(tmp_path):

@@ -9,8 +9,8 @@ import pytest
 from frontend_fakes import HELLO, make_provider
 from IPython.core.interactiveshell import InteractiveShell
 
-from weave_nb.config import Plan, PlannedStep
-from weave_nb.events import (
+from weave_nb.core.config import Plan, PlannedStep
+from weave_nb.core.events import (
     Done,
     LogLine,
     PlanReady,
@@ -19,10 +19,10 @@ from weave_nb.events import (
     StepStarted,
     WarningEvent,
 )
-from weave_nb.magics import WeaveMagics
-from weave_nb.manager import DeploymentManager
-from weave_nb.procutil import wait_for
-from weave_nb.progress import (
+from weave_nb.frontends.magics import WeaveMagics
+from weave_nb.core.manager import DeploymentManager
+from weave_nb.core.procutil import wait_for
+from weave_nb.frontends.progress import (
     HtmlProgress,
     ProgressState,
     TextProgress,

@@ -19,9 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 PROBE = """
 import json, sys
-from weave_nb.auth import AuthenticationManager
-from weave_nb.config import DeploymentConfig
-from weave_nb.registry import load_provider_class
+from weave_nb.core.auth import AuthenticationManager
+from weave_nb.core.config import DeploymentConfig
+from weave_nb.core.registry import load_provider_class
 name, sdk = sys.argv[1], sys.argv[2]
 prov = load_provider_class(name)(AuthenticationManager())
 after_import = sdk in sys.modules
@@ -84,8 +84,8 @@ def test_gcp_without_credentials_never_loads_the_client(tmp_path, sdk):
 
 DOCKER_PROBE = """
 import json, sys
-from weave_nb.auth import AuthenticationManager
-from weave_nb.registry import load_provider_class
+from weave_nb.core.auth import AuthenticationManager
+from weave_nb.core.registry import load_provider_class
 prov = load_provider_class("docker")(AuthenticationManager())
 after_import = "docker" in sys.modules
 try:

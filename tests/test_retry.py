@@ -60,8 +60,8 @@ def test_gcp_client_keeps_its_fixed_delays():
     from google.api_core import exceptions as gexc
     from google.auth.credentials import AnonymousCredentials
 
-    from weave_nb.providers.gcp_auth import GcpSession
-    from weave_nb.providers.gcp_client import GcpClient
+    from weave_nb.providers.gcp.auth import GcpSession
+    from weave_nb.providers.gcp.client import GcpClient
 
     sleeps = []
     session = GcpSession(AnonymousCredentials(), "p", "oauth", "http://127.0.0.1:9", None)

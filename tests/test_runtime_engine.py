@@ -10,7 +10,7 @@ import pytest
 from weave_nb.runtime import engine
 from weave_nb.runtime.engine import SpecLoadError, build_prompt, load_spec, run_weave, spec_hash
 from weave_nb.runtime.errors import ModelError, RequestError
-from weave_nb.spec import load_weave, parse_weave
+from weave_nb.spec.model import load_weave, parse_weave
 
 try:
     from tests.llm_servers import EXAMPLES, FakeSleep, llm_server  # noqa: F401

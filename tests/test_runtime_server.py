@@ -110,7 +110,7 @@ def test_sigterm_shuts_down_cleanly_and_access_log_goes_to_stderr(runtime):
 
 
 def test_explicit_spec_path_and_live_models(runtime, bundle, tmp_path, llm_server):
-    from weave_nb.spec import parse_weave
+    from weave_nb.spec.model import parse_weave
 
     other = tmp_path / "other.json"
     other.write_text(json.dumps(parse_weave(textwrap.dedent("""\
@@ -248,8 +248,8 @@ def test_duplicate_host_headers_are_refused(runtime):
 
 
 def test_weave_invoke_client_and_health_probe_still_work(runtime):
-    from weave_nb.http_call import post_json
-    from weave_nb.procutil import http_ok
+    from weave_nb.core.http_call import post_json
+    from weave_nb.core.procutil import http_ok
 
     rp = runtime()
     assert http_ok(rp.url + "/health")
@@ -260,7 +260,7 @@ def test_weave_invoke_client_and_health_probe_still_work(runtime):
 
 def test_docker_containers_answer_loopback_names_on_the_published_port(runtime):
     """The container binds 0.0.0.0; the provider's env makes it refuse rebinding names (no engine needed)."""
-    from weave_nb.config import DeploymentConfig
+    from weave_nb.core.config import DeploymentConfig
     from weave_nb.providers.docker.state import server_env
 
     env = server_env(DeploymentConfig(name="d", provider="docker"))

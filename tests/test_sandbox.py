@@ -11,9 +11,9 @@ import urllib.request
 import pytest
 
 from nbhelpers import REPO_ROOT, alive, child_env, children_of, python
-from weave_nb.errors import WeaveError
-from weave_nb.procutil import wait_for
-from weave_nb.sandbox import BANNER, Sandbox, SandboxError, sandbox_active
+from weave_nb.core.errors import WeaveError
+from weave_nb.core.procutil import wait_for
+from weave_nb.sandbox.session import BANNER, Sandbox, SandboxError, sandbox_active
 
 pytestmark = [pytest.mark.aws, pytest.mark.gcp]
 
@@ -62,9 +62,9 @@ def test_start_points_the_environment_at_live_servers_and_stop_restores_it():
 
 
 def test_deployments_made_while_it_runs_are_marked_sandbox(tmp_path, monkeypatch):
-    from weave_nb.manager import DeploymentManager
-    from weave_nb.render import format_event
-    from weave_nb.events import Done
+    from weave_nb.core.manager import DeploymentManager
+    from weave_nb.frontends.render import format_event
+    from weave_nb.core.events import Done
 
     monkeypatch.setenv("WEAVE_SANDBOX", "1")
     monkeypatch.delenv("WEAVE_SANDBOX_PROVIDERS", raising=False)
@@ -115,7 +115,7 @@ def _cwd(pid: int) -> str:
 
 
 def test_stop_forgets_sandbox_records_of_the_clouds_it_stood_in_for(tmp_path):
-    from weave_nb.inventory import Inventory
+    from weave_nb.core.inventory import Inventory
 
     home = tmp_path / "home"
     inventory = Inventory(home)
@@ -131,7 +131,7 @@ def test_stop_forgets_sandbox_records_of_the_clouds_it_stood_in_for(tmp_path):
 
 def test_interpreter_exit_stops_the_servers():
     code = (
-        "from weave_nb.sandbox import Sandbox\n"
+        "from weave_nb.sandbox.session import Sandbox\n"
         "box = Sandbox(); box.start()\n"
         "print(' '.join(str(p) for p in box.pids()), flush=True)\n"
     )
@@ -172,7 +172,7 @@ def test_magic_in_a_real_kernel_leaves_no_process_behind(how, tmp_path):
     try:
         text = _run(
             kc,
-            "%load_ext weave_nb.sandbox_magics\n"
+            "%load_ext weave_nb.frontends.sandbox_magics\n"
             "s = %weave_sandbox start\n"
             "import os\n"
             "print('PIDS', *[svc.pid for svc in s.services])\n"
@@ -194,7 +194,7 @@ def test_magic_in_a_real_kernel_leaves_no_process_behind(how, tmp_path):
             assert "sandbox: off" in text and "LEFT None None" in text, text
             gone = _run(kc, "now = %weave_sandbox status\nprint(now)")
             assert "sandbox: off" in gone
-            from weave_nb.inventory import Inventory
+            from weave_nb.core.inventory import Inventory
 
             assert Inventory(tmp_path / "home").list("gcp") == [], "the sandbox's records went with it"
         elif how == "shutdown":
@@ -213,7 +213,7 @@ def test_magic_rejects_a_bad_action():
     from IPython.core.error import UsageError
     from IPython.core.interactiveshell import InteractiveShell
 
-    from weave_nb.sandbox_magics import register
+    from weave_nb.frontends.sandbox_magics import register
 
     ip = InteractiveShell.instance()  # the shell other tests made, or a new one
     register(ip)
@@ -224,7 +224,7 @@ def test_magic_rejects_a_bad_action():
 
 
 def test_has_cloud_credentials_looks_at_env_and_files_only(tmp_path):
-    from weave_nb.sandbox import has_cloud_credentials
+    from weave_nb.sandbox.session import has_cloud_credentials
 
     home = tmp_path / "home"
     home.mkdir()

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from weave_nb import cli
-from weave_nb.config import AuthConfig, DeploymentConfig, DeploymentInfo, Plan, PlannedStep, make_config
-from weave_nb.errors import ConfigError, WeaveError
-from weave_nb.manager import DeploymentManager
+from weave_nb.frontends import cli
+from weave_nb.core.config import AuthConfig, DeploymentConfig, DeploymentInfo, Plan, PlannedStep, make_config
+from weave_nb.core.errors import ConfigError, WeaveError
+from weave_nb.core.manager import DeploymentManager
 from weave_nb.providers.base import DeploymentProvider
 
 FLAG_SECRET = "flag-secret-7Qw9Zr2Lm5Xv"

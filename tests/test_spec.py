@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from weave_nb.errors import WeaveError, WeaveSpecError
-from weave_nb.spec import AgentSpec, WeaveSpec, load_weave, parse_weave
+from weave_nb.core.errors import WeaveError, WeaveSpecError
+from weave_nb.spec.model import AgentSpec, WeaveSpec, load_weave, parse_weave
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -13,9 +13,9 @@ import signal
 
 import pytest
 
-from weave_nb.config import DeploymentInfo, DeploymentStatus, Resource
-from weave_nb.listing import effective_status, merge_live
-from weave_nb.procutil import pid_alive, wait_for
+from weave_nb.core.config import DeploymentInfo, DeploymentStatus, Resource
+from weave_nb.core.listing import effective_status, merge_live
+from weave_nb.core.procutil import pid_alive, wait_for
 
 ACTIVE, FAILED, DEPLOYING, DESTROYING = (DeploymentStatus.ACTIVE, DeploymentStatus.FAILED,
                                          DeploymentStatus.DEPLOYING, DeploymentStatus.DESTROYING)
@@ -144,7 +144,7 @@ def test_the_front_ends_show_the_rule(manager, mock_weave, weave_home, monkeypat
     import json
 
     import weave_nb
-    from weave_nb import cli
+    from weave_nb.frontends import cli
 
     manager.deploy({"name": "demo", "weave_file": str(mock_weave)})
     manager.inventory.save("local", "demo", status=DeploymentStatus.FAILED)
@@ -168,7 +168,7 @@ class CloudLike:
         from frontend_fakes import make_provider
 
         from weave_nb.core.plan import Plan, PlannedStep
-        from weave_nb.errors import DeploymentFailed, NotFound
+        from weave_nb.core.errors import DeploymentFailed, NotFound
 
         class Cloud(make_provider()):
             live: dict = {}
@@ -211,7 +211,7 @@ class CloudLike:
 
 @pytest.fixture
 def cloud(weave_home):
-    from weave_nb.manager import DeploymentManager
+    from weave_nb.core.manager import DeploymentManager
 
     provider = CloudLike.make()
     return DeploymentManager(home=weave_home, providers={"cloud": provider}), provider
@@ -227,7 +227,7 @@ def agree_on(mgr, name):
 def test_cloud_failed_rollback_is_failed_in_listing_and_status(cloud):
     from frontend_fakes import HELLO
 
-    from weave_nb.errors import DeploymentFailed
+    from weave_nb.core.errors import DeploymentFailed
 
     mgr, provider = cloud
     provider.fail_deploy = True
@@ -240,7 +240,7 @@ def test_cloud_failed_rollback_is_failed_in_listing_and_status(cloud):
 def test_cloud_half_failed_undeploy_is_failed_in_listing_and_status(cloud):
     from frontend_fakes import HELLO
 
-    from weave_nb.errors import DeploymentFailed
+    from weave_nb.core.errors import DeploymentFailed
 
     mgr, provider = cloud
     mgr.deploy({"name": "fn", "provider": "cloud", "weave_text": HELLO})

@@ -9,10 +9,10 @@ from conftest import undeploy_all_local
 from frontend_fakes import HELLO, make_provider
 from IPython.core.interactiveshell import InteractiveShell
 
-from weave_nb.config import DeploymentStatus, Plan
-from weave_nb.errors import DeploymentFailed
-from weave_nb.manager import DeploymentManager
-from weave_nb.widgets import (
+from weave_nb.core.config import DeploymentStatus, Plan
+from weave_nb.core.errors import DeploymentFailed
+from weave_nb.core.manager import DeploymentManager
+from weave_nb.frontends.widgets import (
     DeployForm,
     DeployFormModel,
     DeploymentsBoard,
@@ -188,7 +188,7 @@ def test_form_plan_shows_the_plan_and_creates_nothing(mgr):
 
 
 def test_form_deploys_with_the_local_provider(mgr, tmp_path):
-    from weave_nb.procutil import pid_alive
+    from weave_nb.core.procutil import pid_alive
 
     weave = tmp_path / "hello.weave.yaml"
     weave.write_text(HELLO)

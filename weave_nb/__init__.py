@@ -15,11 +15,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
+from .core.errors import (
     ConfigError,
     CredentialsError,
     DeploymentBusy,
     DeploymentFailed,
+    ForeignResource,
+    InventoryError,
     NotFound,
     ProviderUnavailable,
     WeaveError,
@@ -30,18 +32,19 @@ __version__ = "0.1.0"
 
 # name -> the private module that defines it (imported on first access)
 _LAZY = {
-    "deploy": "api", "deployments": "api", "invoke": "api", "logs": "api", "plan": "api", "provider_options": "api",
-    "status": "api", "undeploy": "api",
-    "AuthenticationManager": "auth", "CredentialProvider": "auth", "EnvironmentCredentialProvider": "auth",
-    "FileCredentialProvider": "auth",
-    "AuthConfig": "config", "DeploymentConfig": "config", "DeploymentInfo": "config", "DeploymentStatus": "config",
-    "Plan": "config", "PlannedStep": "config",
-    "Done": "events", "LogLine": "events", "PlanReady": "events", "ProgressUpdate": "events", "StepFinished": "events",
-    "StepStarted": "events", "WarningEvent": "events",
-    "Listing": "listing", "effective_status": "listing",
-    "DeploymentManager": "manager",
+    "deploy": "frontends.api", "deployments": "frontends.api", "invoke": "frontends.api", "logs": "frontends.api", "plan": "frontends.api", "provider_options": "frontends.api",
+    "status": "frontends.api", "undeploy": "frontends.api",
+    "AuthenticationManager": "core.auth", "CredentialProvider": "core.auth", "EnvironmentCredentialProvider": "core.auth",
+    "FileCredentialProvider": "core.auth",
+    "AuthConfig": "core.config", "DeploymentConfig": "core.config", "DeploymentInfo": "core.config", "DeploymentStatus": "core.config",
+    "Plan": "core.plan", "PlannedStep": "core.plan",
+    "Done": "core.events", "LogLine": "core.events", "PlanReady": "core.events", "ProgressUpdate": "core.events", "StepFinished": "core.events",
+    "StepStarted": "core.events", "WarningEvent": "core.events",
+    "Listing": "core.listing", "effective_status": "core.listing",
+    "DeploymentManager": "core.manager",
     "DeployContext": "providers.base", "DeploymentProvider": "providers.base",
     "Sandbox": "sandbox", "SandboxStatus": "sandbox",
+    "DeployForm": "frontends.widgets", "DeploymentsBoard": "frontends.widgets",
     "WeaveSpec": "spec", "load_weave": "spec", "parse_weave": "spec",
 }
 
@@ -51,6 +54,8 @@ __all__ = sorted([
     "CredentialsError",
     "DeploymentBusy",
     "DeploymentFailed",
+    "ForeignResource",
+    "InventoryError",
     "NotFound",
     "ProviderUnavailable",
     "WeaveError",
@@ -60,13 +65,15 @@ __all__ = sorted([
 ])
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from .api import deploy, deployments, invoke, logs, plan, provider_options, status, undeploy
-    from .auth import AuthenticationManager, CredentialProvider, EnvironmentCredentialProvider, FileCredentialProvider
-    from .config import AuthConfig, DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, PlannedStep
-    from .events import Done, LogLine, PlanReady, ProgressUpdate, StepFinished, StepStarted, WarningEvent
-    from .listing import Listing, effective_status
-    from .manager import DeploymentManager
+    from .frontends.api import deploy, deployments, invoke, logs, plan, provider_options, status, undeploy
+    from .core.auth import AuthenticationManager, CredentialProvider, EnvironmentCredentialProvider, FileCredentialProvider
+    from .core.config import AuthConfig, DeploymentConfig, DeploymentInfo, DeploymentStatus
+    from .core.events import Done, LogLine, PlanReady, ProgressUpdate, StepFinished, StepStarted, WarningEvent
+    from .core.listing import Listing, effective_status
+    from .core.manager import DeploymentManager
     from .providers.base import DeployContext, DeploymentProvider
+    from .core.plan import Plan, PlannedStep
+    from .frontends.widgets import DeployForm, DeploymentsBoard
     from .sandbox import Sandbox, SandboxStatus
     from .spec import WeaveSpec, load_weave, parse_weave
 
@@ -87,13 +94,13 @@ def __dir__() -> list[str]:
 
 def load_ipython_extension(ipython: Any) -> None:
     """Register the %weave magics (``%load_ext weave_nb``)."""
-    from .magics import load_ipython_extension as _load
+    from .frontends.magics import load_ipython_extension as _load
 
     _load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """Remove the %weave magics (``%unload_ext weave_nb``)."""
-    from .magics import unload_ipython_extension as _unload
+    from .frontends.magics import unload_ipython_extension as _unload
 
     _unload(ipython)

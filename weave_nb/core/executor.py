@@ -17,12 +17,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..events import PlanReady
+from .events import PlanReady
 from .plan import Plan, PlannedStep
 
 if TYPE_CHECKING:
-    from ..artifact import Artifact
-    from ..config import DeploymentConfig
+    from .artifact import Artifact
+    from .config import DeploymentConfig
     from ..providers.base import DeployContext, DeploymentProvider
 
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Mapping
 
-from ..errors import ForeignResource
-from ..private_files import write_once
+from .errors import ForeignResource
+from .private_files import write_once
 
 OWNER_FILE = "owner-id"
 

@@ -105,7 +105,7 @@ class Plan(BaseModel):
         return f"{verb} for {self.name} on {self.provider}"
 
     def _repr_html_(self) -> str:
-        from ..present import plan_html
+        from .present import plan_html
 
         return plan_html(self)
 

@@ -1,7 +1,7 @@
 """The provider interface and the context a provider works in.
 
-A provider turns a :class:`~weave_nb.config.DeploymentConfig` and an
-:class:`~weave_nb.artifact.Artifact` into running resources. It never prints
+A provider turns a :class:`~weave_nb.core.config.DeploymentConfig` and an
+:class:`~weave_nb.core.artifact.Artifact` into running resources. It never prints
 and never touches the inventory's tables directly: it reports through the
 :class:`DeployContext`, which emits events and records every resource the
 moment it exists, so a failed or interrupted deploy can be finished or torn
@@ -17,16 +17,16 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Mapping
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..config import DeploymentConfig, DeploymentInfo, Resource
+from ..core.config import DeploymentConfig, DeploymentInfo, Resource
 from ..core.plan import Plan, PlannedStep
-from ..errors import ConfigError
-from ..events import Reporter
+from ..core.errors import ConfigError
+from ..core.events import Reporter
 
 if TYPE_CHECKING:
-    from ..artifact import Artifact
-    from ..auth import AuthenticationManager
+    from ..core.artifact import Artifact
+    from ..core.auth import AuthenticationManager
     from ..core.executor import Run
-    from ..inventory import Inventory
+    from ..core.inventory import Inventory
 
 
 class NoOptions(BaseModel):
@@ -168,7 +168,7 @@ class DeploymentProvider(ABC):
         try:
             return self.options_model(**config.options)
         except ValidationError as exc:
-            from ..options import describe_option_errors
+            from ..core.options import describe_option_errors
 
             raise ConfigError(*describe_option_errors(exc, self.options_model, self.name)) from None
 
@@ -189,7 +189,7 @@ class DeploymentProvider(ABC):
 
     def build_artifact(self, spec: Any, config: DeploymentConfig) -> "Artifact":
         """Build this provider's artifact for ``spec`` (the default: the plain runtime zip)."""
-        from ..artifact import build_artifact
+        from ..core.artifact import build_artifact
 
         return build_artifact(spec)
 
@@ -254,7 +254,7 @@ class DeploymentProvider(ABC):
 
         A recorded deployment that no longer exists is returned with
         ``drift="missing"`` (or NotFound is raised); the manager applies the one
-        status rule (:func:`weave_nb.listing.effective_status`) to the result.
+        status rule (:func:`weave_nb.core.listing.effective_status`) to the result.
 
         Raises:
             NotFound: the deployment does not exist.
@@ -282,7 +282,7 @@ class DeploymentProvider(ABC):
         Raises:
             WeaveError: this provider cannot show logs here.
         """
-        from ..errors import WeaveError
+        from ..core.errors import WeaveError
 
         raise WeaveError(f"the {self.name} provider cannot show logs from here")
 
@@ -292,8 +292,8 @@ class DeploymentProvider(ABC):
         The default POSTs to the recorded endpoint; providers override it to
         sign requests or to run the artifact locally.
         """
-        from ..http_call import post_json
-        from ..errors import WeaveError
+        from ..core.http_call import post_json
+        from ..core.errors import WeaveError
 
         endpoint = ctx.record.endpoint if ctx.record else None
         if not endpoint:

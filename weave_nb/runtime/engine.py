@@ -1,7 +1,7 @@
 """Run a compiled weave (``weave.json``): agents in dependency order.
 
 Standard library only. ``weave.json`` is produced by
-``weave_nb.spec.WeaveSpec.to_runtime_dict``; its weaves carry a precomputed
+``weave_nb.spec.model.WeaveSpec.to_runtime_dict``; its weaves carry a precomputed
 ``order``, so the runtime never sorts dependencies itself.
 """
 

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from weave_nb import DeploymentConfig, DeploymentInfo, DeploymentProvider, DeploymentStatus, Plan, PlannedStep
-from weave_nb.errors import ConfigError, NotFound
+from weave_nb.core.errors import ConfigError, NotFound
 
 TOKEN_KEY = "FOLDER_TOKEN"
 

@@ -9,6 +9,6 @@ Modules, in the order data flows through them:
 - ``steps``: one apply/undo function per step call, run by the core executor.
 - ``provider``: the :class:`DockerProvider` and its options.
 
-``weave_nb.providers.docker_provider`` re-exports the provider (the entry point names it).
+``weave_nb.providers.docker.provider`` re-exports the provider (the entry point names it).
 Importing this package never loads the docker SDK: that happens once an engine is reached.
 """

@@ -4,7 +4,7 @@ Pushing and registry logins are in ``registry`` (mixed into :class:`DockerEngine
 This module and ``registry`` are the only ones that import ``docker``,
 and only once an engine is to be reached (a missing unix socket is reported
 without loading it).
-Every engine failure comes out as a :class:`~weave_nb.errors.WeaveError`
+Every engine failure comes out as a :class:`~weave_nb.core.errors.WeaveError`
 subclass with a suggestion; long operations stream their output line by
 line to a callback as it arrives; waits take the caller's sleep and clock.
 """
@@ -16,14 +16,14 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ...errors import ConfigError, DeploymentFailed, ProviderUnavailable
+from ...core.errors import ConfigError, DeploymentFailed, ProviderUnavailable
 from .registry import Log, RegistryClient, RegistryLogin, _docker, _lines, _reason
 
 __all__ = ["BASE_IMAGE_HINT", "DockerEngine", "EngineUnavailable", "Log", "RegistryLogin", "START_HINT"]
 
 if TYPE_CHECKING:
-    from ...auth import AuthenticationManager
-    from ...config import AuthConfig
+    from ...core.auth import AuthenticationManager
+    from ...core.config import AuthConfig
 
 ENGINE_KEYS = ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
 START_HINT = (

@@ -17,9 +17,9 @@ import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ...artifact import SPEC_FILE
+from ...core.artifact import SPEC_FILE
 from ...core.ownership import marks
-from ...errors import ConfigError
+from ...core.errors import ConfigError
 
 LABEL_MANAGED = "weave-nb.managed"
 LABEL_NAME = "weave-nb.name"

@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 from ...core import ownership
 from ...core.plan import Plan, PlannedStep
-from ...errors import ConfigError, NotFound
-from ...procutil import port_in_use
+from ...core.errors import ConfigError, NotFound
+from ...core.procutil import port_in_use
 from .engine import BASE_IMAGE_HINT, DockerEngine
 from .image import LABEL_HASH, LABEL_MANAGED, LABEL_NAME, LABEL_OWNER, LABEL_SETTINGS, container_name, repository_for
 from .state import Seen, binds_for, probe_host, publish_host, seen, server_env
 
 if TYPE_CHECKING:
-    from ...artifact import Artifact
-    from ...config import DeploymentConfig
+    from ...core.artifact import Artifact
+    from ...core.config import DeploymentConfig
     from ..base import DeployContext
     from .provider import DockerProvider
 

@@ -17,11 +17,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ...artifact import Artifact
-from ...config import DeploymentConfig, DeploymentInfo, DeploymentStatus
+from ...core.artifact import Artifact
+from ...core.config import DeploymentConfig, DeploymentInfo, DeploymentStatus
 from ...core.executor import Run
 from ...core.plan import Plan
-from ...errors import ConfigError, NotFound, WeaveError
+from ...core.errors import ConfigError, NotFound, WeaveError
 from ..base import DeployContext, DeploymentProvider
 from .engine import DockerEngine
 from .image import (

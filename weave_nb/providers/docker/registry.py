@@ -11,11 +11,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ...errors import ConfigError, CredentialsError, DeploymentFailed
+from ...core.errors import ConfigError, CredentialsError, DeploymentFailed
 
 if TYPE_CHECKING:
-    from ...auth import AuthenticationManager
-    from ...config import AuthConfig
+    from ...core.auth import AuthenticationManager
+    from ...core.config import AuthConfig
 
 Log = Callable[[str], None]
 

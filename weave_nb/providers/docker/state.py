@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...config import DeploymentConfig, DeploymentInfo, DeploymentStatus
+from ...core.config import DeploymentConfig, DeploymentInfo, DeploymentStatus
 from .image import CONTAINER_PORT, LABEL_OWNER, parse_volume
 
 

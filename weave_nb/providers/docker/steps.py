@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from ...core.executor import Run
 from ...core.plan import PlannedStep
-from ...errors import DeploymentFailed
-from ...procutil import free_port
+from ...core.errors import DeploymentFailed
+from ...core.procutil import free_port
 from .engine import DockerEngine
 from .image import CONTAINER_PORT
 from .state import make_bind_folders, reach

@@ -1,0 +1,214 @@
+"""Argument definitions, written once and shared by the ``weave`` CLI and the magics.
+
+Each command is a list of ``(flags, kwargs)`` pairs in ``argparse`` form.
+:func:`add_arguments` applies them to a parser; :func:`magic_arguments`
+turns them into IPython ``magic_arguments`` decorators, so ``%weave_deploy?``
+and ``weave deploy --help`` show the same options. The help of deploy and
+plan (``weave deploy --help``, ``%weave_deploy -h``) also lists every
+provider's ``--option`` keys, read from each provider's options model when
+the help is shown (plug-ins included).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Callable
+
+from ..core.config import parse_env_pairs
+from ..core.listing import STATUSES
+from .starters import STARTERS
+
+Arg = tuple[tuple[str, ...], dict[str, Any]]
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (argparse shows the problem as a usage error, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+PROFILE: Arg = (("--profile",), dict(metavar="PROFILE", help="aws: the AWS profile for this command (instead of AWS_PROFILE)"))
+
+_DEPLOY: list[Arg] = [
+    (("--name", "-n"), dict(help="deployment name (letters, digits, '-', '_')")),
+    (("--provider", "-p"), dict(help="where to deploy: local (default), aws, gcp, docker, or a plug-in")),
+    (("--type",), dict(dest="type", help="deployment type: lambda (aws), function (gcp), container (docker), process (local)")),
+    (("--region", "-r"), dict(help="cloud region, e.g. us-east-1 or us-central1")),
+    (("--config", "-c"), dict(dest="weave_file", metavar="WEAVE_FILE", help="the .weave.yaml file (default: the one in the current folder)")),
+    (("--memory",), dict(dest="memory_mb", type=int, metavar="MB", help="memory in MB")),
+    (("--timeout",), dict(dest="timeout_seconds", type=int, metavar="SECONDS", help="request timeout in seconds")),
+    (("--env", "-e"), dict(action="append", metavar="KEY=VALUE", help="environment variable for the weave (repeatable; values are secret)")),
+    (("--public",), dict(action="store_true", default=None, help="allow unauthenticated calls to the endpoint")),
+    (("--endpoint",), dict(choices=["url", "api", "none"], help="aws: Function URL (default), API Gateway HTTP API, or none")),
+    (("--host",), dict(help="local/docker: address to listen on (default 127.0.0.1)")),
+    (("--port",), dict(type=int, help="local/docker: port to listen on (default: a free one)")),
+    (("--runtime",), dict(help="aws/gcp: runtime, e.g. python3.12 / python312")),
+    (("--architecture",), dict(choices=["x86_64", "arm64"], help="aws: CPU architecture")),
+    (("--project",), dict(help="gcp: project id")),
+    (("--base-image",), dict(dest="base_image", help="docker: base image (default python:3.12-slim)")),
+    (("--volume",), dict(action="append", dest="volumes", metavar="HOST:CONTAINER", help="docker: volume, e.g. ./data:/app/data (repeatable)")),
+    (("--push",), dict(action="store_true", default=None, help="docker: push the image to DOCKER_REGISTRY_URL, then run it")),
+    (("--push-only",), dict(dest="push_only", action="store_true", default=None, help="docker: build and push, run nothing")),
+    (("--keep-on-failure",), dict(dest="keep_on_failure", action="store_true", default=None, help="keep what a failed deploy created")),
+    (("--adopt",), dict(action="store_true", default=None, help="take over an existing resource of that name that this inventory did not make (shown as adopt in the plan)")),
+    (("--option", "-o"), dict(action="append", dest="option", metavar="KEY=VALUE",
+                              help="any provider option (repeatable); each provider's are listed by weave_nb.provider_options()")),
+    (("--dry-run",), dict(dest="dry_run", action="store_true", help="show the plan and stop")),
+    (("--verbose", "-v"), dict(action="store_true", help="also show progress percentages, and the traceback of an unexpected error")),
+    PROFILE,
+]
+
+_NAME_PROVIDER: list[Arg] = [
+    (("name",), dict(help="deployment name")),
+    (("--provider", "-p"), dict(help="provider of the deployment (default: the one the inventory records it on)")),
+]
+
+COMMANDS: dict[str, list[Arg]] = {
+    "deploy": _DEPLOY,
+    "plan": [a for a in _DEPLOY if a[0][0] not in ("--dry-run",)],
+    "deployments": [
+        (("--provider", "-p"), dict(help="only this provider (default: every provider)")),
+        (("--status", "-s"), dict(choices=list(STATUSES), help="only this status")),
+        (("--refresh",), dict(action="store_true", default=True, help="ask the providers for live state (default)")),
+        (("--no-refresh",), dict(dest="refresh", action="store_false", help="read the inventory only")),
+        (("--all-owners",), dict(dest="all_owners", action="store_true", help="also list what other weave-nb inventories made (marked other owner)")),
+        (("--rebuild",), dict(action="store_true", help="record again every live deployment marked with this inventory's owner id (after a damaged inventory was moved aside)")),
+    ],
+    "undeploy": _NAME_PROVIDER
+    + [
+        (("--force", "-f"), dict(action="store_true", help="do not ask for confirmation")),
+        (("--keep-image",), dict(dest="keep_image", action="store_true", help="docker: keep the image")),
+        (("--purge-logs",), dict(dest="purge_logs", action="store_true", help="aws: also delete the log group")),
+        (("--adopt",), dict(action="store_true", help="also remove resources of that name this inventory did not make")),
+        (("--dry-run",), dict(dest="dry_run", action="store_true", help="show the undeploy plan and stop")),
+    ],
+    "status": list(_NAME_PROVIDER),
+    "invoke": _NAME_PROVIDER
+    + [
+        (("--input", "-i"), dict(dest="input", default="", help="the input text for the weave")),
+        (("--weave", "-w"), dict(help="which weave of the file to run (default: the only one)")),
+        (("--json", "-j"), dict(dest="json", metavar="JSON", help="the whole request body, a JSON object; --input and --weave override its fields")),
+        (("--local",), dict(action="store_true", help="aws: run the built artifact locally with a Lambda event")),
+    ],
+    "logs": _NAME_PROVIDER + [(("--tail",), dict(type=_positive_int, default=100, metavar="N", help="how many lines"))],
+}
+
+# The command line's own commands and flags: init, package, sandbox (the magics have %weave_sandbox) and
+# help; --output (a magic returns a DataFrame or a DeploymentInfo instead); --profile of undeploy and
+# status (in a notebook, set AWS_PROFILE).
+OUTPUT_FORMATS = {"deployments": ("table", "json", "csv"), "status": ("table", "json")}
+_OUTPUT_DEFAULT = {"deployments": "table", "status": "json"}
+CLI_COMMANDS: dict[str, list[Arg]] = {
+    **{command: list(args) for command, args in COMMANDS.items()},
+    "init": [
+        (("--example",), dict(default="hello", choices=list(STARTERS), help="which starter weave to write")),
+        (("--output", "-o"), dict(default=".weave.yaml", metavar="FILE", help="where to write it (default .weave.yaml)")),
+        (("--force", "-f"), dict(action="store_true", help="overwrite the file if it exists")),
+    ],
+    "package": [
+        (("name",), dict(help="deployment name (it is part of the artifact's settings, as in a deploy)")),
+        (("--provider", "-p"), dict(help="whose artifact to build: local (default), aws, gcp, docker, or a plug-in")),
+        (("--config", "-c"), dict(dest="weave_file", metavar="WEAVE_FILE", help="the .weave.yaml file (default: the one in the current folder)")),
+        (("--output", "-o"), dict(metavar="FILE", help="where to write it (default NAME-PROVIDER.zip; docker: NAME-docker.tar, or a folder when FILE ends in /)")),
+        (("--force", "-f"), dict(action="store_true", help="overwrite the file if it exists")),
+    ],
+    "sandbox": [
+        (("action",), dict(nargs="?", default="status", choices=["start", "stop", "status", "env"], metavar="ACTION",
+                          help="start, stop, status (default) or env (the export lines for eval)")),
+        (("--only",), dict(action="append", choices=["aws", "gcp"], help="start: only this stand-in (repeatable)")),
+    ],
+    "help": [(("topic",), dict(nargs="?", metavar="COMMAND", help="the command to describe"))],
+}
+for _command in ("undeploy", "status"):
+    CLI_COMMANDS[_command].append(PROFILE)
+for _command, _formats in OUTPUT_FORMATS.items():
+    CLI_COMMANDS[_command].append((("--output",), dict(
+        choices=list(_formats), default=_OUTPUT_DEFAULT[_command],
+        help=f"output format: {', '.join(_formats)} (default {_OUTPUT_DEFAULT[_command]})")))
+
+CLI_ONLY_FLAGS: dict[str, set[str]] = {
+    command: {f for flags, _ in args for f in flags if f.startswith("-")}
+    - {f for flags, _ in COMMANDS.get(command, []) for f in flags}
+    for command, args in CLI_COMMANDS.items()
+}
+
+OPTION_FLAGS = ("endpoint", "runtime", "architecture", "project", "base_image", "volumes", "push", "push_only", "keep_on_failure")
+CONFIG_FLAGS = ("name", "provider", "type", "region", "weave_file", "memory_mb", "timeout_seconds", "public", "host", "port", "adopt")
+
+
+OPTIONS_HELP_COMMANDS = ("deploy", "plan")
+
+
+def add_arguments(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """Add ``command``'s command-line arguments (:data:`CLI_COMMANDS`) to ``parser`` and return it."""
+    for flags, kwargs in CLI_COMMANDS[command]:
+        parser.add_argument(*flags, **kwargs)
+    return with_options_help(parser, command)
+
+
+def with_options_help(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """Make ``parser``'s help end with every provider's options (deploy and plan only).
+
+    The list is built when the help is shown, so building the parser imports no provider.
+    """
+    if command in OPTIONS_HELP_COMMANDS:
+        plain = parser.format_help
+
+        def format_help() -> str:
+            from .shared import provider_options_help
+
+            return plain().rstrip("\n") + "\n\n" + provider_options_help() + "\n"
+
+        parser.format_help = format_help  # type: ignore[method-assign]
+    return parser
+
+
+def magic_arguments(command: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A decorator giving an IPython magic ``command``'s arguments (imports IPython lazily)."""
+    from IPython.core import magic_arguments as ma
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        for flags, kwargs in reversed(COMMANDS[command]):
+            func = ma.argument(*flags, **kwargs)(func)
+        func = ma.magic_arguments()(func)
+        with_options_help(func.parser, command)
+        return func
+
+    return decorate
+
+
+def config_values(ns: argparse.Namespace | dict[str, Any]) -> dict[str, Any]:
+    """Turn parsed deploy/plan arguments into ``DeploymentConfig`` values (``None`` = not given).
+
+    ``--option`` values stay text: the provider's options model converts them
+    to its field types (``python_version=3.10`` stays ``"3.10"`` for a text
+    field, ``replicas=2`` becomes ``2`` for a number, ``push=yes`` ``True``).
+
+    Raises:
+        ConfigError: a ``--env`` or ``--option`` item is not KEY=VALUE.
+    """
+    args = vars(ns) if isinstance(ns, argparse.Namespace) else dict(ns)
+    values: dict[str, Any] = {k: args.get(k) for k in CONFIG_FLAGS}
+    if args.get("env"):
+        values["env"] = parse_env_pairs(args["env"])
+    options: dict[str, Any] = {k: args.get(k) for k in OPTION_FLAGS if args.get(k) is not None}
+    for item in args.get("option") or []:
+        key, _, val = item.partition("=")
+        if _ and not key.strip():
+            from ..core.errors import ConfigError
+
+            raise ConfigError("--option expects KEY=VALUE, but an item has no KEY before '='", "write it as --option name=value")
+        if not _:
+            from ..core.errors import ConfigError
+
+            raise ConfigError("--option expects KEY=VALUE, but an item has no '='", "write it as --option name=value")
+        options[key.strip().replace("-", "_")] = val
+    values["options"] = options
+    if args.get("profile"):  # --profile (command line): the AWS profile, carried as config.auth like a weave-file setting
+        values["auth"] = {"method": "config_file", "profile": args["profile"]}
+    return values

@@ -1,0 +1,292 @@
+"""The ``%weave_*`` magics: a thin front end over :class:`~weave_nb.core.manager.DeploymentManager`.
+
+``%load_ext weave_nb`` registers :class:`WeaveMagics`. The arguments come from
+:mod:`weave_nb.frontends.arguments` (shared with the ``weave`` CLI, so ``%weave_deploy?``
+shows the same options as ``weave deploy --help``). Settings are traitlets:
+``%config WeaveMagics.default_provider = "docker"``.
+
+User mistakes raise :class:`~IPython.core.error.UsageError` (a short message,
+no traceback); a failed deploy shows its message and suggestion, no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+from IPython.core.error import StdinNotImplementedError, UsageError
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import parse_argstring
+from traitlets import Bool, CaselessStrEnum, Int, Unicode
+from traitlets.config import Configurable
+
+from .arguments import config_values, magic_arguments
+from ..core.errors import WeaveError
+from .shared import classify
+from ..core.present import hint_line
+
+YES = ("y", "yes")
+
+
+class WeaveFailure(Exception):
+    """A failed operation, shown as its message and suggestion without a traceback.
+
+    IPython renders it through ``_render_traceback_``; the cell counts as failed,
+    so "Run all" stops there.
+    """
+
+    def __init__(self, message: str, suggestion: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.suggestion = suggestion
+
+    def _render_traceback_(self) -> list[str]:
+        lines = [f"\x1b[31merror:\x1b[0m {self.message}"]
+        if self.suggestion:
+            lines.append(hint_line(self.suggestion))
+        return lines
+
+
+class InvokeResult(dict):
+    """A weave's JSON answer: a plain ``dict`` that displays as indented JSON."""
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(json.dumps(self, indent=2, default=str))
+
+
+@magics_class
+class WeaveMagics(Magics, Configurable):
+    """Deploy and manage weaves from a notebook.
+
+    Args:
+        shell: the InteractiveShell.
+        manager: a DeploymentManager to use (default: a new one per call, honouring ``weave_home``).
+        ask: the confirmation prompt, ``input``-like (default: ``input`` as it is when the prompt is shown,
+            which a kernel routes to the front end while a cell runs).
+        **kwargs: passed to ``Magics`` (e.g. ``config``).
+    """
+
+    default_provider = Unicode(
+        None, allow_none=True, help="provider when --provider is not given (default: the weave file's, else local)"
+    ).tag(config=True)
+    default_region = Unicode(None, allow_none=True, help="region when --region is not given").tag(config=True)
+    confirm_undeploy = Bool(True, help="ask before %weave_undeploy removes anything (--force skips)").tag(config=True)
+    stream = Bool(True, help="show progress live while a deploy runs").tag(config=True)
+    progress = CaselessStrEnum(
+        ["auto", "widgets", "html", "text"], "auto",
+        help="how progress shows: widgets, an HTML display updated in place, or text lines; auto picks",
+    ).tag(config=True)
+    log_lines = Int(8, help="how many of the latest log lines the progress display keeps").tag(config=True)
+    weave_home = Unicode(None, allow_none=True, help="state folder (default: $WEAVE_HOME or ~/.weave)").tag(config=True)
+
+    def __init__(self, shell: Any = None, manager: Any = None, ask: Callable[[str], str] | None = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self.manager = manager
+        self.ask = ask
+        self.last_view: Any = None
+
+    # helpers --------------------------------------------------------------
+    def _manager(self) -> Any:
+        if self.manager is not None:
+            return self.manager
+        from ..core.manager import DeploymentManager
+
+        return DeploymentManager(home=self.weave_home or None)
+
+    def defaults(self) -> dict[str, Any]:
+        """The magic's settings as manager defaults (weaker than flags, stronger than the weave file)."""
+        values = {"provider": self.default_provider, "region": self.default_region}
+        return {k: v for k, v in values.items() if v}
+
+    def _provider(self, mgr: Any, name: str, given: str | None) -> str:
+        """The provider of deployment ``name`` (``DeploymentManager.provider_of``: given, else the recorded one)."""
+        with self._friendly():
+            return mgr.provider_of(name, given)
+
+    @contextmanager
+    def _friendly(self) -> Iterator[None]:
+        """Turn WeaveErrors into a UsageError (user mistakes) or a WeaveFailure (no traceback), by ``classify``."""
+        try:
+            yield
+        except WeaveError as exc:
+            verdict = classify(exc)
+            if verdict.user_mistake:
+                raise UsageError(verdict.plain()) from None
+            raise WeaveFailure(verdict.message, verdict.suggestion) from None
+
+    def _view(self, title: str, verbose: bool = False) -> Any:
+        from .progress import make_view
+
+        if not self.stream:
+            return _Quiet()
+        self.last_view = make_view(self.progress, self.shell, title, self.log_lines, verbose)
+        return self.last_view
+
+    def _deploy_values(self, line: str, cell: str | None, func: Callable[..., Any]) -> tuple[dict[str, Any], Any]:
+        args = parse_argstring(func, line)
+        with self._friendly():
+            values = config_values(args)
+        if not values.get("name"):
+            raise UsageError("--name is required (e.g. --name demo)")
+        if cell is not None and cell.strip():
+            if values.get("weave_file"):
+                raise UsageError("give the weave either as the cell body or with --config, not both")
+            values["weave_text"] = cell
+        return values, args
+
+    def _run(self, title: str, verbose: bool, action: Callable[[Any], Any]) -> Any:
+        view = self._view(title, verbose)
+        try:
+            with self._friendly():
+                return action(view)
+        except (UsageError, WeaveFailure) as exc:
+            view.close(getattr(exc, "message", None) or str(exc).splitlines()[0])
+            raise
+        except KeyboardInterrupt as exc:
+            view.close("interrupted")
+            verdict = classify(exc, undeploy="%weave_undeploy")
+            raise WeaveFailure(verdict.message, verdict.suggestion) from None
+        finally:
+            view.close("stopped")
+
+    # magics ---------------------------------------------------------------
+    @line_cell_magic
+    @magic_arguments("deploy")
+    def weave_deploy(self, line: str = "", cell: str | None = None) -> Any:
+        """Deploy a weave; in the cell form the cell body is the weave YAML.
+
+        Returns the DeploymentInfo (or the Plan with --dry-run).
+        """
+        values, args = self._deploy_values(line, cell, self.weave_deploy)
+        mgr = self._manager()
+        if args.dry_run:
+            with self._friendly():
+                return mgr.plan(values, defaults=self.defaults())
+        return self._run(
+            f"deploy {values['name']}",
+            args.verbose,
+            lambda view: mgr.deploy(values, defaults=self.defaults(), sink=view),
+        )
+
+    @line_cell_magic
+    @magic_arguments("plan")
+    def weave_plan(self, line: str = "", cell: str | None = None) -> Any:
+        """Show what a deploy would do, without doing it. Returns the Plan."""
+        values, _ = self._deploy_values(line, cell, self.weave_plan)
+        with self._friendly():
+            return self._manager().plan(values, defaults=self.defaults())
+
+    @line_magic
+    @magic_arguments("deployments")
+    def weave_deployments(self, line: str = "") -> Any:
+        """Every deployment as a pandas DataFrame, newest first (``df = %weave_deployments``).
+
+        Statuses follow the one status rule, as ``weave deployments`` and ``%weave_status`` do.
+        """
+        args = parse_argstring(self.weave_deployments, line)
+        from .api import deployments
+
+        with self._friendly():
+            frame = deployments(args.provider, args.status, args.refresh, manager=self._manager(), all_owners=args.all_owners,
+                                rebuild=args.rebuild)
+        for note in frame.attrs["notes"]:
+            print(f"note: {note}")
+        return frame
+
+    @line_magic
+    @magic_arguments("undeploy")
+    def weave_undeploy(self, line: str = "") -> Any:
+        """Remove every resource a deployment made (asks first unless --force)."""
+        args = parse_argstring(self.weave_undeploy, line)
+        mgr = self._manager()
+        provider = self._provider(mgr, args.name, args.provider)
+        opts = {k: True for k in ("keep_image", "purge_logs", "adopt") if getattr(args, k)}
+        if args.dry_run:
+            with self._friendly():
+                return mgr.destroy(args.name, provider, dry_run=True, **opts)
+        if self.confirm_undeploy and not args.force:
+            try:
+                answer = (self.ask or input)(f"Remove {args.name!r} and everything it made on {provider}? [y/N] ")
+            except (EOFError, StdinNotImplementedError):
+                raise UsageError(f"cannot ask for confirmation here; to remove {args.name!r}, add --force") from None
+            if (answer or "").strip().lower() not in YES:
+                print("cancelled: nothing was removed")
+                return None
+        return self._run(f"undeploy {args.name}", False, lambda view: mgr.destroy(args.name, provider, sink=view, **opts))
+
+    @line_magic
+    @magic_arguments("status")
+    def weave_status(self, line: str = "") -> Any:
+        """The live status of one deployment (a DeploymentInfo)."""
+        args = parse_argstring(self.weave_status, line)
+        with self._friendly():
+            return self._manager().status(args.name, args.provider)
+
+    @line_magic
+    @magic_arguments("invoke")
+    def weave_invoke(self, line: str = "") -> Any:
+        """Call a deployed weave; shows its JSON answer and returns it as a dict."""
+        args = parse_argstring(self.weave_invoke, line)
+        from .shared import invoke_payload
+
+        with self._friendly():
+            payload = invoke_payload(_unquote(args.input), args.weave, _unquote(args.json) if args.json else None)
+            result = self._manager().invoke(args.name, args.provider, payload, local=args.local)
+        return InvokeResult(result) if isinstance(result, dict) else result
+
+    @line_magic
+    @magic_arguments("logs")
+    def weave_logs(self, line: str = "") -> None:
+        """Print a deployment's recent log output."""
+        args = parse_argstring(self.weave_logs, line)
+        with self._friendly():
+            text = self._manager().logs(args.name, args.provider, tail=args.tail)
+        print(text if text else "(no log output)")
+
+
+class _Quiet:
+    """A view that shows nothing (``WeaveMagics.stream = False``)."""
+
+    def __call__(self, event: Any) -> None:
+        """Drop the event."""
+
+    def close(self, message: str = "") -> None:
+        """Nothing to close."""
+
+
+def _unquote(text: str) -> str:
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register the magics and make their settings reachable from ``%config``."""
+    magics = WeaveMagics(ipython, config=getattr(ipython, "config", None))
+    ipython.register_magics(magics)
+    if magics not in ipython.configurables:
+        ipython.configurables.append(magics)
+    from .sandbox_magics import register as register_sandbox
+
+    register_sandbox(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """Remove the magics registered by :func:`load_ipython_extension`."""
+    names = [n for n in dir(WeaveMagics) if n.startswith("weave_")]
+    for kind in ("line", "cell"):
+        table = ipython.magics_manager.magics[kind]
+        for name in names:
+            if isinstance(getattr(table.get(name), "__self__", None), WeaveMagics):
+                del table[name]
+    ipython.magics_manager.registry.pop("WeaveMagics", None)
+    from .sandbox_magics import SandboxMagics
+    from .sandbox_magics import unload_ipython_extension as unload_sandbox
+
+    unload_sandbox(ipython)
+    line = ipython.magics_manager.magics["line"]
+    if isinstance(getattr(line.get("weave_sandbox"), "__self__", None), SandboxMagics):
+        del line["weave_sandbox"]
+    ipython.magics_manager.registry.pop("SandboxMagics", None)
+    ipython.configurables[:] = [c for c in ipython.configurables if not isinstance(c, WeaveMagics)]

@@ -1,0 +1,1 @@
+"""The ``local`` provider: the weave served by a detached process on this machine (``provider``)."""
