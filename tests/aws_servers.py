@@ -23,7 +23,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
@@ -33,30 +32,13 @@ from typing import Any
 
 import pytest
 
+from support import FakeSleep, free_port, http_answers  # noqa: F401 - FakeSleep is re-exported for the benchmarks
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 READ_PREFIXES = ("Get", "List", "Describe")
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
 _MOTO_KEY = pytest.StashKey[Any]()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_http(url: str, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return True
-        except urllib.error.HTTPError:
-            return True
-        except OSError:
-            time.sleep(0.05)  # polling a starting server's port: no event to wait on
-    return False
 
 
 class MotoServer:
@@ -68,14 +50,14 @@ class MotoServer:
 
     def start(self) -> MotoServer:
         if self.url is None:
-            port = _free_port()
+            port = free_port()
             env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true")
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
             )
             self.url = f"http://127.0.0.1:{port}"
-        if not _wait_http(f"{self.url}/moto-api/", 60):
+        if not http_answers(f"{self.url}/moto-api/", 60):
             self.stop()
             raise RuntimeError("moto_server did not start within 60 s")
         return self
@@ -262,16 +244,6 @@ def role_not_ready_rule(count: int = 2) -> Rule:
         body=json.dumps({"Type": "User", "message": "The role defined for the function cannot be assumed by Lambda."}).encode(),
         headers={"x-amzn-ErrorType": "InvalidParameterValueException", "Content-Type": "application/json"},
     )
-
-
-class FakeSleep:
-    """Records requested sleeps instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
 
 
 @dataclass

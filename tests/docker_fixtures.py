@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import textwrap
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -32,6 +31,7 @@ except ImportError:  # pragma: no cover - depends on the installation
 
 from weave_nb.core.auth import AuthenticationManager, EnvironmentCredentialProvider
 from weave_nb.core.events import Event, LogLine
+from weave_nb.core.procutil import free_port
 from weave_nb.core.manager import DeploymentManager
 
 __all__ = [
@@ -157,6 +157,4 @@ def hello_weave(greeting: str = "Greet the user warmly.") -> str:
 
 def free_tcp_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_port("127.0.0.1")

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from support import FakeSleep  # noqa: F401 - re-exported: the runtime tests import it from here
+
 RUNTIME_SRC = Path(__file__).resolve().parent.parent / "weave_nb" / "runtime"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -211,16 +213,6 @@ def llm_server():
         yield server
     finally:
         server.stop()
-
-
-class FakeSleep:
-    """Records requested waits instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
 
 
 def make_bundle(directory: Path, weave_yaml: str) -> Path:
