@@ -35,8 +35,8 @@ def test_first_deploy_creates_role_function_alias_url_and_tags(aws):
     trust = role["AssumeRolePolicyDocument"]
     trust = json.loads(trust) if isinstance(trust, str) else trust
     assert trust["Statement"][0]["Principal"]["Service"] == "lambda.amazonaws.com"
-    attached = [p["PolicyName"] for p in iam.list_attached_role_policies(RoleName="weave-nb-demo")["AttachedPolicies"]]
-    assert attached == ["AWSLambdaBasicExecutionRole"]
+    assert iam.list_attached_role_policies(RoleName="weave-nb-demo")["AttachedPolicies"] == []
+    assert iam.list_role_policies(RoleName="weave-nb-demo")["PolicyNames"] == ["weave-nb-logs"]
     fn = lam.get_function(FunctionName="weave-demo")
     conf = fn["Configuration"]
     assert conf["Runtime"] == "python3.12"
@@ -52,7 +52,7 @@ def test_first_deploy_creates_role_function_alias_url_and_tags(aws):
     assert info.endpoint == url["FunctionUrl"]
     assert "SigV4" in info.details["note"]
     kinds = {r.kind for r in mgr.status("demo", "aws").resources}
-    assert {"role", "role-policy", "function", "version", "alias", "function-url"} <= kinds
+    assert {"role", "role-log-policy", "function", "version", "alias", "function-url"} <= kinds
     # the environment value is a secret: never in the inventory
     assert "warm" not in (aws.home / "inventory.db").read_bytes().decode(errors="replace")
 
@@ -221,7 +221,7 @@ def test_lost_inventory_is_rebuilt_on_redeploy_and_undeploy_then_removes_all(aws
     info = deploy(mgr, public=True)
     assert info.message == "no changes" and aws.proxy.mutating() == []
     kinds = {r.kind for r in mgr.inventory.resources("aws", "demo")}
-    assert {"role", "role-policy", "function", "version", "alias", "function-url", "permission"} <= kinds
+    assert {"role", "role-log-policy", "function", "version", "alias", "function-url", "permission"} <= kinds
     mgr.destroy("demo", "aws")
     assert aws.counts() == {"functions": 0, "roles": 0, "apis": 0}
 

@@ -51,7 +51,7 @@ def test_first_and_changed_deploy_run_exactly_the_plan(aws, endpoint):
     mgr.deploy(values(**opts), sink=events.append)
     plan = assert_ran_the_plan(events, shown)
     calls = [s.call for s in plan.changing()]
-    assert calls[:6] == ["keep_zip", "create_role", "attach_policy", "create_function", "publish", "create_alias"]
+    assert calls[:6] == ["keep_zip", "create_role", "put_role_policy", "create_function", "publish", "create_alias"]
     assert calls[6:] == (["create_url"] if endpoint == "url" else
                          ["create_api", "create_integration", "create_route", "create_stage", "add_permission"])
     fn = plan.step("function").params
@@ -196,7 +196,8 @@ def test_adopted_role_is_not_deleted_by_rollback(aws):
     plan, _ = ran_and_planned(events)
     assert plan.step("adopt-role").action == "adopt" and plan.step("adopt-role").undo is None
     assert iam.get_role(RoleName="weave-nb-demo")["Role"]["RoleName"] == "weave-nb-demo"
-    assert iam.list_attached_role_policies(RoleName="weave-nb-demo")["AttachedPolicies"] == []  # our attach was undone
+    assert iam.list_attached_role_policies(RoleName="weave-nb-demo")["AttachedPolicies"] == []
+    assert iam.list_role_policies(RoleName="weave-nb-demo")["PolicyNames"] == []  # our inline log policy was undone
     assert aws.counts()["functions"] == 0
     outcomes = [(s["key"], s["outcome"]) for s in mgr.inventory.journal.runs("aws", "demo")[-1]["steps"]]
     assert ("function", "undone") in outcomes and ("adopt-role", "undone") not in outcomes
@@ -253,8 +254,6 @@ def test_one_session_and_clients_only_for_the_services_a_plan_needs(aws):
 
 
 def test_a_damaged_inventory_is_rebuilt_from_owner_marks_and_then_undeployed(aws, tmp_path, monkeypatch):
-    from weave_nb.core.errors import InventoryError
-
     mine, theirs = aws.manager(), dataclasses.replace(aws, home=tmp_path / "other-home").manager()
     mine.deploy(values("kept", options={"endpoint": "url"}))
     theirs.deploy(values("someone-elses"))
@@ -280,3 +279,138 @@ def test_a_damaged_inventory_is_rebuilt_from_owner_marks_and_then_undeployed(aws
     assert names == ["weave-someone-elses"]
     roles = [r["RoleName"] for r in aws.client("iam").list_roles()["Roles"]]
     assert "weave-nb-kept" not in roles and "weave-nb-someone-elses" in roles
+# -- the execution role's log permissions: an inline policy on the function's own log group ----------------------
+BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+
+
+def _log_policy(aws, role="weave-nb-demo"):
+    """The role's inline policies by name, with their documents, and its attached policy ARNs (straight from moto)."""
+    iam = aws.client("iam")
+    inline = {n: iam.get_role_policy(RoleName=role, PolicyName=n)["PolicyDocument"]
+              for n in iam.list_role_policies(RoleName=role)["PolicyNames"]}
+    attached = [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]]
+    return inline, attached
+
+
+def _wanted(aws, fname="weave-demo", role="weave-nb-demo"):
+    from weave_nb.providers.aws.settings import log_policy_document
+
+    account = aws.client("iam").get_role(RoleName=role)["Role"]["Arn"].split(":")[4]
+    return log_policy_document(aws.region, account, fname)
+
+
+def test_first_deploy_scopes_the_roles_log_permissions_to_the_functions_log_group(aws):
+    from weave_nb.providers.aws.settings import LOG_POLICY_NAME
+
+    mgr = aws.manager()
+    shown = mgr.plan(values())
+    events = []
+    mgr.deploy(values(), sink=events.append)
+    plan = assert_ran_the_plan(events, shown)
+    step = plan.step("role-log-policy")
+    assert (step.action, step.call, step.undo) == ("create", "put_role_policy", "delete_role_policy")
+    # the role is made by this run: its account id is only known from the role step's answer
+    assert step.params == {"role_name": "weave-nb-demo", "policy_name": LOG_POLICY_NAME, "region": "us-east-1",
+                           "function_name": "weave-demo", "account_id": None}
+    assert plan.step("role-policy") is None and "attach_policy" not in [s.call for s in plan.steps]
+    keys = [s.key for s in plan.changing()]
+    assert keys.index("role") < keys.index("role-log-policy") < keys.index("function")
+    inline, attached = _log_policy(aws)
+    assert inline == {LOG_POLICY_NAME: _wanted(aws)} and attached == []
+    resources = {(r.kind, r.id): r.attrs for r in mgr.inventory.resources("aws", "demo")}
+    assert resources[("role-log-policy", LOG_POLICY_NAME)]["role"] == "weave-nb-demo"
+    assert not any(kind == "role-policy" for kind, _ in resources)
+
+
+def test_unchanged_redeploy_leaves_the_log_policy_alone(aws):
+    mgr = aws.manager()
+    mgr.deploy(values())
+    aws.proxy.clear()
+    plan = mgr.plan(values())
+    step = plan.step("role-log-policy")
+    assert step.action == "no-change" and step.call is None and not plan.has_changes
+    info = mgr.deploy(values())
+    assert info.message == "no changes" and aws.proxy.mutating() == []
+    assert any(c.operation == "GetRolePolicy" for c in aws.proxy.calls)  # the document was read, not assumed
+
+
+def test_a_role_with_the_basic_policy_gets_the_inline_one_then_loses_the_basic_one(aws):
+    from weave_nb.providers.aws.settings import LOG_POLICY_NAME
+
+    mgr = aws.manager()
+    mgr.deploy(values())
+    iam = aws.client("iam")  # what a deploy by an older weave-nb left: the managed policy, no inline one
+    iam.delete_role_policy(RoleName="weave-nb-demo", PolicyName=LOG_POLICY_NAME)
+    iam.attach_role_policy(RoleName="weave-nb-demo", PolicyArn=BASIC)
+    account = iam.get_role(RoleName="weave-nb-demo")["Role"]["Arn"].split(":")[4]
+    aws.proxy.clear()
+    shown = mgr.plan(values())
+    assert [(s.key, s.action, s.call, s.undo) for s in shown.changing()] == [
+        ("role-log-policy", "create", "put_role_policy", "delete_role_policy"),
+        ("role-policy", "delete", "detach_policy", "attach_policy"),
+    ]
+    assert shown.step("role-log-policy").params["account_id"] == account
+    assert shown.step("role-policy").params == {"role_name": "weave-nb-demo", "policy_arn": BASIC}
+    events = []
+    mgr.deploy(values(), sink=events.append)
+    assert_ran_the_plan(events, shown)
+    ops = [c.operation for c in aws.proxy.mutating()]
+    assert ops == ["PutRolePolicy", "DetachRolePolicy"]  # the inline policy is in place before the basic one goes
+    inline, attached = _log_policy(aws)
+    assert inline == {LOG_POLICY_NAME: _wanted(aws)} and attached == []
+    kinds = {r.kind for r in mgr.inventory.resources("aws", "demo")}
+    assert "role-log-policy" in kinds and "role-policy" not in kinds
+    aws.proxy.clear()
+    assert mgr.deploy(values()).message == "no changes" and aws.proxy.mutating() == []
+
+
+def test_a_replaced_log_policy_document_is_restored_by_rollback(aws):
+    from weave_nb.providers.aws.settings import LOG_POLICY_NAME
+
+    mgr = aws.manager()
+    mgr.deploy(values())
+    iam = aws.client("iam")
+    old = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "*"}]}
+    iam.put_role_policy(RoleName="weave-nb-demo", PolicyName=LOG_POLICY_NAME, PolicyDocument=json.dumps(old))
+    aws.proxy.add(Rule("PUT", r"/functions/weave-demo/url$", status=500, count=1000))
+    events = []
+    with pytest.raises(WeaveError):
+        mgr.deploy(values(text=CHANGED, public=True), sink=events.append)
+    plan, _ = ran_and_planned(events)
+    step = plan.step("role-log-policy")
+    assert (step.action, step.undo, step.params["previous_document"]) == ("update", "restore_role_policy", old)
+    outcomes = dict((s["key"], s["outcome"]) for s in mgr.inventory.journal.runs("aws", "demo")[-1]["steps"])
+    assert outcomes["role-log-policy"] == "undone"
+    assert _log_policy(aws)[0] == {LOG_POLICY_NAME: old}
+    aws.proxy.clear()
+    mgr.deploy(values())  # and the next deploy scopes it again
+    assert _log_policy(aws)[0] == {LOG_POLICY_NAME: _wanted(aws)}
+
+
+def test_undeploy_removes_the_log_policy_before_the_role(aws):
+    from weave_nb.providers.aws.settings import LOG_POLICY_NAME
+
+    mgr = aws.manager()
+    mgr.deploy(values())
+    shown = mgr.destroy("demo", "aws", dry_run=True)
+    keys = [s.key for s in shown.steps]
+    assert keys.index(f"delete-role-log-policy-{LOG_POLICY_NAME}") < keys.index("delete-role-weave-nb-demo")
+    events = []
+    mgr.destroy("demo", "aws", sink=events.append)
+    plan, ran = ran_and_planned(events)
+    assert ran == keys
+    assert [c.operation for c in aws.proxy.calls if c.operation == "DeleteRolePolicy"] == ["DeleteRolePolicy"]
+    assert aws.counts() == {"functions": 0, "roles": 0, "apis": 0}
+    assert mgr.inventory.resources("aws", "demo") == []
+
+
+def test_a_given_role_arn_gets_no_log_policy_and_is_not_touched(aws):
+    iam = aws.client("iam")
+    arn = iam.create_role(RoleName="their-role", AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+    iam.attach_role_policy(RoleName="their-role", PolicyArn=BASIC)
+    mgr = aws.manager()
+    plan = mgr.plan(values(options={"role_arn": arn}))
+    assert plan.step("role-log-policy") is None and plan.step("role-policy") is None
+    mgr.deploy(values(options={"role_arn": arn}))
+    assert _log_policy(aws, "their-role") == ({}, [BASIC])
+    assert not [c for c in aws.proxy.calls if c.path == "/" and c.operation and "Role" in c.operation]

@@ -42,7 +42,7 @@ def test_bad_settings_fail_before_any_call(aws, values, match):
 
 
 def test_package_too_large_fails_before_upload(aws, monkeypatch):
-    from weave_nb.providers import aws_provider
+    from weave_nb.providers.aws import provider as aws_provider
 
     real = aws_provider.AwsProvider.build_artifact
 

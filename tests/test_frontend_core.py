@@ -136,7 +136,7 @@ def test_classify_decides_kind_exit_code_and_hint_once():
 
 
 def test_hint_lines_and_status_colours_are_written_in_one_module():
-    """``hint:`` and colour codes live in weave_nb/present.py only (no copies in the front ends)."""
+    """``hint:`` and colour codes live in weave_nb/core/present.py only (no copies in the front ends)."""
     import ast
     import re
     from pathlib import Path

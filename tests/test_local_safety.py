@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -297,14 +298,18 @@ def test_kept_lambda_packages_are_private(tmp_path, open_umask):
 
     from weave_nb.core.artifact import build_artifact
     from weave_nb.core.inventory import Inventory
+    from weave_nb.core.plan import PlannedStep
     from weave_nb.spec.model import parse_weave
 
-    pytest.importorskip("boto3")
+    pytest.importorskip("botocore")
     from weave_nb.providers.aws.provider import AwsProvider
 
     home = tmp_path / "home"
-    ctx = SimpleNamespace(inventory=Inventory(home), name="demo")
-    path = AwsProvider._keep_zip(ctx, build_artifact(parse_weave(BASE)))
+    inventory = Inventory(home)
+    step = PlannedStep(key="zip", resource="package", action="create", call="keep_zip",
+                       params={"path": str(home / "aws" / "demo" / "0123456789abcdef.zip")})
+    run = SimpleNamespace(artifact=build_artifact(parse_weave(BASE)), ctx=SimpleNamespace(inventory=inventory, name="demo"))
+    path = Path(AwsProvider.apply_keep_zip(None, run, step)["zip"])
     assert path.is_file()
     loose = {p: oct(m) for p, m in _modes(home).items() if m not in (0o700, 0o600)}
     assert loose == {}, f"not private: {loose}"

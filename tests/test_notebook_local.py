@@ -131,8 +131,8 @@ def test_notebook_deploys_lists_invokes_undeploys_without_leaking(workdir):
     assert any("weave-progress" in o.get("data", {}).get("text/html", "") for o in deploy)
     # text-only renderers get the events as lines
     plain = next(o["data"]["text/plain"] for o in deploy if "weave-progress" in o.get("data", {}).get("text/html", ""))
-    assert "==> [2/3] start the server process" in plain and "Plan for nbdemo on local:" in plain
-    assert "start the server process" in text(2) and "nbdemo [local] active http://127.0.0.1:" in text(2)
+    assert "==> [2/3] server process on 127.0.0.1" in plain and "Plan for nbdemo on local:" in plain
+    assert "server process on 127.0.0.1" in text(2) and "nbdemo [local] active http://127.0.0.1:" in text(2)
     assert "weave-deployment" in text(2)
     assert "nbcell [local] active" in text(3)
     # the DataFrame

@@ -28,10 +28,10 @@ BINDER_MEMORY = 2 * 1024**3  # mybinder.org gives each session 2 GB
 ALL = sorted(p.name for p in NOTEBOOKS.glob("0*.ipynb"))
 PROVIDER_OF = {"02_aws_lambda.ipynb": "aws", "04_gcp_cloud_functions.ipynb": "gcp", "03_docker.ipynb": "docker"}
 NEEDS_MODULE = {
-    "02_aws_lambda.ipynb": "weave_nb/providers/aws_provider.py",
-    "03_docker.ipynb": "weave_nb/providers/docker_provider.py",
-    "04_gcp_cloud_functions.ipynb": "weave_nb/providers/gcp_provider.py",
-    "05_widgets.ipynb": "weave_nb/widgets/__init__.py",
+    "02_aws_lambda.ipynb": "weave_nb/providers/aws/provider.py",
+    "03_docker.ipynb": "weave_nb/providers/docker/provider.py",
+    "04_gcp_cloud_functions.ipynb": "weave_nb/providers/gcp/provider.py",
+    "05_widgets.ipynb": "weave_nb/frontends/widgets/__init__.py",
 }
 # environment variables that could give a notebook real cloud credentials
 CLOUD_VARS = (

@@ -12,6 +12,8 @@ Get it from :attr:`AwsClient.api`::
 
 from __future__ import annotations
 
+import json
+import urllib.parse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -156,6 +158,18 @@ class Iam(_Service):
         """The ARNs of the managed policies attached to the role, or ``None`` when the role is gone."""
         found = self._find("list_attached_role_policies", RoleName=name)
         return None if found is None else [p["PolicyArn"] for p in found.get("AttachedPolicies", [])]
+
+    def find_role_policy(self, name: str, policy_name: str) -> dict[str, Any] | None:
+        """The document of the role's inline policy ``policy_name`` (a dict), or ``None`` when there is none."""
+        found = self._find("get_role_policy", RoleName=name, PolicyName=policy_name)
+        if found is None:
+            return None
+        doc = found["PolicyDocument"]  # botocore decodes it; a raw URL-encoded string is decoded here
+        return json.loads(urllib.parse.unquote(doc)) if isinstance(doc, str) else doc
+
+    def put_role_policy(self, name: str, policy_name: str, document: dict[str, Any]) -> None:
+        """Create or replace the role's inline policy ``policy_name``."""
+        self._call("put_role_policy", RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(document))
 
     def inline_policies(self, name: str) -> list[str]:
         found = self._find("list_role_policies", RoleName=name) or {}

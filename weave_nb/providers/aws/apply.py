@@ -28,7 +28,7 @@ from ...core.private_files import private_dir
 from .client import AwsClient, error_code
 from .endpoint import api_source_arn
 from .resources import delete_resource, delete_role, role_not_ready
-from .settings import ALIAS, TRUST_POLICY, code_sha256
+from .settings import ALIAS, TRUST_POLICY, account_of, code_sha256, log_policy_document
 
 if TYPE_CHECKING:
     from ...core.executor import Run
@@ -90,16 +90,41 @@ class AwsApply:
         delete_role(self._run_client(run), step.params["role_name"])
         run.ctx.remove_resource("role", step.params["role_name"])
 
-    def apply_attach_policy(self, run: "Run", step: "PlannedStep") -> dict[str, Any]:
+    def apply_put_role_policy(self, run: "Run", step: "PlannedStep") -> dict[str, Any]:
+        """Put the inline log policy: the function's own log group only (see :func:`.settings.log_policy_document`).
+
+        ``account_id`` is ``None`` in the plan when this run creates the role; it is then read from
+        the ARN the ``role`` step handed over.
+        """
         p = step.params
-        self._run_client(run).api.iam.attach_role_policy(p["role_name"], p["policy_arn"])
-        run.ctx.add_resource("role-policy", p["policy_arn"], role=p["role_name"])
+        account = p["account_id"] or account_of(run.outputs["role_arn"])
+        document = log_policy_document(p["region"], account, p["function_name"])
+        self._run_client(run).api.iam.put_role_policy(p["role_name"], p["policy_name"], document)
+        run.ctx.add_resource("role-log-policy", p["policy_name"], role=p["role_name"])
         return {}
 
-    def undo_detach_policy(self, run: "Run", step: "PlannedStep", result: Any) -> None:
+    def undo_delete_role_policy(self, run: "Run", step: "PlannedStep", result: Any) -> None:
+        """Remove the inline policy this run created."""
+        p = step.params
+        self._run_client(run).api.iam.delete_role_policy(p["role_name"], p["policy_name"])
+        run.ctx.remove_resource("role-log-policy", p["policy_name"])
+
+    def undo_restore_role_policy(self, run: "Run", step: "PlannedStep", result: Any) -> None:
+        """Put back the document the inline policy had before this run replaced it."""
+        p = step.params
+        self._run_client(run).api.iam.put_role_policy(p["role_name"], p["policy_name"], p["previous_document"])
+
+    def apply_detach_policy(self, run: "Run", step: "PlannedStep") -> dict[str, Any]:
+        """Detach a managed policy (AWSLambdaBasicExecutionRole, attached by older deploys) and forget it."""
         p = step.params
         self._run_client(run).api.iam.detach_role_policy(p["role_name"], p["policy_arn"])
         run.ctx.remove_resource("role-policy", p["policy_arn"])
+        return {}
+
+    def undo_attach_policy(self, run: "Run", step: "PlannedStep", result: Any) -> None:
+        p = step.params
+        self._run_client(run).api.iam.attach_role_policy(p["role_name"], p["policy_arn"])
+        run.ctx.add_resource("role-policy", p["policy_arn"], role=p["role_name"])
 
     # -- adoption (only when the user asked: --adopt / adopt=True) ----------------------
     def apply_adopt(self, run: "Run", step: "PlannedStep") -> dict[str, Any]:

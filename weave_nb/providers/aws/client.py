@@ -136,7 +136,7 @@ class AwsClient:
 
     @property
     def api(self) -> Any:
-        """The typed facade over this client's calls (:class:`~.aws_api.Api`: ``lam``, ``iam``, ``apigw``, ``logs``)."""
+        """The typed facade over this client's calls (:class:`~.api.Api`: ``lam``, ``iam``, ``apigw``, ``logs``)."""
         if self._api is None:
             from .api import Api
 

@@ -1,6 +1,6 @@
 """The planner's endpoint steps: the Function URL and its permissions, or the HTTP API and its pieces.
 
-Pure functions of what was observed (:class:`~.aws_resources.Observed`): they
+Pure functions of what was observed (:class:`~.resources.Observed`): they
 return :class:`PlannedStep` s with their calls (see :mod:`.aws_apply`),
 parameters and undos, and change nothing.
 """

@@ -28,7 +28,8 @@ from .local import decode_answer, invoke_zip
 from .settings import ALIAS, FUNCTION_PREFIX, ROLE_PREFIX, TAG_MANAGED, TAG_NAME, TAG_OWNER, tags_for
 from ..base import DeployContext, DeploymentProvider
 
-DELETE_ORDER = ("permission", "function-url", "api", "alias", "version", "function", "role-policy", "role", "log-group")
+DELETE_ORDER = ("permission", "function-url", "api", "alias", "version", "function", "role-policy", "role-log-policy", "role",
+                "log-group")
 
 
 def lambda_status(conf: dict) -> tuple[DeploymentStatus, str]:
@@ -161,7 +162,7 @@ class AwsOperations(DeploymentProvider):
         for kind, rid in sorted(todo, key=lambda kr: DELETE_ORDER.index(kr[0]) if kr[0] in DELETE_ORDER else 99):
             attrs = todo[(kind, rid)]
             params = {"kind": kind, "id": rid, "function_name": fname, "qualifier": attrs.get("qualifier", ALIAS)}
-            if kind == "role-policy":
+            if kind in ("role-policy", "role-log-policy"):
                 params["role"] = attrs.get("role") or role
             steps.append(PlannedStep(key=f"delete-{kind}-{rid}", resource=f"{kind} {rid}", action="delete", call="delete",
                                      params=params))

@@ -1,7 +1,8 @@
 """The ``aws`` provider: a weave on AWS Lambda behind a Function URL or an API Gateway HTTP API.
 
-Deploy = execution role ``weave-nb-<name>`` (Lambda trust policy +
-AWSLambdaBasicExecutionRole) → function ``weave-<name>`` → a published
+Deploy = execution role ``weave-nb-<name>`` (Lambda trust policy + the
+inline policy ``weave-nb-logs``, which lets it write only to the function's
+own log group) → function ``weave-<name>`` → a published
 version → alias ``live`` → endpoint. :meth:`AwsProvider.plan` reads the live
 state once and decides everything: each step names its apply function
 (:mod:`.aws_apply`), the exact parameters it sends and its undo. An
@@ -36,12 +37,15 @@ from .settings import (
     ALIAS,
     API_TIMEOUT_LIMIT,
     AwsOptions,
+    LOG_POLICY_NAME,
+    account_of,
     basic_policy_arn,
     check_limits,
     check_size,
     code_sha256,
     desired_settings,
     function_name,
+    log_policy_document,
     role_name,
     tags_for,
 )
@@ -123,8 +127,7 @@ class AwsProvider(AwsApply, AwsOperations):
         with ThreadPoolExecutor(max_workers=2) as pool:  # two independent reads: IAM and Lambda
             role_read = None
             if opts.role_arn is None:
-                policy_recorded = ("role-policy", basic_policy_arn(client.region)) in recorded
-                role_read = pool.submit(observe_role, client, role_name(config), obs, policy_recorded)
+                role_read = pool.submit(observe_role, client, role_name(config), obs)
             observe_function(client, fname, obs, need_policy)
             if role_read is not None:
                 role_read.result()
@@ -159,7 +162,7 @@ class AwsProvider(AwsApply, AwsOperations):
         zip_path = ctx.inventory.home / "aws" / ctx.name / f"{artifact.content_hash[:16]}.zip"
         steps = [PlannedStep(key="package", resource=f"local copy of the package {zip_path.name}",
                              action="no-change" if zip_path.exists() else "create", call="keep_zip", params={"path": str(zip_path)})]
-        steps += self._role_steps(config, opts, obs, client.region, tags, adopt["role"])
+        steps += self._role_steps(config, opts, obs, client.region, fname, tags, adopt["role"])
         role_arn = opts.role_arn or (obs.role or {}).get("Arn")
         settings = desired_settings(config, opts, LAMBDA_HANDLER, ctx.env)
         settings = replace(settings, role_arn=role_arn) if role_arn else settings
@@ -230,11 +233,14 @@ class AwsProvider(AwsApply, AwsOperations):
     def _check(what: str, found: Mapping[str, str], ctx: DeployContext, adopt: bool) -> bool:
         return ownership.check("tag", what, found, ctx.owner, adopt, ctx.name)
 
-    def _role_steps(self, config: DeploymentConfig, opts: AwsOptions, obs: Observed, region: str, tags: dict[str, str],
-                    adopt: bool) -> list[PlannedStep]:
+    def _role_steps(self, config: DeploymentConfig, opts: AwsOptions, obs: Observed, region: str, fname: str,
+                    tags: dict[str, str], adopt: bool) -> list[PlannedStep]:
+        """The role, its inline log policy (scoped to the function's log group) and, on a role of ours
+        that an earlier deploy gave AWSLambdaBasicExecutionRole, the detach of that policy once the
+        inline one is in place."""
         if opts.role_arn:
             return [PlannedStep(key="role", resource=f"execution role {opts.role_arn}", action="no-change", detail="given")]
-        rname, policy = role_name(config), basic_policy_arn(region)
+        rname = role_name(config)
         steps = []
         if obs.role is None:
             steps.append(PlannedStep(key="role", resource=f"IAM role {rname}", action="create", detail="trusted by lambda.amazonaws.com",
@@ -245,11 +251,23 @@ class AwsProvider(AwsApply, AwsOperations):
             steps.append(adopt_step("role", rname, obs.role["Arn"], tags))
         else:
             steps.append(PlannedStep(key="role", resource=f"IAM role {rname}", action="no-change"))
-        attached = obs.role is not None and policy in obs.role_policies
-        steps.append(PlannedStep(key="role-policy", resource=f"policy {policy.rsplit('/', 1)[-1]} on {rname}",
-                                 action="no-change" if attached else "create", call=None if attached else "attach_policy",
-                                 undo=None if attached else "detach_policy",
-                                 params={} if attached else {"role_name": rname, "policy_arn": policy}))
+        # the account id is in the role's ARN; a role this run creates hands its ARN over at apply time (null here)
+        account = account_of(obs.role["Arn"]) if obs.role else None
+        wanted = log_policy_document(region, account, fname) if account else None
+        same = obs.role_log_policy is not None and obs.role_log_policy == wanted
+        action = "no-change" if same else "update" if obs.role_log_policy is not None else "create"
+        steps.append(PlannedStep(
+            key="role-log-policy", resource=f"inline policy {LOG_POLICY_NAME} on {rname}", action=action,
+            detail=f"logs of /aws/lambda/{fname} only", call=None if same else "put_role_policy",
+            undo=None if same else "restore_role_policy" if action == "update" else "delete_role_policy",
+            params={} if same else {"role_name": rname, "policy_name": LOG_POLICY_NAME, "region": region, "function_name": fname,
+                                    "account_id": account,
+                                    **({"previous_document": obs.role_log_policy} if action == "update" else {})}))
+        basic = basic_policy_arn(region)
+        if obs.role is not None and not adopt and basic in obs.role_policies:
+            steps.append(PlannedStep(key="role-policy", resource=f"policy {basic.rsplit('/', 1)[-1]} on {rname}", action="delete",
+                                     detail=f"logs:* on every log group; replaced by {LOG_POLICY_NAME}", call="detach_policy",
+                                     undo="attach_policy", params={"role_name": rname, "policy_arn": basic}))
         return steps
 
     # -- apply (the functions are in aws_apply) and finish --------------------------------
@@ -323,6 +341,7 @@ def _summary(obs: Observed, region: str, fname: str, own_role: bool) -> dict[str
         "region": region, "function": fname,
         "role": {"name": obs.role["RoleName"], "arn": obs.role["Arn"]} if obs.role and own_role else None,
         "role_policies": obs.role_policies if own_role else [],
+        "role_log_policy": obs.role_log_policy is not None and own_role,
         "function_arn": (obs.function or {}).get("FunctionArn"),
         "live_version": (obs.live or {}).get("Version"),
         "url": (obs.url or {}).get("FunctionUrl"), "url_auth": (obs.url or {}).get("AuthType"),
@@ -341,6 +360,7 @@ def _record_found(run: Run, obs: Mapping[str, Any]) -> None:
     have = {(r.kind, r.id) for r in ctx.resources()}
     gone = {(s.params["kind"], s.params["id"]) for s in run.plan.steps if s.call == "delete"}
     gone |= {("permission", s.params["sid"]) for s in run.plan.steps if s.call == "remove_permission"}
+    gone |= {("role-policy", s.params["policy_arn"]) for s in run.plan.steps if s.call == "detach_policy"}
 
     def add(kind: str, rid: str | None, **attrs: Any) -> None:
         if rid and (kind, rid) not in have and (kind, rid) not in gone:
@@ -351,6 +371,8 @@ def _record_found(run: Run, obs: Mapping[str, Any]) -> None:
         add("role", obs["role"]["name"], arn=obs["role"]["arn"])
         if basic_policy_arn(region) in obs["role_policies"]:
             add("role-policy", basic_policy_arn(region), role=obs["role"]["name"])
+        if obs.get("role_log_policy"):
+            add("role-log-policy", LOG_POLICY_NAME, role=obs["role"]["name"])
     add("function", fname if obs.get("function_arn") else None, arn=obs.get("function_arn"), region=region)
     if obs.get("live_version"):
         add("version", obs["live_version"], function=fname)

@@ -16,7 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .client import AwsClient, error_code, error_message, is_not_found
-from .settings import ALIAS, basic_policy_arn
+from .settings import ALIAS, LOG_POLICY_NAME
 
 
 @dataclass
@@ -26,6 +26,7 @@ class Observed:
     role: dict | None = None
     role_tags: dict[str, str] = field(default_factory=dict)
     role_policies: list[str] = field(default_factory=list)
+    role_log_policy: dict | None = None
     function: dict | None = None
     function_tags: dict[str, str] = field(default_factory=dict)
     live: dict | None = None
@@ -47,14 +48,13 @@ def maybe(fn: Callable[[], Any]) -> Any:
         raise
 
 
-def observe_role(client: AwsClient, name: str, obs: Observed, policy_recorded: bool = False) -> None:
-    """Fill in the role, its tags and its attached policies (trusting the inventory for the policy if it recorded one)."""
+def observe_role(client: AwsClient, name: str, obs: Observed) -> None:
+    """Fill in the role, its tags, its inline log policy's document and its attached (managed) policies."""
     iam = client.api.iam
     obs.role = iam.find_role(name)
     obs.role_tags = {t["Key"]: t["Value"] for t in (obs.role or {}).get("Tags") or []}
-    if obs.role and policy_recorded:
-        obs.role_policies = [basic_policy_arn(client.region)]
-    elif obs.role:
+    if obs.role:
+        obs.role_log_policy = iam.find_role_policy(name, LOG_POLICY_NAME)
         obs.role_policies = iam.find_attached_policies(name) or []
 
 
@@ -113,6 +113,8 @@ def delete_resource(client: AwsClient, kind: str, rid: str, attrs: dict[str, Any
         api.lam.delete_function(rid)
     elif kind == "role-policy":
         api.iam.detach_role_policy(attrs.get("role"), rid)
+    elif kind == "role-log-policy":
+        api.iam.delete_role_policy(attrs.get("role"), rid)
     elif kind == "role":
         delete_role(client, rid)
     elif kind == "log-group":

@@ -290,6 +290,9 @@ def log_policy_document(region: str, account_id: str, function_name: str) -> dic
     }
 
 
+def account_of(arn: str) -> str:
+    """The 12-digit account id in an ARN (``arn:aws:iam::123456789012:role/x`` → ``123456789012``)."""
+    return arn.split(":")[4]
 
 
 def tags_for(name: str, owner: str) -> dict[str, str]:
