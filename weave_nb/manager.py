@@ -147,7 +147,8 @@ class DeploymentManager:
         check_file_powers(spec.deployment or {}, spec.env)
         base = file_defaults(spec.deployment or {}, values.get("provider") or (defaults or {}).get("provider"))
         base.update({k: v for k, v in (defaults or {}).items() if v is not None})
-        spec_env = spec.resolve_env(self.auth.environ)
+        flag_env = {**_plain_env((defaults or {}).get("env")), **_plain_env(values.get("env"))}
+        spec_env = spec.resolve_env({**self.auth.environ, **flag_env})  # --env NAME=VALUE satisfies ${NAME}
         config = make_config(values, base)
         if spec_env:  # the weave file's env, weaker than --env; its names were checked when it was parsed
             config = config.model_copy(update={"env": {**{k: SecretStr(v) for k, v in spec_env.items()}, **config.env}})
@@ -494,3 +495,16 @@ def _one_line(exc: BaseException) -> str:
     if not isinstance(exc, WeaveError):
         text = f"{type(exc).__name__}: {text}"
     return text.splitlines()[0][:200]
+
+
+def _plain_env(env: Any) -> dict[str, str]:
+    """``--env`` values (NAME=VALUE pairs or a mapping, maybe secret) as plain strings."""
+    from .config import parse_env_pairs
+
+    if not env:
+        return {}
+    if isinstance(env, (list, tuple)):
+        env = parse_env_pairs(env)
+    if not isinstance(env, Mapping):
+        return {}
+    return {str(k): v.get_secret_value() if hasattr(v, "get_secret_value") else str(v) for k, v in env.items()}
