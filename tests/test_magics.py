@@ -409,3 +409,16 @@ def test_a_provider_bug_shows_as_message_and_hint_without_traceback(env, capsys)
     assert isinstance(result.error_in_exec, WeaveFailure)
     text = "".join(capsys.readouterr())
     assert "KeyError: 'no-such-key'" in text and "hint:" in text and "Traceback" not in text
+
+
+def test_line_magics_ignore_a_trailing_comment_but_not_a_hash_in_quotes(env, capsys):
+    env.shell.run_cell_magic("weave_deploy", "--name svc --provider slow", HELLO)
+    result = env.shell.run_cell("df = %weave_deployments --provider slow          # every deployment", store_history=False)
+    assert result.error_in_exec is None, result.error_in_exec
+    assert list(env.shell.user_ns["df"]["name"]) == ["svc"]
+    result = env.shell.run_cell("answer = %weave_invoke svc --provider slow --input 'issue #4 # not a comment'  # a comment",
+                                store_history=False)
+    assert result.error_in_exec is None, result.error_in_exec
+    assert env.shell.user_ns["answer"]["output"] == "echo: issue #4 # not a comment"
+    result = env.shell.run_cell("info = %weave_status svc --provider slow # where is it?", store_history=False)
+    assert result.error_in_exec is None and env.shell.user_ns["info"].name == "svc"

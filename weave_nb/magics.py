@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 
 from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import parse_argstring
+from IPython.core.magic_arguments import parse_argstring as _parse_argstring
 from traitlets import Bool, CaselessStrEnum, Int, Unicode
 from traitlets.config import Configurable
 
@@ -252,6 +252,29 @@ class _Quiet:
 
     def close(self, message: str = "") -> None:
         """Nothing to close."""
+
+
+def strip_comment(line: str) -> str:
+    """``line`` without a trailing ``# comment``, as a shell reads it.
+
+    A ``#`` starts a comment at the start of a word outside quotes, so
+    ``--input "a # b"`` and ``--input a#b`` keep theirs.
+    """
+    quote = ""
+    for index, char in enumerate(line):
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (index == 0 or line[index - 1].isspace()):
+            return line[:index].rstrip()
+    return line
+
+
+def parse_argstring(func: Any, line: str) -> Any:
+    """IPython's ``parse_argstring`` after dropping a trailing ``# comment``."""
+    return _parse_argstring(func, strip_comment(line))
 
 
 def _unquote(text: str) -> str:

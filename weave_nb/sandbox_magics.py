@@ -11,10 +11,11 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 from .errors import WeaveError
 from .frontend import classify
+from .magics import parse_argstring
 from .sandbox import SERVICES, Sandbox, SandboxStatus
 
 
