@@ -422,3 +422,40 @@ def test_line_magics_ignore_a_trailing_comment_but_not_a_hash_in_quotes(env, cap
     assert env.shell.user_ns["answer"]["output"] == "echo: issue #4 # not a comment"
     result = env.shell.run_cell("info = %weave_status svc --provider slow # where is it?", store_history=False)
     assert result.error_in_exec is None and env.shell.user_ns["info"].name == "svc"
+
+
+def test_sandbox_aws_invoke_runs_the_zip_locally_and_says_so(shell, home, monkeypatch, capsys):
+    """In the sandbox the Lambda stand-in serves no function URL: invoke runs the deployed zip (local=True) and notes it."""
+    from frontend_fakes import make_provider
+
+    calls: list[bool] = []
+    base = make_provider()
+
+    class SandboxAws(base):  # type: ignore[valid-type, misc]
+        def invoke(self, ctx, payload, local=False, timeout=60):
+            calls.append(local)
+            return super().invoke(ctx, payload, local=local, timeout=timeout)
+
+    mgr = DeploymentManager(home=home, providers={"aws": SandboxAws, "slow": base})
+    magics = WeaveMagics(shell, manager=mgr)
+    magics.progress = "text"
+    shell.register_magics(magics)
+    try:
+        monkeypatch.setenv("WEAVE_SANDBOX", "1")
+        monkeypatch.setenv("WEAVE_SANDBOX_PROVIDERS", "aws,gcp")
+        shell.run_cell_magic("weave_deploy", "--name demo --provider aws", HELLO)
+        shell.run_cell_magic("weave_deploy", "--name other --provider slow", HELLO)
+        capsys.readouterr()
+        answer = shell.run_line_magic("weave_invoke", 'demo --provider aws --input "hi"')
+        assert answer["output"] == "echo: hi" and calls == [True]
+        assert "note: sandbox: ran the deployed zip on this machine (as --local does)" in capsys.readouterr().out
+        shell.run_line_magic("weave_invoke", 'other --provider slow --input "hi"')  # another provider: unchanged
+        assert "note:" not in capsys.readouterr().out
+        monkeypatch.delenv("WEAVE_SANDBOX")
+        shell.run_cell_magic("weave_deploy", "--name real --provider aws", HELLO)
+        shell.run_line_magic("weave_invoke", 'real --provider aws --input "hi"')
+        assert calls == [True, False] and "note:" not in capsys.readouterr().out  # not a sandbox deployment
+    finally:
+        from weave_nb.magics import unload_ipython_extension
+
+        unload_ipython_extension(shell)

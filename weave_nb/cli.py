@@ -120,7 +120,8 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> i
     if cmd == "invoke":
         from .frontend import invoke_payload
 
-        result = mgr.invoke(args.name, provider, invoke_payload(args.input, args.weave, args.json), local=args.local)
+        result = mgr.invoke(args.name, provider, invoke_payload(args.input, args.weave, args.json), local=args.local,
+                            note=lambda text: err.write(f"note: {text}\n"))
         out.write(json.dumps(result, indent=2) + "\n")
         return 0
     if cmd == "logs":

@@ -231,7 +231,8 @@ class WeaveMagics(Magics, Configurable):
 
         with self._friendly():
             payload = invoke_payload(_unquote(args.input), args.weave, _unquote(args.json) if args.json else None)
-            result = self._manager().invoke(args.name, args.provider, payload, local=args.local)
+            result = self._manager().invoke(args.name, args.provider, payload, local=args.local,
+                                            note=lambda text: print(f"note: {text}"))
         return InvokeResult(result) if isinstance(result, dict) else result
 
     @line_magic

@@ -408,14 +408,24 @@ class DeploymentManager:
         except Exception:  # noqa: BLE001 - not a verdict on credentials
             pass
 
-    def invoke(self, name: str, provider: str | None = None, payload: Mapping[str, Any] | None = None, local: bool = False, timeout: float = 60) -> Any:
-        """Call a deployed weave and return its JSON answer (provider: default the recorded one)."""
+    def invoke(self, name: str, provider: str | None = None, payload: Mapping[str, Any] | None = None, local: bool = False,
+               timeout: float = 60, note: Callable[[str], None] | None = None) -> Any:
+        """Call a deployed weave and return its JSON answer (provider: default the recorded one).
+
+        An aws deployment made in the sandbox runs its deployed zip locally
+        (as ``local=True`` does): the Lambda stand-in's function URLs are not
+        reachable. ``note`` receives one line saying so.
+        """
         check_name(name)
         provider = self.provider_of(name, provider)
         prov = self.provider(provider)
         ctx = self.context(provider, name)
         if ctx.record is None and not local:
             raise self.not_found(name, provider)
+        if not local and provider == "aws" and ctx.record is not None and ctx.record.details.get("sandbox"):
+            local = True
+            if note is not None:
+                note(SANDBOX_INVOKE_NOTE)
         return self._guard(lambda: prov.invoke(ctx, dict(payload or {}), local=local, timeout=timeout))
 
     def logs(self, name: str, provider: str | None = None, tail: int = 100) -> str:
@@ -473,6 +483,10 @@ class DeploymentManager:
                 if raw and len(raw) >= 4:
                     secrets.append(raw)
         return scrub(text, secrets)
+
+
+SANDBOX_INVOKE_NOTE = ("sandbox: ran the deployed zip on this machine (as --local does); "
+                       "the sandbox's Lambda stand-in serves no function URL")
 
 
 def sandbox_details(details: Mapping[str, Any], provider: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
