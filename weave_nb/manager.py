@@ -225,7 +225,9 @@ class DeploymentManager:
             ctx, plan = self._planned(config, provider, artifact, sink, settings)
             previous = ctx.record
             if previous is None or plan.has_changes or previous.status != DeploymentStatus.ACTIVE:
-                ctx.save(status=DeploymentStatus.DEPLOYING, region=config.region, message=None)
+                # marked sandbox from the start, so a failed or stopped sandbox deploy goes with the sandbox too
+                ctx.save(status=DeploymentStatus.DEPLOYING, region=config.region, message=None,
+                         details=sandbox_details({}, config.provider))
             executor = Executor(provider, provider.keep_on_failure(config))
             try:
                 run = executor.run(plan, ctx, config, artifact)

@@ -50,9 +50,10 @@ class SandboxMagics(Magics):
             raise UsageError(f"%weave_sandbox: {exc}") from None
         try:
             if args.action == "start":
+                wanted = tuple(args.only or SERVICES)
                 if self.sandbox is not None and self.sandbox.is_running:
-                    return self.sandbox.status()
-                self.sandbox = Sandbox(services=tuple(args.only or SERVICES))
+                    return self.sandbox.add(wanted)  # starts what is missing, e.g. aws beside a running gcp
+                self.sandbox = Sandbox(services=wanted)
                 return self.sandbox.start()
             if args.action == "stop":
                 if self.sandbox is None:
