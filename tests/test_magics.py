@@ -459,3 +459,14 @@ def test_sandbox_aws_invoke_runs_the_zip_locally_and_says_so(shell, home, monkey
         from weave_nb.magics import unload_ipython_extension
 
         unload_ipython_extension(shell)
+
+
+def test_undeploy_result_shows_what_was_removed(env):
+    made = env.shell.run_cell_magic("weave_deploy", "--name gone --provider slow --region eu-west-1", HELLO)
+    info = env.shell.run_line_magic("weave_undeploy", "gone --provider slow --force")
+    assert info.status == DeploymentStatus.DESTROYED
+    assert (info.region, info.endpoint, info.created_at) == ("eu-west-1", made.endpoint, made.created_at)
+    assert info.updated_at >= made.updated_at
+    assert info.summary() == f"gone [slow] destroyed (was {made.endpoint})"
+    page = info._repr_html_()
+    assert "eu-west-1" in page and f'href="{made.endpoint}"' not in page and "(removed)" in page

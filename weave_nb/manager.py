@@ -6,6 +6,7 @@ no provider's internals and never imports IPython, ipywidgets or pandas.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -20,9 +21,9 @@ from pydantic import SecretStr
 
 from .artifact import Artifact
 from .auth import AuthenticationManager, weave_home
-from .config import DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, check_file_powers, check_name, file_defaults, make_config
+from .config import DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, check_file_powers, check_name, file_defaults, make_config, utcnow
 from .errors import CredentialsError, DeploymentFailed, NotFound, WeaveError
-from .events import Done, PlanReady, Reporter, Sink, null_sink
+from .events import Done, PlanReady, Reporter, Sink, inventory_changed, null_sink
 from .inventory import Inventory
 from .private_files import write_once
 from .core.executor import DisplayOnlyExecutor, Executor
@@ -221,7 +222,7 @@ class DeploymentManager:
             return self.plan(values, defaults, sink)  # the same plan, given to the display-only executor
         config, provider, artifact = self._prepare(values, defaults)
         settings = self.settings_hash(config)
-        with self.inventory.lock(config.provider, config.name, wait=self.lock_wait):
+        with self._changing(config.provider, config.name):
             ctx, plan = self._planned(config, provider, artifact, sink, settings)
             previous = ctx.record
             if previous is None or plan.has_changes or previous.status != DeploymentStatus.ACTIVE:
@@ -315,7 +316,7 @@ class DeploymentManager:
             ctx = self.context(provider, name, sink)
             plan = self._guard(lambda: prov.plan_destroy(ctx, **options))
             return DisplayOnlyExecutor().run(plan, ctx)
-        with self.inventory.lock(provider, name, wait=self.lock_wait):
+        with self._changing(provider, name):
             ctx = self.context(provider, name, sink)
             try:
                 plan = self._guard(lambda: prov.plan_destroy(ctx, **options))
@@ -336,7 +337,12 @@ class DeploymentManager:
                     ctx.reporter.emit(Done(ok=False, message=str(getattr(exc, "message", exc))))
                     raise
             self.inventory.delete(provider, name)
-            info = DeploymentInfo(name=name, provider=provider, status=DeploymentStatus.DESTROYED)
+            removed = ctx.record  # what was removed: its region, endpoint and creation time, now destroyed
+            if removed is not None:
+                info = removed.model_copy(update={"status": DeploymentStatus.DESTROYED, "health": None, "updated_at": utcnow(),
+                                                  "message": f"{name} removed from {provider}"})
+            else:
+                info = DeploymentInfo(name=name, provider=provider, status=DeploymentStatus.DESTROYED)
             ctx.reporter.emit(Done(ok=True, message=f"{name} removed from {provider}", info=info))
             return info
 
@@ -441,6 +447,15 @@ class DeploymentManager:
         return self._guard(lambda: prov.logs(ctx, tail=tail))
 
     # helpers --------------------------------------------------------------
+    @contextlib.contextmanager
+    def _changing(self, provider: str, name: str) -> Any:
+        """Hold the deployment's lock; afterwards (done or failed) tell this process's listeners (e.g. a board)."""
+        try:
+            with self.inventory.lock(provider, name, wait=self.lock_wait):
+                yield
+        finally:
+            inventory_changed(provider, name)
+
     def _guard(self, fn: Callable[[], Any], config: DeploymentConfig | None = None) -> Any:
         """Run ``fn``; any failure leaves as a WeaveError whose message holds no secret of ``config``."""
         try:

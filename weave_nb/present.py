@@ -97,6 +97,8 @@ def deployment_html(info: Any) -> str:
     """One deployment (a ``DeploymentInfo``) as an HTML table."""
     esc = html.escape
     endpoint = f'<a href="{esc(info.endpoint)}" target="_blank">{esc(info.endpoint)}</a>' if info.endpoint else EMPTY
+    if info.endpoint and getattr(info.status, "value", info.status) == "destroyed":
+        endpoint = f"{esc(info.endpoint)} (removed)"  # no link to what no longer answers
     rows = [
         ("name", esc(info.name)),
         ("provider", esc(info.provider)),
