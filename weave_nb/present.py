@@ -15,17 +15,20 @@ from __future__ import annotations
 import html
 from typing import Any, Iterable, Mapping
 
+# JupyterLab's theme variables, so every colour follows the light and the dark
+# theme; the fallback after the comma is for pages without them (nbviewer,
+# classic Notebook, exported HTML).
 PALETTE = {
-    "ok": "#2e7d32",
-    "failed": "#c62828",
-    "running": "#1565c0",
-    "warning": "#e65100",
-    "muted": "#888",
-    "hint": "#555",
-    "plain": "#000",
-    "banner": "#fff3cd",  # the sandbox banner, running
-    "banner-off": "#eee",
-    "banner-edge": "#d39e00",
+    "ok": "var(--jp-success-color1, #2e7d32)",
+    "failed": "var(--jp-error-color1, #c62828)",
+    "running": "var(--jp-brand-color1, #1565c0)",
+    "warning": "var(--jp-warn-color1, #e65100)",
+    "muted": "var(--jp-content-font-color3, #888)",
+    "hint": "var(--jp-content-font-color2, #555)",
+    "plain": "var(--jp-content-font-color1, #000)",
+    "banner": "var(--jp-layout-color2, #fff3cd)",  # the sandbox banner, running (text: plain)
+    "banner-off": "var(--jp-layout-color2, #eee)",
+    "banner-edge": "var(--jp-warn-color1, #d39e00)",
 }
 STATUS_TONES = {"active": "ok", "failed": "failed", "destroyed": "muted"}  # pending, deploying, destroying: running
 STEP_TONES = {"pending": "muted", "running": "running", "ok": "ok", "skipped": "muted", "failed": "failed"}

@@ -111,7 +111,8 @@ class SandboxStatus:
 
         text = html.escape(self.render())
         background = color("banner" if self.running else "banner-off")
-        return f"<pre style='background:{background};padding:6px;border-left:4px solid {color('banner-edge')}'>{text}</pre>"
+        return (f"<pre style='background:{background};color:{color('plain')};padding:6px;"
+                f"border-left:4px solid {color('banner-edge')}'>{text}</pre>")
 
     def __str__(self) -> str:
         return self.render()
