@@ -110,3 +110,35 @@ def test_provider_is_found_from_the_inventory(mgr):
     assert mgr.inventory.list() == []
     with pytest.raises(NotFound, match=r"no deployment named 'found' in the inventory \(providers searched: local, "):
         weave_nb.status("found", manager=mgr)  # never guessed to be on local
+
+
+def test_deployments_frame_missing_values_health_words_and_failed_region(weave_home, mock_weave):
+    """pandas' missing values per dtype (NA for text, NaT for times), one health vocabulary, failed rows keep their region."""
+    import pandas as pd
+
+    import weave_nb
+    from weave_nb.config import DeploymentInfo, DeploymentStatus
+    from weave_nb.frame import HEALTH, deployments_frame
+
+    weave_nb.deploy("fine", "local", weave_file=str(mock_weave))
+    with pytest.raises(weave_nb.WeaveError):
+        weave_nb.deploy("broken", "local", weave_file=str(mock_weave), options={"python": "/bin/false"})
+    df = weave_nb.deployments(provider="local")
+    by = df.set_index("name")
+    assert by.loc["broken", "status"] == "failed" and by.loc["broken", "region"] == "localhost"
+    assert by.loc["fine", "health"] == "healthy" and by.loc["broken", "health"] in HEALTH
+    for col in ("name", "provider", "status", "region", "endpoint", "drift", "health", "version", "message"):
+        assert df[col].dtype == "string", (col, df[col].dtype)
+        assert all(v is pd.NA or isinstance(v, str) for v in df[col]), (col, list(df[col]))
+    weave_nb.undeploy("fine", "local")
+    weave_nb.undeploy("broken", "local")
+
+    words = {"active": "healthy", "running": "healthy", "gone": "missing", "function missing": "missing",
+             "not running": "missing", "no container": "missing", "unhealthy": "unhealthy", "starting": "starting", None: None}
+    infos = [DeploymentInfo(name=f"d{i}", provider="p", status=DeploymentStatus.ACTIVE, health=word)
+             for i, word in enumerate(words)]
+    frame = deployments_frame(infos).set_index("name")
+    assert [None if v is pd.NA else v for v in frame.loc[[i.name for i in infos], "health"]] == list(words.values())
+    assert frame["region"].isna().all() and frame["region"].iloc[0] is pd.NA
+    empty = deployments_frame([])
+    assert list(empty.dtypes.astype(str)) == [str(frame.reset_index()[c].dtype) for c in empty.columns]

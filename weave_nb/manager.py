@@ -227,7 +227,8 @@ class DeploymentManager:
             previous = ctx.record
             if previous is None or plan.has_changes or previous.status != DeploymentStatus.ACTIVE:
                 # marked sandbox from the start, so a failed or stopped sandbox deploy goes with the sandbox too
-                ctx.save(status=DeploymentStatus.DEPLOYING, region=config.region, message=None,
+                region = config.region or (previous.region if previous is not None else None) or provider.region_default
+                ctx.save(status=DeploymentStatus.DEPLOYING, region=region, message=None,
                          details=sandbox_details({}, config.provider))
             executor = Executor(provider, provider.keep_on_failure(config))
             try:
