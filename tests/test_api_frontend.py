@@ -142,3 +142,36 @@ def test_deployments_frame_missing_values_health_words_and_failed_region(weave_h
     assert frame["region"].isna().all() and frame["region"].iloc[0] is pd.NA
     empty = deployments_frame([])
     assert list(empty.dtypes.astype(str)) == [str(frame.reset_index()[c].dtype) for c in empty.columns]
+
+
+def test_weave_error_in_ipython_is_its_message_and_hint_with_the_traceback_behind_a_flag(weave_home, monkeypatch):
+    """The Python API in a cell shows a WeaveError as three short lines, not a 40-line traceback."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    import weave_nb.errors
+
+    shell = InteractiveShell.instance()
+    monkeypatch.delenv("WEAVE_TRACEBACKS", raising=False)
+    shown: list[list[str]] = []
+    monkeypatch.setattr(shell, "_showtraceback", lambda etype, evalue, stb: shown.append(stb))
+    result = shell.run_cell("import weave_nb\nweave_nb.status('nobody', 'local')", store_history=False)
+    assert isinstance(result.error_in_exec, weave_nb.errors.NotFound)
+    (lines,) = shown
+    text = "\n".join(lines)
+    assert len(lines) == 3 and "no deployment named 'nobody'" in text
+    assert text.count("no deployment named") == 1 and text.count("hint:") == 1
+    assert "SHOW_TRACEBACKS = True" in lines[-1] and "Traceback" not in text
+    monkeypatch.setattr(weave_nb.errors, "SHOW_TRACEBACKS", True)
+    shell.run_cell("weave_nb.status('nobody', 'local')", store_history=False)
+    assert len(shown[-1]) > 3 and "status(" in "\n".join(shown[-1]), "the full traceback, when asked for"
+
+
+def test_api_undeploy_streams_its_steps_as_deploy_does(weave_home, mock_weave, capsys):
+    import weave_nb
+
+    weave_nb.deploy("streamed", "local", weave_file=str(mock_weave))
+    capsys.readouterr()
+    info = weave_nb.undeploy("streamed", "local")
+    out = capsys.readouterr().out
+    assert "Undeploy plan for streamed on local" in out and "==> [1/" in out and "OK streamed removed from local" in out
+    assert info.status.value == "destroyed"
