@@ -38,6 +38,7 @@ from .present import color, hint_html, hint_line, step_color
 from .render import format_event, line_sink
 
 TRANSCRIPT_LINES = 400
+BAR_WIDTH, BAR_ROW, BAR_GAP = "20em", "28px", "6px"  # the bar row, live (widget) and static (HTML) alike
 MARKS = {"pending": "·", "running": "▶", "ok": "✓", "skipped": "=", "failed": "✗"}
 
 
@@ -63,8 +64,11 @@ class ProgressState:
         log_lines: how many of the latest log lines to keep.
     """
 
-    def __init__(self, title: str = "", log_lines: int = 8) -> None:
+    def __init__(self, title: str = "", log_lines: int = 8, clock: Callable[[], float] = time.monotonic) -> None:
         self.title = title
+        self.clock = clock
+        self.started: float | None = None  # the first event's time
+        self.ended: float | None = None  # the Done event's time
         self.steps: list[StepView] = []
         self.fraction = 0.0
         self.logs: deque[str] = deque(maxlen=max(1, log_lines))
@@ -78,6 +82,8 @@ class ProgressState:
         """Fold one event into the state."""
         with self._lock:
             self.events += 1
+            if self.started is None:
+                self.started = self.clock()
             line = format_event(event)
             if line is not None:
                 self.transcript.extend(line.splitlines())
@@ -101,8 +107,23 @@ class ProgressState:
                 self.warnings.append(event.text)
             elif isinstance(event, Done):
                 self.done = event
+                self.ended = self.clock()
                 if event.ok:
                     self.fraction = 1.0
+
+    def elapsed(self) -> float:
+        """Seconds from the first event to the end (or to now, while running)."""
+        if self.started is None:
+            return 0.0
+        return max(0.0, (self.ended if self.ended is not None else self.clock()) - self.started)
+
+    def bar_label(self) -> str:
+        """The words beside the bar: percent done and elapsed time, e.g. ``40% · 3.2s``."""
+        return f"{self.fraction:.0%} · {self.elapsed():.1f}s"
+
+    def bar_tone(self) -> str:
+        """The bar's tone: running, ok or failed (so a failed operation's bar is not the running blue)."""
+        return "running" if self.done is None else "ok" if self.done.ok else "failed"
 
     def _step(self, key: str, description: str) -> StepView:
         for step in self.steps:
@@ -122,7 +143,7 @@ class ProgressState:
     def render_text(self) -> str:
         """The state as plain text (the text/plain form of every display)."""
         with self._lock:
-            lines = [f"{self.title}: {self.status} ({self.fraction:.0%})" if self.title else f"{self.status} ({self.fraction:.0%})"]
+            lines = [f"{self.title}: {self.status} ({self.bar_label()})" if self.title else f"{self.status} ({self.bar_label()})"]
             for s in self.steps:
                 extra = f" ({s.seconds:.2f}s)" if s.state in ("ok", "failed") else ""
                 detail = f": {s.detail}" if s.detail else ""
@@ -169,8 +190,13 @@ class ProgressState:
     def render_html(self) -> str:
         """The whole state as one HTML block (title, steps, bar, logs, outcome)."""
         with self._lock:
-            title = f"<b>{html.escape(self.title)}</b> " if self.title else ""
-            bar = f"<progress value='{self.fraction:.3f}' max='1' style='width:20em'></progress> {self.fraction:.0%}"
+            # the same rows, widths and heights as the live widget, so the static copy replacing it does not jump
+            title = f"<div class='weave-progress-title'><b>{html.escape(self.title)}</b></div>" if self.title else ""
+            bar = (
+                f"<div class='weave-progress-bar' style='display:flex;align-items:center;gap:{BAR_GAP};height:{BAR_ROW}'>"
+                f"<progress value='{self.fraction:.3f}' max='1' style='width:{BAR_WIDTH};accent-color:{color(self.bar_tone())}'>"
+                f"</progress><span>{html.escape(self.bar_label())}</span></div>"
+            )
             return (
                 f"<div class='weave-progress'>{title}{bar}{self.render_steps_html()}"
                 f"{self.render_logs_html()}{self.render_done_html()}</div>"
@@ -315,11 +341,15 @@ class WidgetProgress(ProgressView):
 
         super().__init__(title, log_lines, interval)
         self.title_html = w.HTML(f"<b>{html.escape(title)}</b>" if title else "")
-        self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="", bar_style="info")
+        self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="", bar_style="info",
+                                   layout=w.Layout(width=BAR_WIDTH, height=BAR_ROW))
+        self.bar_label = w.HTML("")  # percent and elapsed time
         self.steps_html = w.HTML("")
         self.log_html = w.HTML("")
         self.done_html = w.HTML("")
-        self.widget = w.VBox([self.title_html, self.bar, self.steps_html, self.log_html, self.done_html])
+        self.bar_row = w.HBox([self.bar, self.bar_label], layout=w.Layout(align_items="center", height=BAR_ROW))
+        self.widget = w.VBox([self.title_html, self.bar_row, self.steps_html, self.log_html, self.done_html])
+        self._ticker: threading.Timer | None = None
         self._handle: Any = None
         self._display: Callable[..., Any] | None = None
 
@@ -339,6 +369,9 @@ class WidgetProgress(ProgressView):
         if self._display is not None and self._handle is None:
             self._handle = self._display(self.widget, display_id=True)
         self.bar.value = st.fraction
+        self.bar_label.value = html.escape(st.bar_label())
+        if st.done is None and self._handle is not None and self._ticker is None:
+            self._tick_later()
         if st.done is not None:
             self.bar.bar_style = "success" if st.done.ok else "danger"
         self.steps_html.value = st.render_steps_html()
@@ -352,9 +385,25 @@ class WidgetProgress(ProgressView):
             # the cell now holds the static copy: free the widgets
             self.close_widgets()
 
+    def _tick_later(self) -> None:
+        """Update the elapsed time every second while the operation runs (a long step sends no events)."""
+        context = contextvars.copy_context()  # keep the cell's parent message, as the throttle does
+        self._ticker = threading.Timer(1.0, context.run, args=(self._tick,))
+        self._ticker.daemon = True
+        self._ticker.start()
+
+    def _tick(self) -> None:
+        if self.state.done is not None or self._ticker is None:
+            return
+        self.bar_label.value = html.escape(self.state.bar_label())
+        self._tick_later()
+
     def close_widgets(self) -> None:
         """Close the widgets (their models leave the kernel and the frontend)."""
-        for widget in (*self.widget.children, self.widget):
+        ticker, self._ticker = self._ticker, None
+        if ticker is not None:
+            ticker.cancel()
+        for widget in (self.bar, self.bar_label, *self.widget.children, self.widget):
             widget.close()
 
 
