@@ -470,3 +470,26 @@ def test_undeploy_result_shows_what_was_removed(env):
     assert info.summary() == f"gone [slow] destroyed (was {made.endpoint})"
     page = info._repr_html_()
     assert "eu-west-1" in page and f'href="{made.endpoint}"' not in page and "(removed)" in page
+
+
+@pytest.mark.parametrize("magic", ["weave_deploy", "weave_plan", "weave_deployments", "weave_undeploy", "weave_status",
+                                   "weave_invoke", "weave_logs", "weave_sandbox"])
+def test_help_flag_prints_what_the_question_mark_shows(shell, home, capsys, magic):
+    shell.run_line_magic("load_ext", "weave_nb")
+    for flag in ("--help", "-h", "--help   # what does it take?"):
+        result = shell.run_cell(f"%{magic} {flag}", store_history=False)
+        assert result.error_in_exec is None and result.error_before_exec is None, (flag, result.error_in_exec)
+        out = capsys.readouterr().out
+        assert f"%{magic} [" in out and "options:" in out, out[:300]
+    with pytest.raises(UsageError):  # an --input text that contains --help is not a help request
+        shell.run_line_magic("weave_invoke", "nobody --provider local --input '--help me'")
+
+
+def test_sandbox_status_reads_well_in_terminal_ipython():
+    from IPython.lib.pretty import pretty
+
+    from weave_nb.sandbox import BANNER, SandboxStatus, Service
+
+    on = SandboxStatus(running=True, services=(Service(name="aws", url="http://127.0.0.1:5", pid=7, log="aws.log"),))
+    assert pretty(on) == on.render() and pretty(on).startswith(BANNER) and "SandboxStatus(" not in pretty(on)
+    assert pretty(SandboxStatus(running=False)).startswith("sandbox: off")

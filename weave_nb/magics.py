@@ -29,6 +29,56 @@ from .present import hint_line
 YES = ("y", "yes")
 
 
+def strip_comment(line: str) -> str:
+    """``line`` without a trailing ``# comment``, as a shell reads it.
+
+    A ``#`` starts a comment at the start of a word outside quotes, so
+    ``--input "a # b"`` and ``--input a#b`` keep theirs.
+    """
+    quote = ""
+    for index, char in enumerate(line):
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (index == 0 or line[index - 1].isspace()):
+            return line[:index].rstrip()
+    return line
+
+
+def wants_help(line: str) -> bool:
+    """True when the line asks for help: a ``-h`` or ``--help`` word outside quotes and comments."""
+    import shlex
+
+    text = strip_comment(line)
+    try:
+        words = shlex.split(text)
+    except ValueError:
+        words = text.split()
+    return "-h" in words or "--help" in words
+
+
+def help_flag(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Let ``%magic --help`` (or ``-h``) print what ``%magic?`` shows: the docstring with the usage and options."""
+    import functools
+    import inspect
+
+    @functools.wraps(func)
+    def wrapper(self: Any, line: str = "", *rest: Any, **kwargs: Any) -> Any:
+        if wants_help(line):
+            print(inspect.cleandoc(func.__doc__ or ""))
+            return None
+        return func(self, line, *rest, **kwargs)
+
+    return wrapper
+
+
+def parse_argstring(func: Any, line: str) -> Any:
+    """IPython's ``parse_argstring`` after dropping a trailing ``# comment``."""
+    return _parse_argstring(func, strip_comment(line))
+
+
 class WeaveFailure(Exception):
     """A failed operation, shown as its message and suggestion without a traceback.
 
@@ -152,6 +202,7 @@ class WeaveMagics(Magics, Configurable):
 
     # magics ---------------------------------------------------------------
     @line_cell_magic
+    @help_flag
     @magic_arguments("deploy")
     def weave_deploy(self, line: str = "", cell: str | None = None) -> Any:
         """Deploy a weave; in the cell form the cell body is the weave YAML.
@@ -170,6 +221,7 @@ class WeaveMagics(Magics, Configurable):
         )
 
     @line_cell_magic
+    @help_flag
     @magic_arguments("plan")
     def weave_plan(self, line: str = "", cell: str | None = None) -> Any:
         """Show what a deploy would do, without doing it. Returns the Plan."""
@@ -178,6 +230,7 @@ class WeaveMagics(Magics, Configurable):
             return self._manager().plan(values, defaults=self.defaults())
 
     @line_magic
+    @help_flag
     @magic_arguments("deployments")
     def weave_deployments(self, line: str = "") -> Any:
         """Every deployment as a pandas DataFrame, newest first (``df = %weave_deployments``).
@@ -194,6 +247,7 @@ class WeaveMagics(Magics, Configurable):
         return frame
 
     @line_magic
+    @help_flag
     @magic_arguments("undeploy")
     def weave_undeploy(self, line: str = "") -> Any:
         """Remove every resource a deployment made (asks first unless --force)."""
@@ -215,6 +269,7 @@ class WeaveMagics(Magics, Configurable):
         return self._run(f"undeploy {args.name}", False, lambda view: mgr.destroy(args.name, provider, sink=view, **opts))
 
     @line_magic
+    @help_flag
     @magic_arguments("status")
     def weave_status(self, line: str = "") -> Any:
         """The live status of one deployment (a DeploymentInfo)."""
@@ -223,6 +278,7 @@ class WeaveMagics(Magics, Configurable):
             return self._manager().status(args.name, args.provider)
 
     @line_magic
+    @help_flag
     @magic_arguments("invoke")
     def weave_invoke(self, line: str = "") -> Any:
         """Call a deployed weave; shows its JSON answer and returns it as a dict."""
@@ -236,6 +292,7 @@ class WeaveMagics(Magics, Configurable):
         return InvokeResult(result) if isinstance(result, dict) else result
 
     @line_magic
+    @help_flag
     @magic_arguments("logs")
     def weave_logs(self, line: str = "") -> None:
         """Print a deployment's recent log output."""
@@ -253,29 +310,6 @@ class _Quiet:
 
     def close(self, message: str = "") -> None:
         """Nothing to close."""
-
-
-def strip_comment(line: str) -> str:
-    """``line`` without a trailing ``# comment``, as a shell reads it.
-
-    A ``#`` starts a comment at the start of a word outside quotes, so
-    ``--input "a # b"`` and ``--input a#b`` keep theirs.
-    """
-    quote = ""
-    for index, char in enumerate(line):
-        if quote:
-            if char == quote:
-                quote = ""
-        elif char in "'\"":
-            quote = char
-        elif char == "#" and (index == 0 or line[index - 1].isspace()):
-            return line[:index].rstrip()
-    return line
-
-
-def parse_argstring(func: Any, line: str) -> Any:
-    """IPython's ``parse_argstring`` after dropping a trailing ``# comment``."""
-    return _parse_argstring(func, strip_comment(line))
 
 
 def _unquote(text: str) -> str:

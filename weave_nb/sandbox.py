@@ -117,6 +117,10 @@ class SandboxStatus:
     def __str__(self) -> str:
         return self.render()
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """Terminal IPython (and a notebook's text/plain form) shows the same lines as ``render()``."""
+        printer.text(self.render())
+
 
 class Sandbox:
     """Local stand-ins for the clouds, and the environment that points providers at them.

@@ -15,7 +15,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 
 from .errors import WeaveError
 from .frontend import classify
-from .magics import parse_argstring
+from .magics import help_flag, parse_argstring
 from .sandbox import SERVICES, Sandbox, SandboxStatus
 
 
@@ -27,6 +27,7 @@ class SandboxMagics(Magics):
         super().__init__(shell=shell, **kwargs)
         self.sandbox: Sandbox | None = None
 
+    @help_flag
     @magic_arguments()
     @argument("action", nargs="?", default="status", choices=["start", "stop", "status"], help="what to do (default: status)")
     @argument("--only", choices=list(SERVICES), action="append", help="start only this stand-in: aws or gcp (repeatable)")
