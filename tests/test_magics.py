@@ -493,3 +493,44 @@ def test_sandbox_status_reads_well_in_terminal_ipython():
     on = SandboxStatus(running=True, services=(Service(name="aws", url="http://127.0.0.1:5", pid=7, log="aws.log"),))
     assert pretty(on) == on.render() and pretty(on).startswith(BANNER) and "SandboxStatus(" not in pretty(on)
     assert pretty(SandboxStatus(running=False)).startswith("sandbox: off")
+
+
+from weave_nb.errors import DeploymentFailed  # noqa: E402
+
+LONG_URL = ("https://cloudfunctions.googleapis.com/v2/projects/demo-proj/locations/us-central1/functions/hello"
+            "?updateMask=buildConfig.runtime,serviceConfig.environmentVariables,serviceConfig.availableMemory")
+
+
+@pytest.mark.parametrize("mode", ["text", "html", "widgets"])
+def test_failure_in_a_cell_shows_the_message_once_the_hint_once_short_urls_and_magic_syntax(env, capsys, mode):
+    reason = f"409 Conflict from PATCH {LONG_URL}: the function is busy"
+    failing = make_provider(fail_with=reason)
+    failing.apply_run = lambda self, run, step: (_ for _ in ()).throw(
+        DeploymentFailed(reason, f"see `weave status busy --provider broken`, or `weave undeploy busy` ({LONG_URL})"))
+    env.mgr._overrides["broken"] = failing
+    env.magics.progress = mode
+    result = env.shell.run_cell("%%weave_deploy --name busy --provider broken\n" + HELLO, store_history=False)
+    assert isinstance(result.error_in_exec, WeaveFailure)
+    shown = "".join(capsys.readouterr())
+    if mode != "text":
+        shown += env.magics.last_view.state.render_html() + "\n".join(env.magics.last_view.state.transcript)
+    assert shown.count("the function is busy") == 1, shown
+    assert shown.count("hint:") == 1, shown
+    assert "updateMask" not in shown and "https://cloudfunctions.googleapis.com/…/functions/hello?…" in shown
+    assert "`%weave_status busy --provider broken`" in shown and "`%weave_undeploy busy`" in shown
+    assert "`weave status" not in shown
+
+
+def test_usage_errors_in_magics_hint_in_magic_syntax(env):
+    with pytest.raises(UsageError) as caught:
+        env.shell.run_line_magic("weave_status", "nobody")
+    assert "`%weave_deployments`" in str(caught.value) and "`weave deployments`" not in str(caught.value)
+
+
+def test_shorten_urls_keeps_short_ones_and_the_resource_name():
+    from weave_nb.present import magic_syntax, shorten_urls
+
+    assert shorten_urls("see http://127.0.0.1:8080/health.") == "see http://127.0.0.1:8080/health."
+    assert shorten_urls(f"at {LONG_URL}:") == "at https://cloudfunctions.googleapis.com/…/functions/hello?…:"
+    assert magic_syntax("run `weave deploy --name x` then weave logs x") == "run `%weave_deploy --name x` then %weave_logs x"
+    assert magic_syntax("%weave_status and the weave file") == "%weave_status and the weave file"

@@ -24,7 +24,7 @@ from traitlets.config import Configurable
 from .arguments import config_values, magic_arguments
 from .errors import WeaveError
 from .frontend import classify
-from .present import hint_line
+from .present import hint_line, magic_syntax, shorten_urls, with_hint
 
 YES = ("y", "yes")
 
@@ -160,17 +160,20 @@ class WeaveMagics(Magics, Configurable):
         try:
             yield
         except WeaveError as exc:
-            verdict = classify(exc)
+            verdict = classify(exc, undeploy="%weave_undeploy")
+            message = shorten_urls(verdict.message)
+            suggestion = magic_syntax(shorten_urls(verdict.suggestion)) if verdict.suggestion else None
             if verdict.user_mistake:
-                raise UsageError(verdict.plain()) from None
-            raise WeaveFailure(verdict.message, verdict.suggestion) from None
+                raise UsageError(with_hint(message, suggestion)) from None
+            raise WeaveFailure(message, suggestion) from None
 
     def _view(self, title: str, verbose: bool = False) -> Any:
         from .progress import make_view
 
         if not self.stream:
             return _Quiet()
-        self.last_view = make_view(self.progress, self.shell, title, self.log_lines, verbose)
+        # a failure's message and hint are the cell's error, right below the view: the view does not repeat them
+        self.last_view = make_view(self.progress, self.shell, title, self.log_lines, verbose, failure_below=True)
         return self.last_view
 
     def _deploy_values(self, line: str, cell: str | None, func: Callable[..., Any]) -> tuple[dict[str, Any], Any]:

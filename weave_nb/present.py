@@ -13,6 +13,7 @@ level, so :mod:`weave_nb.errors` can use it.
 from __future__ import annotations
 
 import html
+import re
 from typing import Any, Iterable, Mapping
 
 # JupyterLab's theme variables, so every colour follows the light and the dark
@@ -61,6 +62,40 @@ def action_color(action: str) -> str:
 def hint_line(suggestion: str, indent: str = "  ") -> str:
     """The one form of a hint line: ``  hint: <suggestion>``."""
     return f"{indent}hint: {suggestion}"
+
+
+_URL = re.compile(r"https?://[^\s'\"<>`)]+")
+_CLI_COMMAND = re.compile(r"(?<![\w%/-])weave (deploy|plan|deployments|undeploy|status|invoke|logs|sandbox)\b")
+
+
+def shorten_urls(text: str, limit: int = 60) -> str:
+    """``text`` with every URL longer than ``limit`` shortened: no query, and ``host/…/last/two`` for a long path.
+
+    Cloud REST URLs (``…/v2/projects/P/locations/L/functions/F?updateMask=…``)
+    otherwise fill a cell's error; the host and the resource's own name stay.
+    """
+    def short(match: re.Match) -> str:
+        url = match.group(0)
+        trail = ""
+        while url and url[-1] in ".,:;":
+            url, trail = url[:-1], url[-1] + trail
+        if len(url) <= limit:
+            return url + trail
+        base = url.split("?", 1)[0].split("#", 1)[0]
+        if len(base) > limit:
+            scheme, _, rest = base.partition("://")
+            host, _, path = rest.partition("/")
+            parts = [p for p in path.split("/") if p]
+            if len(parts) > 2:
+                base = f"{scheme}://{host}/…/{'/'.join(parts[-2:])}"
+        return base + ("?…" if "?" in url else "") + trail
+
+    return _URL.sub(short, text)
+
+
+def magic_syntax(text: str) -> str:
+    """``text`` with ``weave COMMAND`` spelled as the magic ``%weave_COMMAND`` (hints shown in a notebook cell)."""
+    return _CLI_COMMAND.sub(lambda m: f"%weave_{m.group(1)}", text)
 
 
 def with_hint(message: str, suggestion: str | None, indent: str = "  ") -> str:

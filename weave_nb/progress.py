@@ -64,8 +64,12 @@ class ProgressState:
         log_lines: how many of the latest log lines to keep.
     """
 
-    def __init__(self, title: str = "", log_lines: int = 8, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, title: str = "", log_lines: int = 8, clock: Callable[[], float] = time.monotonic,
+                 failure_below: bool = False) -> None:
         self.title = title
+        # the front end shows a failure's message and hint right below the view (a magic's error, a form's
+        # output): the view then says only which step failed, so each is shown once
+        self.failure_below = failure_below
         self.clock = clock
         self.started: float | None = None  # the first event's time
         self.ended: float | None = None  # the Done event's time
@@ -84,8 +88,8 @@ class ProgressState:
             self.events += 1
             if self.started is None:
                 self.started = self.clock()
-            line = format_event(event)
-            if line is not None:
+            line = format_event(self._quiet(event) if self.failure_below else event)
+            if line is not None and not (self.failure_below and isinstance(event, Done) and not event.ok):
                 self.transcript.extend(line.splitlines())
             if isinstance(event, PlanReady):
                 known = {s.key for s in self.steps}
@@ -97,7 +101,8 @@ class ProgressState:
                 step.description, step.state = event.description, "running"
             elif isinstance(event, StepFinished):
                 step = self._step(event.step, event.step)
-                step.state, step.detail, step.seconds = event.outcome, event.detail, event.seconds
+                detail = "" if self.failure_below and event.outcome == "failed" else event.detail
+                step.state, step.detail, step.seconds = event.outcome, detail, event.seconds
             elif isinstance(event, LogLine):
                 for line in event.text.splitlines() or [""]:
                     self.logs.append(line)
@@ -125,6 +130,13 @@ class ProgressState:
         """The bar's tone: running, ok or failed (so a failed operation's bar is not the running blue)."""
         return "running" if self.done is None else "ok" if self.done.ok else "failed"
 
+    @staticmethod
+    def _quiet(event: Event) -> Event:
+        """``event`` without the failure detail the front end shows below the view."""
+        if isinstance(event, StepFinished) and event.outcome == "failed" and event.detail:
+            return StepFinished(event.step, event.outcome, "", event.seconds)
+        return event
+
     def _step(self, key: str, description: str) -> StepView:
         for step in self.steps:
             if step.key == key:
@@ -150,7 +162,7 @@ class ProgressState:
                 lines.append(f"  {MARKS.get(s.state, '?')} {s.description}{extra}{detail}")
             lines.extend(f"  warning: {w}" for w in self.warnings)
             lines.extend(f"    | {line}" for line in self.logs)
-            if self.done is not None:
+            if self.done is not None and not (self.failure_below and not self.done.ok):
                 lines.append(("  " + self.done.message) if self.done.message else "")
                 if not self.done.ok and self.done.suggestion:
                     lines.append(hint_line(self.done.suggestion))
@@ -183,6 +195,8 @@ class ProgressState:
             if self.done is None:
                 return ""
             tone = color("ok" if self.done.ok else "failed")
+            if self.failure_below and not self.done.ok:
+                return f"<div style='color:{tone};font-weight:bold'>failed</div>"  # the message and hint follow below
             text = html.escape(self.done.message or ("done" if self.done.ok else "failed"))
             hint = hint_html(self.done.suggestion) if not self.done.ok else ""
             return f"<div style='color:{tone};font-weight:bold'>{text}</div>{hint}"
@@ -253,8 +267,8 @@ class ProgressView:
     changes, warnings and the end are rendered at once.
     """
 
-    def __init__(self, title: str = "", log_lines: int = 8, interval: float = 0.1) -> None:
-        self.state = ProgressState(title, log_lines)
+    def __init__(self, title: str = "", log_lines: int = 8, interval: float = 0.1, failure_below: bool = False) -> None:
+        self.state = ProgressState(title, log_lines, failure_below=failure_below)
         self._throttle = _Throttle(self.refresh, interval)
 
     def __call__(self, event: Event) -> None:
@@ -293,15 +307,17 @@ class TextProgress(ProgressView):
         show_done: also print the final Done line.
     """
 
-    def __init__(self, title: str = "", stream: TextIO | None = None, verbose: bool = False, show_done: bool = False) -> None:
-        super().__init__(title)
+    def __init__(self, title: str = "", stream: TextIO | None = None, verbose: bool = False, show_done: bool = False,
+                 failure_below: bool = False) -> None:
+        super().__init__(title, failure_below=failure_below)
         self._stream = stream
         self._verbose = verbose
         self._show_done = show_done
 
     def __call__(self, event: Event) -> None:
         self.state.apply(event)
-        line_sink(self._stream or sys.stdout, self._verbose, skip_done=not self._show_done)(event)
+        shown = self.state._quiet(event) if self.state.failure_below else event
+        line_sink(self._stream or sys.stdout, self._verbose, skip_done=not self._show_done)(shown)
 
     def close(self, message: str = "interrupted") -> None:
         """Nothing to clean up (errors are reported by the caller)."""
@@ -314,8 +330,9 @@ class HtmlProgress(ProgressView):
         display: IPython's ``display`` (injectable for tests).
     """
 
-    def __init__(self, title: str = "", log_lines: int = 8, display: Callable[..., Any] | None = None) -> None:
-        super().__init__(title, log_lines)
+    def __init__(self, title: str = "", log_lines: int = 8, display: Callable[..., Any] | None = None,
+                 failure_below: bool = False) -> None:
+        super().__init__(title, log_lines, failure_below=failure_below)
         if display is None:
             from IPython.display import display
         self._display = display
@@ -336,10 +353,10 @@ class WidgetProgress(ProgressView):
     with a static copy of the final state (so saved notebooks keep it).
     """
 
-    def __init__(self, title: str = "", log_lines: int = 8, interval: float = 0.1) -> None:
+    def __init__(self, title: str = "", log_lines: int = 8, interval: float = 0.1, failure_below: bool = False) -> None:
         import ipywidgets as w
 
-        super().__init__(title, log_lines, interval)
+        super().__init__(title, log_lines, interval, failure_below)
         self.title_html = w.HTML(f"<b>{html.escape(title)}</b>" if title else "")
         self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="", bar_style="info",
                                    layout=w.Layout(width=BAR_WIDTH, height=BAR_ROW))
@@ -427,7 +444,8 @@ def in_kernel(shell: Any) -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-def make_view(mode: str, shell: Any = None, title: str = "", log_lines: int = 8, verbose: bool = False) -> ProgressView:
+def make_view(mode: str, shell: Any = None, title: str = "", log_lines: int = 8, verbose: bool = False,
+              failure_below: bool = False) -> ProgressView:
     """The progress view for a cell.
 
     Args:
@@ -436,6 +454,7 @@ def make_view(mode: str, shell: Any = None, title: str = "", log_lines: int = 8,
         title: the heading.
         log_lines: latest log lines kept on screen.
         verbose: for text mode, every log line.
+        failure_below: the caller shows a failure's message and hint below the view (so the view does not).
 
     Returns:
         A displayed view; call it with events, then ``close()``.
@@ -443,7 +462,7 @@ def make_view(mode: str, shell: Any = None, title: str = "", log_lines: int = 8,
     if mode == "auto":
         mode = "widgets" if in_kernel(shell) and importlib.util.find_spec("ipywidgets") else "text"
     if mode == "widgets":
-        return WidgetProgress(title, log_lines).show()
+        return WidgetProgress(title, log_lines, failure_below=failure_below).show()
     if mode == "html":
-        return HtmlProgress(title, log_lines)
-    return TextProgress(title, verbose=verbose)
+        return HtmlProgress(title, log_lines, failure_below=failure_below)
+    return TextProgress(title, verbose=verbose, failure_below=failure_below)

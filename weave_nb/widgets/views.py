@@ -180,7 +180,7 @@ class DeployForm(w.VBox, _Worker):
         values = self._begin("deploying")
         if values is None:
             return None
-        view = WidgetProgress(f"deploy {values['name']}", self.log_lines)
+        view = WidgetProgress(f"deploy {values['name']}", self.log_lines, failure_below=True)  # the error shows in the output
         if self.progress is not None:
             self.progress.close_widgets()
         self.progress = view
