@@ -324,7 +324,7 @@ def test_undeploy_unknown_is_a_usage_error(env):
         with pytest.raises(UsageError, match=r"no deployment named 'ghost' in the inventory \(providers searched: "):
             env.shell.run_line_magic("weave_undeploy", line)
     for magic in ("weave_status", "weave_invoke", "weave_logs"):
-        with pytest.raises(UsageError, match="hint: list them with `weave deployments`"):
+        with pytest.raises(UsageError, match="hint: list them with `%weave_deployments`"):
             env.shell.run_line_magic(magic, "ghost")
     with pytest.raises(UsageError):
         env.shell.run_line_magic("weave_undeploy", "--provider slow --force")
