@@ -175,3 +175,25 @@ def test_api_undeploy_streams_its_steps_as_deploy_does(weave_home, mock_weave, c
     out = capsys.readouterr().out
     assert "Undeploy plan for streamed on local" in out and "==> [1/" in out and "OK streamed removed from local" in out
     assert info.status.value == "destroyed"
+
+
+def test_api_invoke_of_a_sandbox_aws_deployment_runs_locally_and_says_so(weave_home, monkeypatch, capsys):
+    from frontend_fakes import HELLO, make_provider
+
+    import weave_nb
+    from weave_nb.manager import DeploymentManager
+
+    calls: list[bool] = []
+
+    class SandboxAws(make_provider()):  # type: ignore[misc]
+        def invoke(self, ctx, payload, local=False, timeout=60):
+            calls.append(local)
+            return {"output": "ok"}
+
+    mgr = DeploymentManager(home=weave_home, providers={"aws": SandboxAws})
+    monkeypatch.setenv("WEAVE_SANDBOX", "1")
+    monkeypatch.setenv("WEAVE_SANDBOX_PROVIDERS", "aws")
+    weave_nb.deploy("boxed", "aws", weave_text=HELLO, manager=mgr, sink=lambda event: None)
+    capsys.readouterr()
+    assert weave_nb.invoke("boxed", "hi", provider="aws", manager=mgr) == {"output": "ok"} and calls == [True]
+    assert "note: sandbox: ran the deployed zip on this machine" in capsys.readouterr().out

@@ -189,7 +189,9 @@ def invoke(name: str, input: str = "", provider: str | None = None, weave: str |
     check_name(name)
     provider = api_args.provider(provider)
     api_args.invoke_args(input, weave, kwargs)
-    return _mgr(manager).invoke(name, provider, invoke_payload(input, weave, data), **kwargs)
+    # a sandbox aws deployment runs its zip here: say so, as the CLI and the magic do
+    return _mgr(manager).invoke(name, provider, invoke_payload(input, weave, data), note=lambda text: print(f"note: {text}"),
+                                **kwargs)
 
 
 def provider_options(provider: str | None = None) -> str:
