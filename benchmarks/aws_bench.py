@@ -10,13 +10,16 @@ and mutating calls (target <= 0.3 s, 0 calls), and listing N deployments
 (target <= 2 s). Uses a temporary WEAVE_HOME and fake credentials.
 
 ``--cli`` instead times whole processes on the same moto_server, interleaved
-round by round with ``chalice deploy`` (``pip install chalice``, or pass its
-path with ``--chalice``): ``weave deploy --provider aws --option
-endpoint=none`` of a new deployment against ``chalice deploy`` of a new
-app with one ``@app.lambda_function()`` (both make a role, its policy and a
-function; moto cannot import the REST API chalice makes for routes), then
-the same command again (an unchanged weave redeploy, a chalice code update).
-Prints each median and the median of the per-round ratios weave/chalice.
+round by round with ``chalice deploy``: ``weave deploy --provider aws`` of
+the 4-agent example (``examples/research_pipeline.weave.yaml``) with its
+Function URL, as a new deployment, against ``chalice deploy`` of a new app
+with one ``@app.lambda_function()`` (a role, its policy and a function;
+moto cannot import the REST API chalice makes for routes), then the same
+command again (an unchanged weave redeploy, a chalice code update). Prints
+each median and the median of the per-round ratios weave/chalice. Chalice
+is taken from ``--chalice PATH``, else from the PATH, else installed into a
+throwaway virtual environment (``pip install chalice``) so it cannot change
+this environment's packages.
 """
 
 from __future__ import annotations
@@ -144,8 +147,11 @@ def handler(event, context):
 def cli_rounds(moto: MotoServer, tmp: Path, rounds: int, chalice: str | None) -> int:
     """Time ``weave deploy`` and ``chalice deploy`` processes, alternating which goes first each round."""
     if not chalice:
-        print("--cli needs chalice: pip install chalice (or --chalice PATH)")
-        return 1
+        venv = tmp / "chalice-venv"
+        print("installing chalice into a throwaway virtual environment ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "chalice"], check=True)
+        chalice = str(venv / "bin" / "chalice")
     import boto3
 
     env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
@@ -157,7 +163,7 @@ def cli_rounds(moto: MotoServer, tmp: Path, rounds: int, chalice: str | None) ->
     moto.reset()
     boto3.client("lambda", endpoint_url=moto.url, region_name="us-east-1", aws_access_key_id="testing",
                  aws_secret_access_key="testing").list_functions()  # moto's first-call setup, not counted
-    weave_file = ROOT / "examples" / "hello.weave.yaml"
+    weave_file = ROOT / "examples" / "research_pipeline.weave.yaml"
 
     def timed(cmd: list[str], cwd: Path) -> float:
         t0 = time.perf_counter()
@@ -176,7 +182,7 @@ def cli_rounds(moto: MotoServer, tmp: Path, rounds: int, chalice: str | None) ->
         (project / ".chalice" / "config.json").write_text(
             '{"version": "2.0", "app_name": "c%d", "stages": {"dev": {"api_gateway_stage": "api"}}}' % i)
         weave = [sys.executable, "-m", "weave_nb", "deploy", "--provider", "aws", "--name", f"w{i}",
-                 "--config", str(weave_file), "--option", "endpoint=none"]
+                 "--config", str(weave_file)]  # the default endpoint: a Function URL
         runs = [("weave", weave, tmp), ("chalice", [chalice, "deploy"], project)]
         for label, cmd, cwd in (runs if i % 2 == 0 else runs[::-1]):
             figures[f"{label} first"].append(timed(cmd, cwd))

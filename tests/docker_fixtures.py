@@ -27,7 +27,7 @@ try:
 except ImportError:  # pragma: no cover - depends on the installation
     if _in_ci():
         raise
-    pytest.skip("the docker package is not installed (pip install 'weave-nb[docker]')", allow_module_level=True)
+    pytest.skip("the docker package is not installed (pip install -e '.[docker]')", allow_module_level=True)
 
 from weave_nb.core.auth import AuthenticationManager, EnvironmentCredentialProvider
 from weave_nb.core.events import Event, LogLine

@@ -111,3 +111,90 @@ def test_provider_is_found_from_the_inventory(mgr):
     assert mgr.inventory.list() == []
     with pytest.raises(NotFound, match=r"no deployment named 'found' in the inventory \(providers searched: local, "):
         weave_nb.status("found", manager=mgr)  # never guessed to be on local
+
+
+def test_deployments_frame_missing_values_health_words_and_failed_region(weave_home, mock_weave):
+    """pandas' missing values per dtype (NA for text, NaT for times), one health vocabulary, failed rows keep their region."""
+    import pandas as pd
+
+    import weave_nb
+    from weave_nb.core.config import DeploymentInfo, DeploymentStatus
+    from weave_nb.frontends.frame import HEALTH, deployments_frame
+
+    weave_nb.deploy("fine", "local", weave_file=str(mock_weave))
+    with pytest.raises(weave_nb.WeaveError):
+        weave_nb.deploy("broken", "local", weave_file=str(mock_weave), options={"python": "/bin/false"})
+    df = weave_nb.deployments(provider="local")
+    by = df.set_index("name")
+    assert by.loc["broken", "status"] == "failed" and by.loc["broken", "region"] == "localhost"
+    assert by.loc["fine", "health"] == "healthy" and by.loc["broken", "health"] in HEALTH
+    for col in ("name", "provider", "status", "region", "endpoint", "drift", "health", "version", "message"):
+        assert df[col].dtype == "string", (col, df[col].dtype)
+        assert all(v is pd.NA or isinstance(v, str) for v in df[col]), (col, list(df[col]))
+    weave_nb.undeploy("fine", "local")
+    weave_nb.undeploy("broken", "local")
+
+    words = {"active": "healthy", "running": "healthy", "gone": "missing", "function missing": "missing",
+             "not running": "missing", "no container": "missing", "unhealthy": "unhealthy", "starting": "starting", None: None}
+    infos = [DeploymentInfo(name=f"d{i}", provider="p", status=DeploymentStatus.ACTIVE, health=word)
+             for i, word in enumerate(words)]
+    frame = deployments_frame(infos).set_index("name")
+    assert [None if v is pd.NA else v for v in frame.loc[[i.name for i in infos], "health"]] == list(words.values())
+    assert frame["region"].isna().all() and frame["region"].iloc[0] is pd.NA
+    empty = deployments_frame([])
+    assert list(empty.dtypes.astype(str)) == [str(frame.reset_index()[c].dtype) for c in empty.columns]
+
+
+def test_weave_error_in_ipython_is_its_message_and_hint_with_the_traceback_behind_a_flag(weave_home, monkeypatch):
+    """The Python API in a cell shows a WeaveError as three short lines, not a 40-line traceback."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    import weave_nb.core.errors
+
+    shell = InteractiveShell.instance()
+    monkeypatch.delenv("WEAVE_TRACEBACKS", raising=False)
+    shown: list[list[str]] = []
+    monkeypatch.setattr(shell, "_showtraceback", lambda etype, evalue, stb: shown.append(stb))
+    result = shell.run_cell("import weave_nb\nweave_nb.status('nobody', 'local')", store_history=False)
+    assert isinstance(result.error_in_exec, weave_nb.core.errors.NotFound)
+    (lines,) = shown
+    text = "\n".join(lines)
+    assert len(lines) == 3 and "no deployment named 'nobody'" in text
+    assert text.count("no deployment named") == 1 and text.count("hint:") == 1
+    assert "SHOW_TRACEBACKS = True" in lines[-1] and "Traceback" not in text
+    monkeypatch.setattr(weave_nb.core.errors, "SHOW_TRACEBACKS", True)
+    shell.run_cell("weave_nb.status('nobody', 'local')", store_history=False)
+    assert len(shown[-1]) > 3 and "status(" in "\n".join(shown[-1]), "the full traceback, when asked for"
+
+
+def test_api_undeploy_streams_its_steps_as_deploy_does(weave_home, mock_weave, capsys):
+    import weave_nb
+
+    weave_nb.deploy("streamed", "local", weave_file=str(mock_weave))
+    capsys.readouterr()
+    info = weave_nb.undeploy("streamed", "local")
+    out = capsys.readouterr().out
+    assert "Undeploy plan for streamed on local" in out and "==> [1/" in out and "OK streamed removed from local" in out
+    assert info.status.value == "destroyed"
+
+
+def test_api_invoke_of_a_sandbox_aws_deployment_runs_locally_and_says_so(weave_home, monkeypatch, capsys):
+    from frontend_fakes import HELLO, make_provider
+
+    import weave_nb
+    from weave_nb.core.manager import DeploymentManager
+
+    calls: list[bool] = []
+
+    class SandboxAws(make_provider()):  # type: ignore[misc]
+        def invoke(self, ctx, payload, local=False, timeout=60):
+            calls.append(local)
+            return {"output": "ok"}
+
+    mgr = DeploymentManager(home=weave_home, providers={"aws": SandboxAws})
+    monkeypatch.setenv("WEAVE_SANDBOX", "1")
+    monkeypatch.setenv("WEAVE_SANDBOX_PROVIDERS", "aws")
+    weave_nb.deploy("boxed", "aws", weave_text=HELLO, manager=mgr, sink=lambda event: None)
+    capsys.readouterr()
+    assert weave_nb.invoke("boxed", "hi", provider="aws", manager=mgr) == {"output": "ok"} and calls == [True]
+    assert "note: sandbox: ran the deployed zip on this machine" in capsys.readouterr().out

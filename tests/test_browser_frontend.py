@@ -123,3 +123,77 @@ def test_live_progress_in_jupyterlab(lab):
             assert deploy_out.locator(".widget-hprogress").count() == 0
         finally:
             browser.close()
+
+
+CONTRAST_JS = """(el) => {
+  const parse = (c) => c.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  const lum = (rgb) => { const [r, g, b] = rgb.map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+                         return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const style = getComputedStyle(el);
+  const fg = lum(parse(style.color)), bg = lum(parse(style.backgroundColor));
+  return {contrast: (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05), background: bg};
+}"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs a Chromium (Debian package chromium)")
+@pytest.mark.timeout(300)
+def test_banner_readable_in_both_themes_and_board_refreshes_itself(lab):
+    """The sandbox banner keeps a readable contrast in the light and the dark theme; the board shows a deploy made
+    in the same kernel without Refresh, and drops it after the undeploy."""
+    from playwright.sync_api import expect, sync_playwright
+
+    base, token, tmp = lab
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "from weave_nb.sandbox import SandboxStatus, Service\n"
+            "SandboxStatus(running=True, services=(Service(name='aws', url='http://127.0.0.1:1', pid=1, log='aws.log'),))"),
+        nbformat.v4.new_code_cell("from weave_nb.frontends.widgets import DeploymentsBoard\nboard = DeploymentsBoard(provider='local')\nboard"),
+        nbformat.v4.new_code_cell("print('cells ready')"),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp / "nb" / "themes.ipynb")
+    weave = tmp / "board.weave.yaml"
+    weave.write_text(HELLO)
+
+    def run_in_kernel(page, code: str) -> None:
+        page.evaluate("(code) => { const w = window.jupyterapp.shell.currentWidget;"
+                      " w.sessionContext.session.kernel.requestExecute({code}); }", code)
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.goto(f"{base}/lab/tree/themes.ipynb?token={token}")
+            cells = page.locator(".jp-Notebook .jp-CodeCell")
+            expect(cells).to_have_count(3, timeout=60_000)
+            page.wait_for_function(
+                "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+                " const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;"
+                " return !!k && k.connectionStatus === 'connected' && k.status === 'idle'; }",
+                timeout=60_000,
+            )
+            page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+            expect(cells.nth(2).locator(".jp-OutputArea-output")).to_contain_text("cells ready", timeout=60_000)
+            banner = cells.nth(0).locator(".jp-OutputArea-output pre").first
+            expect(banner).to_contain_text("SANDBOX", timeout=30_000)
+            light = banner.evaluate(CONTRAST_JS)
+            assert light["contrast"] >= 4.5 and light["background"] > 0.5, light
+
+            # a deploy in the same kernel (the Python API) shows on the board without a click on Refresh
+            board_out = cells.nth(1).locator(".jp-OutputArea-output")
+            expect(board_out).to_contain_text("no deployments", timeout=30_000)
+            run_in_kernel(page, f"import weave_nb\nweave_nb.deploy('board-auto', 'local', weave_file={str(weave)!r})")
+            expect(board_out.locator("table")).to_contain_text("board-auto", timeout=60_000)
+            run_in_kernel(page, "weave_nb.undeploy('board-auto', 'local')")
+            expect(board_out).to_contain_text("no deployments", timeout=60_000)  # the table is empty again
+
+            page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+            page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=30_000)
+            dark = banner.evaluate(CONTRAST_JS)
+            assert dark["contrast"] >= 4.5 and dark["background"] < 0.2, dark
+        finally:
+            browser.close()
+            from conftest import undeploy_all_local
+
+            undeploy_all_local(tmp / "home")

@@ -62,7 +62,7 @@ def test_builtin_missing_dependency_names_the_extra(plugins):
     with pytest.raises(ProviderUnavailable) as caught:
         registry.load_provider_class("aws")
     assert "weave_test_no_such_sdk" in caught.value.message
-    assert caught.value.suggestion == "pip install 'weave-nb[aws]'"
+    assert caught.value.suggestion == "pip install -e '.[aws]' in your weave-nb checkout"
 
 
 def test_plugin_missing_dependency_names_the_module(plugins):

@@ -237,3 +237,39 @@ def test_deployment_settings_errors_are_plain_words_too(weave_home):
         weave_nb.plan("x", "local", weave_text=HELLO, regoin="eu-1", memory_mb=-4)
     assert caught.value.message == ("invalid deployment settings: memory_mb: must be greater than 0; "
                                     "regoin: unknown setting (did you mean 'region'?)")
+
+
+# ----------------------------------------------------------------------------- colours follow JupyterLab's theme
+def test_every_colour_the_html_output_sets_is_a_jupyterlab_theme_variable():
+    import re
+
+    from weave_nb.core.config import DeploymentInfo, DeploymentStatus
+    from weave_nb.core.events import Done, LogLine, StepFinished, StepStarted, WarningEvent
+    from weave_nb.core.present import PALETTE, deployment_html, deployments_html, hint_html, notes_html
+    from weave_nb.frontends.progress import ProgressState
+    from weave_nb.sandbox import SandboxStatus, Service
+
+    info = DeploymentInfo(name="demo", provider="local", status=DeploymentStatus.FAILED, region="r", endpoint="http://x",
+                          details={"sandbox": True}, message="boom")
+    state = ProgressState("deploy demo")
+    for event in (StepStarted("a", "first", 1, 2), StepFinished("a", "ok"), StepStarted("b", "second", 2, 2),
+                  StepFinished("b", "failed"), WarningEvent("careful"), LogLine("a log line"),
+                  Done(ok=False, message="it failed", suggestion="try again")):
+        state.apply(event)
+    pages = [
+        deployment_html(info), deployments_html([info.row()], ["name", "status"], ["a note"]), hint_html("do this"),
+        notes_html(["n"]), state.render_html(),
+        SandboxStatus(running=True, services=(Service(name="aws", url="http://127.0.0.1:1", pid=1, log="l"),))._repr_html_(),
+        SandboxStatus(running=False)._repr_html_(),
+    ]
+    found = []
+    for page in pages:
+        for prop, value in re.findall(r"(color|background|border[\w-]*)\s*:\s*([^;'\"]+)", page):
+            found.append(value)
+            assert "var(--jp-" in value, f"{prop}: {value} is not a JupyterLab variable in {page[:200]}"
+            assert not re.search(r"^\s*#[0-9a-fA-F]{3,6}", value), value
+    assert len(found) >= 10
+    assert all(v.startswith("var(--jp-") for v in PALETTE.values())
+    banner = pages[-2]
+    assert "background:var(--jp-layout-color2" in banner and "color:var(--jp-content-font-color1" in banner, \
+        "the banner sets its text colour with its background, so the pair stays readable in both themes"

@@ -325,7 +325,7 @@ def test_undeploy_unknown_is_a_usage_error(env):
         with pytest.raises(UsageError, match=r"no deployment named 'ghost' in the inventory \(providers searched: "):
             env.shell.run_line_magic("weave_undeploy", line)
     for magic in ("weave_status", "weave_invoke", "weave_logs"):
-        with pytest.raises(UsageError, match="hint: list them with `weave deployments`"):
+        with pytest.raises(UsageError, match="hint: list them with `%weave_deployments`"):
             env.shell.run_line_magic(magic, "ghost")
     with pytest.raises(UsageError):
         env.shell.run_line_magic("weave_undeploy", "--provider slow --force")
@@ -410,3 +410,128 @@ def test_a_provider_bug_shows_as_message_and_hint_without_traceback(env, capsys)
     assert isinstance(result.error_in_exec, WeaveFailure)
     text = "".join(capsys.readouterr())
     assert "KeyError: 'no-such-key'" in text and "hint:" in text and "Traceback" not in text
+
+
+def test_line_magics_ignore_a_trailing_comment_but_not_a_hash_in_quotes(env, capsys):
+    env.shell.run_cell_magic("weave_deploy", "--name svc --provider slow", HELLO)
+    result = env.shell.run_cell("df = %weave_deployments --provider slow          # every deployment", store_history=False)
+    assert result.error_in_exec is None, result.error_in_exec
+    assert list(env.shell.user_ns["df"]["name"]) == ["svc"]
+    result = env.shell.run_cell("answer = %weave_invoke svc --provider slow --input 'issue #4 # not a comment'  # a comment",
+                                store_history=False)
+    assert result.error_in_exec is None, result.error_in_exec
+    assert env.shell.user_ns["answer"]["output"] == "echo: issue #4 # not a comment"
+    result = env.shell.run_cell("info = %weave_status svc --provider slow # where is it?", store_history=False)
+    assert result.error_in_exec is None and env.shell.user_ns["info"].name == "svc"
+
+
+def test_sandbox_aws_invoke_runs_the_zip_locally_and_says_so(shell, home, monkeypatch, capsys):
+    """In the sandbox the Lambda stand-in serves no function URL: invoke runs the deployed zip (local=True) and notes it."""
+    from frontend_fakes import make_provider
+
+    calls: list[bool] = []
+    base = make_provider()
+
+    class SandboxAws(base):  # type: ignore[valid-type, misc]
+        def invoke(self, ctx, payload, local=False, timeout=60):
+            calls.append(local)
+            return super().invoke(ctx, payload, local=local, timeout=timeout)
+
+    mgr = DeploymentManager(home=home, providers={"aws": SandboxAws, "slow": base})
+    magics = WeaveMagics(shell, manager=mgr)
+    magics.progress = "text"
+    shell.register_magics(magics)
+    try:
+        monkeypatch.setenv("WEAVE_SANDBOX", "1")
+        monkeypatch.setenv("WEAVE_SANDBOX_PROVIDERS", "aws,gcp")
+        shell.run_cell_magic("weave_deploy", "--name demo --provider aws", HELLO)
+        shell.run_cell_magic("weave_deploy", "--name other --provider slow", HELLO)
+        capsys.readouterr()
+        answer = shell.run_line_magic("weave_invoke", 'demo --provider aws --input "hi"')
+        assert answer["output"] == "echo: hi" and calls == [True]
+        assert "note: sandbox: ran the deployed zip on this machine (as --local does)" in capsys.readouterr().out
+        shell.run_line_magic("weave_invoke", 'other --provider slow --input "hi"')  # another provider: unchanged
+        assert "note:" not in capsys.readouterr().out
+        monkeypatch.delenv("WEAVE_SANDBOX")
+        shell.run_cell_magic("weave_deploy", "--name real --provider aws", HELLO)
+        shell.run_line_magic("weave_invoke", 'real --provider aws --input "hi"')
+        assert calls == [True, False] and "note:" not in capsys.readouterr().out  # not a sandbox deployment
+    finally:
+        from weave_nb.frontends.magics import unload_ipython_extension
+
+        unload_ipython_extension(shell)
+
+
+def test_undeploy_result_shows_what_was_removed(env):
+    made = env.shell.run_cell_magic("weave_deploy", "--name gone --provider slow --region eu-west-1", HELLO)
+    info = env.shell.run_line_magic("weave_undeploy", "gone --provider slow --force")
+    assert info.status == DeploymentStatus.DESTROYED
+    assert (info.region, info.endpoint, info.created_at) == ("eu-west-1", made.endpoint, made.created_at)
+    assert info.updated_at >= made.updated_at
+    assert info.summary() == f"gone [slow] destroyed (was {made.endpoint})"
+    page = info._repr_html_()
+    assert "eu-west-1" in page and f'href="{made.endpoint}"' not in page and "(removed)" in page
+
+
+@pytest.mark.parametrize("magic", ["weave_deploy", "weave_plan", "weave_deployments", "weave_undeploy", "weave_status",
+                                   "weave_invoke", "weave_logs", "weave_sandbox"])
+def test_help_flag_prints_what_the_question_mark_shows(shell, home, capsys, magic):
+    shell.run_line_magic("load_ext", "weave_nb")
+    for flag in ("--help", "-h", "--help   # what does it take?"):
+        result = shell.run_cell(f"%{magic} {flag}", store_history=False)
+        assert result.error_in_exec is None and result.error_before_exec is None, (flag, result.error_in_exec)
+        out = capsys.readouterr().out
+        assert f"%{magic} [" in out and "options:" in out, out[:300]
+    with pytest.raises(UsageError):  # an --input text that contains --help is not a help request
+        shell.run_line_magic("weave_invoke", "nobody --provider local --input '--help me'")
+
+
+def test_sandbox_status_reads_well_in_terminal_ipython():
+    from IPython.lib.pretty import pretty
+
+    from weave_nb.sandbox import BANNER, SandboxStatus, Service
+
+    on = SandboxStatus(running=True, services=(Service(name="aws", url="http://127.0.0.1:5", pid=7, log="aws.log"),))
+    assert pretty(on) == on.render() and pretty(on).startswith(BANNER) and "SandboxStatus(" not in pretty(on)
+    assert pretty(SandboxStatus(running=False)).startswith("sandbox: off")
+
+
+from weave_nb.core.errors import DeploymentFailed  # noqa: E402
+
+LONG_URL = ("https://cloudfunctions.googleapis.com/v2/projects/demo-proj/locations/us-central1/functions/hello"
+            "?updateMask=buildConfig.runtime,serviceConfig.environmentVariables,serviceConfig.availableMemory")
+
+
+@pytest.mark.parametrize("mode", ["text", "html", "widgets"])
+def test_failure_in_a_cell_shows_the_message_once_the_hint_once_short_urls_and_magic_syntax(env, capsys, mode):
+    reason = f"409 Conflict from PATCH {LONG_URL}: the function is busy"
+    failing = make_provider(fail_with=reason)
+    failing.apply_run = lambda self, run, step: (_ for _ in ()).throw(
+        DeploymentFailed(reason, f"see `weave status busy --provider broken`, or `weave undeploy busy` ({LONG_URL})"))
+    env.mgr._overrides["broken"] = failing
+    env.magics.progress = mode
+    result = env.shell.run_cell("%%weave_deploy --name busy --provider broken\n" + HELLO, store_history=False)
+    assert isinstance(result.error_in_exec, WeaveFailure)
+    shown = "".join(capsys.readouterr())
+    if mode != "text":
+        shown += env.magics.last_view.state.render_html() + "\n".join(env.magics.last_view.state.transcript)
+    assert shown.count("the function is busy") == 1, shown
+    assert shown.count("hint:") == 1, shown
+    assert "updateMask" not in shown and "https://cloudfunctions.googleapis.com/…/functions/hello?…" in shown
+    assert "`%weave_status busy --provider broken`" in shown and "`%weave_undeploy busy`" in shown
+    assert "`weave status" not in shown
+
+
+def test_usage_errors_in_magics_hint_in_magic_syntax(env):
+    with pytest.raises(UsageError) as caught:
+        env.shell.run_line_magic("weave_status", "nobody")
+    assert "`%weave_deployments`" in str(caught.value) and "`weave deployments`" not in str(caught.value)
+
+
+def test_shorten_urls_keeps_short_ones_and_the_resource_name():
+    from weave_nb.core.present import magic_syntax, shorten_urls
+
+    assert shorten_urls("see http://127.0.0.1:8080/health.") == "see http://127.0.0.1:8080/health."
+    assert shorten_urls(f"at {LONG_URL}:") == "at https://cloudfunctions.googleapis.com/…/functions/hello?…:"
+    assert magic_syntax("run `weave deploy --name x` then weave logs x") == "run `%weave_deploy --name x` then %weave_logs x"
+    assert magic_syntax("%weave_status and the weave file") == "%weave_status and the weave file"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -198,7 +199,7 @@ def test_deploy_form_in_a_real_kernel_writes_to_its_output(workdir):
     lines = texts[2].splitlines()
     assert lines[0].startswith("done formnb [local] active http://127.0.0.1:") and len(lines) == 3
     assert lines[1].startswith("output holds: ['formnb [local] active http://127.0.0.1:")
-    assert lines[2] == "progress shows: deploy formnb: done (100%)"
+    assert re.fullmatch(r"progress shows: deploy formnb: done \(100% · \d+\.\ds\)", lines[2]), lines[2]  # percent and elapsed time
     assert "destroyed" in texts[3]
     raw = json.dumps(nbformat.writes(nb))
     assert ENV_SECRET not in raw

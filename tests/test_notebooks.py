@@ -115,6 +115,7 @@ def _check(name: str, book: nbformat.NotebookNode, home: Path, env: dict[str, st
     if name == "06_inventory_pandas.ipynb":
         assert any("image/png" in o.get("data", {}) for c in book.cells for o in c.get("outputs", [])), "no plot"
         assert "failed" in text and "active" in text
+        assert "| inv-alpha " in text, "to_markdown printed a table (tabulate is installed)"
     if name == "05_widgets.ipynb":
         assert "hello-form [local] active http://127.0.0.1:" in text, "the form's deploy finished with an endpoint"
     if name in ("01_quickstart_local.ipynb", "06_inventory_pandas.ipynb"):

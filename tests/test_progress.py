@@ -217,3 +217,40 @@ def test_text_magic_prints_the_first_event_before_the_deploy_ends(held, capsys):
     thread.join(30)
     seen.append(capsys.readouterr().out)
     assert "Step 2/2" in "".join(seen) and box["result"].name == "lines"
+
+
+def test_bar_shows_percent_and_elapsed_and_a_failed_copy_is_not_blue():
+    now = [100.0]
+    state = ProgressState("deploy demo", clock=lambda: now[0])
+    state.apply(EVENTS[0])
+    now[0] = 102.5
+    state.apply(ProgressUpdate(0.4))
+    assert state.bar_label() == "40% · 2.5s" and "40% · 2.5s" in state.render_text()
+    running = state.render_html()
+    assert "accent-color:var(--jp-brand-color1" in running and "40% · 2.5s" in running
+    for event in EVENTS[1:]:
+        state.apply(event)
+    now[0] = 200.0  # the end is fixed: the elapsed time stops with the Done event
+    failed = state.render_html()
+    assert "accent-color:var(--jp-error-color1" in failed and "brand-color" not in failed.split("</progress>")[0]
+    assert state.bar_label().endswith("· 2.5s")
+
+
+def test_widget_bar_row_matches_its_static_copy_and_the_elapsed_time_ticks():
+    from weave_nb.frontends.progress import BAR_ROW, BAR_WIDTH
+
+    log = []
+    view = WidgetProgress("deploy demo", interval=0).show(display=fake_display(log))
+    view(EVENTS[0])
+    view(ProgressUpdate(0.25))
+    assert view.bar_label.value.startswith("25% · ")
+    first = view.bar_label.value
+    assert wait_until(lambda: view.bar_label.value != first, 5), "the elapsed time moves while a step sends nothing"
+    # the live row and the static copy's row have the same width and height, so the swap does not jump
+    assert (view.bar.layout.width, view.bar_row.layout.height) == (BAR_WIDTH, BAR_ROW)
+    for event in EVENTS[1:]:
+        view(event)
+    _, snapshot = log[-1]
+    page = snapshot._repr_html_()
+    assert f"height:{BAR_ROW}" in page and f"width:{BAR_WIDTH}" in page and "accent-color:var(--jp-error-color1" in page
+    assert view._ticker is None, "the ticker stops with the operation"

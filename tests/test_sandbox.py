@@ -243,3 +243,62 @@ def test_has_cloud_credentials_looks_at_env_and_files_only(tmp_path):
     (adc / "application_default_credentials.json").write_text("{}")
     assert has_cloud_credentials("gcp", {}, home=home)
     assert not has_cloud_credentials("docker", {"DOCKER_HOST": "x"}, home=home)
+
+
+def test_failed_and_stopped_sandbox_deploys_go_with_the_sandbox(tmp_path, monkeypatch):
+    """A deploy that fails (or is stopped) in the sandbox is marked from its first row, so stop() removes it too."""
+    from frontend_fakes import make_provider
+    from weave_nb.core.errors import DeploymentFailed
+    from weave_nb.core.inventory import Inventory
+    from weave_nb.core.manager import DeploymentManager
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("WEAVE_HOME", str(home))
+    for var in ("WEAVE_SANDBOX", "WEAVE_SANDBOX_PROVIDERS"):
+        monkeypatch.delenv(var, raising=False)
+    failing = make_provider(fail_with="the function is locked (409)")
+    mgr = DeploymentManager(home=home, providers={"gcp": failing})
+    with pytest.raises(DeploymentFailed):
+        mgr.deploy({"name": "real-cloud", "weave_text": HELLO.read_text(), "provider": "gcp"})
+    environ = dict(os.environ)
+    box = Sandbox(services=("gcp",), environ=environ)
+    box.start()
+    try:
+        monkeypatch.setenv("WEAVE_SANDBOX", environ["WEAVE_SANDBOX"])
+        monkeypatch.setenv("WEAVE_SANDBOX_PROVIDERS", environ["WEAVE_SANDBOX_PROVIDERS"])
+        with pytest.raises(DeploymentFailed):
+            mgr.deploy({"name": "boxed", "weave_text": HELLO.read_text(), "provider": "gcp"})
+        row = Inventory(home).get("gcp", "boxed")
+        assert row.status.value == "failed" and row.details.get("sandbox") is True
+    finally:
+        box.stop()
+    names = [d.name for d in Inventory(home).list("gcp")]
+    assert names == ["real-cloud"], "the sandbox's failed row went with it; the real one stays"
+
+
+def test_magic_start_only_aws_beside_a_running_gcp_sandbox_starts_aws(monkeypatch):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from weave_nb.frontends.sandbox_magics import SandboxMagics
+
+    for var in ("AWS_ENDPOINT_URL", "WEAVE_SANDBOX", "WEAVE_SANDBOX_PROVIDERS", "WEAVE_GCP_API_ENDPOINT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_PROFILE", "my-real-profile")  # restored by stop, removed while the sandbox runs
+    shell = InteractiveShell.instance()
+    magics = SandboxMagics(shell=shell)
+    shell.register_magics(magics)
+    try:
+        first = shell.run_line_magic("weave_sandbox", "start --only gcp")
+        assert [s.name for s in first.services] == ["gcp"] and "AWS_ENDPOINT_URL" not in os.environ
+        both = shell.run_line_magic("weave_sandbox", "start --only aws   # now AWS too")
+        assert sorted(s.name for s in both.services) == ["aws", "gcp"]
+        assert os.environ["AWS_ENDPOINT_URL"] == next(s.url for s in both.services if s.name == "aws")
+        assert os.environ["WEAVE_SANDBOX_PROVIDERS"] == "gcp,aws" and "AWS_PROFILE" not in os.environ
+        assert os.environ["WEAVE_GCP_API_ENDPOINT"] == next(s.url for s in first.services if s.name == "gcp")
+        pids = magics.sandbox.pids()
+        assert len(pids) == 2 and all(alive(p) for p in pids)
+    finally:
+        shell.run_line_magic("weave_sandbox", "stop")
+    assert "AWS_ENDPOINT_URL" not in os.environ and "WEAVE_SANDBOX" not in os.environ
+    assert os.environ["AWS_PROFILE"] == "my-real-profile"
+    assert all(wait_for(lambda p=p: not alive(p), 10) for p in pids)

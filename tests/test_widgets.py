@@ -252,3 +252,60 @@ def test_board_refresh_sees_new_deployments(deployed):
     board.provider.value = "slow"  # choosing a provider reloads the table
     board.wait(30)
     assert board.model.rows == [] and "no deployments" in board.table.value
+
+
+# -- the board follows this kernel's deploys ------------------------------------------------
+def test_board_shows_a_forms_deploy_and_an_api_undeploy_without_refresh(deployed):
+    from weave_nb.core.procutil import wait_for
+
+    board = DeploymentsBoard(manager=deployed, provider="fast")
+    board.wait(30)
+    form = DeployForm(manager=deployed, name="gamma", provider="fast", weave_text=HELLO)
+    form.deploy_button.click()
+    form.wait(30)
+    assert wait_for(lambda: "fast/gamma" in {k for _, k in board.select.options}, 10), board.select.options
+    assert "gamma" in board.table.value
+    deployed.destroy("alpha", "fast")  # the Python API / a magic, in the same kernel
+    assert wait_for(lambda: "fast/alpha" not in {k for _, k in board.select.options}, 10)
+    assert "alpha" not in board.table.value
+    board.close()
+    deployed.deploy({"name": "delta", "provider": "fast", "weave_text": HELLO})
+    assert board.future.done() and "fast/delta" not in {k for _, k in board.select.options}, "a closed board stops listening"
+
+
+def test_board_lists_each_row_once_and_shows_undeploy_progress(deployed):
+    board = DeploymentsBoard(manager=deployed, provider="fast")
+    board.wait(30)
+    import ipywidgets as w
+
+    assert isinstance(board.select, w.Dropdown), "a compact picker, not a second copy of the table"
+    assert [label for label, _ in board.select.options] == ["beta [fast]", "alpha [fast]"]
+    messages: list[str] = []
+    board.model.observe(lambda c: messages.append(c["new"]), names=["message"])
+    board.select_row("beta")
+    board.undeploy_button.click()
+    board.yes_button.click()
+    assert board.status.value.startswith("removing beta from fast"), "feedback at once, before the removal ends"
+    board.wait(30)
+    assert messages[0] == "removing beta from fast…" and any("remove the service" in m for m in messages)
+    assert messages[-1] == "removed beta from fast" and board.status.value == "removed beta from fast"
+
+
+def test_board_drops_a_stale_answer_when_another_row_is_picked(deployed):
+    board = DeploymentsBoard(manager=deployed, provider="fast")
+    board.wait(30)
+    board.select_row("alpha")
+    board.input.value = "first"
+    board.invoke_button.click()
+    board.wait(30)
+    assert "echo: first" in outputs_text(board.output)
+    board.select_row("beta")
+    assert outputs_text(board.output) == "", "the answer was alpha's"
+    board.input.value = "second"
+    board.invoke_button.click()
+    board.wait(30)
+    board.input.value = "third"
+    board.invoke_button.click()
+    board.wait(30)
+    text = outputs_text(board.output)
+    assert "echo: third" in text and "echo: second" not in text

@@ -327,7 +327,7 @@ class DeploymentInfo(BaseModel):
         """A one-line text summary."""
         text = f"{self.name} [{self.provider}] {self.status.value}"
         if self.endpoint:
-            text += f" {self.endpoint}"
+            text += f" (was {self.endpoint})" if self.status == DeploymentStatus.DESTROYED else f" {self.endpoint}"
         if self.drift:
             text += f" (drift: {self.drift})"
         if self.details.get("sandbox"):

@@ -6,7 +6,13 @@ message and, where there is one, a suggestion saying what to do next.
 
 from __future__ import annotations
 
-from .present import with_hint
+import os
+
+from .present import hint_line, with_hint
+
+#: In IPython, a WeaveError shows as its message and hint; set this to True
+#: (or the environment variable WEAVE_TRACEBACKS=1) for the full traceback.
+SHOW_TRACEBACKS = False
 
 
 class WeaveError(Exception):
@@ -24,6 +30,26 @@ class WeaveError(Exception):
 
     def __str__(self) -> str:
         return with_hint(self.message, self.suggestion)
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows for this error: its type, message and hint, not a long traceback.
+
+        With :data:`SHOW_TRACEBACKS` (or ``WEAVE_TRACEBACKS=1``) it is IPython's full traceback.
+        """
+        if SHOW_TRACEBACKS or os.environ.get("WEAVE_TRACEBACKS", "").strip().lower() in ("1", "true", "yes", "on"):
+            from IPython import get_ipython
+
+            shell = get_ipython()
+            if shell is not None:
+                return shell.InteractiveTB.structured_traceback(type(self), self, self.__traceback__)
+            import traceback
+
+            return traceback.format_exception(type(self), self, self.__traceback__)
+        lines = [f"\x1b[31m{type(self).__name__}:\x1b[0m {self.message}"]
+        if self.suggestion:
+            lines.append(hint_line(self.suggestion))
+        lines.append("\x1b[2m(traceback hidden: weave_nb.core.errors.SHOW_TRACEBACKS = True shows it)\x1b[0m")
+        return lines
 
 
 class WeaveSpecError(WeaveError):

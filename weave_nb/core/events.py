@@ -124,3 +124,38 @@ class Reporter:
             self._done += 1
             if self.total:
                 self.progress(self._done / self.total, step)
+
+
+# ----------------------------------------------------------------------------- inventory changes in this process
+_change_listeners: list[Any] = []  # weakref.WeakMethod or plain callables
+
+
+def on_inventory_change(listener: Callable[[str, str], None]) -> Callable[[], None]:
+    """Call ``listener(provider, name)`` after every deploy or undeploy this process makes (any front end).
+
+    A bound method is held weakly, so a widget that is gone stops listening
+    by itself. Returns a function that stops the listening.
+    """
+    import weakref
+
+    ref: Any = weakref.WeakMethod(listener) if hasattr(listener, "__self__") else (lambda: listener)
+    _change_listeners.append(ref)
+
+    def stop() -> None:
+        if ref in _change_listeners:
+            _change_listeners.remove(ref)
+
+    return stop
+
+
+def inventory_changed(provider: str, name: str) -> None:
+    """Tell the listeners that ``provider``/``name`` was deployed, changed or removed; a failing listener is ignored."""
+    for ref in list(_change_listeners):
+        listener = ref()
+        if listener is None:
+            _change_listeners.remove(ref)
+            continue
+        try:
+            listener(provider, name)
+        except Exception:  # noqa: BLE001 - a display must never break a deploy
+            pass

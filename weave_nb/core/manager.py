@@ -6,6 +6,7 @@ no provider's internals and never imports IPython, ipywidgets or pandas.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -20,9 +21,9 @@ from pydantic import SecretStr
 
 from .artifact import Artifact
 from .auth import AuthenticationManager, weave_home
-from .config import DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, check_file_powers, check_name, file_defaults, make_config
+from .config import DeploymentConfig, DeploymentInfo, DeploymentStatus, Plan, check_file_powers, check_name, file_defaults, make_config, utcnow
 from .errors import CredentialsError, DeploymentFailed, NotFound, WeaveError
-from .events import Done, PlanReady, Reporter, Sink, null_sink
+from .events import Done, PlanReady, Reporter, Sink, inventory_changed, null_sink
 from .inventory import Inventory
 from .private_files import write_once
 from .executor import DisplayOnlyExecutor, Executor
@@ -147,7 +148,8 @@ class DeploymentManager:
         check_file_powers(spec.deployment or {}, spec.env)
         base = file_defaults(spec.deployment or {}, values.get("provider") or (defaults or {}).get("provider"))
         base.update({k: v for k, v in (defaults or {}).items() if v is not None})
-        spec_env = spec.resolve_env(self.auth.environ)
+        flag_env = {**_plain_env((defaults or {}).get("env")), **_plain_env(values.get("env"))}
+        spec_env = spec.resolve_env({**self.auth.environ, **flag_env})  # --env NAME=VALUE satisfies ${NAME}
         config = make_config(values, base)
         if spec_env:  # the weave file's env, weaker than --env; its names were checked when it was parsed
             config = config.model_copy(update={"env": {**{k: SecretStr(v) for k, v in spec_env.items()}, **config.env}})
@@ -235,11 +237,14 @@ class DeploymentManager:
             return self.plan(values, defaults, sink)  # the same plan, given to the display-only executor
         config, provider, artifact = self._prepare(values, defaults)
         settings = self.settings_hash(config)
-        with self.inventory.lock(config.provider, config.name, wait=self.lock_wait):
+        with self._changing(config.provider, config.name):
             ctx, plan = self._planned(config, provider, artifact, sink, settings)
             previous = ctx.record
             if previous is None or plan.has_changes or previous.status != DeploymentStatus.ACTIVE:
-                ctx.save(status=DeploymentStatus.DEPLOYING, region=config.region, message=None)
+                # marked sandbox from the start, so a failed or stopped sandbox deploy goes with the sandbox too
+                region = config.region or (previous.region if previous is not None else None) or provider.region_default
+                ctx.save(status=DeploymentStatus.DEPLOYING, region=region, message=None,
+                         details=sandbox_details({}, config.provider))
             executor = Executor(provider, provider.keep_on_failure(config))
             try:
                 run = executor.run(plan, ctx, config, artifact)
@@ -327,7 +332,7 @@ class DeploymentManager:
             ctx = self.context(provider, name, sink)
             plan = self._guard(lambda: prov.plan_destroy(ctx, **options))
             return DisplayOnlyExecutor().run(plan, ctx)
-        with self.inventory.lock(provider, name, wait=self.lock_wait):
+        with self._changing(provider, name):
             ctx = self.context(provider, name, sink)
             try:
                 plan = self._guard(lambda: prov.plan_destroy(ctx, **options))
@@ -348,7 +353,12 @@ class DeploymentManager:
                     ctx.reporter.emit(Done(ok=False, message=str(getattr(exc, "message", exc))))
                     raise
             self.inventory.delete(provider, name)
-            info = DeploymentInfo(name=name, provider=provider, status=DeploymentStatus.DESTROYED)
+            removed = ctx.record  # what was removed: its region, endpoint and creation time, now destroyed
+            if removed is not None:
+                info = removed.model_copy(update={"status": DeploymentStatus.DESTROYED, "health": None, "updated_at": utcnow(),
+                                                  "message": f"{name} removed from {provider}"})
+            else:
+                info = DeploymentInfo(name=name, provider=provider, status=DeploymentStatus.DESTROYED)
             ctx.reporter.emit(Done(ok=True, message=f"{name} removed from {provider}", info=info))
             return info
 
@@ -448,14 +458,24 @@ class DeploymentManager:
         except Exception:  # noqa: BLE001 - not a verdict on credentials
             pass
 
-    def invoke(self, name: str, provider: str | None = None, payload: Mapping[str, Any] | None = None, local: bool = False, timeout: float = 60) -> Any:
-        """Call a deployed weave and return its JSON answer (provider: default the recorded one)."""
+    def invoke(self, name: str, provider: str | None = None, payload: Mapping[str, Any] | None = None, local: bool = False,
+               timeout: float = 60, note: Callable[[str], None] | None = None) -> Any:
+        """Call a deployed weave and return its JSON answer (provider: default the recorded one).
+
+        An aws deployment made in the sandbox runs its deployed zip locally
+        (as ``local=True`` does): the Lambda stand-in's function URLs are not
+        reachable. ``note`` receives one line saying so.
+        """
         check_name(name)
         provider = self.provider_of(name, provider)
         prov = self.provider(provider)
         ctx = self.context(provider, name)
         if ctx.record is None and not local:
             raise self.not_found(name, provider)
+        if not local and provider == "aws" and ctx.record is not None and ctx.record.details.get("sandbox"):
+            local = True
+            if note is not None:
+                note(SANDBOX_INVOKE_NOTE)
         return self._guard(lambda: prov.invoke(ctx, dict(payload or {}), local=local, timeout=timeout))
 
     def logs(self, name: str, provider: str | None = None, tail: int = 100) -> str:
@@ -469,6 +489,15 @@ class DeploymentManager:
         return self._guard(lambda: prov.logs(ctx, tail=tail))
 
     # helpers --------------------------------------------------------------
+    @contextlib.contextmanager
+    def _changing(self, provider: str, name: str) -> Any:
+        """Hold the deployment's lock; afterwards (done or failed) tell this process's listeners (e.g. a board)."""
+        try:
+            with self.inventory.lock(provider, name, wait=self.lock_wait):
+                yield
+        finally:
+            inventory_changed(provider, name)
+
     def _guard(self, fn: Callable[[], Any], config: DeploymentConfig | None = None) -> Any:
         """Run ``fn``; any failure leaves as a WeaveError whose message holds no secret of ``config``."""
         try:
@@ -515,6 +544,10 @@ class DeploymentManager:
         return scrub(text, secrets)
 
 
+SANDBOX_INVOKE_NOTE = ("sandbox: ran the deployed zip on this machine (as --local does); "
+                       "the sandbox's Lambda stand-in serves no function URL")
+
+
 def sandbox_details(details: Mapping[str, Any], provider: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """``details`` plus ``sandbox: True`` when a sandbox stands in for ``provider`` (``WEAVE_SANDBOX=1``), else ``sandbox: None``.
 
@@ -535,3 +568,16 @@ def _one_line(exc: BaseException) -> str:
     if not isinstance(exc, WeaveError):
         text = f"{type(exc).__name__}: {text}"
     return text.splitlines()[0][:200]
+
+
+def _plain_env(env: Any) -> dict[str, str]:
+    """``--env`` values (NAME=VALUE pairs or a mapping, maybe secret) as plain strings."""
+    from .config import parse_env_pairs
+
+    if not env:
+        return {}
+    if isinstance(env, (list, tuple)):
+        env = parse_env_pairs(env)
+    if not isinstance(env, Mapping):
+        return {}
+    return {str(k): v.get_secret_value() if hasattr(v, "get_secret_value") else str(v) for k, v in env.items()}

@@ -13,19 +13,23 @@ level, so :mod:`weave_nb.core.errors` can use it.
 from __future__ import annotations
 
 import html
+import re
 from typing import Any, Iterable, Mapping
 
+# JupyterLab's theme variables, so every colour follows the light and the dark
+# theme; the fallback after the comma is for pages without them (nbviewer,
+# classic Notebook, exported HTML).
 PALETTE = {
-    "ok": "#2e7d32",
-    "failed": "#c62828",
-    "running": "#1565c0",
-    "warning": "#e65100",
-    "muted": "#888",
-    "hint": "#555",
-    "plain": "#000",
-    "banner": "#fff3cd",  # the sandbox banner, running
-    "banner-off": "#eee",
-    "banner-edge": "#d39e00",
+    "ok": "var(--jp-success-color1, #2e7d32)",
+    "failed": "var(--jp-error-color1, #c62828)",
+    "running": "var(--jp-brand-color1, #1565c0)",
+    "warning": "var(--jp-warn-color1, #e65100)",
+    "muted": "var(--jp-content-font-color3, #888)",
+    "hint": "var(--jp-content-font-color2, #555)",
+    "plain": "var(--jp-content-font-color1, #000)",
+    "banner": "var(--jp-layout-color2, #fff3cd)",  # the sandbox banner, running (text: plain)
+    "banner-off": "var(--jp-layout-color2, #eee)",
+    "banner-edge": "var(--jp-warn-color1, #d39e00)",
 }
 STATUS_TONES = {"active": "ok", "failed": "failed", "destroyed": "muted"}  # pending, deploying, destroying: running
 STEP_TONES = {"pending": "muted", "running": "running", "ok": "ok", "skipped": "muted", "failed": "failed"}
@@ -58,6 +62,40 @@ def action_color(action: str) -> str:
 def hint_line(suggestion: str, indent: str = "  ") -> str:
     """The one form of a hint line: ``  hint: <suggestion>``."""
     return f"{indent}hint: {suggestion}"
+
+
+_URL = re.compile(r"https?://[^\s'\"<>`)]+")
+_CLI_COMMAND = re.compile(r"(?<![\w%/-])weave (deploy|plan|deployments|undeploy|status|invoke|logs|sandbox)\b")
+
+
+def shorten_urls(text: str, limit: int = 60) -> str:
+    """``text`` with every URL longer than ``limit`` shortened: no query, and ``host/…/last/two`` for a long path.
+
+    Cloud REST URLs (``…/v2/projects/P/locations/L/functions/F?updateMask=…``)
+    otherwise fill a cell's error; the host and the resource's own name stay.
+    """
+    def short(match: re.Match) -> str:
+        url = match.group(0)
+        trail = ""
+        while url and url[-1] in ".,:;":
+            url, trail = url[:-1], url[-1] + trail
+        if len(url) <= limit:
+            return url + trail
+        base = url.split("?", 1)[0].split("#", 1)[0]
+        if len(base) > limit:
+            scheme, _, rest = base.partition("://")
+            host, _, path = rest.partition("/")
+            parts = [p for p in path.split("/") if p]
+            if len(parts) > 2:
+                base = f"{scheme}://{host}/…/{'/'.join(parts[-2:])}"
+        return base + ("?…" if "?" in url else "") + trail
+
+    return _URL.sub(short, text)
+
+
+def magic_syntax(text: str) -> str:
+    """``text`` with ``weave COMMAND`` spelled as the magic ``%weave_COMMAND`` (hints shown in a notebook cell)."""
+    return _CLI_COMMAND.sub(lambda m: f"%weave_{m.group(1)}", text)
 
 
 def with_hint(message: str, suggestion: str | None, indent: str = "  ") -> str:
@@ -97,6 +135,8 @@ def deployment_html(info: Any) -> str:
     """One deployment (a ``DeploymentInfo``) as an HTML table."""
     esc = html.escape
     endpoint = f'<a href="{esc(info.endpoint)}" target="_blank">{esc(info.endpoint)}</a>' if info.endpoint else EMPTY
+    if info.endpoint and getattr(info.status, "value", info.status) == "destroyed":
+        endpoint = f"{esc(info.endpoint)} (removed)"  # no link to what no longer answers
     rows = [
         ("name", esc(info.name)),
         ("provider", esc(info.provider)),

@@ -51,12 +51,12 @@ def load_provider_class(name: str) -> type:
         missing = exc.name or "a dependency"
         if missing.split(".")[0] == "weave_nb":
             raise ProviderUnavailable(f"the {name} provider is not part of this installation of weave-nb") from None
-        how = f"pip install 'weave-nb[{extra}]'" if extra else f"install the package that provides {missing}"
+        how = f"pip install -e '.[{extra}]' in your weave-nb checkout" if extra else f"install the package that provides {missing}"
         raise ProviderUnavailable(
             f"the {name} provider needs {missing}, which is not installed", how
         ) from None
     except ImportError as exc:
-        how = f"pip install --upgrade 'weave-nb[{extra}]'" if extra else "reinstall or upgrade the plug-in"
+        how = f"pip install -e '.[{extra}]' in your weave-nb checkout" if extra else "reinstall or upgrade the plug-in"
         raise ProviderUnavailable(f"the {name} provider could not be imported: {exc}", how) from None
     try:
         return getattr(module, attr)

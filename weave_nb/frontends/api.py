@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 from . import api_args
 from ..core.config import DeploymentInfo, Plan, check_name
-from ..core.events import Sink, null_sink
+from ..core.events import Sink
 from .shared import invoke_payload
 
 
@@ -134,13 +134,14 @@ def deployments(provider: str | None = None, status: str | None = None, refresh:
     return frame
 
 
-def undeploy(name: str, provider: str | None = None, *, sink: Sink = null_sink, manager: Any = None, **options: Any) -> DeploymentInfo:
+def undeploy(name: str, provider: str | None = None, *, sink: Sink | None = None, manager: Any = None, **options: Any) -> DeploymentInfo:
     """Remove every resource a deployment made (no confirmation: the caller asked).
 
     Args:
         name: deployment name.
         provider: its provider (default: the one it is recorded on).
-        sink: a callback receiving progress events (default: none).
+        sink: a callback receiving progress events; default: print lines, as :func:`deploy` does
+            (``sink=lambda event: None`` for none).
         manager: a DeploymentManager to use instead of a new one.
         **options: provider options such as ``keep_image`` or ``purge_logs``.
 
@@ -152,6 +153,12 @@ def undeploy(name: str, provider: str | None = None, *, sink: Sink = null_sink, 
         ConfigError: no provider was given and several have a deployment by that name.
     """
     check_name(name)
+    if sink is None:
+        import sys
+
+        from .render import line_sink
+
+        sink = line_sink(sys.stdout, skip_done=False)
     return _mgr(manager).destroy(name, api_args.provider(provider), sink=sink, **options)
 
 
@@ -184,7 +191,9 @@ def invoke(name: str, input: str = "", provider: str | None = None, weave: str |
     check_name(name)
     provider = api_args.provider(provider)
     api_args.invoke_args(input, weave, kwargs)
-    return _mgr(manager).invoke(name, provider, invoke_payload(input, weave, data), **kwargs)
+    # a sandbox aws deployment runs its zip here: say so, as the CLI and the magic do
+    return _mgr(manager).invoke(name, provider, invoke_payload(input, weave, data), note=lambda text: print(f"note: {text}"),
+                                **kwargs)
 
 
 def provider_options(provider: str | None = None) -> str:

@@ -216,10 +216,10 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> i
         raise ConfigError("refusing to prompt without a terminal: pass --force",
                           f"weave undeploy {args.name} --force removes it without asking")
     with _aws_profile(getattr(args, "profile", None)):
-        return _on_deployment(args, out, stdin)
+        return _on_deployment(args, out, err, stdin)
 
 
-def _on_deployment(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
+def _on_deployment(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
     """undeploy, status, invoke and logs: commands on one recorded deployment."""
     cmd = args.command
     mgr = _manager()
@@ -246,7 +246,8 @@ def _on_deployment(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     if cmd == "invoke":
         from .shared import invoke_payload
 
-        result = mgr.invoke(args.name, provider, invoke_payload(args.input, args.weave, args.json), local=args.local)
+        result = mgr.invoke(args.name, provider, invoke_payload(args.input, args.weave, args.json), local=args.local,
+                            note=lambda text: err.write(f"note: {text}\n"))
         out.write(json.dumps(result, indent=2) + "\n")
         return 0
     if cmd == "logs":

@@ -5,19 +5,51 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 COLUMNS = ["name", "provider", "status", "region", "endpoint", "created_at", "updated_at", "drift", "health", "version", "message"]
+TEXT_COLUMNS = [c for c in COLUMNS if c not in ("created_at", "updated_at")]
+
+# one health vocabulary for every provider: each provider's own word -> healthy, unhealthy, starting or missing
+HEALTH = ("healthy", "unhealthy", "starting", "missing")
+_HEALTH_WORDS = {
+    "healthy": "healthy", "active": "healthy", "running": "healthy", "ok": "healthy", "pushed": "healthy",
+    "unhealthy": "unhealthy", "failed": "unhealthy", "exited": "unhealthy", "dead": "unhealthy", "error": "unhealthy",
+    "starting": "starting", "created": "starting", "restarting": "starting", "deploying": "starting", "pending": "starting",
+    "missing": "missing", "gone": "missing", "not running": "missing", "no container": "missing",
+    "function missing": "missing", "image removed": "missing", "removing": "missing",
+}
+
+
+def health_word(value: Any) -> str | None:
+    """A provider's health word in the one vocabulary (:data:`HEALTH`); ``None`` when it was not checked.
+
+    A word no provider is known to use counts as ``unhealthy``: the deployment answered something other than healthy.
+    """
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    if not text:
+        return None
+    return _HEALTH_WORDS.get(text, "unhealthy")
 
 
 def deployments_frame(infos: Iterable[Any]) -> Any:
     """A DataFrame with one row per deployment, newest first.
 
     Columns: name, provider, status, region, endpoint, created_at and
-    updated_at (timezone-aware UTC datetimes), drift, health, version, message.
+    updated_at (timezone-aware UTC datetimes; missing: ``NaT``), drift,
+    health (one of :data:`HEALTH`), version, message. Text columns use
+    pandas' ``string`` dtype, so a missing value is always ``pd.NA``.
     """
     import pandas as pd
 
-    rows = [i.row() for i in infos]
+    rows = []
+    for info in infos:
+        row = info.row()
+        row["health"] = health_word(row.get("health"))
+        rows.append(row)
     frame = pd.DataFrame(rows, columns=COLUMNS)
     for col in ("created_at", "updated_at"):
-        frame[col] = pd.to_datetime(frame[col], utc=True)
+        frame[col] = pd.to_datetime(frame[col], utc=True).astype("datetime64[ns, UTC]")  # one unit, even when empty
+    for col in TEXT_COLUMNS:
+        frame[col] = frame[col].astype("string")
     frame = frame.sort_values("created_at", ascending=False, kind="stable").reset_index(drop=True)
     return frame

@@ -17,16 +17,66 @@ from typing import Any, Callable, Iterator
 
 from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import parse_argstring
+from IPython.core.magic_arguments import parse_argstring as _parse_argstring
 from traitlets import Bool, CaselessStrEnum, Int, Unicode
 from traitlets.config import Configurable
 
 from .arguments import config_values, magic_arguments
 from ..core.errors import WeaveError
 from .shared import classify
-from ..core.present import hint_line
+from ..core.present import hint_line, magic_syntax, shorten_urls, with_hint
 
 YES = ("y", "yes")
+
+
+def strip_comment(line: str) -> str:
+    """``line`` without a trailing ``# comment``, as a shell reads it.
+
+    A ``#`` starts a comment at the start of a word outside quotes, so
+    ``--input "a # b"`` and ``--input a#b`` keep theirs.
+    """
+    quote = ""
+    for index, char in enumerate(line):
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (index == 0 or line[index - 1].isspace()):
+            return line[:index].rstrip()
+    return line
+
+
+def wants_help(line: str) -> bool:
+    """True when the line asks for help: a ``-h`` or ``--help`` word outside quotes and comments."""
+    import shlex
+
+    text = strip_comment(line)
+    try:
+        words = shlex.split(text)
+    except ValueError:
+        words = text.split()
+    return "-h" in words or "--help" in words
+
+
+def help_flag(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Let ``%magic --help`` (or ``-h``) print what ``%magic?`` shows: the docstring with the usage and options."""
+    import functools
+    import inspect
+
+    @functools.wraps(func)
+    def wrapper(self: Any, line: str = "", *rest: Any, **kwargs: Any) -> Any:
+        if wants_help(line):
+            print(inspect.cleandoc(func.__doc__ or ""))
+            return None
+        return func(self, line, *rest, **kwargs)
+
+    return wrapper
+
+
+def parse_argstring(func: Any, line: str) -> Any:
+    """IPython's ``parse_argstring`` after dropping a trailing ``# comment``."""
+    return _parse_argstring(func, strip_comment(line))
 
 
 class WeaveFailure(Exception):
@@ -110,17 +160,20 @@ class WeaveMagics(Magics, Configurable):
         try:
             yield
         except WeaveError as exc:
-            verdict = classify(exc)
+            verdict = classify(exc, undeploy="%weave_undeploy")
+            message = shorten_urls(verdict.message)
+            suggestion = magic_syntax(shorten_urls(verdict.suggestion)) if verdict.suggestion else None
             if verdict.user_mistake:
-                raise UsageError(verdict.plain()) from None
-            raise WeaveFailure(verdict.message, verdict.suggestion) from None
+                raise UsageError(with_hint(message, suggestion)) from None
+            raise WeaveFailure(message, suggestion) from None
 
     def _view(self, title: str, verbose: bool = False) -> Any:
         from .progress import make_view
 
         if not self.stream:
             return _Quiet()
-        self.last_view = make_view(self.progress, self.shell, title, self.log_lines, verbose)
+        # a failure's message and hint are the cell's error, right below the view: the view does not repeat them
+        self.last_view = make_view(self.progress, self.shell, title, self.log_lines, verbose, failure_below=True)
         return self.last_view
 
     def _deploy_values(self, line: str, cell: str | None, func: Callable[..., Any]) -> tuple[dict[str, Any], Any]:
@@ -152,6 +205,7 @@ class WeaveMagics(Magics, Configurable):
 
     # magics ---------------------------------------------------------------
     @line_cell_magic
+    @help_flag
     @magic_arguments("deploy")
     def weave_deploy(self, line: str = "", cell: str | None = None) -> Any:
         """Deploy a weave; in the cell form the cell body is the weave YAML.
@@ -170,6 +224,7 @@ class WeaveMagics(Magics, Configurable):
         )
 
     @line_cell_magic
+    @help_flag
     @magic_arguments("plan")
     def weave_plan(self, line: str = "", cell: str | None = None) -> Any:
         """Show what a deploy would do, without doing it. Returns the Plan."""
@@ -178,6 +233,7 @@ class WeaveMagics(Magics, Configurable):
             return self._manager().plan(values, defaults=self.defaults())
 
     @line_magic
+    @help_flag
     @magic_arguments("deployments")
     def weave_deployments(self, line: str = "") -> Any:
         """Every deployment as a pandas DataFrame, newest first (``df = %weave_deployments``).
@@ -195,6 +251,7 @@ class WeaveMagics(Magics, Configurable):
         return frame
 
     @line_magic
+    @help_flag
     @magic_arguments("undeploy")
     def weave_undeploy(self, line: str = "") -> Any:
         """Remove every resource a deployment made (asks first unless --force)."""
@@ -216,6 +273,7 @@ class WeaveMagics(Magics, Configurable):
         return self._run(f"undeploy {args.name}", False, lambda view: mgr.destroy(args.name, provider, sink=view, **opts))
 
     @line_magic
+    @help_flag
     @magic_arguments("status")
     def weave_status(self, line: str = "") -> Any:
         """The live status of one deployment (a DeploymentInfo)."""
@@ -224,6 +282,7 @@ class WeaveMagics(Magics, Configurable):
             return self._manager().status(args.name, args.provider)
 
     @line_magic
+    @help_flag
     @magic_arguments("invoke")
     def weave_invoke(self, line: str = "") -> Any:
         """Call a deployed weave; shows its JSON answer and returns it as a dict."""
@@ -232,10 +291,12 @@ class WeaveMagics(Magics, Configurable):
 
         with self._friendly():
             payload = invoke_payload(_unquote(args.input), args.weave, _unquote(args.json) if args.json else None)
-            result = self._manager().invoke(args.name, args.provider, payload, local=args.local)
+            result = self._manager().invoke(args.name, args.provider, payload, local=args.local,
+                                            note=lambda text: print(f"note: {text}"))
         return InvokeResult(result) if isinstance(result, dict) else result
 
     @line_magic
+    @help_flag
     @magic_arguments("logs")
     def weave_logs(self, line: str = "") -> None:
         """Print a deployment's recent log output."""

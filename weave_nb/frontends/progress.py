@@ -38,6 +38,7 @@ from ..core.present import color, hint_html, hint_line, step_color
 from .render import format_event, line_sink
 
 TRANSCRIPT_LINES = 400
+BAR_WIDTH, BAR_ROW, BAR_GAP = "20em", "28px", "6px"  # the bar row, live (widget) and static (HTML) alike
 MARKS = {"pending": "·", "running": "▶", "ok": "✓", "skipped": "=", "failed": "✗"}
 
 
@@ -63,8 +64,15 @@ class ProgressState:
         log_lines: how many of the latest log lines to keep.
     """
 
-    def __init__(self, title: str = "", log_lines: int = 8) -> None:
+    def __init__(self, title: str = "", log_lines: int = 8, clock: Callable[[], float] = time.monotonic,
+                 failure_below: bool = False) -> None:
         self.title = title
+        # the front end shows a failure's message and hint right below the view (a magic's error, a form's
+        # output): the view then says only which step failed, so each is shown once
+        self.failure_below = failure_below
+        self.clock = clock
+        self.started: float | None = None  # the first event's time
+        self.ended: float | None = None  # the Done event's time
         self.steps: list[StepView] = []
         self.fraction = 0.0
         self.logs: deque[str] = deque(maxlen=max(1, log_lines))
@@ -78,8 +86,10 @@ class ProgressState:
         """Fold one event into the state."""
         with self._lock:
             self.events += 1
-            line = format_event(event)
-            if line is not None:
+            if self.started is None:
+                self.started = self.clock()
+            line = format_event(self._quiet(event) if self.failure_below else event)
+            if line is not None and not (self.failure_below and isinstance(event, Done) and not event.ok):
                 self.transcript.extend(line.splitlines())
             if isinstance(event, PlanReady):
                 known = {s.key for s in self.steps}
@@ -91,7 +101,8 @@ class ProgressState:
                 step.description, step.state = event.description, "running"
             elif isinstance(event, StepFinished):
                 step = self._step(event.step, event.step)
-                step.state, step.detail, step.seconds = event.outcome, event.detail, event.seconds
+                detail = "" if self.failure_below and event.outcome == "failed" else event.detail
+                step.state, step.detail, step.seconds = event.outcome, detail, event.seconds
             elif isinstance(event, LogLine):
                 for line in event.text.splitlines() or [""]:
                     self.logs.append(line)
@@ -101,8 +112,30 @@ class ProgressState:
                 self.warnings.append(event.text)
             elif isinstance(event, Done):
                 self.done = event
+                self.ended = self.clock()
                 if event.ok:
                     self.fraction = 1.0
+
+    def elapsed(self) -> float:
+        """Seconds from the first event to the end (or to now, while running)."""
+        if self.started is None:
+            return 0.0
+        return max(0.0, (self.ended if self.ended is not None else self.clock()) - self.started)
+
+    def bar_label(self) -> str:
+        """The words beside the bar: percent done and elapsed time, e.g. ``40% · 3.2s``."""
+        return f"{self.fraction:.0%} · {self.elapsed():.1f}s"
+
+    def bar_tone(self) -> str:
+        """The bar's tone: running, ok or failed (so a failed operation's bar is not the running blue)."""
+        return "running" if self.done is None else "ok" if self.done.ok else "failed"
+
+    @staticmethod
+    def _quiet(event: Event) -> Event:
+        """``event`` without the failure detail the front end shows below the view."""
+        if isinstance(event, StepFinished) and event.outcome == "failed" and event.detail:
+            return StepFinished(event.step, event.outcome, "", event.seconds)
+        return event
 
     def _step(self, key: str, description: str) -> StepView:
         for step in self.steps:
@@ -122,14 +155,14 @@ class ProgressState:
     def render_text(self) -> str:
         """The state as plain text (the text/plain form of every display)."""
         with self._lock:
-            lines = [f"{self.title}: {self.status} ({self.fraction:.0%})" if self.title else f"{self.status} ({self.fraction:.0%})"]
+            lines = [f"{self.title}: {self.status} ({self.bar_label()})" if self.title else f"{self.status} ({self.bar_label()})"]
             for s in self.steps:
                 extra = f" ({s.seconds:.2f}s)" if s.state in ("ok", "failed") else ""
                 detail = f": {s.detail}" if s.detail else ""
                 lines.append(f"  {MARKS.get(s.state, '?')} {s.description}{extra}{detail}")
             lines.extend(f"  warning: {w}" for w in self.warnings)
             lines.extend(f"    | {line}" for line in self.logs)
-            if self.done is not None:
+            if self.done is not None and not (self.failure_below and not self.done.ok):
                 lines.append(("  " + self.done.message) if self.done.message else "")
                 if not self.done.ok and self.done.suggestion:
                     lines.append(hint_line(self.done.suggestion))
@@ -162,6 +195,8 @@ class ProgressState:
             if self.done is None:
                 return ""
             tone = color("ok" if self.done.ok else "failed")
+            if self.failure_below and not self.done.ok:
+                return f"<div style='color:{tone};font-weight:bold'>failed</div>"  # the message and hint follow below
             text = html.escape(self.done.message or ("done" if self.done.ok else "failed"))
             hint = hint_html(self.done.suggestion) if not self.done.ok else ""
             return f"<div style='color:{tone};font-weight:bold'>{text}</div>{hint}"
@@ -169,8 +204,13 @@ class ProgressState:
     def render_html(self) -> str:
         """The whole state as one HTML block (title, steps, bar, logs, outcome)."""
         with self._lock:
-            title = f"<b>{html.escape(self.title)}</b> " if self.title else ""
-            bar = f"<progress value='{self.fraction:.3f}' max='1' style='width:20em'></progress> {self.fraction:.0%}"
+            # the same rows, widths and heights as the live widget, so the static copy replacing it does not jump
+            title = f"<div class='weave-progress-title'><b>{html.escape(self.title)}</b></div>" if self.title else ""
+            bar = (
+                f"<div class='weave-progress-bar' style='display:flex;align-items:center;gap:{BAR_GAP};height:{BAR_ROW}'>"
+                f"<progress value='{self.fraction:.3f}' max='1' style='width:{BAR_WIDTH};accent-color:{color(self.bar_tone())}'>"
+                f"</progress><span>{html.escape(self.bar_label())}</span></div>"
+            )
             return (
                 f"<div class='weave-progress'>{title}{bar}{self.render_steps_html()}"
                 f"{self.render_logs_html()}{self.render_done_html()}</div>"
@@ -227,8 +267,8 @@ class ProgressView:
     changes, warnings and the end are rendered at once.
     """
 
-    def __init__(self, title: str = "", log_lines: int = 8, interval: float = 0.1) -> None:
-        self.state = ProgressState(title, log_lines)
+    def __init__(self, title: str = "", log_lines: int = 8, interval: float = 0.1, failure_below: bool = False) -> None:
+        self.state = ProgressState(title, log_lines, failure_below=failure_below)
         self._throttle = _Throttle(self.refresh, interval)
 
     def __call__(self, event: Event) -> None:
@@ -267,15 +307,17 @@ class TextProgress(ProgressView):
         show_done: also print the final Done line.
     """
 
-    def __init__(self, title: str = "", stream: TextIO | None = None, verbose: bool = False, show_done: bool = False) -> None:
-        super().__init__(title)
+    def __init__(self, title: str = "", stream: TextIO | None = None, verbose: bool = False, show_done: bool = False,
+                 failure_below: bool = False) -> None:
+        super().__init__(title, failure_below=failure_below)
         self._stream = stream
         self._verbose = verbose
         self._show_done = show_done
 
     def __call__(self, event: Event) -> None:
         self.state.apply(event)
-        line_sink(self._stream or sys.stdout, self._verbose, skip_done=not self._show_done)(event)
+        shown = self.state._quiet(event) if self.state.failure_below else event
+        line_sink(self._stream or sys.stdout, self._verbose, skip_done=not self._show_done)(shown)
 
     def close(self, message: str = "interrupted") -> None:
         """Nothing to clean up (errors are reported by the caller)."""
@@ -288,8 +330,9 @@ class HtmlProgress(ProgressView):
         display: IPython's ``display`` (injectable for tests).
     """
 
-    def __init__(self, title: str = "", log_lines: int = 8, display: Callable[..., Any] | None = None) -> None:
-        super().__init__(title, log_lines)
+    def __init__(self, title: str = "", log_lines: int = 8, display: Callable[..., Any] | None = None,
+                 failure_below: bool = False) -> None:
+        super().__init__(title, log_lines, failure_below=failure_below)
         if display is None:
             from IPython.display import display
         self._display = display
@@ -310,16 +353,20 @@ class WidgetProgress(ProgressView):
     with a static copy of the final state (so saved notebooks keep it).
     """
 
-    def __init__(self, title: str = "", log_lines: int = 8, interval: float = 0.1) -> None:
+    def __init__(self, title: str = "", log_lines: int = 8, interval: float = 0.1, failure_below: bool = False) -> None:
         import ipywidgets as w
 
-        super().__init__(title, log_lines, interval)
+        super().__init__(title, log_lines, interval, failure_below)
         self.title_html = w.HTML(f"<b>{html.escape(title)}</b>" if title else "")
-        self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="", bar_style="info")
+        self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="", bar_style="info",
+                                   layout=w.Layout(width=BAR_WIDTH, height=BAR_ROW))
+        self.bar_label = w.HTML("")  # percent and elapsed time
         self.steps_html = w.HTML("")
         self.log_html = w.HTML("")
         self.done_html = w.HTML("")
-        self.widget = w.VBox([self.title_html, self.bar, self.steps_html, self.log_html, self.done_html])
+        self.bar_row = w.HBox([self.bar, self.bar_label], layout=w.Layout(align_items="center", height=BAR_ROW))
+        self.widget = w.VBox([self.title_html, self.bar_row, self.steps_html, self.log_html, self.done_html])
+        self._ticker: threading.Timer | None = None
         self._handle: Any = None
         self._display: Callable[..., Any] | None = None
 
@@ -339,6 +386,9 @@ class WidgetProgress(ProgressView):
         if self._display is not None and self._handle is None:
             self._handle = self._display(self.widget, display_id=True)
         self.bar.value = st.fraction
+        self.bar_label.value = html.escape(st.bar_label())
+        if st.done is None and self._handle is not None and self._ticker is None:
+            self._tick_later()
         if st.done is not None:
             self.bar.bar_style = "success" if st.done.ok else "danger"
         self.steps_html.value = st.render_steps_html()
@@ -352,9 +402,25 @@ class WidgetProgress(ProgressView):
             # the cell now holds the static copy: free the widgets
             self.close_widgets()
 
+    def _tick_later(self) -> None:
+        """Update the elapsed time every second while the operation runs (a long step sends no events)."""
+        context = contextvars.copy_context()  # keep the cell's parent message, as the throttle does
+        self._ticker = threading.Timer(1.0, context.run, args=(self._tick,))
+        self._ticker.daemon = True
+        self._ticker.start()
+
+    def _tick(self) -> None:
+        if self.state.done is not None or self._ticker is None:
+            return
+        self.bar_label.value = html.escape(self.state.bar_label())
+        self._tick_later()
+
     def close_widgets(self) -> None:
         """Close the widgets (their models leave the kernel and the frontend)."""
-        for widget in (*self.widget.children, self.widget):
+        ticker, self._ticker = self._ticker, None
+        if ticker is not None:
+            ticker.cancel()
+        for widget in (self.bar, self.bar_label, *self.widget.children, self.widget):
             widget.close()
 
 
@@ -378,7 +444,8 @@ def in_kernel(shell: Any) -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-def make_view(mode: str, shell: Any = None, title: str = "", log_lines: int = 8, verbose: bool = False) -> ProgressView:
+def make_view(mode: str, shell: Any = None, title: str = "", log_lines: int = 8, verbose: bool = False,
+              failure_below: bool = False) -> ProgressView:
     """The progress view for a cell.
 
     Args:
@@ -387,6 +454,7 @@ def make_view(mode: str, shell: Any = None, title: str = "", log_lines: int = 8,
         title: the heading.
         log_lines: latest log lines kept on screen.
         verbose: for text mode, every log line.
+        failure_below: the caller shows a failure's message and hint below the view (so the view does not).
 
     Returns:
         A displayed view; call it with events, then ``close()``.
@@ -394,7 +462,7 @@ def make_view(mode: str, shell: Any = None, title: str = "", log_lines: int = 8,
     if mode == "auto":
         mode = "widgets" if in_kernel(shell) and importlib.util.find_spec("ipywidgets") else "text"
     if mode == "widgets":
-        return WidgetProgress(title, log_lines).show()
+        return WidgetProgress(title, log_lines, failure_below=failure_below).show()
     if mode == "html":
-        return HtmlProgress(title, log_lines)
-    return TextProgress(title, verbose=verbose)
+        return HtmlProgress(title, log_lines, failure_below=failure_below)
+    return TextProgress(title, verbose=verbose, failure_below=failure_below)

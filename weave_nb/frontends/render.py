@@ -31,7 +31,7 @@ def format_event(event: Event, verbose: bool = False) -> str | None:
     if isinstance(event, Done):
         if event.ok:
             info = event.info
-            if info is not None and getattr(info, "endpoint", None):
+            if info is not None and getattr(info, "endpoint", None) and getattr(info.status, "value", "") != "destroyed":
                 note = f" ({info.message})" if getattr(info, "message", None) else ""
                 if (getattr(info, "details", None) or {}).get("sandbox"):
                     note += " (SANDBOX: local stand-in, not the real cloud)"

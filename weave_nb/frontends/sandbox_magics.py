@@ -11,10 +11,11 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 from ..core.errors import WeaveError
 from .shared import classify
+from .magics import help_flag, parse_argstring
 from ..sandbox.session import SERVICES, Sandbox, SandboxStatus
 
 
@@ -26,6 +27,7 @@ class SandboxMagics(Magics):
         super().__init__(shell=shell, **kwargs)
         self.sandbox: Sandbox | None = None
 
+    @help_flag
     @magic_arguments()
     @argument("action", nargs="?", default="status", choices=["start", "stop", "status"], help="what to do (default: status)")
     @argument("--only", choices=list(SERVICES), action="append", help="start only this stand-in: aws or gcp (repeatable)")
@@ -49,9 +51,10 @@ class SandboxMagics(Magics):
             raise UsageError(f"%weave_sandbox: {exc}") from None
         try:
             if args.action == "start":
+                wanted = tuple(args.only or SERVICES)
                 if self.sandbox is not None and self.sandbox.is_running:
-                    return self.sandbox.status()
-                self.sandbox = Sandbox(services=tuple(args.only or SERVICES))
+                    return self.sandbox.add(wanted)  # starts what is missing, e.g. aws beside a running gcp
+                self.sandbox = Sandbox(services=wanted)
                 return self.sandbox.start()
             if args.action == "stop":
                 if self.sandbox is None:

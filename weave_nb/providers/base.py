@@ -154,6 +154,7 @@ class DeploymentProvider(ABC):
     extra: ClassVar[str | None] = None
     options_model: ClassVar[type[BaseModel]] = NoOptions
     description: ClassVar[str] = ""
+    region_default: ClassVar[str | None] = None  # recorded from the first row on, so even a failed deploy shows it
 
     def __init__(self, auth: "AuthenticationManager") -> None:
         self.auth = auth

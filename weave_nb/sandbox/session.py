@@ -111,10 +111,15 @@ class SandboxStatus:
 
         text = html.escape(self.render())
         background = color("banner" if self.running else "banner-off")
-        return f"<pre style='background:{background};padding:6px;border-left:4px solid {color('banner-edge')}'>{text}</pre>"
+        return (f"<pre style='background:{background};color:{color('plain')};padding:6px;"
+                f"border-left:4px solid {color('banner-edge')}'>{text}</pre>")
 
     def __str__(self) -> str:
         return self.render()
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """Terminal IPython (and a notebook's text/plain form) shows the same lines as ``render()``."""
+        printer.text(self.render())
 
 
 class Sandbox:
@@ -178,6 +183,36 @@ class Sandbox:
         except BaseException:
             self._stop(keep_logs=True)
             raise
+        self._point_environment()
+        return self.status()
+
+    def add(self, services: tuple[str, ...] | list[str]) -> SandboxStatus:
+        """Start the stand-ins in ``services`` that are not running yet (all of them when the sandbox is off).
+
+        A sandbox started for one cloud then asked for the other starts the
+        missing server and points that provider at it too, so no deploy goes
+        to the real cloud by surprise.
+
+        Raises:
+            SandboxError: an unknown service, or a server that did not start
+                (the ones already running keep running).
+        """
+        unknown = [s for s in services if s not in SERVICES]
+        if unknown:
+            raise SandboxError(f"unknown sandbox service {unknown[0]!r}", f"choose from: {', '.join(SERVICES)}")
+        if not self.running:
+            self.services = tuple(dict.fromkeys(services))
+            return self.start()
+        missing = [s for s in services if s not in self.running]
+        for name in missing:
+            try:
+                self.running[name] = self._start_aws() if name == "aws" else self._start_gcp()
+            except BaseException:
+                failed = self.running.pop(name, None)
+                if failed is not None:
+                    stop_process(failed.pid, group=True, grace=2.0)
+                raise
+        self.services = tuple(dict.fromkeys([*self.services, *missing]))
         self._point_environment()
         return self.status()
 

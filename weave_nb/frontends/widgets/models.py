@@ -232,11 +232,5 @@ class BoardModel(HasTraits):
         return provider, name
 
     def labels(self) -> list[tuple[str, str]]:
-        """``(label, key)`` pairs for a selection list, one per row."""
-        out = []
-        for row in self.rows:
-            created = row.get("created_at")
-            when = created.strftime("%Y-%m-%d %H:%M") if hasattr(created, "strftime") else str(created or "")
-            label = f"{row['name']:<20} {row['provider']:<8} {row['status']:<10} {when}  {row.get('endpoint') or ''}"
-            out.append((label, self.key(row)))
-        return out
+        """``(label, key)`` pairs for the row picker: ``name [provider]``, one per row (the table shows the rest)."""
+        return [(f"{row['name']} [{row['provider']}]", self.key(row)) for row in self.rows]

@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping
 
 import ipywidgets as w
 
+from ...core.events import on_inventory_change
 from ..shared import classify, invoke_payload
 from ...core.present import color, deployments_html
 from ..progress import WidgetProgress
@@ -179,7 +180,7 @@ class DeployForm(w.VBox, _Worker):
         values = self._begin("deploying")
         if values is None:
             return None
-        view = WidgetProgress(f"deploy {values['name']}", self.log_lines)
+        view = WidgetProgress(f"deploy {values['name']}", self.log_lines, failure_below=True)  # the error shows in the output
         if self.progress is not None:
             self.progress.close_widgets()
         self.progress = view
@@ -221,10 +222,11 @@ class DeploymentsBoard(w.VBox, _Worker):
         self.future = self.thread = None
         self.model = m = BoardModel(provider=provider or "")
         self._syncing = False
+        self._stale = False  # a deploy or undeploy happened while the board was busy: reload when it is free
         self.provider = w.Dropdown(description="provider", options=[("all", "")] + [(n, n) for n in self.manager.provider_names()], value=m.provider)
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.table = w.HTML()
-        self.select = w.Select(options=[], rows=6, layout=WIDE)
+        self.select = w.Dropdown(description="deployment", options=[], value=None)  # the table above shows the rows
         self.input = w.Text(description="input", placeholder="text for the weave")
         self.invoke_button = w.Button(description="Invoke", icon="play")
         self.undeploy_button = w.Button(description="Undeploy", button_style="danger", icon="trash")
@@ -251,6 +253,9 @@ class DeploymentsBoard(w.VBox, _Worker):
         self.yes_button.on_click(lambda _: self.confirm(True))
         self.no_button.on_click(lambda _: self.confirm(False))
         self._show_rows()
+        # deploys and undeploys made in this kernel (magics, API, forms) reload the board by themselves
+        self._stop_listening = on_inventory_change(self._inventory_changed)
+        m.observe(self._free_again, names=["busy"])
         super().__init__(
             [
                 w.HBox([self.provider, self.refresh_button]), self.table, self.select,
@@ -283,6 +288,23 @@ class DeploymentsBoard(w.VBox, _Worker):
         if self._syncing:
             return
         self.model.selected = change["new"] or ""
+        self.output.outputs = ()  # an answer or error about another row would be stale
+
+    def _inventory_changed(self, provider: str, name: str) -> None:
+        if self.model.provider and provider != self.model.provider:
+            return
+        if self.refresh() is None:  # busy: reloaded by _free_again once the running operation ends
+            self._stale = True
+
+    def _free_again(self, change: Any) -> None:
+        if not change["new"] and self._stale:
+            self._stale = False
+            self.refresh()
+
+    def close(self) -> None:
+        """Stop listening for deploys, then close the widgets."""
+        self._stop_listening()
+        super().close()
 
     # actions --------------------------------------------------------------------
     def select_row(self, name: str, provider: str | None = None) -> None:
@@ -298,6 +320,7 @@ class DeploymentsBoard(w.VBox, _Worker):
         if self.model.busy:
             return None
         provider = self.model.provider or None
+        self.model.message = "loading…"
 
         def work() -> Any:
             try:
@@ -327,6 +350,8 @@ class DeploymentsBoard(w.VBox, _Worker):
             return None
         provider, name = picked
         payload = invoke_payload(self.model.invoke_input)
+        self.output.outputs = ()  # only this call's answer is shown
+        self.model.message = f"invoking {name}…"
 
         def work() -> Any:
             try:
@@ -335,6 +360,7 @@ class DeploymentsBoard(w.VBox, _Worker):
                 self.output.append_stderr(_error_text(exc))
                 raise
             self.model.last_result = result
+            self.model.message = f"{name} answered"
             self.output.append_stdout(json.dumps(result, indent=2, default=str) + "\n")
             return result
 
@@ -357,16 +383,24 @@ class DeploymentsBoard(w.VBox, _Worker):
                 self.model.message = "cancelled: nothing was removed"
             return None
         provider, _, name = key.partition("/")
+        self.output.outputs = ()
+        self.model.message = f"removing {name} from {provider}…"  # feedback at once: an undeploy can take a while
 
         def work() -> Any:
+            def step(event: Any) -> None:
+                description = getattr(event, "description", None)
+                if description:
+                    self.model.message = f"removing {name} from {provider}: {description}…"
+
             try:
-                info = self.manager.destroy(name, provider)
+                info = self.manager.destroy(name, provider, sink=step)
             except BaseException as exc:
+                self.model.message = f"could not remove {name}"
                 self.output.append_stderr(_error_text(exc))
                 raise
-            self.output.append_stdout(f"removed {name} from {provider}\n")
+            self._stale = False  # reloaded here
             self._load(self.model.provider or None)
-            self.model.message = f"removed {name}"
+            self.model.message = f"removed {name} from {provider}"
             return info
 
         return self._start(work, self.model)

@@ -87,6 +87,7 @@ class DockerProvider(DockerSteps, DeploymentProvider):
     extra = "docker"
     options_model = DockerOptions
     description = "a container on a Docker engine (DOCKER_HOST), optionally pushed to a registry"
+    region_default = "docker"
 
     def __init__(self, auth: Any) -> None:
         super().__init__(auth)

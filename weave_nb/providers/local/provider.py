@@ -44,6 +44,7 @@ class LocalProvider(DeploymentProvider):
     name = "local"
     options_model = LocalOptions
     description = "a detached process on this machine (no cloud, no Docker)"
+    region_default = "localhost"
 
     def validate_config(self, config: DeploymentConfig) -> None:
         if config.type not in (None, "process"):
