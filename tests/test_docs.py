@@ -1,9 +1,14 @@
 """The docs cannot drift: runnable blocks run, references match the code, quoted errors exist, links resolve.
 
 Runnable blocks are fenced code blocks whose info string is ``python runnable``
-or ``bash runnable``. A page's blocks run in order from the repository root
-with a private ``WEAVE_HOME`` and no cloud credentials; python blocks share
-one interpreter, bash blocks get a ``weave`` function that runs the CLI.
+or ``bash runnable``, in README.md and every page under docs/ (sub-folders
+too). A page's blocks run in order from the repository root with a private
+``WEAVE_HOME`` and no cloud credentials; python blocks share one interpreter,
+bash blocks get a ``weave`` function that runs the CLI.
+
+Every other python or shell block says why it is not run, on the line right
+before its fence: ``<!-- not run: needs an AWS account -->``. Text, yaml and
+toml blocks are shown, not run, and need no reason.
 """
 
 from __future__ import annotations
@@ -40,13 +45,47 @@ def runnable(path: Path) -> list[tuple[str, str]]:
     for info, body in blocks(path):
         words = info.split()
         if "runnable" in words[1:]:
-            assert words[0] in ("python", "bash"), f"{path.name}: runnable blocks are python or bash, not {words[0]}"
+            assert words[0] in ("python", "bash"), f"{path}: runnable blocks are python or bash, not {words[0]}"
             out.append((words[0], body))
     return out
 
 
-PAGES = sorted(p for p in DOCS.glob("*.md"))
-RUNNABLE_PAGES = [p.name for p in PAGES if runnable(p)]
+def page_id(path: Path) -> str:
+    """A page's name in test ids and messages: ``README.md``, or its path under docs/ (``providers/gcp.md``)."""
+    return "README.md" if path == README else path.relative_to(DOCS).as_posix()
+
+
+def page_path(page: str) -> Path:
+    return README if page == "README.md" else DOCS / page
+
+
+README = REPO_ROOT / "README.md"
+PAGES = sorted(DOCS.rglob("*.md"))
+RUNNABLE_PAGES = [page_id(p) for p in [README, *PAGES] if runnable(p)]
+
+# Blocks a reader copies into a shell or a Python prompt; text, yaml, toml and the like are shown, not run.
+CODE_LANGUAGES = {"python", "py", "ipython", "bash", "sh", "shell", "console", "zsh"}
+NOT_RUN = re.compile(r"^<!-- not run: (?P<reason>.*\S.*) -->$")
+
+
+def unaccounted_blocks(path: Path, name: str | None = None) -> list[str]:
+    """Code blocks of a page that are neither runnable nor marked ``<!-- not run: REASON -->`` on the line before.
+
+    A reason is a few words at least: ``<!-- not run: x -->`` or ``TODO`` do not count.
+    """
+    text = path.read_text()
+    out = []
+    for m in FENCE.finditer(text):
+        words = m.group(1).split()
+        if not words or words[0] not in CODE_LANGUAGES or "runnable" in words[1:]:
+            continue
+        before = text[:m.start()].splitlines()
+        line = len(before) + 1
+        marker = NOT_RUN.match(before[-1].strip()) if before else None
+        reason = marker.group("reason").strip() if marker else ""
+        if len(reason.split()) < 3 or reason.lower().startswith(("todo", "tbd", "fixme")):
+            out.append(f"{name or page_id(path)}:{line}: ```{m.group(1).strip()} is not runnable and gives no reason")
+    return out
 
 
 def section(text: str, heading: str) -> str:
@@ -88,6 +127,8 @@ def doc_env(tmp_path: Path, plugin_site: Path) -> dict[str, str]:
         env.pop(key, None)
     env["HOME"] = str(tmp_path / "home")
     Path(env["HOME"]).mkdir(exist_ok=True)
+    env["TMPDIR"] = str(tmp_path / "tmp")  # what the examples write under $TMPDIR stays in the test's folder
+    Path(env["TMPDIR"]).mkdir(exist_ok=True)
     env["PYTHONPATH"] = os.pathsep.join([str(plugin_site), env["PYTHONPATH"]])
     return env
 
@@ -103,7 +144,34 @@ def _leftovers(home: Path) -> list[str]:
 # ----------------------------------------------------------------------------- runnable blocks
 def test_the_docs_have_runnable_examples():
     assert {"getting-started.md", "cli.md", "deployment-guide.md", "extending.md", "sandbox.md"} <= set(RUNNABLE_PAGES)
-    assert sum(len(runnable(DOCS / p)) for p in RUNNABLE_PAGES) >= 10
+    assert sum(len(runnable(page_path(p))) for p in RUNNABLE_PAGES) >= 10
+
+
+def test_every_code_block_runs_or_says_why_not():
+    missing = [entry for page in [README, *PAGES] for entry in unaccounted_blocks(page)]
+    assert not missing, "mark each block `runnable` or put <!-- not run: REASON --> on the line before it:\n" + "\n".join(missing)
+
+
+def test_the_block_check_catches_a_block_without_a_reason(tmp_path):
+    page = tmp_path / "probe.md"
+    page.write_text(
+        "```bash runnable\ntrue\n```\n\n"
+        "<!-- not run: needs an AWS account -->\n```bash\nweave deploy --provider aws\n```\n\n"
+        "```text\nshown, not run\n```\n\n"
+        "```python\nprint('no reason')\n```\n\n"
+        "<!-- not run: x -->\n```sh\necho too short a reason\n```\n\n"
+        "<!-- not run: needs an AWS account -->\n\n```bash\necho the reason is not right before it\n```\n"
+    )
+    assert unaccounted_blocks(page, "probe.md") == [
+        "probe.md:14: ```python is not runnable and gives no reason",
+        "probe.md:19: ```sh is not runnable and gives no reason",
+        "probe.md:25: ```bash is not runnable and gives no reason",
+    ]
+
+
+def test_pages_in_sub_folders_are_collected():
+    assert "providers/gcp.md" in RUNNABLE_PAGES
+    assert all(not p.startswith("/") and (DOCS / p).exists() or p == "README.md" for p in RUNNABLE_PAGES)
 
 
 @pytest.mark.parametrize("page", RUNNABLE_PAGES)
@@ -111,7 +179,7 @@ def test_runnable_blocks_run(page, tmp_path, plugin_site):
     env = doc_env(tmp_path, plugin_site)
     before = set(children_of(os.getpid()))
     python_parts = []
-    for index, (lang, body) in enumerate(runnable(DOCS / page), 1):
+    for index, (lang, body) in enumerate(runnable(page_path(page)), 1):
         if lang == "python":
             python_parts.append(f"# --- block {index}\n{body}")
             continue
@@ -325,7 +393,7 @@ def test_relative_links_resolve():
             resolved = (page.parent / target).resolve()
             rel = os.path.relpath(resolved, DOCS)
             if not resolved.exists() and rel not in OWNED_ELSEWHERE:
-                broken.append(f"{page.name} -> {target}")
+                broken.append(f"{page_id(page)} -> {target}")
     assert not broken, broken
 
 
@@ -342,7 +410,7 @@ def test_anchor_links_within_the_docs_exist():
         for target, anchor in re.findall(r"\]\(([^)#\s]*)#([^)]+)\)", page.read_text()):
             doc = (page.parent / target) if target else page
             if doc.exists() and anchor not in anchors(doc.read_text()):
-                broken.append(f"{page.name} -> {target}#{anchor}")
+                broken.append(f"{page_id(page)} -> {target}#{anchor}")
     assert not broken, broken
 
 
