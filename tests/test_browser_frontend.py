@@ -146,7 +146,7 @@ def test_banner_readable_in_both_themes_and_board_refreshes_itself(lab):
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         nbformat.v4.new_code_cell(
-            "from weave_nb.sandbox import SandboxStatus, Service\n"
+            "from weave_nb.sandbox.session import SandboxStatus, Service\n"
             "SandboxStatus(running=True, services=(Service(name='aws', url='http://127.0.0.1:1', pid=1, log='aws.log'),))"),
         nbformat.v4.new_code_cell("from weave_nb.frontends.widgets import DeploymentsBoard\nboard = DeploymentsBoard(provider='local')\nboard"),
         nbformat.v4.new_code_cell("print('cells ready')"),

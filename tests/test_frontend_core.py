@@ -247,7 +247,7 @@ def test_every_colour_the_html_output_sets_is_a_jupyterlab_theme_variable():
     from weave_nb.core.events import Done, LogLine, StepFinished, StepStarted, WarningEvent
     from weave_nb.core.present import PALETTE, deployment_html, deployments_html, hint_html, notes_html
     from weave_nb.frontends.progress import ProgressState
-    from weave_nb.sandbox import SandboxStatus, Service
+    from weave_nb.sandbox.session import SandboxStatus, Service
 
     info = DeploymentInfo(name="demo", provider="local", status=DeploymentStatus.FAILED, region="r", endpoint="http://x",
                           details={"sandbox": True}, message="boom")

@@ -489,7 +489,7 @@ def test_help_flag_prints_what_the_question_mark_shows(shell, home, capsys, magi
 def test_sandbox_status_reads_well_in_terminal_ipython():
     from IPython.lib.pretty import pretty
 
-    from weave_nb.sandbox import BANNER, SandboxStatus, Service
+    from weave_nb.sandbox.session import BANNER, SandboxStatus, Service
 
     on = SandboxStatus(running=True, services=(Service(name="aws", url="http://127.0.0.1:5", pid=7, log="aws.log"),))
     assert pretty(on) == on.render() and pretty(on).startswith(BANNER) and "SandboxStatus(" not in pretty(on)
