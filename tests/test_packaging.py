@@ -58,10 +58,10 @@ def test_build_makes_a_wheel_and_an_sdist_that_twine_accepts(dist):
     import zipfile
 
     names = zipfile.ZipFile(wheels[0]).namelist()
-    assert "weave_nb/runtime/engine.py" in names and "weave_nb/emulators/gcf_fake.py" in names
+    assert "weave_nb/runtime/engine.py" in names and "weave_nb/sandbox/emulators/gcf_fake.py" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheels[0]).read(entry_points).decode()
-    assert "weave = weave_nb.frontends.cli:main" in text and "local = weave_nb.providers.local_provider:LocalProvider" in text
+    assert "weave = weave_nb.frontends.cli:main" in text and "local = weave_nb.providers.local.provider:LocalProvider" in text
 
 
 def test_the_wheel_in_a_fresh_venv_runs_the_quick_start(dist, tmp_path):

@@ -4,6 +4,6 @@
 :mod:`.emulators` holds the Cloud Functions fake. Install with ``pip install -e '.[sandbox]'``.
 """
 
-from .session import Sandbox, SandboxStatus, SandboxError
+from .session import Sandbox, SandboxError, SandboxStatus, has_cloud_credentials, sandbox_active
 
-__all__ = ['Sandbox', 'SandboxStatus', 'SandboxError']
+__all__ = ["Sandbox", "SandboxError", "SandboxStatus", "has_cloud_credentials", "sandbox_active"]

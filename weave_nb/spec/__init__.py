@@ -7,6 +7,6 @@
 Data flows one way (yaml_loader → validator → model), so there is no import cycle.
 """
 
-from .model import WeaveSpec, AgentSpec, WeaveDef, load_weave, parse_weave, find_weave_file, SUPPORTED_VERSIONS, MAX_WEAVE_BYTES
+from .model import MAX_WEAVE_BYTES, SUPPORTED_VERSIONS, AgentSpec, WeaveDef, WeaveSpec, find_weave_file, load_weave, parse_weave
 
-__all__ = ['WeaveSpec', 'AgentSpec', 'WeaveDef', 'load_weave', 'parse_weave', 'find_weave_file', 'SUPPORTED_VERSIONS', 'MAX_WEAVE_BYTES']
+__all__ = ["MAX_WEAVE_BYTES", "SUPPORTED_VERSIONS", "AgentSpec", "WeaveDef", "WeaveSpec", "find_weave_file", "load_weave", "parse_weave"]
