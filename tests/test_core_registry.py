@@ -57,8 +57,11 @@ def test_plugin_is_found_listed_and_usable(plugins, weave_home):
     assert "skipped acme" not in " ".join(mgr.list().notes)
 
 
-def test_builtin_missing_dependency_names_the_extra(plugins):
-    plugins("aws", "import weave_test_no_such_sdk\n")
+def test_builtin_missing_dependency_names_the_extra(tmp_path, monkeypatch):
+    # a built-in is loaded from its own module path (entry points are not scanned for it): point it at one whose SDK is missing
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "weave_test_builtin_aws.py").write_text("import weave_test_no_such_sdk\n")
+    monkeypatch.setitem(registry.BUILTINS, "aws", ("weave_test_builtin_aws:AwsProvider", "aws"))
     with pytest.raises(ProviderUnavailable) as caught:
         registry.load_provider_class("aws")
     assert "weave_test_no_such_sdk" in caught.value.message

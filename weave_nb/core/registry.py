@@ -33,14 +33,10 @@ def load_provider_class(name: str) -> type:
         ProviderUnavailable: the name is unknown, or the provider's dependency is
             not installed (the message names the pip extra to install).
     """
-    target = None
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name == name:
-            target = ep.value
-            break
-    extra = BUILTINS.get(name, (None, None))[1]
-    if target is None and name in BUILTINS:
-        target = BUILTINS[name][0]
+    # a built-in is found without scanning every installed distribution's entry points (a plug-in cannot replace one)
+    target, extra = BUILTINS.get(name, (None, None))
+    if target is None:
+        target = next((ep.value for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name), None)
     if target is None:
         known = ", ".join(provider_names())
         raise ProviderUnavailable(f"unknown provider {name!r}", f"choose one of: {known}")

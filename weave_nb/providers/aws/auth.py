@@ -160,14 +160,17 @@ def session_key(auth: AuthenticationManager, config: DeploymentConfig, region: s
 
 
 def known_regions() -> set[str]:
-    """Every region botocore knows Lambda in (all partitions), from its bundled endpoint data."""
+    """Every region of every AWS partition, from botocore's bundled ``partitions.json``.
+
+    That file is a few KB; the per-service ``endpoints.json`` (over 1 MB) is
+    never parsed just to check a region name.
+    """
     from .client import shared_loader
 
-    data = shared_loader().load_data("endpoints")
+    data = shared_loader().load_data("partitions")
     out: set[str] = set()
     for partition in data.get("partitions", []):
         out.update(partition.get("regions", {}))
-        out.update(k for k in partition.get("services", {}).get("lambda", {}).get("endpoints", {}) if "fips" not in k)
     return out
 
 
