@@ -296,24 +296,45 @@ def moto_server(request: pytest.FixtureRequest) -> MotoServer:
     return stash[_MOTO_KEY]
 
 
-@pytest.fixture
-def aws(moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """A reset moto behind a fresh fault proxy, fake credentials in env, and a temporary WEAVE_HOME."""
-    moto_server.reset()
-    proxy = FaultProxy(moto_server.url).start()
+def _fake_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, endpoint: str) -> Path:
+    """Fake credentials and a region in the environment, every AWS call sent to ``endpoint``; returns WEAVE_HOME."""
     for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_ROLE_ARN",
                 "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     home = tmp_path / "weave-home"
     monkeypatch.setenv("WEAVE_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def aws(moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A reset moto behind a fresh fault proxy, fake credentials in env, and a temporary WEAVE_HOME."""
+    moto_server.reset()
+    proxy = FaultProxy(moto_server.url).start()
+    home = _fake_aws_env(monkeypatch, tmp_path, proxy.url)
     try:
         yield AwsWorld(moto=moto_server, proxy=proxy, home=home, sleep=FakeSleep())
+    finally:
+        proxy.stop()
+
+
+@pytest.fixture
+def aws_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """For checks that must fail before any remote call: the recording proxy in front of nothing.
+
+    No moto is reset or scanned: ``proxy.calls == []`` is the whole proof that
+    nothing was sent (a call that slipped through would be recorded, then fail).
+    """
+    proxy = FaultProxy(f"http://127.0.0.1:{free_port()}").start()  # nothing listens upstream
+    home = _fake_aws_env(monkeypatch, tmp_path, proxy.url)
+    try:
+        yield AwsWorld(moto=None, proxy=proxy, home=home, sleep=FakeSleep())  # type: ignore[arg-type]
     finally:
         proxy.stop()

@@ -7,9 +7,9 @@ import pytest
 from weave_nb.core.errors import ConfigError, CredentialsError
 
 try:
-    from tests.aws_servers import EXAMPLES, aws, moto_server  # noqa: F401
+    from tests.aws_servers import EXAMPLES, aws, aws_offline, moto_server  # noqa: F401
 except ImportError:  # tests/ on sys.path instead of the project root
-    from aws_servers import EXAMPLES, aws, moto_server  # noqa: F401
+    from aws_servers import EXAMPLES, aws, aws_offline, moto_server  # noqa: F401
 
 pytestmark = pytest.mark.aws
 
@@ -32,16 +32,15 @@ HELLO = (EXAMPLES / "hello.weave.yaml").read_text()
     ({"options": {"nonsense": 1}}, "nonsense"),
     ({"env": {"AWS_REGION": "x"}}, "reserved"),
 ])
-def test_bad_settings_fail_before_any_call(aws, values, match):
-    mgr = aws.manager()
+def test_bad_settings_fail_before_any_call(aws_offline, values, match):
+    mgr = aws_offline.manager()
     with pytest.raises(ConfigError, match=match) as err:
         mgr.deploy({"name": "demo", "provider": "aws", "weave_text": HELLO, **values})
     assert err.value.suggestion
-    assert aws.proxy.calls == []
-    assert aws.counts() == {"functions": 0, "roles": 0, "apis": 0}
+    assert aws_offline.proxy.calls == []
 
 
-def test_package_too_large_fails_before_upload(aws, monkeypatch):
+def test_package_too_large_fails_before_upload(aws_offline, monkeypatch):
     from weave_nb.providers.aws import provider as aws_provider
 
     real = aws_provider.AwsProvider.build_artifact
@@ -54,8 +53,8 @@ def test_package_too_large_fails_before_upload(aws, monkeypatch):
 
     monkeypatch.setattr(aws_provider.AwsProvider, "build_artifact", huge)
     with pytest.raises(ConfigError, match="250 MB"):
-        aws.manager().deploy({"name": "demo", "provider": "aws", "weave_text": HELLO})
-    assert aws.proxy.calls == []
+        aws_offline.manager().deploy({"name": "demo", "provider": "aws", "weave_text": HELLO})
+    assert aws_offline.proxy.calls == []
 
 
 def test_zipped_limit_is_checked():
@@ -73,31 +72,30 @@ def test_longest_valid_name_is_accepted(aws, name):
     assert aws.client("lambda").get_function(FunctionName=f"weave-{name}")
 
 
-def test_missing_credentials_lists_the_ways_and_calls_nothing(aws, monkeypatch):
+def test_missing_credentials_lists_the_ways_and_calls_nothing(aws_offline, monkeypatch):
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     with pytest.raises(CredentialsError) as err:
-        aws.manager().deploy({"name": "demo", "provider": "aws", "weave_text": HELLO})
+        aws_offline.manager().deploy({"name": "demo", "provider": "aws", "weave_text": HELLO})
     text = str(err.value)
     for way in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "api_key", "iam_role", "AWS_ENDPOINT_URL"):
         assert way in text
-    assert aws.proxy.calls == []
-    assert aws.counts() == {"functions": 0, "roles": 0, "apis": 0}
+    assert aws_offline.proxy.calls == []
 
 
-def test_half_a_key_pair_is_an_error(aws, monkeypatch):
+def test_half_a_key_pair_is_an_error(aws_offline, monkeypatch):
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     with pytest.raises(CredentialsError, match="AWS_SECRET_ACCESS_KEY is missing"):
-        aws.manager().deploy({"name": "demo", "provider": "aws", "weave_text": HELLO})
-    assert aws.proxy.calls == []
+        aws_offline.manager().deploy({"name": "demo", "provider": "aws", "weave_text": HELLO})
+    assert aws_offline.proxy.calls == []
 
 
-def test_missing_region_is_a_clear_error(aws, monkeypatch):
+def test_missing_region_is_a_clear_error(aws_offline, monkeypatch):
     monkeypatch.delenv("AWS_DEFAULT_REGION")
     with pytest.raises(ConfigError, match="no AWS region") as err:
-        aws.manager().deploy({"name": "demo", "provider": "aws", "weave_text": HELLO})
+        aws_offline.manager().deploy({"name": "demo", "provider": "aws", "weave_text": HELLO})
     assert "AWS_REGION" in err.value.suggestion
-    assert aws.proxy.calls == []
+    assert aws_offline.proxy.calls == []
 
 
 def test_role_name_taken_by_someone_else_is_refused(aws):
