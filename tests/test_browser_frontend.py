@@ -81,6 +81,29 @@ def lab(tmp_path):
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs a Chromium (Debian package chromium)")
 @pytest.mark.timeout(300)
+def open_notebook(browser, url: str, cell_count: int):
+    """Open a notebook in a new JupyterLab page; wait until its ``cell_count`` code cells show. Returns (page, cells)."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page()
+    page.goto(url)
+    cells = page.locator(".jp-Notebook .jp-CodeCell")
+    expect(cells).to_have_count(cell_count, timeout=60_000)
+    return page, cells
+
+
+def run_all_cells(page) -> None:
+    """Once the notebook's kernel is connected and idle, start 'run all cells' without waiting for them."""
+    page.wait_for_function(
+        "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+        " const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;"
+        " return !!k && k.connectionStatus === 'connected' && k.status === 'idle'; }",
+        timeout=60_000,
+    )
+    # fire and forget: awaiting the command would wait for every cell to finish
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+
+
 def test_live_progress_in_jupyterlab(lab):
     from playwright.sync_api import expect, sync_playwright
 
@@ -95,19 +118,9 @@ def test_live_progress_in_jupyterlab(lab):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            page = browser.new_page()
-            page.goto(f"{base}/lab/tree/live.ipynb?token={token}")
-            cells = page.locator(".jp-Notebook .jp-CodeCell")
-            expect(cells).to_have_count(2, timeout=60_000)
+            page, cells = open_notebook(browser, f"{base}/lab/tree/live.ipynb?token={token}", 2)
             expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_have_count(1, timeout=60_000)
-            page.wait_for_function(
-                "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
-                " const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;"
-                " return !!k && k.connectionStatus === 'connected' && k.status === 'idle'; }",
-                timeout=60_000,
-            )
-            # fire and forget: awaiting the command would wait for every cell to finish
-            page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+            run_all_cells(page)
             expect(cells.nth(0).locator(".jp-OutputArea-output")).to_contain_text("ready", timeout=60_000)
             deploy_out = cells.nth(1).locator(".jp-OutputArea")
             # live: the widget (steps, bar, log lines) shows while the deploy is held
@@ -163,17 +176,8 @@ def test_banner_readable_in_both_themes_and_board_refreshes_itself(lab):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            page = browser.new_page()
-            page.goto(f"{base}/lab/tree/themes.ipynb?token={token}")
-            cells = page.locator(".jp-Notebook .jp-CodeCell")
-            expect(cells).to_have_count(3, timeout=60_000)
-            page.wait_for_function(
-                "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
-                " const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;"
-                " return !!k && k.connectionStatus === 'connected' && k.status === 'idle'; }",
-                timeout=60_000,
-            )
-            page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+            page, cells = open_notebook(browser, f"{base}/lab/tree/themes.ipynb?token={token}", 3)
+            run_all_cells(page)
             expect(cells.nth(2).locator(".jp-OutputArea-output")).to_contain_text("cells ready", timeout=60_000)
             banner = cells.nth(0).locator(".jp-OutputArea-output pre").first
             expect(banner).to_contain_text("SANDBOX", timeout=30_000)
