@@ -18,7 +18,7 @@ def handler(event: dict, context=None) -> dict:
 
     Args:
         event: the HTTP event (payload format 2.0, or 1.0).
-        context: the Lambda context (unused).
+        context: the Lambda context (its ``aws_request_id`` names the request record).
 
     Returns:
         ``{"statusCode", "headers", "body", "isBase64Encoded": False}`` with
@@ -42,5 +42,6 @@ def handler(event: dict, context=None) -> dict:
                     "isBase64Encoded": False}
     else:
         body = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
-    status, out_headers, out = app.handle(method, path, body, headers)
+    status, out_headers, out = app.handle(method, path, body, headers, platform="lambda",
+                                          request_id=getattr(context, "aws_request_id", None))
     return {"statusCode": status, "headers": out_headers, "body": out.decode("utf-8"), "isBase64Encoded": False}
