@@ -143,6 +143,6 @@ def test_timestamped_lines_and_request_ids():
     records.write_line("plain", {}, stream)
     first, second = stream.getvalue().splitlines()
     assert ISO_MS.match(first.split(" ", 1)[0]) and first.endswith(" hello") and second == "plain"
-    assert records.iso_time(0.0) == "1970-01-01T00:00:00.000Z" and records.iso_time(1.2345) == "1970-01-01T00:00:01.234Z"
+    assert records.iso_time(0.0) == "1970-01-01T00:00:00.000Z" and records.iso_time(1.2349) == "1970-01-01T00:00:01.234Z"
     assert records.request_id({"x-request-id": "ok-1"}) == "ok-1"
     assert records.request_id({"X-Request-Id": "bad id\n{}"}) != "bad id\n{}"

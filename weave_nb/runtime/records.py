@@ -50,7 +50,7 @@ _write_lock = threading.Lock()
 
 def iso_time(epoch: float) -> str:
     """``epoch`` seconds as ISO-8601 UTC with milliseconds and ``Z``."""
-    millis = int(round(epoch * 1000))
+    millis = int(epoch * 1000)  # floored: a line is never stamped later than it was written
     seconds, ms = divmod(millis, 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ms:03d}Z"
 
