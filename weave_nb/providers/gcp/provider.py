@@ -164,6 +164,20 @@ class GcpProvider(GcpPlanner, GcpSteps, DeploymentProvider):
             out.append(self.info(name, function_summary(fn), public, client, labels.get(owner_key)))
         return out
 
+    # -- logs --------------------------------------------------------------------------------
+    def read_logs(self, ctx: DeployContext, since: Any = None, filter: str | None = None,
+                  tail: int | None = None) -> list[Any]:
+        """The function's lines from Cloud Logging (see :mod:`~weave_nb.providers.gcp.logs`)."""
+        from . import logs
+
+        config = self._config_from(ctx)
+        session = self._session(config)
+        endpoint = self.auth.setting("gcp", "WEAVE_GCP_LOGGING_ENDPOINT", "logging_api_endpoint", auth=config.auth) \
+            or session.api_endpoint
+        rec = ctx.record
+        service = logs.service_name(rec.details if rec else {}, self.function_id(config))
+        return logs.read_entries(logs.make_client(session, endpoint), service, since, filter, tail)
+
     # -- calling ---------------------------------------------------------------------------
     def invoke(self, ctx: DeployContext, payload: dict[str, Any], local: bool = False, timeout: float = 60) -> Any:
         """POST ``payload`` to the function; a private one gets ``Authorization: Bearer <identity token>``."""
