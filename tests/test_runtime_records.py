@@ -146,3 +146,30 @@ def test_timestamped_lines_and_request_ids():
     assert records.iso_time(0.0) == "1970-01-01T00:00:00.000Z" and records.iso_time(1.2349) == "1970-01-01T00:00:01.234Z"
     assert records.request_id({"x-request-id": "ok-1"}) == "ok-1"
     assert records.request_id({"X-Request-Id": "bad id\n{}"}) != "bad id\n{}"
+
+
+def test_requests_the_server_refuses_are_recorded_too(bundle):
+    """A foreign Host or a non-JSON body never reaches the weave; the record still counts it."""
+    import http.client
+    import os
+
+    proc = subprocess.Popen([sys.executable, "-E", "-s", "-m", "weave_runtime.server", "--port", "0"], cwd=str(bundle),
+                            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "WEAVE_DEPLOYMENT": "srv"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        port = int(proc.stdout.readline().rsplit(":", 1)[1])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("POST", "/", body=b"x", headers={"Content-Type": "text/plain", "X-Request-Id": "plain-text"})
+        assert conn.getresponse().status == 415
+        conn.close()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/health", headers={"Host": "evil.example"})
+        assert conn.getresponse().status == 421
+        conn.close()
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=15)
+    found = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert [(r["status"], r["error"], r["deployment"]) for r in found] == [(415, "RequestError", "srv"),
+                                                                           (421, "RequestError", "srv")]
+    assert found[0]["request_id"] == "plain-text"

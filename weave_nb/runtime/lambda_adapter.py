@@ -37,7 +37,14 @@ def handler(event: dict, context=None) -> dict:
         try:
             body = base64.b64decode(raw, validate=True)
         except (binascii.Error, ValueError):
+            import time
+
+            from . import records
+
             status, out_headers, out = app._error(400, "Request body is not valid base64.")
+            rec = records.build(started=time.time(), duration_ms=0.0, rid=records.request_id(headers, getattr(
+                context, "aws_request_id", None)), weave=None, status=400, error="RequestError")
+            records.emit(rec, "lambda")
             return {"statusCode": status, "headers": out_headers, "body": out.decode("utf-8"),
                     "isBase64Encoded": False}
     else:

@@ -116,6 +116,8 @@ class _Handler(BaseHTTPRequestHandler):
         if refusal is not None:
             self.close_connection = refusal[0] >= 400  # the body, if any, is left unread
             self._send(*refusal)
+            if refusal[0] >= 400:
+                _record_refusal(refusal[0], dict(self.headers))
             return
         length = self.headers.get("Content-Length")
         try:
@@ -124,9 +126,11 @@ class _Handler(BaseHTTPRequestHandler):
             size = -1
         if size < 0:
             status, headers, body = app._error(400, "Invalid Content-Length.")
+            _record_refusal(400, dict(self.headers))
         elif size > app.MAX_BODY_BYTES:
             status, headers, body = app._error(413, f"Request body is larger than {app.MAX_BODY_BYTES} bytes.")
             self.close_connection = True
+            _record_refusal(413, dict(self.headers))
         else:
             raw = self.rfile.read(size) if size else b""
             status, headers, body = app.handle(self.command, self.path, raw, dict(self.headers),
@@ -151,6 +155,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
         write_line(f"{self.address_string()} {format % args}")
+
+
+def _record_refusal(status: int, headers: dict) -> None:
+    """The request record of a request refused before the weave saw it (Host, Origin, Content-Type, size)."""
+    from . import records
+
+    record = records.build(started=time.time(), duration_ms=0.0, rid=records.request_id(headers), weave=None,
+                           status=status, error="RequestError")
+    try:
+        records.emit(record)
+    except (OSError, ValueError):
+        pass
 
 
 class _Server(ThreadingHTTPServer):
