@@ -173,3 +173,12 @@ def test_requests_the_server_refuses_are_recorded_too(bundle):
     assert [(r["status"], r["error"], r["deployment"]) for r in found] == [(415, "RequestError", "srv"),
                                                                            (421, "RequestError", "srv")]
     assert found[0]["request_id"] == "plain-text"
+
+
+def test_the_handler_cold_import_does_not_load_the_record_writer(bundle):
+    """The request record costs nothing at cold start: records is imported on the first request, not with the handler."""
+    script = ("import sys; sys.path.insert(0, sys.argv[1]); import weave_runtime.lambda_adapter; "
+              "print('weave_runtime.records' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-I", "-S", "-c", script, str(bundle)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"

@@ -115,9 +115,9 @@ class _Handler(BaseHTTPRequestHandler):
         refusal = self._refusal()
         if refusal is not None:
             self.close_connection = refusal[0] >= 400  # the body, if any, is left unread
-            self._send(*refusal)
-            if refusal[0] >= 400:
+            if refusal[0] >= 400:  # recorded before the answer, as app.handle does
                 _record_refusal(refusal[0], dict(self.headers))
+            self._send(*refusal)
             return
         length = self.headers.get("Content-Length")
         try:
