@@ -1,5 +1,5 @@
 """The ``weave`` command line: deploy, plan, deployments, undeploy, status, invoke, logs,
-init, package, sandbox and help.
+metrics, init, package, sandbox and help.
 
 Exit codes: 0 ok, 1 the operation failed, 2 usage error (bad flags or input;
 nothing was created), 130 interrupted (Ctrl-C). Each error is printed once,
