@@ -207,7 +207,7 @@ def summary_text(name: str, provider: str, since: datetime | None, summary: Summ
         f"{name} on {provider}, {window}",
         f"  requests      {summary.requests}",
         f"  errors        {summary.errors} ({summary.error_rate * 100:.1f}%, status >= 500)",
-        f"  statuses      " + ", ".join(f"{code}: {count}" for code, count in summary.statuses.items()),
+        "  statuses      " + ", ".join(f"{code}: {count}" for code, count in summary.statuses.items()),
         f"  latency       p50 {_ms(summary.p50_ms)}, p95 {_ms(summary.p95_ms)}, p99 {_ms(summary.p99_ms)}"
         f" (nearest rank), mean {_ms(summary.mean_ms)}",
         f"  tokens        {summary.input_tokens} in, {summary.output_tokens} out",
