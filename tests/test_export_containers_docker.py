@@ -34,6 +34,7 @@ import yaml
 from docker_fixtures import *  # noqa: F401,F403 - fixtures
 from docker_fixtures import RUN_ID, free_tcp_port
 from export_containers_support import FAKE_SECRET, make_source, write_files
+from weave_nb.core.manager import DeploymentManager
 from weave_nb.core.ownership import marks
 from weave_nb.export import compose, kubernetes
 from weave_nb.providers.docker.image import build_context
@@ -128,6 +129,9 @@ def test_compose_up_answers_and_down_removes_everything(tmp_path: Path, docker_a
         image = docker_api.inspect_image(info["Image"])
         assert FAKE_SECRET not in json.dumps(image) and FAKE_SECRET not in json.dumps(docker_api.history(info["Image"]))
         wait_for("Docker's health check", lambda: docker_api.inspect_container(c["Id"])["State"]["Health"]["Status"] == "healthy")
+        # the ownership labels make it one of this inventory's docker deployments
+        listed = {d.name: d for d in DeploymentManager(home=tmp_path / "home").provider("docker").list_deployments()}
+        assert listed[name].endpoint == f"http://127.0.0.1:{port}" and listed[name].details["owner"] == src.owner
 
         down = run("down", "-v", "--remove-orphans")
         assert down.returncode == 0, down.stdout + down.stderr
