@@ -204,6 +204,8 @@ def test_secret_is_a_template_of_names_referenced_by_the_pod(tmp_path: Path) -> 
     (ctr,) = docs["deployment.yaml"]["spec"]["template"]["spec"]["containers"]
     refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in ctr["env"] if "valueFrom" in e}
     assert refs == {n: {"name": secret["metadata"]["name"], "key": n} for n in src.env_names}
+    example = kubernetes.render(src)[".env.example"].decode().splitlines()  # for kubectl create secret --from-env-file
+    assert [ln for ln in example if not ln.startswith("#")] == [f"{n}=" for n in src.env_names]
 
 
 def test_every_object_carries_the_app_labels_and_ownership_marks(tmp_path: Path) -> None:

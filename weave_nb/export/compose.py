@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..providers.docker.image import ImageRecipe
 from ..providers.docker.state import publish_host, server_env
-from .container_image import HEALTH_PROBE, IMAGE_DIR, PORT, image_files, recipe_of, settings_of
+from .container_image import ENV_EXAMPLE, HEALTH_PROBE, IMAGE_DIR, PORT, env_example, image_files, recipe_of, settings_of
 from .yaml_text import dump
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -35,23 +35,9 @@ PROVIDERS = ("docker",)
 
 COMPOSE_FILE = "compose.yaml"
 ENV_FILE = ".env"
-ENV_EXAMPLE = ".env.example"
 PORT_VARIABLE = "WEAVE_PORT"
 DEFAULT_HOST_PORT = 8080
 HEALTH_INTERVAL = "10s"
-
-
-def _env_example(src: "ExportSource") -> bytes:
-    lines = [
-        f"# Environment of weave-nb deployment {src.name}: copy this file to {ENV_FILE} and fill in the values.",
-        f"# compose.yaml reads {ENV_FILE} (env_file); keep it out of version control.",
-        "# The export never writes a value.",
-    ]
-    lines += [f"{name}=" for name in src.env_names]
-    if src.secret_names:
-        lines.append("# managed secrets (--secret): the same names, passed to the container as environment variables")
-        lines += [f"{name}=" for name in src.secret_names]
-    return ("\n".join(lines) + "\n").encode()
 
 
 def service(src: "ExportSource") -> tuple[dict[str, Any], ImageRecipe]:
@@ -139,6 +125,7 @@ def render(src: "ExportSource") -> dict[str, bytes]:
     header = (f"weave-nb deployment {src.name}, exported for Docker Compose (weave export --format compose).\n"
               f"Create {ENV_FILE} from {ENV_EXAMPLE} first; then: docker compose up -d --build")
     compose = dump(header, {"services": {src.name: svc}})
-    files = {COMPOSE_FILE: compose, ENV_EXAMPLE: _env_example(src), "README.md": _readme(src, recipe.ref, svc)}
+    files = {COMPOSE_FILE: compose, ENV_EXAMPLE: env_example(src, f"compose.yaml (env_file: {ENV_FILE})"),
+             "README.md": _readme(src, recipe.ref, svc)}
     files.update(image_files(recipe, src.artifact.files))
     return dict(sorted(files.items()))

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .source import ExportSource
 
 IMAGE_DIR = "image"
+ENV_EXAMPLE = ".env.example"
 DEFAULT_BASE_IMAGE = "python:3.12-slim"
 HEALTH_PATH = "/health"
 PORT = CONTAINER_PORT
@@ -110,3 +111,21 @@ def numeric_user(user: str) -> tuple[int, int]:
     if uid == 0:
         raise ConfigError("the container must not run as root", f"leave the user option unset (default {DEFAULT_USER})")
     return uid, gid
+
+
+def env_example(src: "ExportSource", reader: str) -> bytes:
+    """``.env.example``: every environment variable name of ``src`` with an empty value (never a value).
+
+    Args:
+        src: the export source (its ``env_names`` and ``secret_names``).
+        reader: what reads the filled-in ``.env``, for the header comment.
+    """
+    lines = [
+        f"# Environment of weave-nb deployment {src.name}: copy this file to .env and fill in the values.",
+        f"# Read by {reader}; keep .env out of version control. The export never writes a value.",
+    ]
+    lines += [f"{name}=" for name in src.env_names]
+    if src.secret_names:
+        lines.append("# managed secrets (--secret): given to the container as environment variables too")
+        lines += [f"{name}=" for name in src.secret_names]
+    return ("\n".join(lines) + "\n").encode()

@@ -20,6 +20,7 @@ Files (relative to the export folder):
 * ``secret.template.yaml``: the Secret with a placeholder for every key;
   never a value, and not in the kustomization (so ``kubectl apply -k`` never
   overwrites the real one with placeholders).
+* ``.env.example``: the same names, empty, for ``kubectl create secret --from-env-file``.
 * ``kustomization.yaml``: the manifests, the namespace and the image
   reference as the one parameter to set (pin it to a digest after pushing).
 * ``README.md``: how to build, push, fill the Secret and apply.
@@ -37,7 +38,17 @@ from typing import TYPE_CHECKING, Any
 from ..core.errors import ConfigError
 from ..core.ownership import marks
 from ..providers.docker.image import LABEL_HASH, repository_for
-from .container_image import HEALTH_PATH, IMAGE_DIR, PORT, image_files, numeric_user, recipe_of, settings_of
+from .container_image import (
+    ENV_EXAMPLE,
+    HEALTH_PATH,
+    IMAGE_DIR,
+    PORT,
+    env_example,
+    image_files,
+    numeric_user,
+    recipe_of,
+    settings_of,
+)
 from .yaml_text import dump
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -235,9 +246,9 @@ def manifests(src: "ExportSource", image: str) -> dict[str, dict[str, Any]]:
             "podSelector": {"matchLabels": selector},
             "policyTypes": ["Ingress", "Egress"],
             "ingress": [{"from": [{"podSelector": {}}], "ports": [{"protocol": "TCP", "port": PORT}]}],
+            # DNS to any address: NodeLocal DNSCache answers on a link-local IP, not from the kube-dns pods
             "egress": [
-                {"to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
-                 "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
+                {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
                 {"ports": [{"protocol": "TCP", "port": 443}]},
             ]}},
         "poddisruptionbudget.yaml": {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
@@ -263,7 +274,8 @@ _HEADERS = {
     "configmap.yaml": f"The weave (weave.json), mounted read-only at {SPEC_DIR}; the runtime rereads it when it changes.",
     "deployment.yaml": "The weave's pods: non-root, read-only root filesystem, no capabilities, probes on /health.",
     "service.yaml": f"In-cluster address http://{{name}}.{NAMESPACE}.svc (ClusterIP, port {SERVICE_PORT}).",
-    "networkpolicy.yaml": "In: port 8080 from pods of this namespace. Out: DNS, and HTTPS to the model APIs.",
+    "networkpolicy.yaml": ("In: port 8080 from pods of this namespace. Out: DNS, and HTTPS (443) to the model APIs;\n"
+                           "add the port of an OPENAI_BASE_URL/ANTHROPIC_BASE_URL that is not on 443."),
     "poddisruptionbudget.yaml": "Voluntary disruptions (node drains) take at most one pod at a time.",
     SECRET_TEMPLATE: (f"TEMPLATE: copy to secret.yaml, replace every {PLACEHOLDER}, apply it with kubectl apply -f secret.yaml\n"
                       "and keep it out of version control. Not in kustomization.yaml on purpose: kubectl apply -k\n"
@@ -276,7 +288,7 @@ def _readme(src: "ExportSource", repository: str, tag: str) -> bytes:
     secret_step = (
         f"3. The Secret `{secret_name(src)}` with {', '.join(f'`{n}`' for n in names)}: either\n"
         f"   `cp {SECRET_TEMPLATE} secret.yaml`, replace every `{PLACEHOLDER}`, `kubectl apply -f secret.yaml`, or\n"
-        f"   `kubectl -n {NAMESPACE} create secret generic {secret_name(src)} --from-env-file=.env`.\n"
+        f"   `cp {ENV_EXAMPLE} .env`, fill it in, `kubectl -n {NAMESPACE} create secret generic {secret_name(src)} --from-env-file=.env`.\n"
         "   Keep both files out of version control; the export never writes a value."
         if names else
         "3. The weave needs no environment variables, so there is no Secret to create."
@@ -331,5 +343,7 @@ def render(src: "ExportSource") -> dict[str, bytes]:
         f"{SECRET_TEMPLATE} is left out on purpose: create the Secret yourself (README.md, step 3).",
         _kustomization(src, repository, recipe.tag))
     files["README.md"] = _readme(src, repository, recipe.tag)
+    if src.env_names or src.secret_names:
+        files[ENV_EXAMPLE] = env_example(src, f"the Secret {secret_name(src)} (README.md, step 3)")
     files.update(image_files(recipe, src.artifact.files))
     return dict(sorted(files.items()))
