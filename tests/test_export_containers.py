@@ -11,10 +11,7 @@ container) are in ``test_export_containers_docker.py``.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
-import tarfile
 from pathlib import Path
 
 import pytest

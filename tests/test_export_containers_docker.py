@@ -193,7 +193,8 @@ def test_kubernetes_pod_settings_run_on_a_real_container(tmp_path: Path, docker_
         docker_api.start(created["Id"])
         probe = ctr["readinessProbe"]["httpGet"]
         probe_host = next(h["value"] for h in probe["httpHeaders"] if h["name"] == "Host")
-        status, health = wait_for("the readiness probe", lambda: _request(f"http://127.0.0.1:{port}{probe['path']}", host=probe_host))
+        url = f"http://127.0.0.1:{port}{probe['path']}"
+        status, health = wait_for("the readiness probe", lambda: _request(url, host=probe_host))
         # 200 means the runtime read weave.json from the ConfigMap mount that WEAVE_SPEC_PATH names
         assert status == 200 and health["weaves"] == ["hello"], health
         service = f"{name}.{kubernetes.NAMESPACE}.svc"

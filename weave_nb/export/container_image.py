@@ -30,7 +30,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 IMAGE_DIR = "image"
 ENV_EXAMPLE = ".env.example"
-DEFAULT_BASE_IMAGE = "python:3.12-slim"
 HEALTH_PATH = "/health"
 PORT = CONTAINER_PORT
 # the in-container health probe (the Dockerfile's, written out so the Compose file shows it)
@@ -54,9 +53,9 @@ class ContainerSettings:
         volumes: ``HOST:CONTAINER[:ro]`` binds (docker provider only).
     """
 
-    base_image: str = DEFAULT_BASE_IMAGE
-    user: str = DEFAULT_USER
-    health_interval: float = 1.0
+    base_image: str
+    user: str
+    health_interval: float
     volumes: tuple[str, ...] = ()
 
 
@@ -66,10 +65,10 @@ def settings_of(src: "ExportSource") -> ContainerSettings:
     Raises:
         ConfigError: the name cannot name a Docker image, or the user is root.
     """
+    from ..providers.docker.provider import DockerOptions  # the defaults live with the provider
+
     check_docker_name(src.name)
-    if src.provider != "docker":
-        return ContainerSettings()
-    opts = src.provider_impl.options(src.config)
+    opts = src.provider_impl.options(src.config) if src.provider == "docker" else DockerOptions()
     check_user(opts.user)
     return ContainerSettings(base_image=opts.image, user=opts.user, health_interval=opts.health_interval,
                              volumes=tuple(opts.volumes))

@@ -288,7 +288,8 @@ def _readme(src: "ExportSource", repository: str, tag: str) -> bytes:
     secret_step = (
         f"3. The Secret `{secret_name(src)}` with {', '.join(f'`{n}`' for n in names)}: either\n"
         f"   `cp {SECRET_TEMPLATE} secret.yaml`, replace every `{PLACEHOLDER}`, `kubectl apply -f secret.yaml`, or\n"
-        f"   `cp {ENV_EXAMPLE} .env`, fill it in, `kubectl -n {NAMESPACE} create secret generic {secret_name(src)} --from-env-file=.env`.\n"
+        f"   `cp {ENV_EXAMPLE} .env`, fill it in, then\n"
+        f"   `kubectl -n {NAMESPACE} create secret generic {secret_name(src)} --from-env-file=.env`.\n"
         "   Keep both files out of version control; the export never writes a value."
         if names else
         "3. The weave needs no environment variables, so there is no Secret to create."
@@ -335,7 +336,8 @@ def render(src: "ExportSource") -> dict[str, bytes]:
     repository = repository_for(src.name)
     files: dict[str, bytes] = {}
     for path, doc in manifests(src, recipe.ref).items():
-        header = f"weave-nb deployment {src.name} (weave export --format kubernetes).\n{_HEADERS[path].replace('{name}', src.name)}"
+        about = _HEADERS[path].replace("{name}", src.name)
+        header = f"weave-nb deployment {src.name} (weave export --format kubernetes).\n{about}"
         files[path] = dump(header, doc)
     files[KUSTOMIZATION] = dump(
         f"weave-nb deployment {src.name}: kubectl apply -k .\n"
