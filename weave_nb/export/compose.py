@@ -122,8 +122,9 @@ def render(src: "ExportSource") -> dict[str, bytes]:
         ConfigError: a name Docker cannot use, a root user.
     """
     svc, recipe = service(src)
+    first = f"Create {ENV_FILE} from {ENV_EXAMPLE} first; then: " if "env_file" in svc else "Run: "
     header = (f"weave-nb deployment {src.name}, exported for Docker Compose (weave export --format compose).\n"
-              f"Create {ENV_FILE} from {ENV_EXAMPLE} first; then: docker compose up -d --build")
+              f"{first}docker compose up -d --build")
     compose = dump(header, {"services": {src.name: svc}})
     files = {COMPOSE_FILE: compose, ENV_EXAMPLE: env_example(src, f"compose.yaml (env_file: {ENV_FILE})"),
              "README.md": _readme(src, recipe.ref, svc)}
