@@ -32,6 +32,8 @@ HELP = {
     "status": "show the live status of one deployment",
     "invoke": "call a deployed weave and print its JSON answer",
     "logs": "show a deployment's recent log output",
+    "bench": "load-test a deployment: n requests, c at once; throughput, errors, latency percentiles",
+    "alarm": "create, list or remove an alarm on a deployment's error rate or p95 latency (aws, gcp)",
     "init": "write a starter .weave.yaml that deploys as is",
     "package": "write the artifact a deploy would ship, without deploying",
     "sandbox": "start, stop or show the local AWS and Cloud Functions stand-ins",
@@ -246,13 +248,19 @@ def _on_deployment(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Te
     if cmd == "invoke":
         from .shared import invoke_payload
 
-        result = mgr.invoke(args.name, provider, invoke_payload(args.input, args.weave, args.json), local=args.local,
-                            note=lambda text: err.write(f"note: {text}\n"))
+        text = stdin.read().rstrip("\r\n") if args.input == "-" else args.input  # --input -: the text from stdin
+        result = mgr.invoke(args.name, provider, invoke_payload(text, args.weave, args.json), local=args.local,
+                            timeout=args.timeout, note=lambda text: err.write(f"note: {text}\n"))
         out.write(json.dumps(result, indent=2) + "\n")
         return 0
     if cmd == "logs":
         out.write(mgr.logs(args.name, provider, tail=args.tail) + "\n")
         return 0
+    if cmd in ("bench", "alarm"):
+        from .ops_cli import alarm_command, bench_command
+
+        command = bench_command if cmd == "bench" else alarm_command
+        return command(mgr, provider, args, out, err, stdin, _is_terminal(stdin))
     raise ConfigError(f"unknown command {cmd}")
 
 

@@ -28,7 +28,7 @@ from .local import decode_answer, invoke_zip
 from .settings import ALIAS, FUNCTION_PREFIX, ROLE_PREFIX, TAG_MANAGED, TAG_NAME, TAG_OWNER, tags_for
 from ..base import DeployContext, DeploymentProvider
 
-DELETE_ORDER = ("permission", "function-url", "api", "alias", "version", "function", "role-policy", "role-log-policy", "role",
+DELETE_ORDER = ("alarm", "sns-subscription", "sns-topic", "permission", "function-url", "api", "alias", "version", "function", "role-policy", "role-log-policy", "role",
                 "log-group")
 
 

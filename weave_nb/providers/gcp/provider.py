@@ -74,6 +74,7 @@ class GcpProvider(GcpPlanner, GcpSteps, DeploymentProvider):
     extra = "gcp"
     options_model = GcpOptions
     description = "Google Cloud Functions (2nd gen) HTTP function"
+    timeout_default = 60.0  # the function timeout the planner sets when none is given
     default_region = "us-central1"
     list_page_size = 100
 
