@@ -24,6 +24,7 @@ from ...core.config import DeploymentConfig, DeploymentInfo, DeploymentStatus
 from ...core import ownership
 from ...core.errors import ConfigError, CredentialsError, NotFound, WeaveError
 from ..base import DeployContext, DeploymentProvider
+from .alarms import GcpAlarms
 from .plan import MEMORY, GcpPlanner, function_summary
 from .steps import GcpSteps
 
@@ -67,7 +68,7 @@ class GcpOptions(BaseModel):
     keep_on_failure: bool = Field(default=False, description="keep what a failed deploy made instead of rolling back")
 
 
-class GcpProvider(GcpPlanner, GcpSteps, DeploymentProvider):
+class GcpProvider(GcpAlarms, GcpPlanner, GcpSteps, DeploymentProvider):
     """Deploy to Cloud Functions (2nd gen)."""
 
     name = "gcp"
