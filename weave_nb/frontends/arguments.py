@@ -117,7 +117,7 @@ COMMANDS: dict[str, list[Arg]] = {
         (("--yes", "-y"), dict(action="store_true", help="do not ask before more than 1000 requests")),
     ],
     "alarm": _NAME_PROVIDER + [
-        (("--error-rate",), dict(dest="error_rate", type=float, metavar="PERCENT", help="alarm when more than PERCENT %% of requests fail (status >= 500)")),
+        (("--error-rate",), dict(dest="error_rate", type=float, metavar="PERCENT", help="alarm when more than PERCENT percent of requests fail (status >= 500)")),
         (("--p95-ms",), dict(dest="p95_ms", type=float, metavar="MS", help="alarm when the 95th percentile latency is above MS milliseconds")),
         (("--email",), dict(metavar="ADDRESS", help="send the alarm to this address (it must confirm the subscription)")),
         (("--period",), dict(type=_positive_int, default=300, metavar="SECONDS", help="the window each check looks at (default 300, a multiple of 60)")),

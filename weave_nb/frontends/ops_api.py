@@ -175,10 +175,10 @@ def histogram_png(report: BenchReport) -> bytes | None:
     fig = Figure(figsize=(7, 3.2), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
-    ax.hist(latencies, bins=min(40, max(5, len(latencies) // 5)), color="#4c78a8", edgecolor="white")
+    ax.hist(latencies, bins=min(40, max(5, len(latencies) // 5)), color="tab:blue", edgecolor="white")
     for (label, value), style in zip(report.percentiles().items(), ("-", "--", ":")):
         if value is not None:
-            ax.axvline(value, color="#e45756", linestyle=style, label=f"{label} {value:.0f} ms")
+            ax.axvline(value, color="tab:red", linestyle=style, label=f"{label} {value:.0f} ms")
     ax.set_xlabel("latency (ms)")
     ax.set_ylabel("requests")
     ax.set_title(f"{report.name}: {report.count} requests, {report.concurrency} concurrent")
