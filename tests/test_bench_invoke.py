@@ -137,6 +137,20 @@ def test_bench_refuses_what_the_inventory_does_not_hold_and_asks_before_more_tha
     with pytest.raises(ConfigError, match="yes=True"):
         __import__("weave_nb").bench("slow", requests=1001, manager=manager)
     assert len(llm.requests) == before  # nothing was sent
+    code, out, err = run_cli_tty(["bench", "slow", "-n", "1001"], "n\n")  # at a terminal it asks; "n" sends nothing
+    assert code == 1 and "Send 1001 requests to 'slow' on local? [y/N]" in out and "cancelled: nothing was sent" in out
+    assert len(llm.requests) == before
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def run_cli_tty(argv, answer):
+    out, err = io.StringIO(), io.StringIO()
+    code = main(argv, out=out, err=err, stdin=_Terminal(answer))
+    return code, out.getvalue(), err.getvalue()
 
 
 def test_nearest_rank_percentiles_and_counts_from_known_latencies():

@@ -1,5 +1,5 @@
 """The ``weave`` command line: deploy, plan, deployments, undeploy, status, invoke, logs,
-init, package, sandbox and help.
+bench, alarm, init, package, sandbox and help.
 
 Exit codes: 0 ok, 1 the operation failed, 2 usage error (bad flags or input;
 nothing was created), 130 interrupted (Ctrl-C). Each error is printed once,
@@ -40,7 +40,7 @@ HELP = {
     "help": "show the help of the weave command or of one command",
 }
 # commands that change something a later undeploy would remove (their Ctrl-C hint says how to clean up)
-CHANGING = ("deploy", "undeploy")
+CHANGING = ("deploy", "undeploy", "alarm")
 
 
 class WeaveParser(argparse.ArgumentParser):
