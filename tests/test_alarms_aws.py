@@ -147,3 +147,22 @@ def test_bad_alarm_arguments_fail_before_any_call(aws):
     assert len(aws.proxy.calls) == before
     with pytest.raises(ConfigError):
         alarm_spec(error_rate=0)
+
+
+def test_a_failing_alarm_rolls_back_the_topic_and_subscription_it_made(aws):
+    try:
+        from tests.aws_servers import Rule
+    except ImportError:
+        from aws_servers import Rule
+
+    mgr = deployed(aws)
+    rule = aws.proxy.add(Rule("POST", r"^/$", status=400, count=99, operation="PutMetricAlarm",
+                              body=b'{"__type": "InvalidParameterValue", "message": "injected"}'))
+    with pytest.raises(Exception, match="injected|InvalidParameterValue|400"):
+        Alarms(mgr).create("demo", alarm_spec(p95_ms=500, email="a@example.com"))
+    assert rule.hits >= 1
+    assert alarms_of(aws) == {}
+    sns = aws.client("sns")
+    assert sns.list_topics()["Topics"] == [] and sns.list_subscriptions()["Subscriptions"] == []
+    assert not {r.kind for r in mgr.inventory.resources("aws", "demo")} & {"alarm", "sns-topic", "sns-subscription"}
+    assert mgr.status("demo", "aws").status.value == "active"  # the deployment itself is untouched
