@@ -34,6 +34,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "deploy": "frontends.api", "deployments": "frontends.api", "invoke": "frontends.api", "logs": "frontends.api", "plan": "frontends.api", "provider_options": "frontends.api",
     "status": "frontends.api", "undeploy": "frontends.api",
+    "estimate": "frontends.api", "Estimate": "core.estimate",
     "AuthenticationManager": "core.auth", "CredentialProvider": "core.auth", "EnvironmentCredentialProvider": "core.auth",
     "FileCredentialProvider": "core.auth",
     "AuthConfig": "core.config", "DeploymentConfig": "core.config", "DeploymentInfo": "core.config", "DeploymentStatus": "core.config",
@@ -66,6 +67,8 @@ __all__ = sorted([
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .frontends.api import deploy, deployments, invoke, logs, plan, provider_options, status, undeploy
+    from .frontends.api import estimate
+    from .core.estimate import Estimate
     from .core.auth import AuthenticationManager, CredentialProvider, EnvironmentCredentialProvider, FileCredentialProvider
     from .core.config import AuthConfig, DeploymentConfig, DeploymentInfo, DeploymentStatus
     from .core.events import Done, LogLine, PlanReady, ProgressUpdate, StepFinished, StepStarted, WarningEvent

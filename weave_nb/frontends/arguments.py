@@ -17,6 +17,7 @@ from typing import Any, Callable
 from ..core.config import parse_env_pairs
 from ..core.listing import STATUSES
 from .starters import STARTERS
+from .estimate_args import PLAN_ESTIMATE, estimate_arguments
 
 Arg = tuple[tuple[str, ...], dict[str, Any]]
 
@@ -70,7 +71,8 @@ _NAME_PROVIDER: list[Arg] = [
 
 COMMANDS: dict[str, list[Arg]] = {
     "deploy": _DEPLOY,
-    "plan": [a for a in _DEPLOY if a[0][0] not in ("--dry-run",)],
+    "plan": [a for a in _DEPLOY if a[0][0] not in ("--dry-run",)] + PLAN_ESTIMATE,
+    "estimate": estimate_arguments(_DEPLOY),
     "deployments": [
         (("--provider", "-p"), dict(help="only this provider (default: every provider)")),
         (("--status", "-s"), dict(choices=list(STATUSES), help="only this status")),
