@@ -153,6 +153,10 @@ class DeploymentManager:
         config = make_config(values, base)
         if spec_env:  # the weave file's env, weaker than --env; its names were checked when it was parsed
             config = config.model_copy(update={"env": {**{k: SecretStr(v) for k, v in spec_env.items()}, **config.env}})
+        if config.secrets:  # managed secrets: each one's value from --env or the environment (core.secrets)
+            from .secrets import with_secret_values
+
+            config = with_secret_values(config, {**self.auth.environ, **flag_env})
         return config, spec
 
     def settings_hash(self, config: DeploymentConfig) -> str:

@@ -44,6 +44,8 @@ _DEPLOY: list[Arg] = [
     (("--memory",), dict(dest="memory_mb", type=int, metavar="MB", help="memory in MB")),
     (("--timeout",), dict(dest="timeout_seconds", type=int, metavar="SECONDS", help="request timeout in seconds")),
     (("--env", "-e"), dict(action="append", metavar="KEY=VALUE", help="environment variable for the weave (repeatable; values are secret)")),
+    (("--secret",), dict(action="append", dest="secrets", metavar="NAME",
+                         help="keep env NAME's value in the provider's secret store, out of the plain environment (repeatable)")),
     (("--public",), dict(action="store_true", default=None, help="allow unauthenticated calls to the endpoint")),
     (("--endpoint",), dict(choices=["url", "api", "none"], help="aws: Function URL (default), API Gateway HTTP API, or none")),
     (("--host",), dict(help="local/docker: address to listen on (default 127.0.0.1)")),
@@ -140,7 +142,8 @@ CLI_ONLY_FLAGS: dict[str, set[str]] = {
 }
 
 OPTION_FLAGS = ("endpoint", "runtime", "architecture", "project", "base_image", "volumes", "push", "push_only", "keep_on_failure")
-CONFIG_FLAGS = ("name", "provider", "type", "region", "weave_file", "memory_mb", "timeout_seconds", "public", "host", "port", "adopt")
+CONFIG_FLAGS = ("name", "provider", "type", "region", "weave_file", "memory_mb", "timeout_seconds", "public", "host", "port", "adopt",
+                "secrets")
 
 
 OPTIONS_HELP_COMMANDS = ("deploy", "plan")

@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-from . import engine
+from . import engine, secret_loader
 from .errors import ModelError, RequestError, scrub, secret_values
 
 __all__ = ["handle", "MAX_BODY_BYTES"]
@@ -71,9 +71,17 @@ def handle(method: str, path: str, body: bytes, headers: dict | None = None, *,
     except engine.SpecLoadError as exc:
         _log(f"weave runtime: {exc}")
         return _error(500, "The deployment has no usable weave spec (weave.json); redeploy it.")
+    try:  # managed secrets: read once, at the first request of this process (cold start)
+        secret_loader.load_secrets(environ)
+    except secret_loader.SecretLoadError as exc:
+        _log(f"weave runtime: {exc}")
+        return _error(500, f"A managed secret could not be read: {exc}")
     if path == "/health":
-        return _answer(200, {"status": "ok", "weaves": sorted(spec.get("weaves", {})), "spec_hash": digest})
-    secrets = secret_values(environ, spec.get("env_keys", ()))
+        health = {"status": "ok", "weaves": sorted(spec.get("weaves", {})), "spec_hash": digest}
+        if secret_loader.loaded_names(environ):  # names only, never values
+            health["secrets"] = secret_loader.loaded_names(environ)
+        return _answer(200, health)
+    secrets = secret_values(environ, (*spec.get("env_keys", ()), *secret_loader.loaded_names(environ)))
     try:
         weave, text = _parse_request(body)
         result = engine.run_weave(spec, weave, text, environ, sleep=sleep)
