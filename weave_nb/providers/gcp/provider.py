@@ -26,6 +26,7 @@ from ...core.errors import ConfigError, CredentialsError, NotFound, WeaveError
 from ..base import DeployContext, DeploymentProvider
 from .plan import MEMORY, GcpPlanner, function_summary
 from .steps import GcpSteps
+from .secret_steps import GcpSecretSteps
 
 FUNCTION_ID = re.compile(r"^[a-z](?:[a-z0-9-]{2,61}[a-z0-9])$")
 REGIONS = (
@@ -67,7 +68,7 @@ class GcpOptions(BaseModel):
     keep_on_failure: bool = Field(default=False, description="keep what a failed deploy made instead of rolling back")
 
 
-class GcpProvider(GcpPlanner, GcpSteps, DeploymentProvider):
+class GcpProvider(GcpPlanner, GcpSteps, GcpSecretSteps, DeploymentProvider):
     """Deploy to Cloud Functions (2nd gen)."""
 
     name = "gcp"

@@ -34,7 +34,9 @@ identity token for an assertion with ``target_audience``; ``identity_token(aud)`
 makes one for tests. Pointed at by ``GCE_METADATA_HOST``/``GCE_METADATA_IP``, the
 fake also answers as a metadata server (ping, project id, default account, access
 token, identity token for an ``audience``), as captured in wire3.
-Not implemented: API authentication, quotas, event triggers, secrets, VPC, builds
+Secret Manager v1 secrets and versions, and ``serviceConfig.secretEnvironmentVariables``
+given to the served process as environment values: see ``gcf_fake_secrets``.
+Not implemented: API authentication, quotas, event triggers, secret volumes, VPC, builds
 (``requirements.txt`` is not installed), operation cancel, 1st-gen functions.
 
 Usage::
@@ -66,12 +68,13 @@ from weave_nb.sandbox.emulators.gcf_fake_functions import (
 from weave_nb.sandbox.emulators.gcf_fake_http import Handler, UploadError
 from weave_nb.sandbox.emulators.gcf_fake_operations import Operation, OperationsMixin
 from weave_nb.sandbox.emulators.gcf_fake_tokens import InvokerMixin
+from weave_nb.sandbox.emulators.gcf_fake_secrets import SecretsMixin
 from weave_nb.sandbox.emulators.gcf_fake_process import SourceError, validate_source_zip
 
 __all__ = ["FakeCloudFunctions"]
 
 
-class FakeCloudFunctions(OperationsMixin, InvokerMixin):
+class FakeCloudFunctions(OperationsMixin, InvokerMixin, SecretsMixin):
     """In-memory Cloud Functions v2 REST fake on a loopback HTTP server.
 
     Args:

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from xml.sax.saxutils import escape
 
 from weave_nb.sandbox.emulators.gcf_fake_functions import PROJECT_NUMBER, ApiError, render_function
+from weave_nb.sandbox.emulators.gcf_fake_secrets import SECRET_ROUTES, SecretHandlers
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ ROUTES: list[tuple[str, re.Pattern, str, str]] = [
         ("GET", _V1P + r"/locations/(?P<location>[^/]+)/functions", "v1.functions.list", "_v1_list"),
         ("GET", _V1P + r"/locations", "locations.list", "_locations"),
         ("GET", _V1P, "projects.get", "_project"),
+        *SECRET_ROUTES,  # Secret Manager v1 (gcf_fake_secrets)
     ]
 ]
 
@@ -78,7 +80,7 @@ class UploadError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(SecretHandlers, BaseHTTPRequestHandler):
     """Request handler; a subclass with ``fake`` bound is made per server."""
 
     fake = None  # set by FakeCloudFunctions.start()
