@@ -110,9 +110,11 @@ def plan_secrets(client: "AwsClient", config: Any, ctx: "DeployContext", role: s
     Raises:
         ForeignResource: a secret of that name exists without our marks (and not ``--adopt``).
     """
-    sm = store(client)
     names = list(config.secrets)
     steps: list[PlannedStep] = []
+    if not names and not any(r.kind in ("secret", "role-secrets-policy") for r in ctx.resources()):
+        return steps, dict(ctx.env), []  # no secrets now or before: no call at all
+    sm = store(client)
     arns: dict[str, str] = {}
     for name in names:
         sid = secret_id(config.name, name)
