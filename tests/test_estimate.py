@@ -173,6 +173,15 @@ def test_measured_tokens_come_from_running_the_weave_on_the_mock_model(mgr):
     assert "measured with the mock model" in line(est, "model researcher").note
 
 
+def test_an_estimate_needs_no_secret_values(mgr, tmp_path, monkeypatch):
+    monkeypatch.delenv("NOWHERE_SET", raising=False)
+    (tmp_path / "s.weave.yaml").write_text(WEAVE + "deployment:\n  secrets: [NOWHERE_SET]\n")
+    est = estimate_deployment({"name": "demo", "provider": "gcp", "weave_file": "s.weave.yaml"}, 10, 100, "1,1", manager=mgr)
+    assert est.total > 0
+    with pytest.raises(ConfigError, match="NOWHERE_SET has no value"):  # a deploy does need it
+        mgr.configure({"name": "demo", "provider": "gcp", "weave_file": "s.weave.yaml"})
+
+
 def test_bad_figures_are_refused_before_anything(mgr):
     with pytest.raises(ConfigError, match="IN,OUT"):
         estimate_deployment({"name": "demo", "provider": "aws", "weave_file": "w.weave.yaml"}, 10, tokens_per_call="800", manager=mgr)

@@ -16,9 +16,9 @@ import sqlite3
 import pytest
 
 try:
-    from tests.aws_servers import EXAMPLES, aws, moto_server  # noqa: F401
+    from tests.aws_servers import EXAMPLES, Rule, aws, moto_server  # noqa: F401
 except ImportError:  # tests/ on sys.path instead of the project root
-    from aws_servers import EXAMPLES, aws, moto_server  # noqa: F401
+    from aws_servers import EXAMPLES, Rule, aws, moto_server  # noqa: F401
 
 from weave_nb.frontends import cli
 from weave_nb.runtime import secret_loader
@@ -138,6 +138,22 @@ def test_dropping_a_secret_deletes_it_and_the_policy(aws, monkeypatch):
     env = (lam.get_function_configuration(FunctionName="weave-demo").get("Environment") or {}).get("Variables") or {}
     assert "WEAVE_SECRET_ARNS" not in env
     mgr.destroy("demo", "aws")
+
+
+def test_a_failed_deploy_undoes_the_secret_and_its_policy(aws, monkeypatch):
+    """CreateFunction keeps failing: the executor undoes the finished steps, newest first, secret and policy included."""
+    from weave_nb.core.errors import WeaveError
+
+    monkeypatch.setenv("SERVICE_TOKEN", VALUE)
+    aws.proxy.add(Rule("POST", r"^/2015-03-31/functions/?$", status=500, count=1000))
+    with pytest.raises(WeaveError):
+        aws.manager().deploy({"name": "demo", "provider": "aws", "weave_text": (EXAMPLES / "hello.weave.yaml").read_text(),
+                              "secrets": ["SERVICE_TOKEN"]})
+    sm, iam = aws.client("secretsmanager"), aws.client("iam")
+    assert sm.list_secrets()["SecretList"] == []
+    roles = [r["RoleName"] for r in iam.list_roles()["Roles"]]
+    assert "weave-nb-demo" not in roles  # the role (and so its inline policies) went too
+    assert leaks_in_home(aws.home, VALUE) == []
 
 
 def test_a_secret_without_a_value_is_refused_before_any_call(aws, monkeypatch):

@@ -438,7 +438,7 @@ def estimate_deployment(values: Mapping[str, Any], requests: int, duration_ms: f
         from .manager import DeploymentManager
 
         manager = DeploymentManager()
-    config, spec = manager.configure(dict(values))
+    config, spec = manager.configure(dict(values), secret_values=False)  # prices need no secret values
     provider = config.provider
     region = config.region
     assumptions = []
