@@ -136,7 +136,8 @@ def _plan_containers(prov: "DockerProvider", config: "DeploymentConfig", ctx: "D
            "labels": {**recipe.labels, LABEL_SETTINGS: ctx.settings_hash or ""}, "binds": binds_for(opts.volumes, config),
            "memory_mb": config.memory_mb, "user": opts.user,
            "env": sorted(k for k in ctx.env if k not in config.secrets),  # env names only: values at apply time
-           "server_env": {**server_env(config), **secrets_env(config.secrets)}}  # Host rules, secret file names: not secret
+           # the runtime server's Host rules, the name its request records carry, the secret files' names: not secret
+           "server_env": {**server_env(config), "WEAVE_DEPLOYMENT": config.name, **secrets_env(config.secrets)}}
     if config.secrets:
         run["secrets"] = list(config.secrets)  # names: the values are copied in as files when the container is made
     for stale in (s for s in (trial, aside if current else None) if s is not None):
