@@ -38,6 +38,7 @@ _LAZY = {
     "metrics": "frontends.api", "read_logs": "frontends.api", "LogEntry": "core.log_lines",
     "status": "frontends.api", "undeploy": "frontends.api",
     "bench": "frontends.ops_api", "alarm": "frontends.ops_api", "alarms": "frontends.ops_api", "remove_alarm": "frontends.ops_api",
+    "estimate": "frontends.api", "Estimate": "core.estimate",
     "AuthenticationManager": "core.auth", "CredentialProvider": "core.auth", "EnvironmentCredentialProvider": "core.auth",
     "FileCredentialProvider": "core.auth",
     "AuthConfig": "core.config", "DeploymentConfig": "core.config", "DeploymentInfo": "core.config", "DeploymentStatus": "core.config",
@@ -75,6 +76,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .frontends.api import metrics, read_logs
     from .core.log_lines import LogEntry
     from .frontends.ops_api import alarm, alarms, bench, remove_alarm
+    from .frontends.api import estimate
+    from .core.estimate import Estimate
     from .core.auth import AuthenticationManager, CredentialProvider, EnvironmentCredentialProvider, FileCredentialProvider
     from .core.config import AuthConfig, DeploymentConfig, DeploymentInfo, DeploymentStatus
     from .core.events import Done, LogLine, PlanReady, ProgressUpdate, StepFinished, StepStarted, WarningEvent

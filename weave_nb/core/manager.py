@@ -127,11 +127,13 @@ class DeploymentManager:
             return parse_weave(config.weave_text, source="<cell>")
         return load_weave(config.weave_file or find_weave_file())
 
-    def configure(self, values: Mapping[str, Any] | DeploymentConfig, defaults: Mapping[str, Any] | None = None) -> tuple[DeploymentConfig, Any]:
+    def configure(self, values: Mapping[str, Any] | DeploymentConfig, defaults: Mapping[str, Any] | None = None,
+                  secret_values: bool = True) -> tuple[DeploymentConfig, Any]:
         """Build and validate the config and load its weave.
 
         Precedence: ``values`` (flags) over ``defaults`` (front-end settings)
-        over the weave file's ``deployment`` section.
+        over the weave file's ``deployment`` section. ``secret_values=False``
+        leaves the managed secrets' values unlooked-for (``weave estimate``).
 
         Returns:
             ``(config, spec)``.
@@ -153,6 +155,10 @@ class DeploymentManager:
         config = make_config(values, base)
         if spec_env:  # the weave file's env, weaker than --env; its names were checked when it was parsed
             config = config.model_copy(update={"env": {**{k: SecretStr(v) for k, v in spec_env.items()}, **config.env}})
+        if config.secrets and secret_values:  # managed secrets: each one's value from --env or the environment (core.secrets)
+            from .secrets import with_secret_values
+
+            config = with_secret_values(config, {**self.auth.environ, **flag_env})
         return config, spec
 
     def settings_hash(self, config: DeploymentConfig) -> str:

@@ -92,6 +92,47 @@ def plan(
     return _mgr(manager).plan(values, defaults=api_args.mapping(defaults, "defaults", "a dict"))
 
 
+def estimate(
+    name: str,
+    provider: str | None = None,
+    *,
+    requests: int,
+    duration_ms: float | None = None,
+    tokens_per_call: str | tuple[int, int] | None = None,
+    prices: str | None = None,
+    free_tier: bool = False,
+    weave: str | None = None,
+    weave_file: str | None = None,
+    weave_text: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    manager: Any = None,
+    **settings: Any,
+) -> Any:
+    """The monthly cost of deploying a weave, from the dated price table (no credentials, no cloud calls).
+
+    Args:
+        name: deployment name.
+        provider: aws, gcp, docker, local (compute on your machine is not priced).
+        requests: requests a month.
+        duration_ms: how long one request runs (default 1000).
+        tokens_per_call: ``"IN,OUT"`` (or a pair) tokens of each model call; default: measured with the mock model.
+        prices: a JSON/YAML price file merged over the shipped table.
+        free_tier: subtract the account's monthly free tier (default: not subtracted).
+        weave: which weave a request runs (default: the only one).
+        weave_file, weave_text, options, **settings: as for :func:`deploy` (memory_mb, region...).
+
+    Returns:
+        An :class:`~weave_nb.core.estimate.Estimate` (``.total``, ``.text()``, ``.to_frame()``; notebooks show a table).
+
+    Raises:
+        WeaveError: bad input.
+    """
+    from ..core.estimate import estimate_deployment
+
+    values = _values(name, provider, weave_file, weave_text, None, options, settings)
+    return estimate_deployment(values, requests, duration_ms, tokens_per_call, prices, free_tier, weave, manager=_mgr(manager))
+
+
 def _values(name: str, provider: str | None, weave_file: str | None, weave_text: str | None,
             env: Mapping[str, str] | None, options: Mapping[str, Any] | None, settings: Mapping[str, Any]) -> dict[str, Any]:
     checked = api_args.deploy_args(provider, weave_file, weave_text, env, options, None)  # ConfigError on a wrong type

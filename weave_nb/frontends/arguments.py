@@ -17,6 +17,7 @@ from typing import Any, Callable
 from ..core.config import parse_env_pairs
 from ..core.listing import STATUSES
 from .starters import STARTERS
+from .estimate_args import PLAN_ESTIMATE, estimate_arguments
 
 Arg = tuple[tuple[str, ...], dict[str, Any]]
 
@@ -54,6 +55,8 @@ _DEPLOY: list[Arg] = [
     (("--memory",), dict(dest="memory_mb", type=int, metavar="MB", help="memory in MB")),
     (("--timeout",), dict(dest="timeout_seconds", type=int, metavar="SECONDS", help="request timeout in seconds")),
     (("--env", "-e"), dict(action="append", metavar="KEY=VALUE", help="environment variable for the weave (repeatable; values are secret)")),
+    (("--secret",), dict(action="append", dest="secrets", metavar="NAME",
+                         help="keep env NAME's value in the provider's secret store, out of the plain environment (repeatable)")),
     (("--public",), dict(action="store_true", default=None, help="allow unauthenticated calls to the endpoint")),
     (("--endpoint",), dict(choices=["url", "api", "none"], help="aws: Function URL (default), API Gateway HTTP API, or none")),
     (("--host",), dict(help="local/docker: address to listen on (default 127.0.0.1)")),
@@ -81,7 +84,8 @@ _NAME_PROVIDER: list[Arg] = [
 
 COMMANDS: dict[str, list[Arg]] = {
     "deploy": _DEPLOY,
-    "plan": [a for a in _DEPLOY if a[0][0] not in ("--dry-run",)],
+    "plan": [a for a in _DEPLOY if a[0][0] not in ("--dry-run",)] + PLAN_ESTIMATE,
+    "estimate": estimate_arguments(_DEPLOY),
     "deployments": [
         (("--provider", "-p"), dict(help="only this provider (default: every provider)")),
         (("--status", "-s"), dict(choices=list(STATUSES), help="only this status")),
@@ -177,7 +181,8 @@ CLI_ONLY_FLAGS: dict[str, set[str]] = {
 }
 
 OPTION_FLAGS = ("endpoint", "runtime", "architecture", "project", "base_image", "volumes", "push", "push_only", "keep_on_failure")
-CONFIG_FLAGS = ("name", "provider", "type", "region", "weave_file", "memory_mb", "timeout_seconds", "public", "host", "port", "adopt")
+CONFIG_FLAGS = ("name", "provider", "type", "region", "weave_file", "memory_mb", "timeout_seconds", "public", "host", "port", "adopt",
+                "secrets")
 
 
 OPTIONS_HELP_COMMANDS = ("deploy", "plan")

@@ -27,6 +27,7 @@ LIST_COLUMNS = ["name", "provider", "status", "region", "endpoint", "created_at"
 HELP = {
     "deploy": "deploy a weave (creates or updates every resource)",
     "plan": "show what a deploy would change, without changing anything",
+    "estimate": "estimate a deployment's monthly cost from a dated price table (no cloud calls)",
     "deployments": "list deployments on every provider",
     "undeploy": "remove every resource a deployment made",
     "status": "show the live status of one deployment",
@@ -191,11 +192,28 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> i
         mgr = _manager()
         sink = _sink(out, verbose=getattr(args, "verbose", False))
         if cmd == "plan" or args.dry_run:
+            if getattr(args, "estimate", False):
+                from .estimate_args import estimate_kwargs
+
+                figures = estimate_kwargs(args)  # a missing --requests is reported before the plan is made
             mgr.plan(values, sink=sink)
+            if getattr(args, "estimate", False):
+                from ..core.estimate import estimate_deployment
+
+                out.write(estimate_deployment(values, manager=mgr, **figures).text() + "\n")
             return 0
         info = mgr.deploy(values, sink=sink)
         _notes(info, out)
         _next_steps(info, out)
+        return 0
+    if cmd == "estimate":
+        from ..core.estimate import estimate_deployment
+        from .estimate_args import estimate_kwargs
+
+        values = config_values(args)
+        if not values.get("name"):
+            raise ConfigError("--name is required", "name the deployment to estimate, e.g. --name demo")
+        out.write(estimate_deployment(values, manager=_manager(), **estimate_kwargs(args)).text() + "\n")
         return 0
     if cmd == "deployments":
         return _deployments(args, out, err)

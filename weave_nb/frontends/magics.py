@@ -227,10 +227,41 @@ class WeaveMagics(Magics, Configurable):
     @help_flag
     @magic_arguments("plan")
     def weave_plan(self, line: str = "", cell: str | None = None) -> Any:
-        """Show what a deploy would do, without doing it. Returns the Plan."""
-        values, _ = self._deploy_values(line, cell, self.weave_plan)
+        """Show what a deploy would do, without doing it. Returns the Plan (--estimate also prints the monthly cost)."""
+        values, args = self._deploy_values(line, cell, self.weave_plan)
         with self._friendly():
-            return self._manager().plan(values, defaults=self.defaults())
+            if not args.estimate:
+                return self._manager().plan(values, defaults=self.defaults())
+            from ..core.estimate import estimate_deployment
+            from .estimate_args import estimate_kwargs
+
+            figures = estimate_kwargs(args)
+            planned = self._manager().plan(values, defaults=self.defaults())
+            print(estimate_deployment({**self.defaults(), **{k: v for k, v in values.items() if v is not None}}, manager=self._manager(), **figures).text())
+            return planned
+
+    @line_cell_magic
+    @help_flag
+    @magic_arguments("estimate")
+    def weave_estimate(self, line: str = "", cell: str | None = None) -> Any:
+        """Estimate a deployment's monthly cost (no cloud calls); returns the lines as a DataFrame.
+
+        Prints the total, what it assumes and the prices' date and source;
+        the returned DataFrame is the table (``df.attrs["total_usd"]`` holds the total).
+        """
+        values, args = self._deploy_values(line, cell, self.weave_estimate)
+        from ..core.estimate import estimate_deployment
+        from .estimate_args import estimate_kwargs
+
+        with self._friendly():
+            found = estimate_deployment({**self.defaults(), **{k: v for k, v in values.items() if v is not None}},
+                                        manager=self._manager(), **estimate_kwargs(args))
+        print(f"{found.name} on {found.provider}" + (f" ({found.region})" if found.region else "")
+              + f": {found.requests:,} requests a month, {found.duration_ms:g} ms each: {found.total_text()}")
+        for assumption in found.assumptions:
+            print(f"assumes: {assumption}")
+        print(found.footer())
+        return found.to_frame()
 
     @line_magic
     @help_flag

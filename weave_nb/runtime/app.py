@@ -16,7 +16,7 @@ import json
 import os
 import time
 
-from . import engine
+from . import engine, secret_loader
 from .errors import ModelError, RequestError, scrub, secret_values
 
 __all__ = ["handle", "MAX_BODY_BYTES"]
@@ -98,9 +98,17 @@ def _handle(method, path, body, spec_path, environ, sleep, trace: dict) -> tuple
         trace["error"] = "SpecLoadError"
         _log(f"weave runtime: {exc}")
         return _error(500, "The deployment has no usable weave spec (weave.json); redeploy it.")
+    try:  # managed secrets: read once, at the first request of this process (cold start)
+        secret_loader.load_secrets(environ)
+    except secret_loader.SecretLoadError as exc:
+        _log(f"weave runtime: {exc}")
+        return _error(500, f"A managed secret could not be read: {exc}")
     if path == "/health":
-        return _answer(200, {"status": "ok", "weaves": sorted(spec.get("weaves", {})), "spec_hash": digest})
-    secrets = trace["secrets"] = secret_values(environ, spec.get("env_keys", ()))
+        health = {"status": "ok", "weaves": sorted(spec.get("weaves", {})), "spec_hash": digest}
+        if secret_loader.loaded_names(environ):  # names only, never values
+            health["secrets"] = secret_loader.loaded_names(environ)
+        return _answer(200, health)
+    secrets = trace["secrets"] = secret_values(environ, (*spec.get("env_keys", ()), *secret_loader.loaded_names(environ)))
     try:
         weave, text = _parse_request(body)
         trace["weave"] = weave

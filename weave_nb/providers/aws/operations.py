@@ -27,10 +27,11 @@ from .endpoint_plan import adopt_step, api_arn
 from .local import decode_answer, invoke_zip
 from .settings import ALIAS, FUNCTION_PREFIX, ROLE_PREFIX, TAG_MANAGED, TAG_NAME, TAG_OWNER, tags_for
 from ...core.log_lines import LogEntry, select
+from .secret_store import destroy_todo
 from ..base import DeployContext, DeploymentProvider
 
-DELETE_ORDER = ("alarm", "sns-subscription", "sns-topic", "permission", "function-url", "api", "alias", "version", "function", "role-policy", "role-log-policy", "role",
-                "log-group")
+DELETE_ORDER = ("alarm", "sns-subscription", "sns-topic", "permission", "function-url", "api", "alias", "version", "function",
+                "role-policy", "role-log-policy", "role-secrets-policy", "role", "secret", "log-group")
 
 
 def lambda_status(conf: dict) -> tuple[DeploymentStatus, str]:
@@ -156,6 +157,7 @@ class AwsOperations(DeploymentProvider):
             if api:
                 judge("api", api["ApiId"], f"HTTP API {api['ApiId']} ({fname})", api.get("Tags") or {},
                       api_arn(client.region, api["ApiId"]), api.get("ApiEndpoint"))
+        destroy_todo(client, ctx, todo)  # the secrets of this deployment that carry our marks (.secret_store)
         if purge_logs or (ctx.record and ctx.record.details.get("purge_logs")):
             todo.setdefault(("log-group", f"/aws/lambda/{fname}"), {})
         if not todo and ctx.record is None:
@@ -163,7 +165,7 @@ class AwsOperations(DeploymentProvider):
         for kind, rid in sorted(todo, key=lambda kr: DELETE_ORDER.index(kr[0]) if kr[0] in DELETE_ORDER else 99):
             attrs = todo[(kind, rid)]
             params = {"kind": kind, "id": rid, "function_name": fname, "qualifier": attrs.get("qualifier", ALIAS)}
-            if kind in ("role-policy", "role-log-policy"):
+            if kind in ("role-policy", "role-log-policy", "role-secrets-policy"):
                 params["role"] = attrs.get("role") or role
             steps.append(PlannedStep(key=f"delete-{kind}-{rid}", resource=f"{kind} {rid}", action="delete", call="delete",
                                      params=params))

@@ -213,8 +213,11 @@ class DockerEngine(RegistryClient):
             return None
 
     def run(self, name: str, image: str, *, port: int | None, host: str, container_port: int, env: dict[str, str],
-            labels: dict[str, str], binds: list[str], memory_mb: int | None = None, user: str | None = None) -> str:
+            labels: dict[str, str], binds: list[str], memory_mb: int | None = None, user: str | None = None,
+            files: bytes | None = None) -> str:
         """Create and start a detached container (init, restart unless-stopped, short stop timeout).
+
+        ``files``, a tar, is unpacked at ``/`` in the created container before it starts (managed secrets).
 
         ``port=None`` publishes nothing (a trial container, checked by its own health probe).
 
@@ -234,6 +237,8 @@ class DockerEngine(RegistryClient):
         ))
         cid = created["Id"]
         try:
+            if files is not None:
+                self._call(f"copy secret files into {name}", lambda: self.api.put_archive(cid, "/", files))
             self._call(f"start container {name}", lambda: self.api.start(cid))
         except Exception:
             self.remove_container(cid)

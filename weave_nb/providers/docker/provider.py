@@ -23,6 +23,7 @@ from ...core.executor import Run
 from ...core.plan import Plan
 from ...core.errors import ConfigError, NotFound, WeaveError
 from ...core.log_lines import LogEntry, matches, select, split_stamp
+from .secret_files import check_secret_user
 from ..base import DeployContext, DeploymentProvider
 from .engine import DockerEngine
 from .image import (
@@ -111,6 +112,7 @@ class DockerProvider(DockerSteps, DeploymentProvider):
         opts = self.options(config)
         check_docker_name(config.name)
         check_user(opts.user)
+        check_secret_user(opts.user, config.secrets)
         if config.type not in (None, "container"):
             raise ConfigError(f"the docker provider deploys containers, not {config.type!r}", "leave --type unset or use --type container")
         if config.memory_mb is not None and config.memory_mb < 6:

@@ -27,6 +27,7 @@ from ..base import DeployContext, DeploymentProvider
 from .alarms import GcpAlarms
 from .plan import MEMORY, GcpPlanner, function_summary
 from .steps import GcpSteps
+from .secret_steps import GcpSecretSteps
 
 FUNCTION_ID = re.compile(r"^[a-z](?:[a-z0-9-]{2,61}[a-z0-9])$")
 REGIONS = (
@@ -68,7 +69,7 @@ class GcpOptions(BaseModel):
     keep_on_failure: bool = Field(default=False, description="keep what a failed deploy made instead of rolling back")
 
 
-class GcpProvider(GcpAlarms, GcpPlanner, GcpSteps, DeploymentProvider):
+class GcpProvider(GcpAlarms, GcpPlanner, GcpSteps, GcpSecretSteps, DeploymentProvider):
     """Deploy to Cloud Functions (2nd gen)."""
 
     name = "gcp"

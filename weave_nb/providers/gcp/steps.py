@@ -79,6 +79,8 @@ class GcpSteps:
             ),
             labels=p["labels"],
         )
+        if p.get("secret_env"):  # managed secrets: references only, Cloud Functions resolves them (.secret_steps)
+            fn.service_config.secret_environment_variables = [functions_v2.SecretEnvVar(**ref) for ref in p["secret_env"]]
         if storage is not None:
             fn.build_config.source = functions_v2.Source(
                 storage_source=functions_v2.StorageSource(bucket=storage["bucket"], object_=storage["object"]))

@@ -39,8 +39,10 @@ fake also answers as a metadata server (ping, project id, default account, acces
 token, identity token for an ``audience``), as captured in wire3.
 The same server also fakes two Cloud Monitoring v3 REST resources,
 ``projects.alertPolicies`` and ``projects.notificationChannels`` (create, get,
-list, patch, delete; see ``monitoring_fake``), for ``weave alarm`` on gcp.
-Not implemented: API authentication, quotas, event triggers, secrets, VPC, builds
+list, patch, delete; see ``monitoring_fake``), for ``weave alarm`` on gcp;
+Secret Manager v1 secrets and versions, and ``serviceConfig.secretEnvironmentVariables``
+given to the served process as environment values: see ``gcf_fake_secrets``.
+Not implemented: API authentication, quotas, event triggers, secret volumes, VPC, builds
 (``requirements.txt`` is not installed), operation cancel, 1st-gen functions.
 
 Usage::
@@ -73,13 +75,14 @@ from weave_nb.sandbox.emulators.gcf_fake_http import Handler, UploadError
 from weave_nb.sandbox.emulators.gcf_fake_logging import LogStore
 from weave_nb.sandbox.emulators.gcf_fake_operations import Operation, OperationsMixin
 from weave_nb.sandbox.emulators.gcf_fake_tokens import InvokerMixin
+from weave_nb.sandbox.emulators.gcf_fake_secrets import SecretsMixin
 from weave_nb.sandbox.emulators.gcf_fake_process import SourceError, validate_source_zip
 from weave_nb.sandbox.emulators.monitoring_fake import FakeMonitoring
 
 __all__ = ["FakeCloudFunctions"]
 
 
-class FakeCloudFunctions(OperationsMixin, InvokerMixin):
+class FakeCloudFunctions(OperationsMixin, InvokerMixin, SecretsMixin):
     """In-memory Cloud Functions v2 REST fake on a loopback HTTP server.
 
     Args:

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from xml.sax.saxutils import escape
 
 from weave_nb.sandbox.emulators.gcf_fake_functions import PROJECT_NUMBER, ApiError, render_function
+from weave_nb.sandbox.emulators.gcf_fake_secrets import SECRET_ROUTES, SecretHandlers
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ ROUTES: list[tuple[str, re.Pattern, str, str]] = [
         ("GET", _MON + r"/notificationChannels", "notificationChannels.list", "_mon_list_channels"),
         ("GET", _MON + r"/notificationChannels/(?P<cid>[^/]+)", "notificationChannels.get", "_mon_get_channel"),
         ("DELETE", _MON + r"/notificationChannels/(?P<cid>[^/]+)", "notificationChannels.delete", "_mon_delete_channel"),
+        *SECRET_ROUTES,  # Secret Manager v1 (gcf_fake_secrets)
     ]
 ]
 
@@ -90,7 +92,7 @@ class UploadError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(SecretHandlers, BaseHTTPRequestHandler):
     """Request handler; a subclass with ``fake`` bound is made per server."""
 
     fake = None  # set by FakeCloudFunctions.start()
