@@ -95,3 +95,25 @@ def test_records_parse_from_any_provider_shape_and_summarise():
     text = summary_text("d", "local", NOW, s)
     assert "errors        1 (25.0%" in text and "est. cost     $4.0000" in text
     assert summarize(found).cost_usd is None and "est. cost" not in summary_text("d", "local", None, summarize(found))
+
+
+def test_metrics_price_model_calls_with_the_estimate_table():
+    """weave metrics prices each agent call from the same dated table as weave estimate; unknown models are named."""
+    from weave_nb.core.estimate import load_prices, price_lookup
+    from weave_nb.core.records import AgentCall, RequestRecord
+
+    table = load_prices()
+    gpt4 = table["models"]["gpt-4"]
+
+    def rec(i: int, model: str, tokens_in: int, tokens_out: int) -> RequestRecord:
+        call = AgentCall(agent="a", model=model, backend="openai", duration_ms=5.0, input_tokens=tokens_in, output_tokens=tokens_out)
+        return RequestRecord(time=NOW + timedelta(seconds=i), request_id=f"r{i}", deployment="d", weave="w", status=200,
+                             duration_ms=10.0, input_tokens=tokens_in, output_tokens=tokens_out, agents=(call,), error=None)
+
+    found = [rec(0, "gpt-4", 1000, 500), rec(1, "openai:gpt-4", 2000, 0), rec(2, "made-up-model", 10, 10)]
+    s = summarize(found, price_of=price_lookup())
+    expected = (3000 * gpt4["input_per_million"] + 500 * gpt4["output_per_million"]) / 1e6
+    assert s.cost_usd == pytest.approx(expected) and s.unpriced == ["made-up-model"]
+    text = summary_text("d", "aws", NOW, s)
+    assert f"${expected:.4f} for the model calls, prices of {table['date']}" in text
+    assert "no price for made-up-model" in text

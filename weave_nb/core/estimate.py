@@ -29,7 +29,7 @@ import os
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .errors import ConfigError
 
@@ -246,6 +246,21 @@ def model_price(model: str, prices: Mapping[str, Any]) -> tuple[str, dict[str, f
             return candidate, {"input_per_million": float(entry["input_per_million"]),
                                "output_per_million": float(entry["output_per_million"])}
     return None
+
+
+def price_lookup(prices: Mapping[str, Any] | None = None) -> Callable[[str], tuple[float, float] | None]:
+    """``model -> (USD per 1M input tokens, USD per 1M output tokens)`` from the table (``None``: no price).
+
+    What :func:`weave_nb.core.records.summarize` takes to add an estimated model cost to ``weave metrics``.
+    """
+    table = load_prices() if prices is None else prices
+
+    def price_of(model: str) -> tuple[float, float] | None:
+        found = model_price(model, table)
+        return None if found is None else (found[1]["input_per_million"], found[1]["output_per_million"])
+
+    price_of.date = table.get("date")  # type: ignore[attr-defined]
+    return price_of
 
 
 # compute ------------------------------------------------------------------

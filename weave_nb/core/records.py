@@ -17,9 +17,9 @@ caller's mistake), as in the CloudWatch ``Errors`` metric.
 
 Estimated model cost: :func:`summarize` takes ``price_of(model)`` answering
 ``(USD per million input tokens, USD per million output tokens)`` or
-``None``. No price table ships yet; when one lands, pass its lookup there
-(the CLI, magic and API call :func:`summarize` with ``price_of=None`` today,
-and the summary leaves the cost line out).
+``None``: the CLI, magic and API pass the shipped price table's lookup
+(:func:`weave_nb.core.estimate.price_lookup`, the table ``weave estimate``
+uses), and the summary prints the cost with the table's date.
 """
 
 from __future__ import annotations
@@ -150,6 +150,7 @@ class Summary:
     statuses: dict[int, int] = field(default_factory=dict)
     agents: dict[str, dict[str, float]] = field(default_factory=dict)
     cost_usd: float | None = None
+    prices_date: str | None = None
     unpriced: list[str] = field(default_factory=list)
 
 
@@ -159,7 +160,7 @@ def summarize(records: Sequence[RequestRecord], price_of: PriceOf | None = None)
     Args:
         records: the requests.
         price_of: ``model -> (USD per 1M input tokens, USD per 1M output tokens)`` or ``None``
-            for an unknown model; with it the summary has ``cost_usd`` (the hook for a price table).
+            for an unknown model; with it the summary has ``cost_usd`` (see :func:`weave_nb.core.estimate.price_lookup`).
     """
     latencies = [r.duration_ms for r in records]
     errors = sum(1 for r in records if r.failed)
@@ -191,7 +192,8 @@ def summarize(records: Sequence[RequestRecord], price_of: PriceOf | None = None)
         mean_ms=sum(latencies) / n if n else None,
         input_tokens=sum(r.input_tokens for r in records), output_tokens=sum(r.output_tokens for r in records),
         first=records[0].time if records else None, last=records[-1].time if records else None,
-        statuses=dict(sorted(statuses.items())), agents=agents, cost_usd=cost, unpriced=unpriced)
+        statuses=dict(sorted(statuses.items())), agents=agents, cost_usd=cost, unpriced=unpriced,
+        prices_date=getattr(price_of, "date", None))
 
 
 def _ms(value: float | None) -> str:
@@ -214,7 +216,8 @@ def summary_text(name: str, provider: str, since: datetime | None, summary: Summ
     ]
     if summary.cost_usd is not None:
         extra = f" (no price for {', '.join(summary.unpriced)})" if summary.unpriced else ""
-        lines.append(f"  est. cost     ${summary.cost_usd:.4f}{extra}")
+        dated = f", prices of {summary.prices_date}" if summary.prices_date else ""
+        lines.append(f"  est. cost     ${summary.cost_usd:.4f} for the model calls{dated}{extra}")
     for agent, row in summary.agents.items():
         mean = row["total_ms"] / row["calls"] if row["calls"] else 0.0
         lines.append(f"  agent {agent:<12} {int(row['calls'])} calls, mean {mean:.1f} ms, "

@@ -307,8 +307,9 @@ def metrics(name: str, provider: str | None = None, *, since: Any = "1h", summar
         NotFound: nothing by that name; ConfigError: a bad ``since``.
     """
     from ..core.records import read_requests, requests_frame, summarize
+    from ..core.estimate import price_lookup
 
     check_name(name)
     provider = api_args.provider(provider)
     records = read_requests(_mgr(manager), name, provider, since)
-    return summarize(records) if summary else requests_frame(records)
+    return summarize(records, price_of=price_lookup()) if summary else requests_frame(records)

@@ -353,13 +353,14 @@ class WeaveMagics(Magics, Configurable):
         args = parse_argstring(self.weave_metrics, line)
         from ..core.log_lines import parse_since
         from ..core.records import read_requests, requests_frame, summarize, summary_text
+        from ..core.estimate import price_lookup
 
         mgr = self._manager()
         provider = self._provider(mgr, args.name, args.provider)
         with self._friendly():
             since = parse_since(_unquote(args.since))
             records = read_requests(mgr, args.name, provider, since)
-        print(summary_text(args.name, provider, since, summarize(records)))
+        print(summary_text(args.name, provider, since, summarize(records, price_of=price_lookup())))
         frame = requests_frame(records)
         if len(frame):
             try:

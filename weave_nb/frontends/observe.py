@@ -72,10 +72,11 @@ def cli_metrics(mgr: Any, args: Any, provider: str, out: TextIO) -> int:
     """``weave metrics``: the summary of the requests recorded since ``--since``."""
     from ..core.log_lines import parse_since
     from ..core.records import read_requests, summarize, summary_text
+    from ..core.estimate import price_lookup
 
     since = parse_since(args.since)
     records = read_requests(mgr, args.name, provider, since)
-    out.write(summary_text(args.name, provider, since, summarize(records)) + "\n")
+    out.write(summary_text(args.name, provider, since, summarize(records, price_of=price_lookup())) + "\n")
     return 0
 
 
