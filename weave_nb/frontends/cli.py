@@ -227,15 +227,15 @@ def _on_deployment(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Te
     if cmd == "undeploy":
         opts = {k: True for k in ("keep_image", "purge_logs", "adopt") if getattr(args, k)}
         if args.dry_run:
-            out.write(mgr.destroy(args.name, provider, dry_run=True, **opts).render() + "\n")
+            out.write(mgr.destroy(args.name, provider, dry_run=True, region=args.region, **opts).render() + "\n")
             return 0
         if not args.force and not _confirm(f"Remove {args.name!r} and everything it made on {provider}? [y/N] ", out, stdin):
             out.write("cancelled\n")
             return 1
-        mgr.destroy(args.name, provider, sink=_sink(out), **opts)
+        mgr.destroy(args.name, provider, sink=_sink(out), region=args.region, **opts)
         return 0
     if cmd == "status":
-        info = mgr.status(args.name, provider)
+        info = mgr.status(args.name, provider, region=args.region)
         data = info.model_dump(mode="json", exclude={"resources", "settings_hash"})
         data["resources"] = [f"{r.kind} {r.id}" for r in info.resources]
         if args.output == "json":
@@ -247,11 +247,11 @@ def _on_deployment(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Te
         from .shared import invoke_payload
 
         result = mgr.invoke(args.name, provider, invoke_payload(args.input, args.weave, args.json), local=args.local,
-                            note=lambda text: err.write(f"note: {text}\n"))
+                            note=lambda text: err.write(f"note: {text}\n"), region=args.region)
         out.write(json.dumps(result, indent=2) + "\n")
         return 0
     if cmd == "logs":
-        out.write(mgr.logs(args.name, provider, tail=args.tail) + "\n")
+        out.write(mgr.logs(args.name, provider, tail=args.tail, region=args.region) + "\n")
         return 0
     raise ConfigError(f"unknown command {cmd}")
 
@@ -305,10 +305,12 @@ def _notes(info: Any, out: TextIO) -> None:
 def _next_steps(info: Any, out: TextIO) -> None:
     """After a deploy: the commands people run next, once."""
     where = "" if info.provider == "local" else f" --provider {info.provider}"
+    regions = list((info.details or {}).get("regions") or [])
+    one = f" --region {regions[0]}" if len(regions) > 1 else ""  # a deployment group: invoke and logs pick a region
     out.write(
         "next:\n"
-        f"  weave invoke {info.name}{where} --input \"hello\"\n"
-        f"  weave logs {info.name}{where}\n"
+        f"  weave invoke {info.name}{where}{one} --input \"hello\"\n"
+        f"  weave logs {info.name}{where}{one}\n"
         f"  weave undeploy {info.name}{where}\n"
     )
 

@@ -261,7 +261,7 @@ class WeaveMagics(Magics, Configurable):
         opts = {k: True for k in ("keep_image", "purge_logs", "adopt") if getattr(args, k)}
         if args.dry_run:
             with self._friendly():
-                return mgr.destroy(args.name, provider, dry_run=True, **opts)
+                return mgr.destroy(args.name, provider, dry_run=True, region=args.region, **opts)
         if self.confirm_undeploy and not args.force:
             try:
                 answer = (self.ask or input)(f"Remove {args.name!r} and everything it made on {provider}? [y/N] ")
@@ -270,7 +270,7 @@ class WeaveMagics(Magics, Configurable):
             if (answer or "").strip().lower() not in YES:
                 print("cancelled: nothing was removed")
                 return None
-        return self._run(f"undeploy {args.name}", False, lambda view: mgr.destroy(args.name, provider, sink=view, **opts))
+        return self._run(f"undeploy {args.name}", False, lambda view: mgr.destroy(args.name, provider, sink=view, region=args.region, **opts))
 
     @line_magic
     @help_flag
@@ -279,7 +279,7 @@ class WeaveMagics(Magics, Configurable):
         """The live status of one deployment (a DeploymentInfo)."""
         args = parse_argstring(self.weave_status, line)
         with self._friendly():
-            return self._manager().status(args.name, args.provider)
+            return self._manager().status(args.name, args.provider, region=args.region)
 
     @line_magic
     @help_flag
@@ -292,7 +292,7 @@ class WeaveMagics(Magics, Configurable):
         with self._friendly():
             payload = invoke_payload(_unquote(args.input), args.weave, _unquote(args.json) if args.json else None)
             result = self._manager().invoke(args.name, args.provider, payload, local=args.local,
-                                            note=lambda text: print(f"note: {text}"))
+                                            note=lambda text: print(f"note: {text}"), region=args.region)
         return InvokeResult(result) if isinstance(result, dict) else result
 
     @line_magic
@@ -302,7 +302,7 @@ class WeaveMagics(Magics, Configurable):
         """Print a deployment's recent log output."""
         args = parse_argstring(self.weave_logs, line)
         with self._friendly():
-            text = self._manager().logs(args.name, args.provider, tail=args.tail)
+            text = self._manager().logs(args.name, args.provider, tail=args.tail, region=args.region)
         print(text if text else "(no log output)")
 
 

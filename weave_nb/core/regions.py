@@ -1,0 +1,452 @@
+"""Deployment groups: one weave deployed to several regions (gcp: locations) as one deployment.
+
+``--region us-east-1,eu-west-1`` (or ``region=[...]`` in the Python API)
+deploys the same weave to each region as one *group*: one plan (each step's
+key prefixed by its region), one lock, and one inventory row per region.
+
+How a group is recorded
+-----------------------
+Each region is an ordinary deployment, a *member*, keyed (provider, member
+name) like any other, with the member name ``<group>-<region>``
+(:func:`member_name`) and ``details`` holding ``group`` and
+``group_region``. Nothing else in the inventory changes, so every existing
+API (``Inventory.get(provider, name)``, the journal, resources, locks) works
+on members unchanged, and single-region deployments are untouched. Every
+cloud name derives from the member name, so each region has its own
+resources: on AWS the Lambda function ``weave-<group>-<region>`` and, since
+IAM is global, its own execution role ``weave-nb-<group>-<region>`` whose
+inline log policy names only that region's log group; undeploying one region
+never touches another region's role. The ownership marks carry the member
+name, and each region's planner checks them as for any deployment.
+
+Failures
+--------
+Planning (which only reads) runs for every region before any change; a
+refusal there (an unknown region, a resource another inventory made) stops
+the whole group with nothing created. The executor then runs each region's
+part in turn: a failed step undoes only that region's finished steps,
+the other regions stay deployed and recorded, and the result is reported per
+region. Deploying the group again plans from what is live and finishes the
+failed region.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping
+
+from .config import NAME_PATTERN, DeploymentConfig, DeploymentInfo, DeploymentStatus
+from .errors import ConfigError, DeploymentFailed, NotFound, WeaveError
+from .events import Done, LogLine, PlanReady, ProgressUpdate, Reporter, Sink, StepFinished, StepStarted, WarningEvent, inventory_changed, null_sink
+from .executor import Executor
+from .plan import Plan
+
+if TYPE_CHECKING:
+    from .artifact import Artifact
+    from .manager import DeploymentManager
+    from ..providers.base import DeployContext, DeploymentProvider
+
+MAX_REGIONS = 10
+GROUP_PROVIDERS = ("aws", "gcp")  # a plug-in opts in with the class attribute ``multi_region = True``
+EXAMPLE = "--region us-east-1,eu-west-1"
+
+
+# -- input --------------------------------------------------------------------------------------
+def parse_regions(value: Any) -> list[str] | None:
+    """The regions of a group request, or ``None`` for a single region (or none).
+
+    Args:
+        value: ``"a,b"`` (a comma-separated list), a list or tuple of names, or a single region.
+
+    Raises:
+        ConfigError: an empty item, a region listed twice, or more than :data:`MAX_REGIONS`.
+    """
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        items = [str(v) for v in value]
+    else:
+        text = str(value)
+        if "," not in text:
+            return None
+        items = text.split(",")
+    regions = [item.strip() for item in items]
+    if not regions or any(not r for r in regions):
+        raise ConfigError(f"the region list {','.join(regions)!r} has an empty item",
+                          f"write the regions comma-separated without gaps, e.g. {EXAMPLE}")
+    seen: set[str] = set()
+    for region in regions:
+        if region in seen:
+            raise ConfigError(f"region {region} is listed twice", "list each region once")
+        seen.add(region)
+    if len(regions) > MAX_REGIONS:
+        raise ConfigError(f"{len(regions)} regions were given; a deployment group has at most {MAX_REGIONS}",
+                          "deploy the weave as several groups under different names")
+    return regions
+
+
+def member_name(group: str, region: str) -> str:
+    """The deployment name of ``group``'s member in ``region`` (``demo`` in ``eu-west-1``: ``demo-eu-west-1``).
+
+    Raises:
+        ConfigError: the member name would not be a valid deployment name (too long, odd characters).
+    """
+    name = f"{group}-{region}"
+    if not NAME_PATTERN.fullmatch(name):
+        raise ConfigError(
+            f"cannot deploy {group!r} to {region!r}: each region is a deployment named <name>-<region>, "
+            f"and {name!r} is not a valid deployment name (a letter, then letters, digits, '-' or '_', at most 63)",
+            "choose a shorter deployment name (or check the region's spelling)",
+        )
+    return name
+
+
+def members(mgr: "DeploymentManager", provider: str | None, group: str) -> list[DeploymentInfo]:
+    """The recorded members of ``group`` (on ``provider``, if given), oldest first."""
+    found = [d for d in mgr.inventory.list(provider) if d.details.get("group") == group]
+    return sorted(found, key=lambda d: (d.created_at, d.name))
+
+
+def _plain_values(values: Any) -> dict[str, Any]:
+    if isinstance(values, DeploymentConfig):
+        out = values.model_dump(exclude_unset=True)
+        out["env"] = {k: v.get_secret_value() if hasattr(v, "get_secret_value") else v for k, v in out.get("env", {}).items()}
+        return out
+    return dict(values or {})
+
+
+def group_request(mgr: "DeploymentManager", values: Any, defaults: Mapping[str, Any] | None) -> list[str] | None:
+    """The regions when a deploy or plan is for a group, else ``None`` (a single-region deployment).
+
+    A region list makes a group. A deploy of a name that is already a group
+    (on the provider the deploy is for) stays a group: every recorded region
+    without ``--region``, or just the one given (which may be a new one).
+    """
+    vals = _plain_values(values)
+    given = vals.get("region") if vals.get("region") not in (None, "") else (defaults or {}).get("region")
+    regions = parse_regions(given)
+    if regions is not None:
+        return regions
+    name = vals.get("name")
+    if not isinstance(name, str) or not any(d.details.get("group") == name for d in mgr.inventory.list()):
+        return None
+    config, _ = mgr.configure({**vals, "region": given}, defaults)
+    found = members(mgr, config.provider, name)
+    if not found:
+        return None
+    return [given] if given else [d.details.get("group_region") or d.region for d in found]
+
+
+# -- events -------------------------------------------------------------------------------------
+class RegionReporter(Reporter):
+    """A member's reporter: its events go to the group's reporter with the step keys and texts marked by region."""
+
+    def __init__(self, parent: Reporter, region: str) -> None:
+        super().__init__(sink=parent.sink, total=parent.total, clock=parent.clock)
+        self.parent = parent
+        self.region = region
+
+    def _key(self, step: str | None) -> str | None:
+        return None if step is None else f"{self.region}/{step}"
+
+    def emit(self, event: Any) -> None:
+        if isinstance(event, StepStarted):
+            event = dataclasses.replace(event, step=self._key(event.step), description=f"[{self.region}] {event.description}")
+        elif isinstance(event, StepFinished):
+            event = dataclasses.replace(event, step=self._key(event.step))
+        elif isinstance(event, LogLine):
+            event = dataclasses.replace(event, text=f"[{self.region}] {event.text}", step=self._key(event.step))
+        elif isinstance(event, WarningEvent):
+            event = dataclasses.replace(event, text=f"[{self.region}] {event.text}")
+        elif isinstance(event, ProgressUpdate):
+            return  # the group's reporter reports progress over every region's steps
+        self.parent.emit(event)
+
+    def start(self, step: str, description: str) -> float:
+        return self.parent.start(f"{self.region}/{step}", f"[{self.region}] {description}")
+
+    def finish(self, step: str, started: float, outcome: str = "ok", detail: str = "") -> None:
+        self.parent.finish(f"{self.region}/{step}", started, outcome, detail)
+
+
+def region_sink(sink: Sink, region: str) -> Sink:
+    """``sink`` for one member's own operation (an undeploy): keys and texts marked by region, its Done as a log line."""
+    reporter = RegionReporter(Reporter(sink), region)
+
+    def send(event: Any) -> None:
+        if isinstance(event, Done):
+            event = LogLine(text=("" if event.ok else "failed: ") + (event.message or ""))
+        reporter.emit(event)
+
+    return send
+
+
+def combine(group: str, provider: str, plans: Mapping[str, Plan], operation: str = "deploy") -> Plan:
+    """One plan for the group: each region's steps, keys prefixed ``<region>/`` and resources ``[<region>]``."""
+    steps, notes, observed = [], [], {}
+    for region, plan in plans.items():
+        steps += [s.model_copy(update={"key": f"{region}/{s.key}", "resource": f"[{region}] {s.resource}"}) for s in plan.steps]
+        notes += [f"[{region}] {n}" for n in plan.notes]
+        observed[region] = plan.observed
+    notes.append(f"deployment group {group}: {len(plans)} region(s), {', '.join(plans)}; "
+                 "a failure in one region undoes only that region's steps")
+    return Plan(provider=provider, name=group, operation=operation, steps=steps, notes=notes,  # type: ignore[arg-type]
+                observed={"regions": observed})
+
+
+# -- deploy -------------------------------------------------------------------------------------
+@dataclass
+class Member:
+    """One region of a group deploy: its config (named :func:`member_name`), provider and artifact."""
+
+    region: str
+    config: DeploymentConfig
+    provider: "DeploymentProvider"
+    artifact: "Artifact"
+    ctx: "DeployContext | None" = None
+    plan: Plan | None = None
+
+
+def prepare(mgr: "DeploymentManager", values: Any, defaults: Mapping[str, Any] | None,
+            regions: list[str]) -> tuple[str, list[Member]]:
+    """Build and check every region's config and artifact (no remote call, nothing created).
+
+    Returns:
+        ``(group name, one Member per region)``.
+
+    Raises:
+        ConfigError: the provider has no regions, an unknown region, a name clash with a
+            deployment that is not this group's member.
+    """
+    vals = _plain_values(values)
+    plain_defaults = {**(defaults or {}), "region": None}
+    probe, _ = mgr.configure({**vals, "region": regions[0]}, plain_defaults)
+    group, pname = probe.name, probe.provider
+    prov = mgr.provider(pname)
+    if not getattr(prov, "multi_region", pname in GROUP_PROVIDERS):
+        raise ConfigError(
+            f"{pname} deploys to one place: a region list ({', '.join(regions)}) is for the aws and gcp providers",
+            "pass a single --region, or deploy to --provider aws or gcp",
+        )
+    single = mgr.inventory.get(pname, group)
+    if single is not None and not single.details.get("group"):
+        raise ConfigError(
+            f"a single-region deployment named {group!r} exists on {pname} ({single.region or 'default region'}); "
+            "a group of that name would be a second deployment",
+            f"undeploy it first (`weave undeploy {group} --provider {pname}`), or deploy the group under another name",
+        )
+    out = []
+    for region in regions:
+        name = member_name(group, region)
+        clash = mgr.inventory.get(pname, name)
+        if clash is not None and clash.details.get("group") != group:
+            raise ConfigError(
+                f"the {region} member of group {group!r} would be named {name!r}, and a deployment of that name exists on {pname}",
+                "deploy the group under another name, or undeploy that deployment first",
+            )
+        config, provider, artifact = mgr._prepare({**vals, "name": name, "region": region}, plain_defaults)
+        out.append(Member(region, config, provider, artifact))
+    return group, out
+
+
+def _plan_all(mgr: "DeploymentManager", chosen: list[Member], sink: Sink) -> Reporter:
+    """Plan every region (reads only); returns the group's reporter. A failure here stops everything."""
+    first = chosen[0].config
+    shared = Reporter(mgr._scrubbing(sink, first))
+    for m in chosen:
+        ctx = mgr.context(m.config.provider, m.config.name, env=m.config.env_plain())
+        ctx.settings_hash = mgr.settings_hash(m.config)
+        ctx.scrub = lambda text, config=m.config: mgr._scrub(text, config)
+        ctx.reporter = RegionReporter(shared, m.region)
+        m.ctx = ctx
+        m.plan = mgr._guard(lambda m=m: m.provider.plan(m.config, m.artifact, ctx), m.config)
+    return shared
+
+
+def plan_group(mgr: "DeploymentManager", values: Any, defaults: Mapping[str, Any] | None, sink: Sink,
+               regions: list[str]) -> Plan:
+    """The group's one plan (a dry run): every region's steps, nothing changed."""
+    group, chosen = prepare(mgr, values, defaults, regions)
+    shared = _plan_all(mgr, chosen, sink)
+    plan = combine(group, chosen[0].config.provider, {m.region: m.plan for m in chosen})  # type: ignore[misc]
+    shared.total = len(plan.steps)
+    shared.emit(PlanReady(plan))
+    return plan
+
+
+def deploy_group(mgr: "DeploymentManager", values: Any, defaults: Mapping[str, Any] | None, sink: Sink,
+                 regions: list[str]) -> DeploymentInfo:
+    """Deploy a group: one lock, one plan, then each region's part; a failed region is rolled back alone.
+
+    Returns:
+        The group's DeploymentInfo (``region`` lists the regions, ``details["regions"]`` each one's outcome).
+
+    Raises:
+        ConfigError, WeaveSpecError, ForeignResource: before any change (bad input, a refused plan).
+        DeploymentFailed: one or more regions failed; the message reports each region.
+    """
+    group, chosen = prepare(mgr, values, defaults, regions)
+    pname = chosen[0].config.provider
+    with mgr._changing(pname, group), contextlib.ExitStack() as held:
+        for m in chosen:
+            held.enter_context(mgr.inventory.lock(pname, m.config.name, wait=mgr.lock_wait))
+        try:
+            shared = _plan_all(mgr, chosen, sink)
+            plan = combine(group, pname, {m.region: m.plan for m in chosen})  # type: ignore[misc]
+            shared.total = len(plan.steps)
+            shared.emit(PlanReady(plan))
+            outcomes = {m.region: _deploy_member(mgr, m, group) for m in chosen}
+        finally:
+            for m in chosen:
+                inventory_changed(pname, m.config.name)
+    failed = [r for r, o in outcomes.items() if not o["ok"]]
+    for region, o in outcomes.items():
+        shared.log(f"{region}: {o['status']}" + (f" {o['endpoint']}" if o.get("endpoint") and o["ok"] else "")
+                   + ("" if o["ok"] else f" ({o['message']})"))
+    done = [r for r in outcomes if r not in failed]
+    summary = f"{group} deployed to {len(done)} of {len(outcomes)} regions" + "".join(
+        f"; {r}: {o['status']}" + ("" if o["ok"] else f", {o['message']}") for r, o in outcomes.items())
+    first = next((outcomes[r] for r in done), {})
+    info = DeploymentInfo(
+        name=group, provider=pname, status=DeploymentStatus.ACTIVE if not failed else DeploymentStatus.FAILED,
+        region=",".join(outcomes), endpoint=first.get("endpoint"), message=summary,
+        details={"group": group, "regions": outcomes},
+    )
+    if failed:
+        suggestion = (f"the other regions stay deployed; fix the cause and deploy the group again to finish "
+                      f"{', '.join(failed)}, or `weave undeploy {group} --provider {pname}` to remove every region")
+        shared.emit(Done(ok=False, message=summary, suggestion=suggestion, info=info))
+        raise DeploymentFailed(summary, suggestion)
+    shared.emit(Done(ok=True, message=summary, info=info))
+    return info
+
+
+def _deploy_member(mgr: "DeploymentManager", m: Member, group: str) -> dict[str, Any]:
+    """Run one region's part of the plan as a deploy of its own; a failure is rolled back in that region only."""
+    from .manager import sandbox_details
+
+    ctx, plan, config, prov = m.ctx, m.plan, m.config, m.provider
+    assert ctx is not None and plan is not None
+    mark = {"group": group, "group_region": m.region}
+    previous = ctx.record
+    if previous is None or plan.has_changes or previous.status != DeploymentStatus.ACTIVE:
+        ctx.save(status=DeploymentStatus.DEPLOYING, region=m.region, message=None,
+                 details=sandbox_details(mark, config.provider))
+    executor = Executor(prov, prov.keep_on_failure(config))
+    try:
+        run = executor.run(plan, ctx, config, m.artifact)
+        info = prov.finish(run)
+    except BaseException as exc:
+        message = mgr._scrub(getattr(exc, "message", None) or str(exc) or type(exc).__name__, config)
+        restored = executor.last is not None and executor.last.rolled_back and previous is not None \
+            and previous.status == DeploymentStatus.ACTIVE
+        if restored:
+            message = f"the new release failed and was rolled back; the previous release still serves: {message}"
+        rolled = executor.last is not None and executor.last.rolled_back
+        ctx.save(status=DeploymentStatus.ACTIVE if restored else DeploymentStatus.FAILED, message=message[:2000],
+                 details=mark)
+        if not isinstance(exc, Exception):
+            raise
+        status = "active (previous release)" if restored else "failed, rolled back" if rolled else "failed"
+        return {"ok": False, "status": status, "message": message[:300], "member": config.name,
+                "endpoint": previous.endpoint if restored and previous is not None else None}
+    message = info.message
+    if not plan.has_changes:
+        message = "no changes"
+    saved = ctx.save(status=info.status, endpoint=info.endpoint, region=info.region or m.region, version=info.version,
+                     content_hash=m.artifact.content_hash, settings_hash=ctx.settings_hash, message=message,
+                     details=sandbox_details({**info.details, **mark}, config.provider))
+    return {"ok": saved.status == DeploymentStatus.ACTIVE, "status": saved.status.value, "endpoint": saved.endpoint,
+            "member": config.name, "message": message or ""}
+
+
+# -- the other commands -------------------------------------------------------------------------
+def resolve(mgr: "DeploymentManager", name: str, provider: str | None, region: str | None) -> tuple[str, str]:
+    """The (provider, deployment name) a command on ``name`` (maybe a group) in ``region`` acts on.
+
+    A group with one region needs no ``--region``; with several, ``--region`` picks one.
+
+    Raises:
+        NotFound: nothing by that name, or not in that region.
+        ConfigError: a group with several regions and no ``--region``.
+    """
+    provider = mgr.provider_of(name, provider)
+    found = members(mgr, provider, name)
+    if not found:
+        if region:
+            rec = mgr.inventory.get(provider, name)
+            if rec is not None and rec.region and rec.region != region:
+                raise NotFound(f"{name!r} on {provider} is deployed in {rec.region}, not in {region}",
+                               f"leave out --region, or pass --region {rec.region}")
+        return provider, name
+    where = [d.details.get("group_region") or d.region for d in found]
+    if region is None:
+        if len(found) == 1:
+            return provider, found[0].name
+        raise ConfigError(f"{name!r} on {provider} is deployed to {len(found)} regions ({', '.join(where)}): say which one",
+                          f"pass --region, e.g. --region {where[0]}")
+    for d, r in zip(found, where):
+        if r == region:
+            return provider, d.name
+    raise NotFound(f"{name!r} on {provider} is not deployed in {region} (its regions: {', '.join(where)})",
+                   f"pass one of them, e.g. --region {where[0]}")
+
+
+def group_of(mgr: "DeploymentManager", name: str, provider: str | None) -> tuple[str, list[DeploymentInfo]] | None:
+    """``(provider, members)`` when ``name`` is a recorded group, else ``None`` (never raises for unknown names)."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        return None
+    try:
+        pname = mgr.provider_of(name, provider)
+    except WeaveError:
+        return None
+    found = members(mgr, pname, name)
+    return (pname, found) if found else None
+
+
+def destroy_group(mgr: "DeploymentManager", name: str, provider: str, found: list[DeploymentInfo], sink: Sink = null_sink,
+                  dry_run: bool = False, **options: Any) -> DeploymentInfo | Plan:
+    """Undeploy every region of group ``name`` (each as its own undeploy, under the group's lock).
+
+    Raises:
+        DeploymentFailed: a region could not be removed (the others were; the message reports each).
+    """
+    prov = mgr.provider(provider)
+    regions = {d.details.get("group_region") or d.region or d.name: d for d in found}
+    if dry_run:
+        plans = {}
+        for region, d in regions.items():
+            ctx = mgr.context(provider, d.name)
+            plans[region] = mgr._guard(lambda ctx=ctx: prov.plan_destroy(ctx, **options))
+        plan = combine(name, provider, plans, operation="undeploy")
+        Reporter(sink).emit(PlanReady(plan))
+        return plan
+    outcomes: dict[str, str] = {}
+    with mgr._changing(provider, name):
+        for region, d in regions.items():
+            try:
+                mgr.destroy(d.name, provider, sink=region_sink(sink, region), **options)
+                outcomes[region] = "removed"
+            except WeaveError as exc:
+                outcomes[region] = f"failed: {exc.message}"
+    failed = [r for r, o in outcomes.items() if o != "removed"]
+    summary = f"{name} removed from {len(outcomes) - len(failed)} of {len(outcomes)} regions of {provider}" + "".join(
+        f"; {r}: {o}" for r, o in outcomes.items())
+    if failed:
+        suggestion = f"run `weave undeploy {name} --provider {provider}` again once the cause is fixed"
+        Reporter(sink).emit(Done(ok=False, message=summary, suggestion=suggestion))
+        raise DeploymentFailed(summary, suggestion)
+    info = DeploymentInfo(name=name, provider=provider, status=DeploymentStatus.DESTROYED, region=",".join(outcomes),
+                          message=summary, details={"group": name, "regions": outcomes})
+    Reporter(sink).emit(Done(ok=True, message=summary, info=info))
+    return info
+
+
+def shown(info: DeploymentInfo) -> DeploymentInfo:
+    """A listed member as people see it: the group's name, its region in the region column, ``member`` in details."""
+    group = info.details.get("group")
+    if not group or info.name == group:
+        return info
+    return info.model_copy(update={"name": group, "details": {**info.details, "member": info.name}})
