@@ -143,7 +143,8 @@ def undeploy(name: str, provider: str | None = None, *, sink: Sink | None = None
         sink: a callback receiving progress events; default: print lines, as :func:`deploy` does
             (``sink=lambda event: None`` for none).
         manager: a DeploymentManager to use instead of a new one.
-        **options: provider options such as ``keep_image`` or ``purge_logs``.
+        **options: provider options such as ``keep_image`` or ``purge_logs``; ``region`` removes only that
+            region of a deployment group (default: every region).
 
     Returns:
         The DeploymentInfo, status ``destroyed``.
@@ -162,18 +163,18 @@ def undeploy(name: str, provider: str | None = None, *, sink: Sink | None = None
     return _mgr(manager).destroy(name, api_args.provider(provider), sink=sink, **options)
 
 
-def status(name: str, provider: str | None = None, manager: Any = None) -> DeploymentInfo:
-    """The live status of one deployment (provider: default the one it is recorded on).
+def status(name: str, provider: str | None = None, manager: Any = None, *, region: str | None = None) -> DeploymentInfo:
+    """The live status of one deployment (provider: default the one it is recorded on; region: a group's region).
 
     Raises:
         NotFound: nothing by that name is recorded (or found on ``provider``).
     """
     check_name(name)
-    return _mgr(manager).status(name, api_args.provider(provider))
+    return _mgr(manager).status(name, api_args.provider(provider), **({"region": region} if region else {}))
 
 
 def invoke(name: str, input: str = "", provider: str | None = None, weave: str | None = None, manager: Any = None,
-           *, data: str | Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+           *, data: str | Mapping[str, Any] | None = None, region: str | None = None, **kwargs: Any) -> Any:
     """Call a deployed weave and return its JSON answer (provider: default the one it is recorded on).
 
     Args:
@@ -183,6 +184,7 @@ def invoke(name: str, input: str = "", provider: str | None = None, weave: str |
         weave: which weave of the file to run (default: the only one).
         manager: a DeploymentManager to use instead of a new one.
         data: the whole request body, a JSON object (text or mapping); ``input`` and ``weave`` override its fields.
+        region: for a deployment group in several regions, which one.
         **kwargs: ``local``, ``timeout`` (see ``DeploymentManager.invoke``).
 
     Raises:
@@ -193,7 +195,7 @@ def invoke(name: str, input: str = "", provider: str | None = None, weave: str |
     api_args.invoke_args(input, weave, kwargs)
     # a sandbox aws deployment runs its zip here: say so, as the CLI and the magic do
     return _mgr(manager).invoke(name, provider, invoke_payload(input, weave, data), note=lambda text: print(f"note: {text}"),
-                                **kwargs)
+                                **({"region": region} if region else {}), **kwargs)
 
 
 def provider_options(provider: str | None = None) -> str:
@@ -216,8 +218,8 @@ def provider_options(provider: str | None = None) -> str:
     return provider_options_help([name])
 
 
-def logs(name: str, provider: str | None = None, tail: int = 100, manager: Any = None) -> str:
+def logs(name: str, provider: str | None = None, tail: int = 100, manager: Any = None, *, region: str | None = None) -> str:
     """Recent log output of a deployment, the last ``tail`` lines (provider: default the one it is recorded on)."""
     check_name(name)
     provider, tail = api_args.provider(provider), api_args.tail(tail)
-    return _mgr(manager).logs(name, provider, tail=tail)
+    return _mgr(manager).logs(name, provider, tail=tail, **({"region": region} if region else {}))

@@ -227,15 +227,15 @@ def _on_deployment(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Te
     if cmd == "undeploy":
         opts = {k: True for k in ("keep_image", "purge_logs", "adopt") if getattr(args, k)}
         if args.dry_run:
-            out.write(mgr.destroy(args.name, provider, dry_run=True, region=args.region, **opts).render() + "\n")
+            out.write(mgr.destroy(args.name, provider, dry_run=True, **_region(args), **opts).render() + "\n")
             return 0
         if not args.force and not _confirm(f"Remove {args.name!r} and everything it made on {provider}? [y/N] ", out, stdin):
             out.write("cancelled\n")
             return 1
-        mgr.destroy(args.name, provider, sink=_sink(out), region=args.region, **opts)
+        mgr.destroy(args.name, provider, sink=_sink(out), **_region(args), **opts)
         return 0
     if cmd == "status":
-        info = mgr.status(args.name, provider, region=args.region)
+        info = mgr.status(args.name, provider, **_region(args))
         data = info.model_dump(mode="json", exclude={"resources", "settings_hash"})
         data["resources"] = [f"{r.kind} {r.id}" for r in info.resources]
         if args.output == "json":
@@ -247,11 +247,11 @@ def _on_deployment(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Te
         from .shared import invoke_payload
 
         result = mgr.invoke(args.name, provider, invoke_payload(args.input, args.weave, args.json), local=args.local,
-                            note=lambda text: err.write(f"note: {text}\n"), region=args.region)
+                            note=lambda text: err.write(f"note: {text}\n"), **_region(args))
         out.write(json.dumps(result, indent=2) + "\n")
         return 0
     if cmd == "logs":
-        out.write(mgr.logs(args.name, provider, tail=args.tail, region=args.region) + "\n")
+        out.write(mgr.logs(args.name, provider, tail=args.tail, **_region(args)) + "\n")
         return 0
     raise ConfigError(f"unknown command {cmd}")
 
@@ -327,6 +327,12 @@ def _confirm(prompt: str, out: TextIO, stdin: TextIO) -> bool:
     out.flush()
     answer = stdin.readline()
     return answer.strip().lower() in ("y", "yes")
+
+
+def _region(args: Any) -> dict[str, Any]:
+    """``{"region": R}`` when ``--region`` picked a deployment group's region, else nothing (older managers take no region)."""
+    region = getattr(args, "region", None)
+    return {"region": region} if region else {}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -261,7 +261,7 @@ class WeaveMagics(Magics, Configurable):
         opts = {k: True for k in ("keep_image", "purge_logs", "adopt") if getattr(args, k)}
         if args.dry_run:
             with self._friendly():
-                return mgr.destroy(args.name, provider, dry_run=True, region=args.region, **opts)
+                return mgr.destroy(args.name, provider, dry_run=True, **_region(args), **opts)
         if self.confirm_undeploy and not args.force:
             try:
                 answer = (self.ask or input)(f"Remove {args.name!r} and everything it made on {provider}? [y/N] ")
@@ -270,7 +270,7 @@ class WeaveMagics(Magics, Configurable):
             if (answer or "").strip().lower() not in YES:
                 print("cancelled: nothing was removed")
                 return None
-        return self._run(f"undeploy {args.name}", False, lambda view: mgr.destroy(args.name, provider, sink=view, region=args.region, **opts))
+        return self._run(f"undeploy {args.name}", False, lambda view: mgr.destroy(args.name, provider, sink=view, **_region(args), **opts))
 
     @line_magic
     @help_flag
@@ -279,7 +279,7 @@ class WeaveMagics(Magics, Configurable):
         """The live status of one deployment (a DeploymentInfo)."""
         args = parse_argstring(self.weave_status, line)
         with self._friendly():
-            return self._manager().status(args.name, args.provider, region=args.region)
+            return self._manager().status(args.name, args.provider, **_region(args))
 
     @line_magic
     @help_flag
@@ -292,7 +292,7 @@ class WeaveMagics(Magics, Configurable):
         with self._friendly():
             payload = invoke_payload(_unquote(args.input), args.weave, _unquote(args.json) if args.json else None)
             result = self._manager().invoke(args.name, args.provider, payload, local=args.local,
-                                            note=lambda text: print(f"note: {text}"), region=args.region)
+                                            note=lambda text: print(f"note: {text}"), **_region(args))
         return InvokeResult(result) if isinstance(result, dict) else result
 
     @line_magic
@@ -302,7 +302,7 @@ class WeaveMagics(Magics, Configurable):
         """Print a deployment's recent log output."""
         args = parse_argstring(self.weave_logs, line)
         with self._friendly():
-            text = self._manager().logs(args.name, args.provider, tail=args.tail, region=args.region)
+            text = self._manager().logs(args.name, args.provider, tail=args.tail, **_region(args))
         print(text if text else "(no log output)")
 
 
@@ -351,3 +351,9 @@ def unload_ipython_extension(ipython: Any) -> None:
         del line["weave_sandbox"]
     ipython.magics_manager.registry.pop("SandboxMagics", None)
     ipython.configurables[:] = [c for c in ipython.configurables if not isinstance(c, WeaveMagics)]
+
+
+def _region(args: Any) -> dict[str, Any]:
+    """``{"region": R}`` when ``--region`` picked a deployment group's region, else nothing (older managers take no region)."""
+    region = getattr(args, "region", None)
+    return {"region": region} if region else {}
