@@ -145,7 +145,7 @@ def test_plan_shows_each_regions_steps_and_creates_nothing(aws):
 
 
 def test_a_foreign_function_in_one_region_stops_the_group_before_any_change(aws):
-    client(aws, "iam", "us-east-1")  # moto needs a role ARN for create_function
+    # someone else's function, with the name the group's eu-west-1 member would use (moto wants a real role)
     role = client(aws, "iam", "us-east-1").create_role(RoleName="someone", AssumeRolePolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
                                                 "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
@@ -214,3 +214,41 @@ def test_cli_group_deploy_list_invoke_and_undeploy(aws):
     code, out, err = run("undeploy", "demo", "--force")
     assert code == 0, err
     assert functions(aws, "us-east-1") == functions(aws, "eu-west-1") == []
+
+
+def test_cli_reports_each_region_and_exits_1_when_one_fails(aws):
+    from weave_nb.frontends.cli import main
+
+    weave_file = aws.home.parent / "hello.weave.yaml"
+    weave_file.write_text(HELLO)
+    aws.proxy.add(Rule("POST", r"/functions/weave-demo-eu-west-1/aliases", status=500, count=50))
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["deploy", "--name", "demo", "--provider", "aws", "--config", str(weave_file), "--region", REGIONS],
+                out=out, err=err)
+    assert code == 1
+    assert "us-east-1: active" in err.getvalue() and "eu-west-1: failed" in err.getvalue()
+    assert "[eu-west-1]" in out.getvalue()
+    out = io.StringIO()
+    assert main(["undeploy", "demo", "--dry-run"], out=out, err=io.StringIO()) == 0
+    plan = out.getvalue()
+    assert "[us-east-1]" in plan and functions(aws, "us-east-1") == ["weave-demo-us-east-1"]  # a dry run removes nothing
+    assert main(["undeploy", "demo", "--force"], out=io.StringIO(), err=io.StringIO()) == 0
+    assert functions(aws, "us-east-1") == [] and roles(aws) == []
+
+
+def test_board_rows_act_on_one_region(aws):
+    pytest.importorskip("ipywidgets")
+    from weave_nb.frontends.widgets.views import DeploymentsBoard
+
+    mgr = aws.manager()
+    deploy(mgr)
+    board = DeploymentsBoard(manager=mgr, provider="aws")
+    board.wait(60)
+    assert sorted((r["name"], r["region"]) for r in board.model.rows) == [
+        ("demo-eu-west-1", "eu-west-1"), ("demo-us-east-1", "us-east-1")]
+    board.select_row("demo-us-east-1")
+    board.undeploy_button.click()
+    board.yes_button.click()
+    board.wait(60)
+    assert functions(aws, "us-east-1") == [] and functions(aws, "eu-west-1") == ["weave-demo-eu-west-1"]
+    mgr.destroy("demo")
