@@ -252,3 +252,35 @@ def test_board_rows_act_on_one_region(aws):
     board.wait(60)
     assert functions(aws, "us-east-1") == [] and functions(aws, "eu-west-1") == ["weave-demo-eu-west-1"]
     mgr.destroy("demo")
+
+
+def test_magics_deploy_a_group_and_pick_a_region(aws, tmp_path, monkeypatch):
+    pytest.importorskip("IPython")
+    from IPython.core.error import UsageError
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from weave_nb.frontends.magics import WeaveMagics
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "hello.weave.yaml").write_text(HELLO)
+    shell = InteractiveShell.instance()
+    mgr = aws.manager()
+    magics = WeaveMagics(shell, manager=mgr)
+    magics.progress = "text"
+    shell.register_magics(magics)
+    try:
+        info = shell.run_line_magic("weave_deploy", f"--name demo --provider aws --region {REGIONS}")
+        assert info.status.value == "active"
+        frame = shell.run_line_magic("weave_deployments", "--provider aws")
+        assert sorted(zip(frame["name"], frame["region"])) == [("demo", "eu-west-1"), ("demo", "us-east-1")]
+        assert shell.run_line_magic("weave_status", "demo --region eu-west-1").region == "eu-west-1"
+        with pytest.raises(UsageError, match="eu-west-1"):
+            shell.run_line_magic("weave_status", "demo")
+        shell.run_line_magic("weave_undeploy", "demo --region eu-west-1 --force")
+        assert functions(aws, "eu-west-1") == [] and functions(aws, "us-east-1") == ["weave-demo-us-east-1"]
+        shell.run_line_magic("weave_undeploy", "demo --force")
+        assert functions(aws, "us-east-1") == [] and roles(aws) == []
+    finally:
+        from weave_nb.frontends.magics import unload_ipython_extension
+
+        unload_ipython_extension(shell)
