@@ -131,8 +131,15 @@ def test_undeploy_one_region_keeps_the_other_and_its_role(aws):
     # the one region left answers without --region
     assert mgr.status("demo").region == "eu-west-1"
     assert mgr.invoke("demo", payload={"input": "hi"}, local=True)["weave"] == "hello"
+    # a deploy of the group's name with one region puts that region back into the group
+    deploy(mgr, region="us-east-1")
+    assert functions(aws, "us-east-1") == ["weave-demo-us-east-1"]
+    assert sorted(d.region for d in mgr.list("aws").deployments if d.name == "demo") == ["eu-west-1", "us-east-1"]
+    assert isinstance(mgr.logs("demo", region="eu-west-1"), str)
+    with pytest.raises(ConfigError, match="--region|say which"):
+        mgr.logs("demo")
     mgr.destroy("demo")
-    assert functions(aws, "eu-west-1") == [] and roles(aws) == []
+    assert functions(aws, "eu-west-1") == functions(aws, "us-east-1") == [] and roles(aws) == []
 
 
 def test_plan_shows_each_regions_steps_and_creates_nothing(aws):
@@ -175,6 +182,18 @@ def test_bad_region_lists_fail_before_any_call(aws_offline, region, words):
         deploy(mgr, region=region)
     assert words in err.value.message
     assert aws_offline.proxy.calls == [] and mgr.inventory.list() == []
+
+
+def test_a_group_never_takes_over_a_single_region_deployment_or_a_member_name(aws_offline):
+    mgr = aws_offline.manager()
+    mgr.inventory.save("aws", "demo", region="us-east-1")
+    with pytest.raises(ConfigError, match="single-region deployment named 'demo'"):
+        deploy(mgr)
+    mgr.inventory.save("aws", "other-eu-west-1", region="eu-west-1")
+    with pytest.raises(ConfigError, match="'other-eu-west-1'"):
+        deploy(mgr, name="other")
+    assert aws_offline.proxy.calls == []
+    assert sorted(d.name for d in mgr.inventory.list()) == ["demo", "other-eu-west-1"]
 
 
 def test_region_list_on_docker_or_local_is_refused(weave_home):
