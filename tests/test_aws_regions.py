@@ -68,6 +68,12 @@ def test_group_deploys_function_alias_and_url_in_each_region(aws):
     # one plan, every step keyed by its region; one inventory row per region
     plans = [e.plan for e in events if type(e).__name__ == "PlanReady"]
     assert len(plans) == 1 and {s.key.split("/")[0] for s in plans[0].steps} == {"us-east-1", "eu-west-1"}
+    # progress counts over the whole group: step 1..N across both regions, ending at 100%
+    starts = [e for e in events if type(e).__name__ == "StepStarted"]
+    assert [e.index for e in starts] == list(range(1, len(plans[0].steps) + 1))
+    assert [e.step for e in starts] == [s.key for s in plans[0].steps]
+    assert all(e.total == len(plans[0].steps) for e in starts)
+    assert [e.fraction for e in events if type(e).__name__ == "ProgressUpdate"][-1] == 1.0
     rows = {(d.name, d.region) for d in mgr.inventory.list("aws")}
     assert rows == {("demo-us-east-1", "us-east-1"), ("demo-eu-west-1", "eu-west-1")}
     listed = [d for d in mgr.list("aws").deployments]
