@@ -142,8 +142,11 @@ def test_undeploy_one_region_keeps_the_other_and_its_role(aws):
     assert functions(aws, "us-east-1") == ["weave-demo-us-east-1"]
     assert sorted(d.region for d in mgr.list("aws").deployments if d.name == "demo") == ["eu-west-1", "us-east-1"]
     assert isinstance(mgr.logs("demo", region="eu-west-1"), str)
-    with pytest.raises(ConfigError, match="--region|say which"):
+    assert isinstance(mgr.read_logs("demo", region="eu-west-1"), list)
+    with pytest.raises(ConfigError, match="say which"):
         mgr.logs("demo")
+    with pytest.raises(ConfigError, match="say which"):
+        mgr.read_logs("demo")
     mgr.destroy("demo")
     assert functions(aws, "eu-west-1") == functions(aws, "us-east-1") == [] and roles(aws) == []
 
@@ -236,6 +239,12 @@ def test_cli_group_deploy_list_invoke_and_undeploy(aws):
     assert code == 0 and json.loads(out)["weave"] == "hello"
     code, out, err = run("status", "demo", "--region", "us-east-1")
     assert code == 0 and json.loads(out)["region"] == "us-east-1"
+    code, out, err = run("logs", "demo", "--region", "us-east-1")
+    assert code == 0, err
+    code, out, err = run("logs", "demo")
+    assert code == 2 and "us-east-1" in err and "--region" in err
+    code, out, err = run("metrics", "demo", "--region", "eu-west-1")
+    assert code == 0, err
     code, out, err = run("undeploy", "demo", "--force")
     assert code == 0, err
     assert functions(aws, "us-east-1") == functions(aws, "eu-west-1") == []
