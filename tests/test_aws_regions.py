@@ -318,3 +318,20 @@ def test_magics_deploy_a_group_and_pick_a_region(aws, tmp_path, monkeypatch):
         from weave_nb.frontends.magics import unload_ipython_extension
 
         unload_ipython_extension(shell)
+
+
+def test_a_regions_error_quoting_a_secret_is_scrubbed_everywhere(aws):
+    secret = "sk-group-secret-5521"
+    body = json.dumps({"Type": "User", "message": f"bad value {secret} in the request"}).encode()
+    aws.proxy.add(Rule("POST", r"/functions/weave-demo-eu-west-1/aliases", status=400, count=50, body=body,
+                       headers={"x-amzn-ErrorType": "InvalidParameterValueException", "Content-Type": "application/json"}))
+    mgr = aws.manager()
+    events = []
+    with pytest.raises(DeploymentFailed) as err:
+        mgr.deploy({"name": "demo", "provider": "aws", "weave_text": HELLO, "region": REGIONS, "env": {"TOKEN": secret}},
+                   sink=events.append)
+    assert "eu-west-1: failed" in err.value.message and "bad value" in err.value.message
+    assert secret not in err.value.message and secret not in repr(events)
+    assert secret not in (mgr.inventory.get("aws", "demo-eu-west-1").message or "")
+    assert all(secret.encode() not in f.read_bytes() for f in aws.home.glob("inventory.db*"))  # with the WAL file
+    mgr.destroy("demo")
