@@ -230,6 +230,8 @@ def test_cli_group_deploy_list_invoke_and_undeploy(aws):
     code, out, err = run("deploy", "--name", "demo", "--provider", "aws", "--config", str(weave_file), "--region", REGIONS)
     assert code == 0, err
     assert "[eu-west-1]" in out and "--region us-east-1" in out
+    assert "us-east-1: active https://" in out and "eu-west-1: active https://" in out  # each region's endpoint
+    assert "OK demo deployed to 2 of 2 regions" in out
     code, out, _ = run("deployments", "--provider", "aws", "--output", "json")
     rows = json.loads(out)
     assert sorted((r["name"], r["region"]) for r in rows) == [("demo", "eu-west-1"), ("demo", "us-east-1")]

@@ -203,18 +203,18 @@ def deploy_group(mgr: "DeploymentManager", values: Any, defaults: Mapping[str, A
     done = [r for r in outcomes if r not in failed]
     summary = f"{group} deployed to {len(done)} of {len(outcomes)} regions" + "".join(
         f"; {r}: {o['status']}" + ("" if o["ok"] else f", {o['message']}") for r, o in outcomes.items())
-    first = next((outcomes[r] for r in done), {})
-    info = DeploymentInfo(
+    boxed = any((rec := mgr.inventory.get(pname, m.config.name)) is not None and rec.details.get("sandbox") for m in chosen)
+    info = DeploymentInfo(  # no one endpoint: each region's is in details["regions"] (and in the lines above)
         name=group, provider=pname, status=DeploymentStatus.ACTIVE if not failed else DeploymentStatus.FAILED,
-        region=",".join(outcomes), endpoint=first.get("endpoint"), message=summary,
-        details={"group": group, "regions": outcomes},
+        region=",".join(outcomes), message=summary,
+        details={"group": group, "regions": outcomes, "sandbox": True if boxed else None},
     )
     if failed:
         suggestion = (f"the other regions stay deployed; fix the cause and deploy the group again to finish "
                       f"{', '.join(failed)}, or `weave undeploy {group} --provider {pname}` to remove every region")
         shared.emit(Done(ok=False, message=summary, suggestion=suggestion, info=info))
         raise DeploymentFailed(summary, suggestion)
-    shared.emit(Done(ok=True, message=summary, info=info))
+    shared.emit(Done(ok=True, message=summary + (" (SANDBOX: local stand-ins, not the real cloud)" if boxed else ""), info=info))
     return info
 
 
