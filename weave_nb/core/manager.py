@@ -292,7 +292,8 @@ class DeploymentManager:
                 content_hash=artifact.content_hash,
                 settings_hash=settings,
                 message=info.message,
-                details=sandbox_details(info.details, config.provider),
+                # timeout_seconds: what `weave invoke` waits for (plus a margin); None clears an earlier one
+                details=sandbox_details({**info.details, "timeout_seconds": config.timeout_seconds}, config.provider),
             )
             ctx.reporter.emit(Done(ok=info.status == DeploymentStatus.ACTIVE, message=info.message or "deployed", info=info))
             return info
@@ -478,13 +479,33 @@ class DeploymentManager:
             pass
 
     def invoke(self, name: str, provider: str | None = None, payload: Mapping[str, Any] | None = None, local: bool = False,
-               timeout: float = 60, note: Callable[[str], None] | None = None, region: str | None = None) -> Any:
+               timeout: float | None = None, note: Callable[[str], None] | None = None, region: str | None = None) -> Any:
         """Call a deployed weave and return its JSON answer (provider: default the recorded one).
 
         An aws deployment made in the sandbox runs its deployed zip locally
         (as ``local=True`` does): the Lambda stand-in's function URLs are not
         reachable. ``note`` receives one line saying so.
+
+        Args:
+            timeout: seconds to wait; default the deployment's own timeout plus a margin
+                (:func:`weave_nb.core.invoke_wait.invoke_wait`).
+
+        Raises:
+            InvokeTimeout: no answer within the wait ("no answer within S s").
+            EndpointError: the weave answered an error status.
         """
+        return self.invoker(name, provider, local=local, timeout=timeout, note=note, region=region)(payload)
+
+    def invoker(self, name: str, provider: str | None = None, local: bool = False, timeout: float | None = None,
+                note: Callable[[str], None] | None = None, region: str | None = None) -> Callable[[Mapping[str, Any] | None], Any]:
+        """The call :meth:`invoke` makes, resolved once: a function of the payload (``weave bench`` calls it many times).
+
+        Raises:
+            NotFound: nothing by that name is recorded (and ``local`` is not set).
+            ConfigError: ``timeout`` is not a positive number.
+        """
+        from .invoke_wait import invoke_wait
+
         check_name(name)
         provider, name = resolve_region(self, name, provider, region)
         prov = self.provider(provider)
@@ -495,7 +516,8 @@ class DeploymentManager:
             local = True
             if note is not None:
                 note(SANDBOX_INVOKE_NOTE)
-        return self._guard(lambda: prov.invoke(ctx, dict(payload or {}), local=local, timeout=timeout))
+        wait = invoke_wait(ctx.record, prov, timeout)
+        return lambda payload: self._guard(lambda: prov.invoke(ctx, dict(payload or {}), local=local, timeout=wait))
 
     def logs(self, name: str, provider: str | None = None, tail: int = 100, region: str | None = None) -> str:
         """Recent log output of a deployment (provider: default the recorded one; region: a group's member)."""

@@ -1,5 +1,5 @@
 """The ``weave`` command line: deploy, plan, deployments, undeploy, status, invoke, logs,
-metrics, init, package, sandbox and help.
+metrics, bench, alarm, init, package, sandbox and help.
 
 Exit codes: 0 ok, 1 the operation failed, 2 usage error (bad flags or input;
 nothing was created), 130 interrupted (Ctrl-C). Each error is printed once,
@@ -33,13 +33,15 @@ HELP = {
     "invoke": "call a deployed weave and print its JSON answer",
     "logs": "show a deployment's log lines (--since, --filter, --tail; --follow keeps printing)",
     "metrics": "summarise a deployment's requests: counts, errors, latency percentiles, tokens",
+    "bench": "load-test a deployment: n requests, c at once; throughput, errors, latency percentiles",
+    "alarm": "create, list or remove an alarm on a deployment's error rate or p95 latency (aws, gcp)",
     "init": "write a starter .weave.yaml that deploys as is",
     "package": "write the artifact a deploy would ship, without deploying",
     "sandbox": "start, stop or show the local AWS and Cloud Functions stand-ins",
     "help": "show the help of the weave command or of one command",
 }
 # commands that change something a later undeploy would remove (their Ctrl-C hint says how to clean up)
-CHANGING = ("deploy", "undeploy")
+CHANGING = ("deploy", "undeploy", "alarm")
 
 
 class WeaveParser(argparse.ArgumentParser):
@@ -247,8 +249,9 @@ def _on_deployment(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Te
     if cmd == "invoke":
         from .shared import invoke_payload
 
-        result = mgr.invoke(args.name, provider, invoke_payload(args.input, args.weave, args.json), local=args.local,
-                            note=lambda text: err.write(f"note: {text}\n"), **_region(args))
+        text = stdin.read().rstrip("\r\n") if args.input == "-" else args.input  # --input -: the text from stdin
+        result = mgr.invoke(args.name, provider, invoke_payload(text, args.weave, args.json), local=args.local,
+                            timeout=args.timeout, note=lambda text: err.write(f"note: {text}\n"), **_region(args))
         out.write(json.dumps(result, indent=2) + "\n")
         return 0
     if cmd in ("logs", "metrics"):  # a deployment group's member: the region given, or the group's only one
@@ -263,6 +266,11 @@ def _on_deployment(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Te
         from .observe import cli_metrics
 
         return cli_metrics(mgr, args, provider, out)
+    if cmd in ("bench", "alarm"):
+        from .ops_cli import alarm_command, bench_command
+
+        command = bench_command if cmd == "bench" else alarm_command
+        return command(mgr, provider, args, out, err, stdin, _is_terminal(stdin))
     raise ConfigError(f"unknown command {cmd}")
 
 

@@ -290,9 +290,11 @@ class WeaveMagics(Magics, Configurable):
         args = parse_argstring(self.weave_invoke, line)
         from .shared import invoke_payload
 
+        if args.input == "-":
+            raise UsageError("--input - reads standard input, which a notebook cell does not have; pass the text: --input \"...\"")
         with self._friendly():
             payload = invoke_payload(_unquote(args.input), args.weave, _unquote(args.json) if args.json else None)
-            result = self._manager().invoke(args.name, args.provider, payload, local=args.local,
+            result = self._manager().invoke(args.name, args.provider, payload, local=args.local, timeout=args.timeout,
                                             note=lambda text: print(f"note: {text}"), **_region(args))
         return InvokeResult(result) if isinstance(result, dict) else result
 
@@ -343,6 +345,61 @@ class WeaveMagics(Magics, Configurable):
 
                 display(Image(data=png, format="png"))
         return frame
+
+    @line_magic
+    @help_flag
+    @magic_arguments("bench")
+    def weave_bench(self, line: str = "") -> Any:
+        """Load-test a deployment: -n requests, -c at once, through the same call as %weave_invoke.
+
+        Shows a progress bar, the report (throughput, errors by status, p50/p95/p99 latency by
+        nearest rank) and a latency histogram; returns a DataFrame with one row per request.
+        More than 1000 requests asks first (--yes skips the question).
+        """
+        args = parse_argstring(self.weave_bench, line)
+        from ..core.bench import CONFIRM_ABOVE, needs_confirmation
+        from .ops_api import bench_in_cell
+        from .shared import invoke_payload
+
+        mgr = self._manager()
+        provider = self._provider(mgr, args.name, args.provider)
+        if needs_confirmation(args.requests) and not args.yes:
+            try:
+                answer = (self.ask or input)(f"Send {args.requests} requests (more than {CONFIRM_ABOVE}) to {args.name!r}? [y/N] ")
+            except (EOFError, StdinNotImplementedError):
+                raise UsageError(f"cannot ask before sending {args.requests} requests here; add --yes") from None
+            if (answer or "").strip().lower() not in YES:
+                print("cancelled: nothing was sent")
+                return None
+        with self._friendly():
+            payload = invoke_payload(_unquote(args.input), args.weave)
+            return bench_in_cell(mgr, args.name, provider, args.requests, args.concurrency, payload, args.timeout,
+                                 widgets=self.progress in ("auto", "widgets"))
+
+    @line_magic
+    @help_flag
+    @magic_arguments("alarm")
+    def weave_alarm(self, line: str = "") -> Any:
+        """Create an alarm on a deployment's --error-rate PERCENT or --p95-ms MS (aws, gcp), or --list / --delete ALARM.
+
+        Returns the deployment's alarms as a DataFrame (the Plan with --dry-run).
+        """
+        args = parse_argstring(self.weave_alarm, line)
+        from ..core.alarms import Alarms, alarm_spec
+        from .ops_api import alarms_frame
+
+        mgr = self._manager()
+        provider = self._provider(mgr, args.name, args.provider)
+        with self._friendly():
+            alarms = Alarms(mgr)
+            if args.list:
+                return alarms_frame(alarms.list(args.name, provider))
+            if args.delete:
+                result = alarms.delete(args.name, args.delete, provider, dry_run=args.dry_run)
+            else:
+                spec = alarm_spec(args.error_rate, args.p95_ms, _unquote(args.email) if args.email else None, args.period)
+                result = alarms.create(args.name, spec, provider, dry_run=args.dry_run)
+        return result if args.dry_run else alarms_frame(result)
 
 
 class _Quiet:

@@ -158,6 +158,7 @@ class DeploymentProvider(ABC):
     options_model: ClassVar[type[BaseModel]] = NoOptions
     description: ClassVar[str] = ""
     region_default: ClassVar[str | None] = None  # recorded from the first row on, so even a failed deploy shows it
+    timeout_default: ClassVar[float | None] = None  # the deployment's request timeout when none is set (None: no limit)
 
     def __init__(self, auth: "AuthenticationManager") -> None:
         self.auth = auth
@@ -328,7 +329,12 @@ class DeploymentProvider(ABC):
         """Call the deployed endpoint with ``payload`` and return the decoded JSON answer.
 
         The default POSTs to the recorded endpoint; providers override it to
-        sign requests or to run the artifact locally.
+        sign requests or to run the artifact locally. ``timeout`` is the wait
+        the manager chose (:mod:`weave_nb.core.invoke_wait`).
+
+        Raises:
+            EndpointError: the weave answered an error status (``.status``).
+            InvokeTimeout: no answer within ``timeout`` seconds.
         """
         from ..core.http_call import post_json
         from ..core.errors import WeaveError

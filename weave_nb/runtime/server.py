@@ -172,6 +172,9 @@ def _record_refusal(status: int, headers: dict) -> None:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     reuse_port = False
+    # the listen backlog: socketserver's default of 5 drops connections beyond it under load (`weave bench -c 8`),
+    # and each dropped SYN is retried by the client only after a second
+    request_queue_size = 128
 
     def server_bind(self) -> None:
         if self.reuse_port and hasattr(socket, "SO_REUSEPORT"):

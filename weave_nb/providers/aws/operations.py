@@ -29,7 +29,7 @@ from .settings import ALIAS, FUNCTION_PREFIX, ROLE_PREFIX, TAG_MANAGED, TAG_NAME
 from ...core.log_lines import LogEntry, select
 from ..base import DeployContext, DeploymentProvider
 
-DELETE_ORDER = ("permission", "function-url", "api", "alias", "version", "function", "role-policy", "role-log-policy", "role",
+DELETE_ORDER = ("alarm", "sns-subscription", "sns-topic", "permission", "function-url", "api", "alias", "version", "function", "role-policy", "role-log-policy", "role",
                 "log-group")
 
 

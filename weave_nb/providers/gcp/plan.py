@@ -247,9 +247,10 @@ class GcpPlanner:
             adopt = ownership.check("label", f"Cloud Function {name}", dict(fn.labels), ctx.owner,
                                     bool(options.get("adopt")), ctx.name)
             found.append((name, fn, adopt))
-        if not found:
+        alarms = self.alarm_delete_steps(ctx) if hasattr(self, "alarm_delete_steps") else []  # alert policies first
+        if not found and not alarms:
             raise NotFound(f"no gcp function for {ctx.name!r} exists", "list them with `weave deployments`")
-        steps: list[PlannedStep] = []
+        steps: list[PlannedStep] = list(alarms)
         for name, fn, adopt in found:
             short, region = name.rsplit("/", 1)[-1], name.split("/")[3]
             if adopt:

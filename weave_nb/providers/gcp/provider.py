@@ -24,6 +24,7 @@ from ...core.config import DeploymentConfig, DeploymentInfo, DeploymentStatus
 from ...core import ownership
 from ...core.errors import ConfigError, CredentialsError, NotFound, WeaveError
 from ..base import DeployContext, DeploymentProvider
+from .alarms import GcpAlarms
 from .plan import MEMORY, GcpPlanner, function_summary
 from .steps import GcpSteps
 
@@ -67,13 +68,14 @@ class GcpOptions(BaseModel):
     keep_on_failure: bool = Field(default=False, description="keep what a failed deploy made instead of rolling back")
 
 
-class GcpProvider(GcpPlanner, GcpSteps, DeploymentProvider):
+class GcpProvider(GcpAlarms, GcpPlanner, GcpSteps, DeploymentProvider):
     """Deploy to Cloud Functions (2nd gen)."""
 
     name = "gcp"
     extra = "gcp"
     options_model = GcpOptions
     description = "Google Cloud Functions (2nd gen) HTTP function"
+    timeout_default = 60.0  # the function timeout the planner sets when none is given
     default_region = "us-central1"
     list_page_size = 100
 

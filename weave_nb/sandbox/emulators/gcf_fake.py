@@ -37,6 +37,9 @@ identity token for an assertion with ``target_audience``; ``identity_token(aud)`
 makes one for tests. Pointed at by ``GCE_METADATA_HOST``/``GCE_METADATA_IP``, the
 fake also answers as a metadata server (ping, project id, default account, access
 token, identity token for an ``audience``), as captured in wire3.
+The same server also fakes two Cloud Monitoring v3 REST resources,
+``projects.alertPolicies`` and ``projects.notificationChannels`` (create, get,
+list, patch, delete; see ``monitoring_fake``), for ``weave alarm`` on gcp.
 Not implemented: API authentication, quotas, event triggers, secrets, VPC, builds
 (``requirements.txt`` is not installed), operation cancel, 1st-gen functions.
 
@@ -71,6 +74,7 @@ from weave_nb.sandbox.emulators.gcf_fake_logging import LogStore
 from weave_nb.sandbox.emulators.gcf_fake_operations import Operation, OperationsMixin
 from weave_nb.sandbox.emulators.gcf_fake_tokens import InvokerMixin
 from weave_nb.sandbox.emulators.gcf_fake_process import SourceError, validate_source_zip
+from weave_nb.sandbox.emulators.monitoring_fake import FakeMonitoring
 
 __all__ = ["FakeCloudFunctions"]
 
@@ -120,6 +124,7 @@ class FakeCloudFunctions(OperationsMixin, InvokerMixin):
         self._workdir_arg = workdir
         self._workdir: str | None = None
         self._lock = threading.RLock()
+        self.monitoring = FakeMonitoring(self._lock)  # Cloud Monitoring v3 alert policies and channels, same server
         self._functions: dict[str, dict] = {}
         self._ops: dict[str, Operation] = {}
         self._busy: dict[str, str] = {}  # function name -> running operation name
