@@ -30,6 +30,8 @@ from .executor import DisplayOnlyExecutor, Executor
 from ..providers.base import DeployContext, DeploymentProvider
 from .listing import Listing, effective_status, merge_live, split_owners
 from .registry import load_provider_class, provider_names
+from .regions import deploy_group, destroy_group, group_of, group_request, plan_group
+from .regions import resolve as resolve_region, shown as shown_member
 from ..runtime.errors import scrub
 
 
@@ -96,7 +98,7 @@ class DeploymentManager:
         """
         if given:
             return given.strip().lower()
-        found = sorted({d.provider for d in self.inventory.list() if d.name == name})
+        found = sorted({d.provider for d in self.inventory.list() if d.name == name or d.details.get("group") == name})
         if len(found) > 1:
             from .errors import ConfigError
 
@@ -209,7 +211,13 @@ class DeploymentManager:
 
     # operations -----------------------------------------------------------
     def plan(self, values: Any, defaults: Mapping[str, Any] | None = None, sink: Sink = null_sink) -> Plan:
-        """What a deploy would do, without doing it (a dry run)."""
+        """What a deploy would do, without doing it (a dry run).
+
+        A region list (``region="us-east-1,eu-west-1"``) plans a deployment group: one plan with each region's steps.
+        """
+        regions = group_request(self, values, defaults)
+        if regions is not None:
+            return plan_group(self, values, defaults, sink, regions)
         config, provider, artifact = self._prepare(values, defaults)
         return self._planned(config, provider, artifact, sink, self.settings_hash(config))[1]
 
@@ -241,6 +249,9 @@ class DeploymentManager:
         """
         if dry_run:
             return self.plan(values, defaults, sink)  # the same plan, given to the display-only executor
+        regions = group_request(self, values, defaults)
+        if regions is not None:  # a deployment group: one member per region (see core.regions)
+            return deploy_group(self, values, defaults, sink, regions)
         config, provider, artifact = self._prepare(values, defaults)
         settings = self.settings_hash(config)
         with self._changing(config.provider, config.name):
@@ -293,7 +304,7 @@ class DeploymentManager:
             ctx.reporter.emit(Done(ok=info.status == DeploymentStatus.ACTIVE, message=info.message or "deployed", info=info))
             return info
 
-    def status(self, name: str, provider: str | None = None) -> DeploymentInfo:
+    def status(self, name: str, provider: str | None = None, region: str | None = None) -> DeploymentInfo:
         """The live status of one deployment, by the same rule as :meth:`list` (``effective_status``).
 
         Args:
@@ -305,7 +316,7 @@ class DeploymentManager:
             ConfigError: ``name`` is not a valid deployment name.
         """
         check_name(name)
-        provider = self.provider_of(name, provider)
+        provider, name = resolve_region(self, name, provider, region)  # a group's member (region: which one)
         prov = self.provider(provider)
         ctx = self.context(provider, name)
         try:
@@ -317,7 +328,7 @@ class DeploymentManager:
         return effective_status(ctx.record, live, locked=self.inventory.is_locked(provider, name))
 
     def destroy(self, name: str, provider: str | None = None, sink: Sink = null_sink, dry_run: bool = False,
-                **options: Any) -> DeploymentInfo | Plan:
+                region: str | None = None, **options: Any) -> DeploymentInfo | Plan:
         """Remove every resource a deployment made and forget it (or, with ``dry_run``, return the undeploy plan).
 
         ``provider`` defaults to the one the deployment is recorded on.
@@ -331,8 +342,15 @@ class DeploymentManager:
             ForeignResource: a resource to delete was not made by this inventory; nothing was removed.
             WeaveError: a resource could not be removed (the rest is kept on record).
             ConfigError: ``name`` is not a valid deployment name (nothing is looked up or created).
+
+        A deployment group (see :mod:`~weave_nb.core.regions`) is removed from every region, or only from ``region``.
         """
         check_name(name)
+        group = group_of(self, name, provider) if region is None else None
+        if group is not None:
+            return destroy_group(self, name, group[0], group[1], sink, dry_run, **options)
+        if region is not None:
+            provider, name = resolve_region(self, name, provider, region)
         provider = self.provider_of(name, provider)
         prov = self.provider(provider)
         if dry_run:
@@ -425,6 +443,7 @@ class DeploymentManager:
             out.notes.append(f"{hidden} deployment(s) made by other inventories are not shown: `weave deployments --all-owners` lists them")
         for pname, rest in by_provider.items():
             out.deployments.extend(merge_live(rest, None, functools.partial(self.inventory.is_locked, pname)))
+        out.deployments = [shown_member(d) for d in out.deployments]  # a group's members listed under the group's name
         out.deployments.sort(key=lambda d: (d.created_at, d.name), reverse=True)
         boxed = sorted({d.provider for d in out.deployments if d.details.get("sandbox")})
         if boxed:
@@ -466,7 +485,7 @@ class DeploymentManager:
             pass
 
     def invoke(self, name: str, provider: str | None = None, payload: Mapping[str, Any] | None = None, local: bool = False,
-               timeout: float | None = None, note: Callable[[str], None] | None = None) -> Any:
+               timeout: float | None = None, note: Callable[[str], None] | None = None, region: str | None = None) -> Any:
         """Call a deployed weave and return its JSON answer (provider: default the recorded one).
 
         An aws deployment made in the sandbox runs its deployed zip locally
@@ -481,10 +500,10 @@ class DeploymentManager:
             InvokeTimeout: no answer within the wait ("no answer within S s").
             EndpointError: the weave answered an error status.
         """
-        return self.invoker(name, provider, local=local, timeout=timeout, note=note)(payload)
+        return self.invoker(name, provider, local=local, timeout=timeout, note=note, region=region)(payload)
 
     def invoker(self, name: str, provider: str | None = None, local: bool = False, timeout: float | None = None,
-                note: Callable[[str], None] | None = None) -> Callable[[Mapping[str, Any] | None], Any]:
+                note: Callable[[str], None] | None = None, region: str | None = None) -> Callable[[Mapping[str, Any] | None], Any]:
         """The call :meth:`invoke` makes, resolved once: a function of the payload (``weave bench`` calls it many times).
 
         Raises:
@@ -494,7 +513,7 @@ class DeploymentManager:
         from .invoke_wait import invoke_wait
 
         check_name(name)
-        provider = self.provider_of(name, provider)
+        provider, name = resolve_region(self, name, provider, region)
         prov = self.provider(provider)
         ctx = self.context(provider, name)
         if ctx.record is None and not local:
@@ -506,10 +525,10 @@ class DeploymentManager:
         wait = invoke_wait(ctx.record, prov, timeout)
         return lambda payload: self._guard(lambda: prov.invoke(ctx, dict(payload or {}), local=local, timeout=wait))
 
-    def logs(self, name: str, provider: str | None = None, tail: int = 100) -> str:
-        """Recent log output of a deployment (provider: default the recorded one)."""
+    def logs(self, name: str, provider: str | None = None, tail: int = 100, region: str | None = None) -> str:
+        """Recent log output of a deployment (provider: default the recorded one; region: a group's member)."""
         check_name(name)
-        provider = self.provider_of(name, provider)
+        provider, name = resolve_region(self, name, provider, region)
         prov = self.provider(provider)
         ctx = self.context(provider, name)
         if ctx.record is None:
@@ -517,7 +536,7 @@ class DeploymentManager:
         return self._guard(lambda: prov.logs(ctx, tail=tail))
 
     def read_logs(self, name: str, provider: str | None = None, since: Any = None, filter: str | None = None,
-                  tail: int | None = None) -> list[Any]:
+                  tail: int | None = None, region: str | None = None) -> list[Any]:
         """A deployment's log lines (:class:`~weave_nb.core.log_lines.LogEntry`), oldest first.
 
         Args:
@@ -531,11 +550,11 @@ class DeploymentManager:
         from .log_lines import parse_since
 
         when = parse_since(since)
-        prov, ctx = self._recorded(name, provider)
+        prov, ctx = self._recorded(name, provider, region)
         return self._guard(lambda: prov.read_logs(ctx, when, filter or None, tail))
 
     def follow_logs(self, name: str, provider: str | None = None, since: Any = None, filter: str | None = None,
-                    tail: int | None = None) -> Any:
+                    tail: int | None = None, region: str | None = None) -> Any:
         """The lines :meth:`read_logs` answers, then each new one as it is written; stop by leaving the loop (or Ctrl-C).
 
         Bad input and an unknown name fail here, before the first line is read.
@@ -543,7 +562,7 @@ class DeploymentManager:
         from .log_lines import parse_since
 
         when = parse_since(since)
-        prov, ctx = self._recorded(name, provider)
+        prov, ctx = self._recorded(name, provider, region)
         lines = prov.follow_logs(ctx, when, filter or None, tail)
 
         def guarded() -> Any:
@@ -563,10 +582,10 @@ class DeploymentManager:
 
         return guarded()
 
-    def _recorded(self, name: str, provider: str | None) -> tuple[DeploymentProvider, DeployContext]:
-        """The provider and context of a recorded deployment (NotFound otherwise)."""
+    def _recorded(self, name: str, provider: str | None, region: str | None = None) -> tuple[DeploymentProvider, DeployContext]:
+        """The provider and context of a recorded deployment (NotFound otherwise); a group's member in ``region``."""
         check_name(name)
-        provider = self.provider_of(name, provider)
+        provider, name = resolve_region(self, name, provider, region)
         prov = self.provider(provider)
         ctx = self.context(provider, name)
         if ctx.record is None:

@@ -184,7 +184,8 @@ def undeploy(name: str, provider: str | None = None, *, sink: Sink | None = None
         sink: a callback receiving progress events; default: print lines, as :func:`deploy` does
             (``sink=lambda event: None`` for none).
         manager: a DeploymentManager to use instead of a new one.
-        **options: provider options such as ``keep_image`` or ``purge_logs``.
+        **options: provider options such as ``keep_image`` or ``purge_logs``; ``region`` removes only that
+            region of a deployment group (default: every region).
 
     Returns:
         The DeploymentInfo, status ``destroyed``.
@@ -203,18 +204,18 @@ def undeploy(name: str, provider: str | None = None, *, sink: Sink | None = None
     return _mgr(manager).destroy(name, api_args.provider(provider), sink=sink, **options)
 
 
-def status(name: str, provider: str | None = None, manager: Any = None) -> DeploymentInfo:
-    """The live status of one deployment (provider: default the one it is recorded on).
+def status(name: str, provider: str | None = None, manager: Any = None, *, region: str | None = None) -> DeploymentInfo:
+    """The live status of one deployment (provider: default the one it is recorded on; region: a group's region).
 
     Raises:
         NotFound: nothing by that name is recorded (or found on ``provider``).
     """
     check_name(name)
-    return _mgr(manager).status(name, api_args.provider(provider))
+    return _mgr(manager).status(name, api_args.provider(provider), **({"region": region} if region else {}))
 
 
 def invoke(name: str, input: str = "", provider: str | None = None, weave: str | None = None, manager: Any = None,
-           *, data: str | Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+           *, data: str | Mapping[str, Any] | None = None, region: str | None = None, **kwargs: Any) -> Any:
     """Call a deployed weave and return its JSON answer (provider: default the one it is recorded on).
 
     Args:
@@ -224,6 +225,7 @@ def invoke(name: str, input: str = "", provider: str | None = None, weave: str |
         weave: which weave of the file to run (default: the only one).
         manager: a DeploymentManager to use instead of a new one.
         data: the whole request body, a JSON object (text or mapping); ``input`` and ``weave`` override its fields.
+        region: for a deployment group in several regions, which one.
         **kwargs: ``local``, ``timeout`` (see ``DeploymentManager.invoke``).
 
     Raises:
@@ -234,7 +236,7 @@ def invoke(name: str, input: str = "", provider: str | None = None, weave: str |
     api_args.invoke_args(input, weave, kwargs)
     # a sandbox aws deployment runs its zip here: say so, as the CLI and the magic do
     return _mgr(manager).invoke(name, provider, invoke_payload(input, weave, data), note=lambda text: print(f"note: {text}"),
-                                **kwargs)
+                                **({"region": region} if region else {}), **kwargs)
 
 
 def provider_options(provider: str | None = None) -> str:
@@ -257,15 +259,15 @@ def provider_options(provider: str | None = None) -> str:
     return provider_options_help([name])
 
 
-def logs(name: str, provider: str | None = None, tail: int = 100, manager: Any = None) -> str:
+def logs(name: str, provider: str | None = None, tail: int = 100, manager: Any = None, *, region: str | None = None) -> str:
     """Recent log output of a deployment, the last ``tail`` lines (provider: default the one it is recorded on)."""
     check_name(name)
     provider, tail = api_args.provider(provider), api_args.tail(tail)
-    return _mgr(manager).logs(name, provider, tail=tail)
+    return _mgr(manager).logs(name, provider, tail=tail, **({"region": region} if region else {}))
 
 
 def read_logs(name: str, provider: str | None = None, *, since: Any = None, filter: str | None = None,
-              tail: int | None = None, manager: Any = None) -> list[Any]:
+              tail: int | None = None, manager: Any = None, region: str | None = None) -> list[Any]:
     """A deployment's log lines as :class:`~weave_nb.core.log_lines.LogEntry` items (``time``, ``text``, ``stream``).
 
     Args:
@@ -275,6 +277,7 @@ def read_logs(name: str, provider: str | None = None, *, since: Any = None, filt
         filter: keep lines containing this text (ignoring case).
         tail: keep the newest ``tail`` lines.
         manager: a DeploymentManager to use instead of a new one.
+        region: for a deployment group in several regions, which one.
 
     Raises:
         NotFound: nothing by that name; ConfigError: a bad ``since`` or ``tail``.
@@ -283,11 +286,12 @@ def read_logs(name: str, provider: str | None = None, *, since: Any = None, filt
     provider = api_args.provider(provider)
     if tail is not None:
         tail = api_args.tail(tail)
-    return _mgr(manager).read_logs(name, provider, since=since, filter=filter, tail=tail)
+    return _mgr(manager).read_logs(name, provider, since=since, filter=filter, tail=tail,
+                                   **({"region": region} if region else {}))
 
 
 def metrics(name: str, provider: str | None = None, *, since: Any = "1h", summary: bool = False,
-            manager: Any = None) -> Any:
+            manager: Any = None, region: str | None = None) -> Any:
     """The requests a deployment answered since ``since``, parsed from its logs.
 
     Args:
@@ -297,6 +301,7 @@ def metrics(name: str, provider: str | None = None, *, since: Any = "1h", summar
         summary: return the :class:`~weave_nb.core.records.Summary` (counts, error rate,
             nearest-rank p50/p95/p99, tokens) instead of the DataFrame.
         manager: a DeploymentManager to use instead of a new one.
+        region: for a deployment group in several regions, which one.
 
     Returns:
         A pandas DataFrame, one row per request (``time`` datetime64[ns, UTC], ``status`` int64,
@@ -311,5 +316,10 @@ def metrics(name: str, provider: str | None = None, *, since: Any = "1h", summar
 
     check_name(name)
     provider = api_args.provider(provider)
-    records = read_requests(_mgr(manager), name, provider, since)
+    mgr = _mgr(manager)
+    if region:  # a deployment group's member
+        from ..core.regions import resolve
+
+        provider, name = resolve(mgr, name, provider, region)
+    records = read_requests(mgr, name, provider, since)
     return summarize(records, price_of=price_lookup()) if summary else requests_frame(records)

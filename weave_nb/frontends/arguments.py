@@ -50,7 +50,8 @@ _DEPLOY: list[Arg] = [
     (("--name", "-n"), dict(help="deployment name (letters, digits, '-', '_')")),
     (("--provider", "-p"), dict(help="where to deploy: local (default), aws, gcp, docker, or a plug-in")),
     (("--type",), dict(dest="type", help="deployment type: lambda (aws), function (gcp), container (docker), process (local)")),
-    (("--region", "-r"), dict(help="cloud region, e.g. us-east-1 or us-central1")),
+    (("--region", "-r"), dict(help="cloud region, e.g. us-east-1 or us-central1; aws/gcp: a comma-separated list "
+                               "(us-east-1,eu-west-1) deploys one group to each")),
     (("--config", "-c"), dict(dest="weave_file", metavar="WEAVE_FILE", help="the .weave.yaml file (default: the one in the current folder)")),
     (("--memory",), dict(dest="memory_mb", type=int, metavar="MB", help="memory in MB")),
     (("--timeout",), dict(dest="timeout_seconds", type=int, metavar="SECONDS", help="request timeout in seconds")),
@@ -140,6 +141,12 @@ COMMANDS: dict[str, list[Arg]] = {
         (("--dry-run",), dict(dest="dry_run", action="store_true", help="show the plan and stop")),
     ],
 }
+
+# A deployment group's region (see weave_nb.core.regions): which member status, invoke, logs and metrics act on;
+# undeploy removes every region unless one is given.
+REGION_PICK: Arg = (("--region", "-r"), dict(help="for a deployment group: which region (undeploy: only this one; default every region)"))
+for _command in ("undeploy", "status", "invoke", "logs", "metrics"):
+    COMMANDS[_command].append(REGION_PICK)
 
 # The command line's own commands and flags: init, package, sandbox (the magics have %weave_sandbox) and
 # help; --output (a magic returns a DataFrame or a DeploymentInfo instead); --profile of undeploy and

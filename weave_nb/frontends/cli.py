@@ -248,15 +248,15 @@ def _on_deployment(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Te
     if cmd == "undeploy":
         opts = {k: True for k in ("keep_image", "purge_logs", "adopt") if getattr(args, k)}
         if args.dry_run:
-            out.write(mgr.destroy(args.name, provider, dry_run=True, **opts).render() + "\n")
+            out.write(mgr.destroy(args.name, provider, dry_run=True, **_region(args), **opts).render() + "\n")
             return 0
         if not args.force and not _confirm(f"Remove {args.name!r} and everything it made on {provider}? [y/N] ", out, stdin):
             out.write("cancelled\n")
             return 1
-        mgr.destroy(args.name, provider, sink=_sink(out), **opts)
+        mgr.destroy(args.name, provider, sink=_sink(out), **_region(args), **opts)
         return 0
     if cmd == "status":
-        info = mgr.status(args.name, provider)
+        info = mgr.status(args.name, provider, **_region(args))
         data = info.model_dump(mode="json", exclude={"resources", "settings_hash"})
         data["resources"] = [f"{r.kind} {r.id}" for r in info.resources]
         if args.output == "json":
@@ -269,9 +269,13 @@ def _on_deployment(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Te
 
         text = stdin.read().rstrip("\r\n") if args.input == "-" else args.input  # --input -: the text from stdin
         result = mgr.invoke(args.name, provider, invoke_payload(text, args.weave, args.json), local=args.local,
-                            timeout=args.timeout, note=lambda text: err.write(f"note: {text}\n"))
+                            timeout=args.timeout, note=lambda text: err.write(f"note: {text}\n"), **_region(args))
         out.write(json.dumps(result, indent=2) + "\n")
         return 0
+    if cmd in ("logs", "metrics"):  # a deployment group's member: the region given, or the group's only one
+        from ..core.regions import resolve
+
+        provider, args.name = resolve(mgr, args.name, provider, getattr(args, "region", None))
     if cmd == "logs":
         from .observe import cli_logs
 
@@ -337,10 +341,12 @@ def _notes(info: Any, out: TextIO) -> None:
 def _next_steps(info: Any, out: TextIO) -> None:
     """After a deploy: the commands people run next, once."""
     where = "" if info.provider == "local" else f" --provider {info.provider}"
+    regions = list((info.details or {}).get("regions") or [])
+    one = f" --region {regions[0]}" if len(regions) > 1 else ""  # a deployment group: invoke and logs pick a region
     out.write(
         "next:\n"
-        f"  weave invoke {info.name}{where} --input \"hello\"\n"
-        f"  weave logs {info.name}{where}\n"
+        f"  weave invoke {info.name}{where}{one} --input \"hello\"\n"
+        f"  weave logs {info.name}{where}{one}\n"
         f"  weave undeploy {info.name}{where}\n"
     )
 
@@ -357,6 +363,12 @@ def _confirm(prompt: str, out: TextIO, stdin: TextIO) -> bool:
     out.flush()
     answer = stdin.readline()
     return answer.strip().lower() in ("y", "yes")
+
+
+def _region(args: Any) -> dict[str, Any]:
+    """``{"region": R}`` when ``--region`` picked a deployment group's region, else nothing (older managers take no region)."""
+    region = getattr(args, "region", None)
+    return {"region": region} if region else {}
 
 
 if __name__ == "__main__":  # pragma: no cover

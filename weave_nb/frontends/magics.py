@@ -23,6 +23,7 @@ from traitlets.config import Configurable
 
 from .arguments import config_values, magic_arguments
 from ..core.errors import WeaveError
+from ..core.regions import resolve as resolve_region
 from .shared import classify
 from ..core.present import hint_line, magic_syntax, shorten_urls, with_hint
 
@@ -292,7 +293,7 @@ class WeaveMagics(Magics, Configurable):
         opts = {k: True for k in ("keep_image", "purge_logs", "adopt") if getattr(args, k)}
         if args.dry_run:
             with self._friendly():
-                return mgr.destroy(args.name, provider, dry_run=True, **opts)
+                return mgr.destroy(args.name, provider, dry_run=True, **_region(args), **opts)
         if self.confirm_undeploy and not args.force:
             try:
                 answer = (self.ask or input)(f"Remove {args.name!r} and everything it made on {provider}? [y/N] ")
@@ -301,7 +302,7 @@ class WeaveMagics(Magics, Configurable):
             if (answer or "").strip().lower() not in YES:
                 print("cancelled: nothing was removed")
                 return None
-        return self._run(f"undeploy {args.name}", False, lambda view: mgr.destroy(args.name, provider, sink=view, **opts))
+        return self._run(f"undeploy {args.name}", False, lambda view: mgr.destroy(args.name, provider, sink=view, **_region(args), **opts))
 
     @line_magic
     @help_flag
@@ -310,7 +311,7 @@ class WeaveMagics(Magics, Configurable):
         """The live status of one deployment (a DeploymentInfo)."""
         args = parse_argstring(self.weave_status, line)
         with self._friendly():
-            return self._manager().status(args.name, args.provider)
+            return self._manager().status(args.name, args.provider, **_region(args))
 
     @line_magic
     @help_flag
@@ -325,7 +326,7 @@ class WeaveMagics(Magics, Configurable):
         with self._friendly():
             payload = invoke_payload(_unquote(args.input), args.weave, _unquote(args.json) if args.json else None)
             result = self._manager().invoke(args.name, args.provider, payload, local=args.local, timeout=args.timeout,
-                                            note=lambda text: print(f"note: {text}"))
+                                            note=lambda text: print(f"note: {text}"), **_region(args))
         return InvokeResult(result) if isinstance(result, dict) else result
 
     @line_magic
@@ -340,7 +341,8 @@ class WeaveMagics(Magics, Configurable):
         mgr = self._manager()
         provider = self._provider(mgr, args.name, args.provider)
         with self._friendly():
-            print_logs(mgr, args.name, provider, _unquote(args.since or "") or None, _unquote(args.filter or "") or None,
+            provider, name = resolve_region(mgr, args.name, provider, args.region)  # a deployment group's member
+            print_logs(mgr, name, provider, _unquote(args.since or "") or None, _unquote(args.filter or "") or None,
                        args.tail, args.follow, lambda text: print(text, flush=True), print)
 
     @line_magic
@@ -359,7 +361,8 @@ class WeaveMagics(Magics, Configurable):
         provider = self._provider(mgr, args.name, args.provider)
         with self._friendly():
             since = parse_since(_unquote(args.since))
-            records = read_requests(mgr, args.name, provider, since)
+            provider, member = resolve_region(mgr, args.name, provider, args.region)  # a deployment group's member
+            records = read_requests(mgr, member, provider, since)
         print(summary_text(args.name, provider, since, summarize(records, price_of=price_lookup())))
         frame = requests_frame(records)
         if len(frame):
@@ -476,3 +479,9 @@ def unload_ipython_extension(ipython: Any) -> None:
         del line["weave_sandbox"]
     ipython.magics_manager.registry.pop("SandboxMagics", None)
     ipython.configurables[:] = [c for c in ipython.configurables if not isinstance(c, WeaveMagics)]
+
+
+def _region(args: Any) -> dict[str, Any]:
+    """``{"region": R}`` when ``--region`` picked a deployment group's region, else nothing (older managers take no region)."""
+    region = getattr(args, "region", None)
+    return {"region": region} if region else {}

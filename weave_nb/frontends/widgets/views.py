@@ -340,7 +340,8 @@ class DeploymentsBoard(w.VBox, _Worker):
         """
         listing = self.manager.list(provider=provider)
         self.model.notes = list(listing.notes)
-        self.model.rows = [d.row() for d in listing.deployments]
+        # a deployment group's region is listed under its member name, so Invoke and Undeploy act on that one region
+        self.model.rows = [{**d.row(), "name": d.details.get("member") or d.name} for d in listing.deployments]
         return listing
 
     def invoke(self) -> Future | None:
