@@ -247,9 +247,19 @@ def test_cli_group_deploy_list_invoke_and_undeploy(aws):
     assert code == 2 and "us-east-1" in err and "--region" in err
     code, out, err = run("metrics", "demo", "--region", "eu-west-1")
     assert code == 0, err
+    code, out, err = run("alarm", "demo", "--p95-ms", "800")
+    assert code == 2 and "eu-west-1" in err and "--region" in err
+    code, out, err = run("alarm", "demo", "--p95-ms", "800", "--region", "eu-west-1")
+    assert code == 0, err
+    cw = client(aws, "cloudwatch", "eu-west-1")
+    assert [a["Threshold"] for a in cw.describe_alarms()["MetricAlarms"]] == [800.0]
+    assert client(aws, "cloudwatch", "us-east-1").describe_alarms()["MetricAlarms"] == []
+    code, out, err = run("bench", "demo", "-n", "3")
+    assert code == 2 and "--region" in err
     code, out, err = run("undeploy", "demo", "--force")
     assert code == 0, err
     assert functions(aws, "us-east-1") == functions(aws, "eu-west-1") == []
+    assert cw.describe_alarms()["MetricAlarms"] == []  # the region's alarm went with it
 
 
 def test_cli_reports_each_region_and_exits_1_when_one_fails(aws):

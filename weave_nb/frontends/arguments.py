@@ -142,10 +142,11 @@ COMMANDS: dict[str, list[Arg]] = {
     ],
 }
 
-# A deployment group's region (see weave_nb.core.regions): which member status, invoke, logs and metrics act on;
+# A deployment group's region (see weave_nb.core.regions): which member status, invoke, logs, metrics, bench and
+# alarm act on;
 # undeploy removes every region unless one is given.
 REGION_PICK: Arg = (("--region", "-r"), dict(help="for a deployment group: which region (undeploy: only this one; default every region)"))
-for _command in ("undeploy", "status", "invoke", "logs", "metrics"):
+for _command in ("undeploy", "status", "invoke", "logs", "metrics", "bench", "alarm"):
     COMMANDS[_command].append(REGION_PICK)
 
 # The command line's own commands and flags: init, package, sandbox (the magics have %weave_sandbox) and

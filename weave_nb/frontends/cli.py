@@ -285,7 +285,10 @@ def _on_deployment(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Te
 
         return cli_metrics(mgr, args, provider, out)
     if cmd in ("bench", "alarm"):
+        from ..core.regions import resolve
         from .ops_cli import alarm_command, bench_command
+
+        provider, args.name = resolve(mgr, args.name, provider, args.region)  # a deployment group's member
 
         command = bench_command if cmd == "bench" else alarm_command
         return command(mgr, provider, args, out, err, stdin, _is_terminal(stdin))

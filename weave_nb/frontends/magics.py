@@ -394,7 +394,7 @@ class WeaveMagics(Magics, Configurable):
         from .shared import invoke_payload
 
         mgr = self._manager()
-        provider = self._provider(mgr, args.name, args.provider)
+        provider, args.name = resolve_region(mgr, args.name, self._provider(mgr, args.name, args.provider), args.region)
         if needs_confirmation(args.requests) and not args.yes:
             try:
                 answer = (self.ask or input)(f"Send {args.requests} requests (more than {CONFIRM_ABOVE}) to {args.name!r}? [y/N] ")
@@ -421,7 +421,7 @@ class WeaveMagics(Magics, Configurable):
         from .ops_api import alarms_frame
 
         mgr = self._manager()
-        provider = self._provider(mgr, args.name, args.provider)
+        provider, args.name = resolve_region(mgr, args.name, self._provider(mgr, args.name, args.provider), args.region)
         with self._friendly():
             alarms = Alarms(mgr)
             if args.list:
