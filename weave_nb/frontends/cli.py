@@ -22,7 +22,7 @@ from .shared import classify
 from ..core.options import did_you_mean
 from ..core.present import error_text
 
-LIST_COLUMNS = ["name", "provider", "status", "region", "endpoint", "created_at", "drift"]
+LIST_COLUMNS = ["name", "provider", "status", "region", "endpoint", "created_at", "drift", "traffic"]
 
 HELP = {
     "deploy": "deploy a weave (creates or updates every resource)",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-COLUMNS = ["name", "provider", "status", "region", "endpoint", "created_at", "updated_at", "drift", "health", "version", "message"]
+COLUMNS = ["name", "provider", "status", "region", "endpoint", "created_at", "updated_at", "drift", "health", "version", "message", "traffic"]
 TEXT_COLUMNS = [c for c in COLUMNS if c not in ("created_at", "updated_at")]
 
 # one health vocabulary for every provider: each provider's own word -> healthy, unhealthy, starting or missing
@@ -36,7 +36,8 @@ def deployments_frame(infos: Iterable[Any]) -> Any:
 
     Columns: name, provider, status, region, endpoint, created_at and
     updated_at (timezone-aware UTC datetimes; missing: ``NaT``), drift,
-    health (one of :data:`HEALTH`), version, message. Text columns use
+    health (one of :data:`HEALTH`), version, message, traffic (a canary's split,
+    e.g. ``v3 90% / v4 10%``). Text columns use
     pandas' ``string`` dtype, so a missing value is always ``pd.NA``.
     """
     import pandas as pd
