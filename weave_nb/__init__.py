@@ -34,6 +34,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "deploy": "frontends.api", "deployments": "frontends.api", "invoke": "frontends.api", "logs": "frontends.api", "plan": "frontends.api", "provider_options": "frontends.api",
     "status": "frontends.api", "undeploy": "frontends.api",
+    "releases": "frontends.api_releases", "rollback": "frontends.api_releases", "promote": "frontends.api_releases",
+    "Release": "core.releases",
     "AuthenticationManager": "core.auth", "CredentialProvider": "core.auth", "EnvironmentCredentialProvider": "core.auth",
     "FileCredentialProvider": "core.auth",
     "AuthConfig": "core.config", "DeploymentConfig": "core.config", "DeploymentInfo": "core.config", "DeploymentStatus": "core.config",
@@ -66,6 +68,8 @@ __all__ = sorted([
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .frontends.api import deploy, deployments, invoke, logs, plan, provider_options, status, undeploy
+    from .frontends.api_releases import promote, releases, rollback
+    from .core.releases import Release
     from .core.auth import AuthenticationManager, CredentialProvider, EnvironmentCredentialProvider, FileCredentialProvider
     from .core.config import AuthConfig, DeploymentConfig, DeploymentInfo, DeploymentStatus
     from .core.events import Done, LogLine, PlanReady, ProgressUpdate, StepFinished, StepStarted, WarningEvent

@@ -90,7 +90,8 @@ class Release:
         if self.state in (LIVE, CANARY):
             traffic = f"{round((1.0 if self.weight is None else self.weight) * 100)}%"
         state = self.state + (" (pruned)" if self.pruned else "")
-        return {"number": self.number, "state": state, "version_id": self.version_id, "traffic": traffic,
+        version = self.version_id.rsplit(os.sep, 1)[-1] if os.sep in self.version_id else self.version_id  # a local folder: its name
+        return {"number": self.number, "state": state, "version_id": version, "traffic": traffic,
                 "content_hash": self.content_hash[:12], "settings_hash": self.settings_hash[:12],
                 "created_at": self.created_at, "created_by": self.created_by, "region": self.region}
 

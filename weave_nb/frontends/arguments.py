@@ -61,6 +61,7 @@ _DEPLOY: list[Arg] = [
     (("--dry-run",), dict(dest="dry_run", action="store_true", help="show the plan and stop")),
     (("--verbose", "-v"), dict(action="store_true", help="also show progress percentages, and the traceback of an unexpected error")),
     PROFILE,
+    (("--canary",), dict(type=int, metavar="PERCENT", help="aws/gcp: send PERCENT (1-99) of the traffic to the new release, the rest to the live one; end it with weave promote or weave rollback")),
 ]
 
 _NAME_PROVIDER: list[Arg] = [
@@ -96,13 +97,21 @@ COMMANDS: dict[str, list[Arg]] = {
         (("--local",), dict(action="store_true", help="aws: run the built artifact locally with a Lambda event")),
     ],
     "logs": _NAME_PROVIDER + [(("--tail",), dict(type=_positive_int, default=100, metavar="N", help="how many lines"))],
+    "releases": list(_NAME_PROVIDER),
+    "rollback": _NAME_PROVIDER + [
+        (("--to",), dict(type=_positive_int, metavar="RELEASE", help="the release number to make live (default: the previous release; during a canary, the live one)")),
+        (("--dry-run",), dict(dest="dry_run", action="store_true", help="show the rollback plan and stop")),
+    ],
+    "promote": _NAME_PROVIDER + [
+        (("--dry-run",), dict(dest="dry_run", action="store_true", help="show the promote plan and stop")),
+    ],
 }
 
 # The command line's own commands and flags: init, package, sandbox (the magics have %weave_sandbox) and
 # help; --output (a magic returns a DataFrame or a DeploymentInfo instead); --profile of undeploy and
 # status (in a notebook, set AWS_PROFILE).
-OUTPUT_FORMATS = {"deployments": ("table", "json", "csv"), "status": ("table", "json")}
-_OUTPUT_DEFAULT = {"deployments": "table", "status": "json"}
+OUTPUT_FORMATS = {"deployments": ("table", "json", "csv"), "status": ("table", "json"), "releases": ("table", "json")}
+_OUTPUT_DEFAULT = {"deployments": "table", "status": "json", "releases": "table"}
 CLI_COMMANDS: dict[str, list[Arg]] = {
     **{command: list(args) for command, args in COMMANDS.items()},
     "init": [
@@ -137,7 +146,8 @@ CLI_ONLY_FLAGS: dict[str, set[str]] = {
     for command, args in CLI_COMMANDS.items()
 }
 
-OPTION_FLAGS = ("endpoint", "runtime", "architecture", "project", "base_image", "volumes", "push", "push_only", "keep_on_failure")
+OPTION_FLAGS = ("endpoint", "runtime", "architecture", "project", "base_image", "volumes", "push", "push_only", "keep_on_failure",
+                "canary")
 CONFIG_FLAGS = ("name", "provider", "type", "region", "weave_file", "memory_mb", "timeout_seconds", "public", "host", "port", "adopt")
 
 

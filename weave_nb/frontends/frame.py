@@ -54,3 +54,21 @@ def deployments_frame(infos: Iterable[Any]) -> Any:
         frame[col] = frame[col].astype("string")
     frame = frame.sort_values("created_at", ascending=False, kind="stable").reset_index(drop=True)
     return frame
+
+
+def releases_frame(releases: Iterable[Any]) -> Any:
+    """A DataFrame with one row per release, newest first (columns: :data:`weave_nb.core.releases.COLUMNS`).
+
+    ``created_at`` is a timezone-aware UTC datetime; the text columns use pandas' ``string`` dtype.
+    """
+    import pandas as pd
+
+    from ..core.releases import COLUMNS as RELEASE_COLUMNS
+
+    frame = pd.DataFrame([r.row() for r in releases], columns=RELEASE_COLUMNS)
+    frame["number"] = frame["number"].astype("int64")
+    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True).astype("datetime64[ns, UTC]")
+    for col in RELEASE_COLUMNS:
+        if col not in ("number", "created_at"):
+            frame[col] = frame[col].astype("string")
+    return frame
