@@ -238,8 +238,11 @@ def promote(mgr: "DeploymentManager", name: str, provider: str | None = None, dr
 def _operate(mgr: "DeploymentManager", prov: "DeploymentProvider", name: str, operation: str, choose: Any, planner: Any,
              after: Any, message: Any, dry_run: bool, sink: Sink, env: Mapping[str, str] | None) -> DeploymentInfo | Plan:
     """Plan, show and run one rollback or promote like a deploy: lock, events, journal, executor."""
+    from ..providers.base import DeploymentProvider
+
     provider = prov.name
-    if not keeps_releases(prov):
+    method = "plan_rollback" if operation == "rollback" else "plan_promote"
+    if getattr(type(prov), method) is getattr(DeploymentProvider, method):  # the contract's default: a clear refusal
         raise prov._no_releases("roll back" if operation == "rollback" else "promote a canary")
     st = store(mgr)
 

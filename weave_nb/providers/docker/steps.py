@@ -163,6 +163,7 @@ class DockerSteps:
         timeout = next((s.params.get("timeout") for s in run.plan.steps if s.key == "health"), None)
         return {"container": p["name"], "container_id": cid, "port": port, "host": p["host"],
                 "endpoint": f"http://{reach(p['host'])}:{port}", "record_details": record,
+                "version": p["image"].rsplit(":", 1)[-1],
                 **release_outputs({**p, "port": p["port"]}, timeout)}
 
     def undo_remove_started(self, run: Run, step: PlannedStep, result: dict[str, Any]) -> None:
