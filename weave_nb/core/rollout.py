@@ -242,13 +242,13 @@ def _operate(mgr: "DeploymentManager", prov: "DeploymentProvider", name: str, op
 
     provider = prov.name
     method = "plan_rollback" if operation == "rollback" else "plan_promote"
-    if getattr(type(prov), method) is getattr(DeploymentProvider, method):  # the contract's default: a clear refusal
-        raise prov._no_releases("roll back" if operation == "rollback" else "promote a canary")
     st = store(mgr)
 
     def prepare() -> tuple["DeployContext", Release, list[Release], Plan]:
         rels = st.list(provider, name)
         target = choose(rels)
+        if getattr(type(prov), method) is getattr(DeploymentProvider, method):  # the contract's default: a clear refusal
+            raise prov._no_releases("roll back" if operation == "rollback" else "promote a canary")
         values = _env_for(mgr, target, env)
         ctx = mgr.context(provider, name, sink, env=values)
         plan = mgr._guard(lambda: planner(ctx, target, rels))
@@ -287,7 +287,6 @@ def _operate(mgr: "DeploymentManager", prov: "DeploymentProvider", name: str, op
             fields["endpoint"] = run.outputs["endpoint"]
         info = ctx.save(status=DeploymentStatus.ACTIVE, version=str(run.outputs["version"]) if run.outputs.get("version") else (ctx.record.version if ctx.record else None),
                         content_hash=serving.content_hash, settings_hash=serving.settings_hash, message=text, **fields)
-        ctx.log(text)
         ctx.reporter.emit(Done(ok=True, message=text, info=info))
         return info
 
