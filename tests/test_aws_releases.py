@@ -120,3 +120,35 @@ def test_prune_deletes_old_versions_as_plan_steps(aws, monkeypatch):
         (3, "live", False), (2, "previous", False), (1, "retired", True)]
     with pytest.raises(ConfigError, match="pruned"):
         mgr.rollback("rel", "aws", to=1)
+
+
+def test_a_failed_canary_deploy_puts_the_alias_back_and_records_no_release(aws):
+    from aws_servers import Rule
+
+    from weave_nb.core.errors import WeaveError
+
+    mgr = aws.manager()
+    deploy(mgr, "Greet warmly.")
+    aws.proxy.add(Rule("PUT", r"/functions/weave-rel/url$", status=500, count=1000))  # fails after the alias was split
+    with pytest.raises(WeaveError):
+        deploy(mgr, "Greet briskly.", public=True, options={"canary": 10})
+    live = alias(aws)
+    assert live["FunctionVersion"] == "1" and not (live.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
+    assert states(mgr) == [(1, "live", "1")]
+    steps = [(s["key"], s["outcome"]) for s in mgr.inventory.journal.runs("aws", "rel")[-1]["steps"]]
+    assert ("alias", "undone") in steps
+
+
+def test_a_failed_rollback_changes_nothing(aws):
+    from aws_servers import Rule
+
+    from weave_nb.core.errors import WeaveError
+
+    mgr = aws.manager()
+    deploy(mgr, "Greet warmly.")
+    deploy(mgr, "Greet briskly.")
+    aws.proxy.add(Rule("PUT", r"/functions/weave-rel/aliases/live$", status=500, count=1000))
+    with pytest.raises(WeaveError, match="rollback failed"):
+        mgr.rollback("rel", "aws")
+    assert alias(aws)["FunctionVersion"] == "2"
+    assert states(mgr) == [(2, "live", "2"), (1, "previous", "1")]
