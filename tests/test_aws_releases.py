@@ -5,6 +5,8 @@ Every check of where traffic goes reads the ``live`` alias back with boto3.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 try:
@@ -113,7 +115,9 @@ def test_prune_deletes_old_versions_as_plan_steps(aws, monkeypatch):
         deploy(mgr, greeting)
     plan = mgr.plan({"name": "rel", "provider": "aws", "weave_text": HELLO.replace("Greet the user warmly.", "Three.")})
     assert [s.key for s in plan.steps if s.call == "delete_release"] == ["prune-1"]
+    zips = {r.number: r.details["zip"] for r in mgr.releases("rel", "aws")}
     deploy(mgr, "Three.")
+    assert not Path(zips[1]).exists() and Path(zips[2]).is_file()  # the pruned release's package copy went too
     versions = [v["Version"] for v in aws.client("lambda").list_versions_by_function(FunctionName="weave-rel")["Versions"]]
     assert versions == ["$LATEST", "2", "3"]
     assert [(n, s, mgr_r.pruned) for (n, s, _), mgr_r in zip(states(mgr), mgr.releases("rel", "aws"))] == [

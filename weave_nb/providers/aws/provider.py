@@ -320,7 +320,14 @@ class AwsProvider(AwsReleases, AwsApply, AwsOperations):
         else:
             endpoint = None
             note = f"no HTTP endpoint: call it with `weave invoke {config.name} --provider aws` (Lambda Invoke on alias {ALIAS})"
-        zip_path = Path(run.plan.steps[0].params["path"])  # earlier releases' packages stay until pruned (plan_prune)
+        zip_path = Path(run.plan.steps[0].params["path"])
+        from ...core.releases import ReleaseStore
+
+        kept = {zip_path} | {Path(r.details["zip"]) for r in ReleaseStore(run.ctx.inventory).list(self.name, config.name)
+                             if r.details.get("zip") and not r.pruned}
+        for old in zip_path.parent.glob("*.zip"):  # earlier releases' packages stay for rollback until pruned
+            if old not in kept:  # a failed deploy's package, never a release
+                old.unlink(missing_ok=True)
         run.outputs.setdefault("release_version", version)
         run.outputs["release_details"] = {"zip": str(zip_path)}
         message = f"version {version} is live"
