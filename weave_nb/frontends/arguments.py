@@ -32,6 +32,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    """An argparse type: a number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
+    return value
+
+
 PROFILE: Arg = (("--profile",), dict(metavar="PROFILE", help="aws: the AWS profile for this command (instead of AWS_PROFILE)"))
 
 _DEPLOY: list[Arg] = [
@@ -95,8 +106,36 @@ COMMANDS: dict[str, list[Arg]] = {
         (("--weave", "-w"), dict(help="which weave of the file to run (default: the only one)")),
         (("--json", "-j"), dict(dest="json", metavar="JSON", help="the whole request body, a JSON object; --input and --weave override its fields")),
         (("--local",), dict(action="store_true", help="aws: run the built artifact locally with a Lambda event")),
+        (("--timeout",), dict(type=_seconds, metavar="SECONDS", help="how long to wait for the answer (default: the deployment's own timeout plus 10 s)")),
     ],
-    "logs": _NAME_PROVIDER + [(("--tail",), dict(type=_positive_int, default=100, metavar="N", help="how many lines"))],
+    "logs": _NAME_PROVIDER + [
+        (("--tail",), dict(type=_positive_int, default=None, metavar="N",
+                           help="only the newest N lines (default: 100 without --since, all with it)")),
+        (("--since",), dict(metavar="WHEN", help="only lines since a duration ago (30s, 10m, 2h, 1d) or an ISO time")),
+        (("--filter",), dict(metavar="TEXT", help="only lines containing TEXT (ignoring case)")),
+        (("--follow", "-f"), dict(action="store_true", help="keep printing new lines until Ctrl-C")),
+    ],
+    "metrics": _NAME_PROVIDER + [
+        (("--since",), dict(default="1h", metavar="WHEN",
+                            help="requests since a duration ago (30m, 1h, 1d) or an ISO time (default 1h)")),
+    ],
+    "bench": _NAME_PROVIDER + [
+        (("-n", "--requests"), dict(dest="requests", type=_positive_int, default=100, metavar="N", help="how many requests (default 100; more than 1000 asks first)")),
+        (("-c", "--concurrency"), dict(dest="concurrency", type=_positive_int, default=4, metavar="C", help="how many at once (default 4)")),
+        (("--input", "-i"), dict(dest="input", default="", help="the input text of every request")),
+        (("--weave", "-w"), dict(help="which weave of the file to run (default: the only one)")),
+        (("--timeout",), dict(type=_seconds, metavar="SECONDS", help="the wait for each answer (default: as weave invoke)")),
+        (("--yes", "-y"), dict(action="store_true", help="do not ask before more than 1000 requests")),
+    ],
+    "alarm": _NAME_PROVIDER + [
+        (("--error-rate",), dict(dest="error_rate", type=float, metavar="PERCENT", help="alarm when more than PERCENT percent of requests fail (status >= 500)")),
+        (("--p95-ms",), dict(dest="p95_ms", type=float, metavar="MS", help="alarm when the 95th percentile latency is above MS milliseconds")),
+        (("--email",), dict(metavar="ADDRESS", help="send the alarm to this address (it must confirm the subscription)")),
+        (("--period",), dict(type=_positive_int, default=300, metavar="SECONDS", help="the window each check looks at (default 300, a multiple of 60)")),
+        (("--list",), dict(dest="list", action="store_true", help="list the deployment's alarms")),
+        (("--delete",), dict(metavar="ALARM", help="remove this alarm (its name as --list shows it)")),
+        (("--dry-run",), dict(dest="dry_run", action="store_true", help="show the plan and stop")),
+    ],
     "releases": list(_NAME_PROVIDER),
     "rollback": _NAME_PROVIDER + [
         (("--to",), dict(type=_positive_int, metavar="RELEASE", help="the release number to make live (default: the previous release; during a canary, the live one)")),

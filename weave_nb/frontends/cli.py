@@ -1,5 +1,5 @@
 """The ``weave`` command line: deploy, plan, deployments, undeploy, status, invoke, logs,
-init, package, sandbox and help.
+metrics, bench, alarm, init, package, sandbox and help.
 
 Exit codes: 0 ok, 1 the operation failed, 2 usage error (bad flags or input;
 nothing was created), 130 interrupted (Ctrl-C). Each error is printed once,
@@ -31,7 +31,10 @@ HELP = {
     "undeploy": "remove every resource a deployment made",
     "status": "show the live status of one deployment",
     "invoke": "call a deployed weave and print its JSON answer",
-    "logs": "show a deployment's recent log output",
+    "logs": "show a deployment's log lines (--since, --filter, --tail; --follow keeps printing)",
+    "metrics": "summarise a deployment's requests: counts, errors, latency percentiles, tokens",
+    "bench": "load-test a deployment: n requests, c at once; throughput, errors, latency percentiles",
+    "alarm": "create, list or remove an alarm on a deployment's error rate or p95 latency (aws, gcp)",
     "releases": "list a deployment's releases (number, state, version id, traffic)",
     "rollback": "make an earlier release live again, without rebuilding (during a canary: end it)",
     "promote": "send all of the traffic to the canary release",
@@ -41,7 +44,7 @@ HELP = {
     "help": "show the help of the weave command or of one command",
 }
 # commands that change something a later undeploy would remove (their Ctrl-C hint says how to clean up)
-CHANGING = ("deploy", "undeploy", "rollback", "promote")
+CHANGING = ("deploy", "undeploy", "alarm", "rollback", "promote")
 
 
 class WeaveParser(argparse.ArgumentParser):
@@ -223,7 +226,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> i
 
 
 def _on_deployment(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
-    """undeploy, status, invoke and logs: commands on one recorded deployment."""
+    """undeploy, status, invoke, logs and metrics: commands on one recorded deployment."""
     cmd = args.command
     mgr = _manager()
     provider = mgr.provider_of(args.name, args.provider)
@@ -249,13 +252,24 @@ def _on_deployment(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Te
     if cmd == "invoke":
         from .shared import invoke_payload
 
-        result = mgr.invoke(args.name, provider, invoke_payload(args.input, args.weave, args.json), local=args.local,
-                            note=lambda text: err.write(f"note: {text}\n"))
+        text = stdin.read().rstrip("\r\n") if args.input == "-" else args.input  # --input -: the text from stdin
+        result = mgr.invoke(args.name, provider, invoke_payload(text, args.weave, args.json), local=args.local,
+                            timeout=args.timeout, note=lambda text: err.write(f"note: {text}\n"))
         out.write(json.dumps(result, indent=2) + "\n")
         return 0
     if cmd == "logs":
-        out.write(mgr.logs(args.name, provider, tail=args.tail) + "\n")
-        return 0
+        from .observe import cli_logs
+
+        return cli_logs(mgr, args, provider, out, err)
+    if cmd == "metrics":
+        from .observe import cli_metrics
+
+        return cli_metrics(mgr, args, provider, out)
+    if cmd in ("bench", "alarm"):
+        from .ops_cli import alarm_command, bench_command
+
+        command = bench_command if cmd == "bench" else alarm_command
+        return command(mgr, provider, args, out, err, stdin, _is_terminal(stdin))
     if cmd in ("releases", "rollback", "promote"):
         from .cli_releases import release_command
 

@@ -27,6 +27,7 @@ from ...core.executor import Run
 from ...core.plan import Plan, PlannedStep
 from ...core.errors import DeploymentFailed
 from . import auth as aws_auth
+from .alarms import AwsAlarms
 from .apply import AwsApply
 from .client import AwsClient, RetryPolicy, error_code, error_message
 from .endpoint import api_note, find_api, stale_endpoints, url_note
@@ -53,7 +54,7 @@ from .settings import (
 from ..base import DeployContext
 
 
-class AwsProvider(AwsReleases, AwsApply, AwsOperations):
+class AwsProvider(AwsReleases, AwsAlarms, AwsApply, AwsOperations):
     """Deploy weaves to AWS Lambda.
 
     Args:
@@ -65,6 +66,7 @@ class AwsProvider(AwsReleases, AwsApply, AwsOperations):
     extra = "aws"
     options_model = AwsOptions
     description = "AWS Lambda behind a Function URL or an API Gateway HTTP API"
+    timeout_default = 60.0  # settings.DEFAULT_TIMEOUT: the function timeout weave-nb sets when none is given
 
     def __init__(self, auth: Any, policy: RetryPolicy | None = None) -> None:
         super().__init__(auth, policy)

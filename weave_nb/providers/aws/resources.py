@@ -119,3 +119,9 @@ def delete_resource(client: AwsClient, kind: str, rid: str, attrs: dict[str, Any
         delete_role(client, rid)
     elif kind == "log-group":
         api.logs.delete_group(rid)
+    elif kind == "alarm":
+        api.cloudwatch.delete_alarm(rid)
+    elif kind == "sns-subscription":
+        api.sns.unsubscribe(rid)
+    elif kind == "sns-topic":
+        api.sns.delete_topic(rid)

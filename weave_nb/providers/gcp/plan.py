@@ -56,7 +56,7 @@ def function_settings(fn: Any) -> dict[str, Any]:
         "memory": fn.service_config.available_memory,
         "timeout": fn.service_config.timeout_seconds,
         "max_instances": fn.service_config.max_instance_count,
-        "env_names": sorted(fn.service_config.environment_variables),
+        "env_names": sorted(k for k in fn.service_config.environment_variables if k != "WEAVE_DEPLOYMENT"),  # ours, always set
         "source": {"bucket": storage.bucket, "object": storage.object_, "generation": int(storage.generation or 0)},
     }
 
@@ -247,9 +247,10 @@ class GcpPlanner:
             adopt = ownership.check("label", f"Cloud Function {name}", dict(fn.labels), ctx.owner,
                                     bool(options.get("adopt")), ctx.name)
             found.append((name, fn, adopt))
-        if not found:
+        alarms = self.alarm_delete_steps(ctx) if hasattr(self, "alarm_delete_steps") else []  # alert policies first
+        if not found and not alarms:
             raise NotFound(f"no gcp function for {ctx.name!r} exists", "list them with `weave deployments`")
-        steps: list[PlannedStep] = []
+        steps: list[PlannedStep] = list(alarms)
         for name, fn, adopt in found:
             short, region = name.rsplit("/", 1)[-1], name.split("/")[3]
             if adopt:
