@@ -128,4 +128,4 @@ def test_local_invoke_after_a_failed_update_runs_the_live_release(aws):
     aws.proxy.clear()
     deploy(mgr, text=renamed)
     assert mgr.invoke("demo", "aws", {"weave": "hello2", "input": "Ada"}, local=True)["weave"] == "hello2"
-    assert len(list((aws.home / "aws" / "demo").glob("*.zip"))) == 1
+    assert len(list((aws.home / "aws" / "demo").glob("*.zip"))) == 2  # the previous release's stays for rollback

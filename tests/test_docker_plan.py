@@ -54,7 +54,8 @@ def test_first_changed_and_unchanged_deploys_run_exactly_the_plan(docker_api, do
     events = []
     second = mgr.deploy(changed, sink=events.append)
     plan = assert_ran_the_plan(events, shown)
-    assert [s.key for s in plan.changing()] == ["image", "trial", "retire", "container", "health", "old", "prune"]
+    # the earlier release's image stays for `weave rollback` (pruned only beyond the releases kept)
+    assert [s.key for s in plan.changing()] == ["image", "trial", "retire", "container", "health", "old"]
     assert plan.step("retire").undo == "put_back" and f"holds port {first.details['port']}" in plan.step("retire").detail
     assert plan.step("container").params["port"] == first.details["port"]
     assert plan.step("container").params["env"] == ["GREETING_TOKEN"]
@@ -64,7 +65,7 @@ def test_first_changed_and_unchanged_deploys_run_exactly_the_plan(docker_api, do
     assert post_json(second.endpoint, {"input": "hallo"})["weave"] == "hello"
     containers = docker_api.containers(all=True, filters={"label": [f"weave-nb.name={name}"]})
     assert [c["Names"] for c in containers] == [[f"/{cname}"]]
-    assert len(docker_api.images(filters={"label": [f"weave-nb.name={name}"]})) == 1
+    assert len(docker_api.images(filters={"label": [f"weave-nb.name={name}"]})) == 2  # release 1's image is kept
 
     shown = mgr.plan(changed)
     events = []
@@ -123,7 +124,7 @@ def test_stopped_old_container_is_set_aside_and_put_back_when_the_new_one_fails(
     broken = _values(name, hello_weave("Changed."), env={"WEAVE_SPEC_PATH": "/nonexistent/weave.json"},
                      options={"health_timeout": 3})
     plan = mgr.plan(broken)
-    assert [s.key for s in plan.changing()] == ["image", "retire", "container", "health", "old", "prune"]  # no trial: it serves nothing
+    assert [s.key for s in plan.changing()] == ["image", "retire", "container", "health", "old"]  # no trial: it serves nothing
     assert plan.step("retire").params["was_running"] is False
     with pytest.raises(DeploymentFailed, match="never became healthy"):
         mgr.deploy(broken)

@@ -73,7 +73,9 @@ def test_deploy_invoke_redeploy_undeploy(docker_api, docker_names, docker_manage
     assert new_cont["Id"] != cont["Id"] and changed.endpoint == info.endpoint
     assert post_json(changed.endpoint, {"input": "bonjour"})["weave"] == "hello"
     containers, images = _labelled(docker_api, name)
-    assert len(containers) == 1 and len(images) == 1, "the previous container or image was left behind"
+    # the previous container is gone; the previous release's image stays for `weave rollback`
+    assert len(containers) == 1, "the previous container was left behind"
+    assert {t for i in images for t in i["RepoTags"]} == {info.details["image"], changed.details["image"]}
 
     mgr.destroy(name, "docker")
     assert _labelled(docker_api, name) == ([], [])
@@ -156,4 +158,4 @@ def test_redeploy_finishes_an_interrupted_replacement(docker_api, docker_names, 
     assert any(" KB over python:3.12-slim" in line for line in log_lines(events, "image"))
     containers, images = _labelled(docker_api, name)
     assert [c["Names"] for c in containers] == [[f"/{cname}"]] and containers[0]["Id"] != old_id
-    assert len(images) == 1
+    assert len(images) == 2  # the first release's image is kept for `weave rollback`

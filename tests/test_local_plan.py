@@ -7,6 +7,7 @@ fixture undeploys whatever a test leaves behind.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -43,7 +44,9 @@ def test_changed_redeploy_switches_over_on_the_same_port_and_runs_the_plan(manag
     events = []
     second = deploy(manager, mock_weave, events)
     plan = assert_ran_the_plan(events)
-    assert [s.key for s in plan.changing()] == ["artifact", "process", "health", "retire", "prune"]
+    # the earlier release's folder stays for `weave rollback` (pruned only beyond the releases kept)
+    assert [s.key for s in plan.changing()] == ["artifact", "process", "health", "retire"]
+    assert Path(first.details["folder"]).is_dir()
     assert plan.step("process").action == "replace" and plan.step("retire").params == {"pid": first.details["pid"]}
     assert second.endpoint == first.endpoint and second.details["pid"] != first.details["pid"]
     assert wait_for(lambda: not pid_alive(first.details["pid"]), 10)

@@ -139,9 +139,9 @@ def test_changed_redeploy_replaces_and_unchanged_does_nothing(manager, mock_weav
     assert wait_for(lambda: not pid_alive(first.details["pid"]), 10)
     assert get_json(second.endpoint + "/health")["weaves"] == ["renamed"]
     assert_dependency_order(post_json(second.endpoint, {"input": "x"}), MOCK_WEAVE.replace("chain:", "renamed:"), "renamed")
-    # only the current artifact folder is kept
-    folders = [p.name for p in (manager.home / "local" / "demo").iterdir() if p.is_dir()]
-    assert folders == [second.content_hash[:16]]
+    # the current artifact folder and the earlier release's (for `weave rollback`) are kept
+    folders = sorted(p.name for p in (manager.home / "local" / "demo").iterdir() if p.is_dir())
+    assert folders == sorted([first.content_hash[:16], second.content_hash[:16]])
 
 
 def test_changed_env_replaces_the_process(manager, mock_weave):

@@ -137,7 +137,7 @@ def test_notebook_deploys_lists_invokes_undeploys_without_leaking(workdir):
     assert "weave-deployment" in text(2)
     assert "nbcell [local] active" in text(3)
     # the DataFrame
-    assert "['created_at', 'drift', 'endpoint', 'health', 'message', 'name', 'provider', 'region', 'status', 'updated_at', 'version']" in text(5)
+    assert "['created_at', 'drift', 'endpoint', 'health', 'message', 'name', 'provider', 'region', 'status', 'traffic', 'updated_at', 'version']" in text(5)
     assert "UTC" in text(5) and "['nbcell', 'nbdemo']" in text(5)
     assert "<table" in text(4)
     assert '"input": "hello notebook"' in text(6) and '"weave": "hello"' in text(6)

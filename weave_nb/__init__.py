@@ -37,6 +37,8 @@ _LAZY = {
     "deploy": "frontends.api", "deployments": "frontends.api", "invoke": "frontends.api", "logs": "frontends.api", "plan": "frontends.api", "provider_options": "frontends.api",
     "metrics": "frontends.api", "read_logs": "frontends.api", "LogEntry": "core.log_lines",
     "status": "frontends.api", "undeploy": "frontends.api",
+    "releases": "frontends.api_releases", "rollback": "frontends.api_releases", "promote": "frontends.api_releases",
+    "Release": "core.releases",
     "bench": "frontends.ops_api", "alarm": "frontends.ops_api", "alarms": "frontends.ops_api", "remove_alarm": "frontends.ops_api",
     "estimate": "frontends.api", "Estimate": "core.estimate",
     "AuthenticationManager": "core.auth", "CredentialProvider": "core.auth", "EnvironmentCredentialProvider": "core.auth",
@@ -73,6 +75,8 @@ __all__ = sorted([
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .frontends.api import deploy, deployments, invoke, logs, plan, provider_options, status, undeploy
+    from .frontends.api_releases import promote, releases, rollback
+    from .core.releases import Release
     from .frontends.api import metrics, read_logs
     from .core.log_lines import LogEntry
     from .frontends.ops_api import alarm, alarms, bench, remove_alarm

@@ -323,6 +323,7 @@ class DeploymentInfo(BaseModel):
             "health": self.health,
             "version": self.version,
             "message": self.message,
+            "traffic": (self.details or {}).get("traffic"),  # a canary's split, e.g. "v3 90% / v4 10%"
         }
 
     def _repr_html_(self) -> str:

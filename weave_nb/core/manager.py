@@ -50,6 +50,7 @@ class DeploymentManager:
         providers: provider instances or classes to use instead of the registered ones, by name.
         sleep: the sleep function providers use for waits and retries.
         lock_wait: seconds to wait for another process deploying the same name.
+        keep_releases: how many releases keep their provider artifacts (default ``WEAVE_KEEP_RELEASES`` or 5).
     """
 
     def __init__(
@@ -59,6 +60,7 @@ class DeploymentManager:
         providers: Mapping[str, Any] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         lock_wait: float = 0.0,
+        keep_releases: int | None = None,
     ) -> None:
         self.home = Path(home).expanduser().absolute() if home else weave_home()
         self.auth = auth or AuthenticationManager()
@@ -67,6 +69,9 @@ class DeploymentManager:
         self.lock_wait = lock_wait
         self._providers: dict[str, DeploymentProvider] = {}
         self._overrides = dict(providers or {})
+        from .releases import keep_count
+
+        self.keep_releases = max(1, int(keep_releases)) if keep_releases else keep_count()
 
     # providers ------------------------------------------------------------
     def provider_names(self) -> list[str]:
@@ -168,6 +173,7 @@ class DeploymentManager:
         salt = self._salt()
         env = {k: hashlib.sha256(salt + v.get_secret_value().encode()).hexdigest() for k, v in sorted(config.env.items())}
         data = config.model_dump(mode="json", exclude={"weave_file", "weave_text", "env", "auth", "adopt"})
+        data.get("options", {}).pop("canary", None)  # how traffic is split is not what runs
         data["env"] = env
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -200,6 +206,10 @@ class DeploymentManager:
         """
         config, spec = self.configure(values, defaults)
         provider = self.provider(config.provider)
+        if (config.options or {}).get("canary") is not None:
+            from . import rollout
+
+            config = rollout.check_canary(self, provider, config)
 
         def checked() -> Artifact:
             provider.validate_config(config)
@@ -227,6 +237,9 @@ class DeploymentManager:
         ctx.settings_hash = settings
         ctx.scrub = lambda text: self._scrub(text, config)
         plan = self._guard(lambda: provider.plan(config, artifact, ctx), config)
+        from . import rollout
+
+        plan = self._guard(lambda: rollout.plan_releases(self, provider, ctx, plan, config, artifact, settings), config)
         ctx.reporter.total = len(plan.steps)
         DisplayOnlyExecutor().run(plan, ctx)
         return ctx, plan
@@ -301,6 +314,9 @@ class DeploymentManager:
                 # timeout_seconds: what `weave invoke` waits for (plus a margin); None clears an earlier one
                 details=sandbox_details({**info.details, "timeout_seconds": config.timeout_seconds}, config.provider),
             )
+            from . import rollout
+
+            rollout.record_deploy(self, ctx, run, config, artifact, settings, info)
             ctx.reporter.emit(Done(ok=info.status == DeploymentStatus.ACTIVE, message=info.message or "deployed", info=info))
             return info
 
@@ -378,6 +394,9 @@ class DeploymentManager:
                     ctx.reporter.emit(Done(ok=False, message=str(getattr(exc, "message", exc))))
                     raise
             self.inventory.delete(provider, name)
+            from . import rollout
+
+            rollout.store(self).delete(provider, name)
             removed = ctx.record  # what was removed: its region, endpoint and creation time, now destroyed
             if removed is not None:
                 info = removed.model_copy(update={"status": DeploymentStatus.DESTROYED, "health": None, "updated_at": utcnow(),
@@ -445,6 +464,12 @@ class DeploymentManager:
             out.deployments.extend(merge_live(rest, None, functools.partial(self.inventory.is_locked, pname)))
         out.deployments = [shown_member(d) for d in out.deployments]  # a group's members listed under the group's name
         out.deployments.sort(key=lambda d: (d.created_at, d.name), reverse=True)
+        from . import rollout
+
+        for d in out.deployments:  # a canary's split, e.g. "v3 90% / v4 10%"
+            traffic = rollout.traffic_of(self, d, refresh)
+            if traffic:
+                d.details["traffic"] = traffic
         boxed = sorted({d.provider for d in out.deployments if d.details.get("sandbox")})
         if boxed:
             out.notes.append(f"sandbox: the {', '.join(boxed)} deployments marked sandbox run on local stand-ins, not the real cloud")
@@ -534,6 +559,41 @@ class DeploymentManager:
         if ctx.record is None:
             raise self.not_found(name, provider)
         return self._guard(lambda: prov.logs(ctx, tail=tail))
+
+    # releases: history, rollback, canary, promote (see weave_nb.core.rollout) -----------------
+    def releases(self, name: str, provider: str | None = None) -> list[Any]:
+        """Every release of a deployment, newest first (:class:`~weave_nb.core.releases.Release`).
+
+        Raises:
+            NotFound: nothing by that name is recorded.
+        """
+        from . import rollout
+
+        return rollout.releases(self, name, provider)
+
+    def rollback(self, name: str, provider: str | None = None, to: int | None = None, dry_run: bool = False,
+                 sink: Sink = null_sink, env: Mapping[str, str] | None = None) -> DeploymentInfo | Plan:
+        """Make an earlier release live again without rebuilding (or, with ``dry_run``, return the plan).
+
+        Default target: the previous release; during a canary, the live one (the canary gets 0%).
+
+        Raises:
+            NotFound: no such deployment or release. ConfigError: nothing to roll back to, or it was pruned.
+            WeaveError: the provider keeps no releases, or a step failed (the executor undid what it did).
+        """
+        from . import rollout
+
+        return rollout.rollback(self, name, provider, to, dry_run, sink, env)
+
+    def promote(self, name: str, provider: str | None = None, dry_run: bool = False, sink: Sink = null_sink) -> DeploymentInfo | Plan:
+        """Send all of the traffic to the canary release (or, with ``dry_run``, return the plan).
+
+        Raises:
+            ConfigError: no canary is on. WeaveError: the provider has no canary, or a step failed.
+        """
+        from . import rollout
+
+        return rollout.promote(self, name, provider, dry_run, sink)
 
     def read_logs(self, name: str, provider: str | None = None, since: Any = None, filter: str | None = None,
                   tail: int | None = None, region: str | None = None) -> list[Any]:

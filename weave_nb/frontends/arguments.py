@@ -76,6 +76,7 @@ _DEPLOY: list[Arg] = [
     (("--dry-run",), dict(dest="dry_run", action="store_true", help="show the plan and stop")),
     (("--verbose", "-v"), dict(action="store_true", help="also show progress percentages, and the traceback of an unexpected error")),
     PROFILE,
+    (("--canary",), dict(type=int, metavar="PERCENT", help="aws/gcp: send PERCENT (1-99) of the traffic to the new release, the rest to the live one; end it with weave promote or weave rollback")),
 ]
 
 _NAME_PROVIDER: list[Arg] = [
@@ -140,6 +141,14 @@ COMMANDS: dict[str, list[Arg]] = {
         (("--delete",), dict(metavar="ALARM", help="remove this alarm (its name as --list shows it)")),
         (("--dry-run",), dict(dest="dry_run", action="store_true", help="show the plan and stop")),
     ],
+    "releases": list(_NAME_PROVIDER),
+    "rollback": _NAME_PROVIDER + [
+        (("--to",), dict(type=_positive_int, metavar="RELEASE", help="the release number to make live (default: the previous release; during a canary, the live one)")),
+        (("--dry-run",), dict(dest="dry_run", action="store_true", help="show the rollback plan and stop")),
+    ],
+    "promote": _NAME_PROVIDER + [
+        (("--dry-run",), dict(dest="dry_run", action="store_true", help="show the promote plan and stop")),
+    ],
 }
 
 # A deployment group's region (see weave_nb.core.regions): which member status, invoke, logs, metrics, bench and
@@ -152,8 +161,8 @@ for _command in ("undeploy", "status", "invoke", "logs", "metrics", "bench", "al
 # The command line's own commands and flags: init, package, sandbox (the magics have %weave_sandbox) and
 # help; --output (a magic returns a DataFrame or a DeploymentInfo instead); --profile of undeploy and
 # status (in a notebook, set AWS_PROFILE).
-OUTPUT_FORMATS = {"deployments": ("table", "json", "csv"), "status": ("table", "json")}
-_OUTPUT_DEFAULT = {"deployments": "table", "status": "json"}
+OUTPUT_FORMATS = {"deployments": ("table", "json", "csv"), "status": ("table", "json"), "releases": ("table", "json")}
+_OUTPUT_DEFAULT = {"deployments": "table", "status": "json", "releases": "table"}
 CLI_COMMANDS: dict[str, list[Arg]] = {
     **{command: list(args) for command, args in COMMANDS.items()},
     "init": [
@@ -188,7 +197,8 @@ CLI_ONLY_FLAGS: dict[str, set[str]] = {
     for command, args in CLI_COMMANDS.items()
 }
 
-OPTION_FLAGS = ("endpoint", "runtime", "architecture", "project", "base_image", "volumes", "push", "push_only", "keep_on_failure")
+OPTION_FLAGS = ("endpoint", "runtime", "architecture", "project", "base_image", "volumes", "push", "push_only", "keep_on_failure",
+                "canary")
 CONFIG_FLAGS = ("name", "provider", "type", "region", "weave_file", "memory_mb", "timeout_seconds", "public", "host", "port", "adopt",
                 "secrets")
 

@@ -36,13 +36,16 @@ HELP = {
     "metrics": "summarise a deployment's requests: counts, errors, latency percentiles, tokens",
     "bench": "load-test a deployment: n requests, c at once; throughput, errors, latency percentiles",
     "alarm": "create, list or remove an alarm on a deployment's error rate or p95 latency (aws, gcp)",
+    "releases": "list a deployment's releases (number, state, version id, traffic)",
+    "rollback": "make an earlier release live again, without rebuilding (during a canary: end it)",
+    "promote": "send all of the traffic to the canary release",
     "init": "write a starter .weave.yaml that deploys as is",
     "package": "write the artifact a deploy would ship, without deploying",
     "sandbox": "start, stop or show the local AWS and Cloud Functions stand-ins",
     "help": "show the help of the weave command or of one command",
 }
 # commands that change something a later undeploy would remove (their Ctrl-C hint says how to clean up)
-CHANGING = ("deploy", "undeploy", "alarm")
+CHANGING = ("deploy", "undeploy", "alarm", "rollback", "promote")
 
 
 class WeaveParser(argparse.ArgumentParser):
@@ -292,6 +295,10 @@ def _on_deployment(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Te
 
         command = bench_command if cmd == "bench" else alarm_command
         return command(mgr, provider, args, out, err, stdin, _is_terminal(stdin))
+    if cmd in ("releases", "rollback", "promote"):
+        from .cli_releases import release_command
+
+        return release_command(mgr, provider, args, out, _sink(out))
     raise ConfigError(f"unknown command {cmd}")
 
 
@@ -300,17 +307,18 @@ def _deployments(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     listing = _manager().list(provider=args.provider, refresh=args.refresh, all_owners=args.all_owners, rebuild=args.rebuild)
     chosen = listing.only(args.status)
+    columns = LIST_COLUMNS + (["traffic"] if any(d.row().get("traffic") for d in chosen) else [])  # during a canary
     if args.output == "json":
         out.write(json.dumps([_json_row(d) for d in chosen], indent=2) + "\n")
     elif args.output == "csv":
         import csv
 
-        writer = csv.DictWriter(out, fieldnames=LIST_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         for d in chosen:
             writer.writerow({k: ("" if v is None else v) for k, v in _json_row(d).items()})
     else:
-        out.write(table([d.row() for d in chosen], LIST_COLUMNS) + "\n")
+        out.write(table([d.row() for d in chosen], columns) + "\n")
     for note in listing.notes:
         err.write(f"note: {note}\n")
     return 0

@@ -433,6 +433,43 @@ class WeaveMagics(Magics, Configurable):
                 result = alarms.create(args.name, spec, provider, dry_run=args.dry_run)
         return result if args.dry_run else alarms_frame(result)
 
+    @line_magic
+    @help_flag
+    @magic_arguments("releases")
+    def weave_releases(self, line: str = "") -> Any:
+        """A deployment's releases as a pandas DataFrame, newest first (``df = %weave_releases NAME``)."""
+        args = parse_argstring(self.weave_releases, line)
+        from .frame import releases_frame
+
+        with self._friendly():
+            return releases_frame(self._manager().releases(args.name, args.provider))
+
+    @line_magic
+    @help_flag
+    @magic_arguments("rollback")
+    def weave_rollback(self, line: str = "") -> Any:
+        """Make an earlier release live again without rebuilding (during a canary: end it); returns the DeploymentInfo."""
+        args = parse_argstring(self.weave_rollback, line)
+        mgr = self._manager()
+        provider = self._provider(mgr, args.name, args.provider)
+        if args.dry_run:
+            with self._friendly():
+                return mgr.rollback(args.name, provider, to=args.to, dry_run=True)
+        return self._run(f"rollback {args.name}", False, lambda view: mgr.rollback(args.name, provider, to=args.to, sink=view))
+
+    @line_magic
+    @help_flag
+    @magic_arguments("promote")
+    def weave_promote(self, line: str = "") -> Any:
+        """Send all of the traffic to the canary release; returns the DeploymentInfo."""
+        args = parse_argstring(self.weave_promote, line)
+        mgr = self._manager()
+        provider = self._provider(mgr, args.name, args.provider)
+        if args.dry_run:
+            with self._friendly():
+                return mgr.promote(args.name, provider, dry_run=True)
+        return self._run(f"promote {args.name}", False, lambda view: mgr.promote(args.name, provider, sink=view))
+
 
 class _Quiet:
     """A view that shows nothing (``WeaveMagics.stream = False``)."""

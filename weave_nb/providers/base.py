@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ..core.auth import AuthenticationManager
     from ..core.executor import Run
     from ..core.inventory import Inventory
+    from ..core.releases import Release
 
 
 class NoOptions(BaseModel):
@@ -158,6 +159,7 @@ class DeploymentProvider(ABC):
     options_model: ClassVar[type[BaseModel]] = NoOptions
     description: ClassVar[str] = ""
     region_default: ClassVar[str | None] = None  # recorded from the first row on, so even a failed deploy shows it
+    supports_canary: ClassVar[bool] = False  # deploy --canary PERCENT splits traffic (see plan_promote)
     timeout_default: ClassVar[float | None] = None  # the deployment's request timeout when none is set (None: no limit)
 
     def __init__(self, auth: "AuthenticationManager") -> None:
@@ -343,3 +345,42 @@ class DeploymentProvider(ABC):
         if not endpoint:
             raise WeaveError(f"{ctx.name!r} on {self.name} has no endpoint", "deploy it first, or check `weave status`")
         return post_json(endpoint, payload, timeout=timeout)
+
+
+    # releases: rollback, canary, promote (see weave_nb.core.releases; the core owns numbers and states) ----
+    def _no_releases(self, what: str) -> Exception:
+        from ..core.errors import WeaveError
+
+        return WeaveError(f"the {self.name} provider has no releases/canary: it cannot {what}",
+                          "redeploy the weave you want to serve instead")
+
+    def plan_rollback(self, ctx: DeployContext, target: "Release", releases: "list[Release]") -> Plan:
+        """The steps that make ``target`` take 100% of the traffic again, without rebuilding.
+
+        Also "rollback during a canary": ``target`` is then the live release and the canary gets 0%.
+        After the run, ``run.outputs["release_version"]`` is the version id that serves.
+
+        Raises:
+            WeaveError: this provider keeps no releases (the default), or ``target``'s artifact is gone.
+        """
+        raise self._no_releases("roll back")
+
+    def plan_promote(self, ctx: DeployContext, canary: "Release", releases: "list[Release]") -> Plan:
+        """The steps that send 100% of the traffic to the ``canary`` release.
+
+        Raises:
+            WeaveError: this provider has no canary (the default).
+        """
+        raise self._no_releases("promote a canary")
+
+    def traffic(self, ctx: DeployContext) -> dict[str, float]:
+        """The live traffic split, version id -> fraction (``{}``: not known, or all on one release)."""
+        return {}
+
+    def plan_prune(self, ctx: DeployContext, releases_to_drop: "list[Release]") -> list[PlannedStep]:
+        """The steps a deploy's plan appends to delete the provider artifacts of old releases.
+
+        Raises:
+            WeaveError: this provider keeps no releases (the default; the core then prunes nothing).
+        """
+        raise self._no_releases("prune old releases")

@@ -75,8 +75,10 @@ class Lambda(_Service):
     def create_alias(self, name: str, alias: str, version: str) -> dict[str, Any]:
         return self._call("create_alias", FunctionName=name, Name=alias, FunctionVersion=version)
 
-    def update_alias(self, name: str, alias: str, version: str) -> dict[str, Any]:
-        return self._call("update_alias", FunctionName=name, Name=alias, FunctionVersion=version)
+    def update_alias(self, name: str, alias: str, version: str, weights: dict[str, float] | None = None) -> dict[str, Any]:
+        """Point ``alias`` at ``version``; ``weights`` (version -> fraction) sets the canary split, ``{}`` clears it."""
+        extra = {} if weights is None else {"RoutingConfig": {"AdditionalVersionWeights": dict(weights)}}
+        return self._call("update_alias", FunctionName=name, Name=alias, FunctionVersion=version, **extra)
 
     def delete_alias(self, name: str, alias: str) -> None:
         self._find("delete_alias", FunctionName=name, Name=alias)

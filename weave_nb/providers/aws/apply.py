@@ -222,7 +222,7 @@ class AwsApply:
         p = step.params
         version = self._run_client(run).api.lam.publish_version(p["function_name"], p["code_sha256"])
         run.ctx.add_resource("version", version, function=p["function_name"])
-        return {"version": version}
+        return {"version": version, "release_version": version}
 
     def undo_delete_version(self, run: "Run", step: "PlannedStep", result: Any) -> None:
         fname, version = step.params["function_name"], result["version"]
@@ -250,14 +250,16 @@ class AwsApply:
     def apply_point_alias(self, run: "Run", step: "PlannedStep") -> dict[str, Any]:
         p = step.params
         version = str(_param(run, step, "version"))
-        out = self._run_client(run).api.lam.update_alias(p["function_name"], p["alias"], version)
+        # all of the traffic on one version: any canary split is cleared
+        out = self._run_client(run).api.lam.update_alias(p["function_name"], p["alias"], version, {})
         run.ctx.add_resource("alias", p["alias"], function=p["function_name"], version=version)
         return {"alias_arn": out["AliasArn"]}
 
     def undo_restore_alias(self, run: "Run", step: "PlannedStep", result: Any) -> None:
-        """Move the alias back to the version it served before this run."""
+        """Move the alias back to the version (and canary split) it served before this run."""
         p = step.params
-        self._run_client(run).api.lam.update_alias(p["function_name"], p["alias"], p["previous_version"])
+        self._run_client(run).api.lam.update_alias(p["function_name"], p["alias"], p["previous_version"],
+                                                   p.get("previous_weights") or {})
         run.ctx.add_resource("alias", p["alias"], function=p["function_name"], version=p["previous_version"])
 
     # -- Function URL and permissions ------------------------------------------------------

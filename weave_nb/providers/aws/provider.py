@@ -33,6 +33,7 @@ from .client import AwsClient, RetryPolicy, error_code, error_message
 from .endpoint import api_note, find_api, stale_endpoints, url_note
 from .endpoint_plan import adopt_step, api_steps, url_steps
 from .operations import AwsOperations
+from .releases import AwsReleases, alias_step
 from .resources import Observed, observe_function, observe_role
 from .secret_store import AwsSecretApply, plan_secrets
 from .settings import (
@@ -54,7 +55,7 @@ from .settings import (
 from ..base import DeployContext
 
 
-class AwsProvider(AwsAlarms, AwsApply, AwsOperations, AwsSecretApply):
+class AwsProvider(AwsReleases, AwsAlarms, AwsApply, AwsOperations, AwsSecretApply):
     """Deploy weaves to AWS Lambda.
 
     Args:
@@ -190,8 +191,13 @@ class AwsProvider(AwsAlarms, AwsApply, AwsOperations, AwsSecretApply):
             config_diffs = [d for d in diffs if d != "architecture"]
             busy = obs.function.get("State") == "Pending" or obs.function.get("LastUpdateStatus") == "InProgress"
             fn_changed = bool(code or config_diffs)
+            serving = bool(obs.live) and obs.live.get("CodeSha256") == sha and not settings.differences(obs.live)
+            if fn_changed and serving and not adopt["function"]:
+                # a rollback left $LATEST on a later release: the live version already runs this weave
+                fn_changed = False
+                diffs = ["the live version already runs it; $LATEST holds a later release"]
             steps.append(PlannedStep(key="function", resource=f"Lambda function {fname}", action="update" if fn_changed else "no-change",
-                                     detail=", ".join((["code"] if obs.function.get("CodeSha256") != sha else []) + diffs),
+                                     detail=", ".join((["code"] if fn_changed and obs.function.get("CodeSha256") != sha else []) + diffs),
                                      call="update_function" if fn_changed else None,
                                      params={**fn, "code": code, "configuration": config_diffs, "busy": busy} if fn_changed else {}))
         live_same = bool(obs.live) and obs.live.get("CodeSha256") == sha and not settings.differences(obs.live)
@@ -206,10 +212,7 @@ class AwsProvider(AwsAlarms, AwsApply, AwsOperations, AwsSecretApply):
             steps.append(PlannedStep(key="alias", resource=f"alias {ALIAS}", action="create", detail="on the new version",
                                      call="create_alias", params=alias, undo="delete_alias"))
         else:
-            steps.append(PlannedStep(key="alias", resource=f"alias {ALIAS}", action="update" if publish else "no-change",
-                                     detail=f"from version {live_version}" if publish else f"version {live_version}",
-                                     call="point_alias" if publish else None, undo="restore_alias" if publish else None,
-                                     params={**alias, "previous_version": live_version} if publish else {}))
+            steps.append(alias_step(client, fname, live_version, publish, opts.canary))
         alias_arn = _alias_arn(obs.function["FunctionArn"]) if obs.function else None
         if opts.endpoint == "url":
             steps += url_steps(fname, config.public, obs)
@@ -324,13 +327,22 @@ class AwsProvider(AwsAlarms, AwsApply, AwsOperations, AwsSecretApply):
             endpoint = None
             note = f"no HTTP endpoint: call it with `weave invoke {config.name} --provider aws` (Lambda Invoke on alias {ALIAS})"
         zip_path = Path(run.plan.steps[0].params["path"])
-        for old in zip_path.parent.glob("*.zip"):  # the earlier releases' packages, once this one is live
-            if old != zip_path:
+        from ...core.releases import ReleaseStore
+
+        kept = {zip_path} | {Path(r.details["zip"]) for r in ReleaseStore(run.ctx.inventory).list(self.name, config.name)
+                             if r.details.get("zip") and not r.pruned}
+        for old in zip_path.parent.glob("*.zip"):  # earlier releases' packages stay for rollback until pruned
+            if old not in kept:  # a failed deploy's package, never a release
                 old.unlink(missing_ok=True)
+        run.outputs.setdefault("release_version", version)
+        run.outputs["release_details"] = {"zip": str(zip_path)}
+        message = f"version {version} is live"
+        if opts.canary and out.get("version"):  # the alias stays on the live version; the new one takes its share
+            version = obs.get("live_version")
+            message = f"version {out['version']} takes {opts.canary}% of the traffic as a canary; version {version} the rest"
         details = {**self._details(run), "zip": str(zip_path), "live_version": version, "note": note}
         return DeploymentInfo(name=config.name, provider=self.name, status=DeploymentStatus.ACTIVE, endpoint=endpoint,
-                              region=region, version=version, health="active", details=details,
-                              message=f"version {version} is live")
+                              region=region, version=version, health="active", details=details, message=message)
 
 
 def _alias_arn(function_arn: str) -> str:

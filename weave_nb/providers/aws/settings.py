@@ -56,6 +56,8 @@ class AwsOptions(BaseModel):
         function_name: the Lambda function's name (default ``weave-<name>``).
         instance_role: allow credentials from the EC2/ECS instance role (a network lookup).
         role_propagation_seconds: how long to retry while a new role cannot be assumed yet.
+        canary: percent of the traffic (1-99) the new version gets, the rest staying on the live one
+            (``weave deploy --canary PERCENT``; the alias's routing config); ``weave promote`` ends it.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -71,6 +73,7 @@ class AwsOptions(BaseModel):
     function_name: str | None = None
     instance_role: bool = False
     role_propagation_seconds: float = Field(default=60.0, gt=0, le=600)
+    canary: int | None = Field(default=None, ge=1, le=99)
 
     @field_validator("runtime")
     @classmethod

@@ -173,13 +173,7 @@ def _plan_containers(prov: "DockerProvider", config: "DeploymentConfig", ctx: "D
     if old is not None:
         steps.append(PlannedStep(key="old", resource=f"old container {cname}{PREVIOUS_SUFFIX} ({old.id[:12]})", action="delete",
                                  detail="once the new one is healthy", call="remove_container", params={"id": old.id, "stop": False}))
-    keep = {image.id} if image is not None else set()
-    older = [i for i in eng.list_images({LABEL_MANAGED: "true", LABEL_NAME: config.name, LABEL_OWNER: ctx.owner})
-             if i.id not in keep and recipe.ref not in (i.tags or [])]
-    if older:
-        tags = ", ".join(t for i in older for t in i.tags) or ", ".join(i.short_id for i in older)
-        steps.append(PlannedStep(key="prune", resource=f"{len(older)} earlier image(s): {tags}", action="delete",
-                                 call="remove_images", params={"ids": [i.id for i in older]}))
+    # earlier releases' images stay for `weave rollback`; the core appends plan_prune's steps for the oldest
     return Plan(provider=prov.name, name=config.name, steps=steps, observed=observed, notes=_notes(config, opts))
 
 

@@ -40,6 +40,7 @@ from .image import (
 )
 from .planner import PREVIOUS_SUFFIX, TRIAL_SUFFIX, plan_deploy, plan_undeploy
 from .state import describe, publish_host, reach, tag_of
+from .releases import DockerReleases
 from .steps import DockerSteps
 _HEALTH_LINE = re.compile(r'^127\.0\.0\.1 "GET /health HTTP/1\.[01]" 200')  # the probe's own access lines
 
@@ -82,7 +83,7 @@ class DockerOptions(BaseModel):
         return self.base_image or f"python:{self.python_version}-slim"
 
 
-class DockerProvider(DockerSteps, DeploymentProvider):
+class DockerProvider(DockerReleases, DockerSteps, DeploymentProvider):
     """Build the weave into an image and run it as a container on 127.0.0.1 (or push it)."""
 
     name = "docker"
@@ -153,6 +154,7 @@ class DockerProvider(DockerSteps, DeploymentProvider):
         if pushed:
             details.update(pushed=pushed, digest=pushed.rsplit("@", 1)[1])
         version = seen["image"].rsplit(":", 1)[-1]
+        run.outputs.setdefault("release_version", seen["image"])  # the release's version id: its image reference
         if seen.get("push_only"):
             return DeploymentInfo(name=run.ctx.name, provider=self.name, status=DeploymentStatus.ACTIVE, region="docker",
                                   version=version, health="pushed", message=f"pushed {pushed}", details={**details, "push_only": True})

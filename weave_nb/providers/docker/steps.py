@@ -162,8 +162,14 @@ class DockerSteps:
         cid = self._start(run, step, port)
         run.ctx.add_resource("container", cid, container=p["name"], image=p["image"], port=port)
         run.ctx.log(f"container {cid[:12]} publishes {p['host']}:{port} -> {CONTAINER_PORT}", step.key)
+        from .releases import release_outputs
+
+        record = {"container": p["name"], "container_id": cid, "port": port, "host": p["host"], "image": p["image"]}
+        timeout = next((s.params.get("timeout") for s in run.plan.steps if s.key == "health"), None)
         return {"container": p["name"], "container_id": cid, "port": port, "host": p["host"],
-                "endpoint": f"http://{reach(p['host'])}:{port}"}
+                "endpoint": f"http://{reach(p['host'])}:{port}", "record_details": record,
+                "version": p["image"].rsplit(":", 1)[-1],
+                **release_outputs({**p, "port": p["port"]}, timeout)}
 
     def undo_remove_started(self, run: Run, step: PlannedStep, result: dict[str, Any]) -> None:
         self.engine(run.config).remove_container(result["container_id"])

@@ -26,6 +26,7 @@ from ...core.log_lines import LogEntry, select, split_stamp
 from ...core.private_files import open_private
 from ...core.procutil import bind_problem, free_port, http_ok, pid_alive, pids_with, port_in_use, stop_process, wait_for
 from ..base import DeployContext, DeploymentProvider
+from .releases import LocalReleases
 
 PASS_THROUGH_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR", "TMPDIR")
 
@@ -39,7 +40,7 @@ class LocalOptions(BaseModel):
     startup_timeout: float = Field(default=15.0, gt=0, le=300, description="seconds to wait for /health")
 
 
-class LocalProvider(DeploymentProvider):
+class LocalProvider(LocalReleases, DeploymentProvider):
     """Serve the weave from a local process on 127.0.0.1."""
 
     name = "local"
@@ -118,6 +119,7 @@ class LocalProvider(DeploymentProvider):
         why = "code changed" if old_pid and not same_code else "settings changed" if old_pid and not same_settings else (
             "not healthy" if old_pid else "")
         start = {"python": opts.python, "folder": str(folder), "host": config.host, "port": port,
+                 "startup_timeout": opts.startup_timeout,
                  "reuse_port": True, "log": str(folder.parent / "server.log")}
         if old_pid and not shares:
             # the old process holds the port alone: stop it first, and start it again should the new one fail
@@ -136,10 +138,7 @@ class LocalProvider(DeploymentProvider):
         if old_pid and shares:
             steps.append(PlannedStep(key="retire", resource=f"old server process {old_pid}", action="delete",
                                      detail="once the new one is healthy", call="stop_process", params={"pid": old_pid}))
-        older = sorted(str(p) for p in folder.parent.iterdir() if p.is_dir() and p != folder) if folder.parent.is_dir() else []
-        if older:
-            steps.append(PlannedStep(key="prune", resource=f"{len(older)} earlier artifact folder(s)", action="delete",
-                                     call="remove_folders", params={"folders": older}))
+        # earlier releases' folders stay for `weave rollback`; the core appends plan_prune's steps for the oldest
         return Plan(provider=self.name, name=config.name, steps=steps, observed=observed, notes=self._notes(config, opts, ctx))
 
     @staticmethod
@@ -175,12 +174,14 @@ class LocalProvider(DeploymentProvider):
     def undo_restart_previous(self, run: Run, step: PlannedStep, result: Any) -> None:
         """Start the previous release again from its kept artifact folder, on its port."""
         rec = run.ctx.record
-        assert rec is not None and run.config is not None
+        assert rec is not None
+        opts = self.options(run.config) if run.config is not None else LocalOptions(
+            python=rec.details.get("python") or sys.executable)
         folder = Path(rec.details["folder"])
         log_path = Path(rec.details.get("log") or folder.parent / "server.log")
-        proc = self._spawn(self.options(run.config).python, folder, rec.details.get("host") or run.config.host,
+        proc = self._spawn(opts.python, folder, rec.details.get("host") or (run.config.host if run.config else "127.0.0.1"),
                            run.ctx, int(rec.details["port"]), log_path, reuse_port=True)
-        if not self._wait_own_health(proc, rec.endpoint or "", self.options(run.config).startup_timeout):
+        if not self._wait_own_health(proc, rec.endpoint or "", opts.startup_timeout):
             raise DeploymentFailed(f"the previous release did not start again at {rec.endpoint}", f"see the log at {log_path}")
         run.ctx.add_resource("process", str(proc.pid), port=rec.details["port"], log=str(log_path))
         run.ctx.save(details={**rec.details, "pid": proc.pid, "reuse_port": True})
@@ -197,7 +198,10 @@ class LocalProvider(DeploymentProvider):
         run.scratch["proc"] = proc
         host = f"[{p['host']}]" if ":" in p["host"] else p["host"]
         out = {"pid": proc.pid, "port": port, "endpoint": f"http://{host}:{port}", "log": str(log_path),
-               "folder": p["folder"], "host": p["host"], "reuse_port": p["reuse_port"]}
+               "folder": p["folder"], "host": p["host"], "reuse_port": p["reuse_port"], "python": p["python"]}
+        out["release_version"] = p["folder"]  # the release's version id: its artifact folder
+        out["release_details"] = {"python": p["python"], "startup_timeout": p.get("startup_timeout")}
+        out["record_details"] = self._details(out)
         if not run.plan.observed.get("pid") or "retire" in run.results:
             # nothing else serves: the row points at the new process at once, so listings see it even if
             # this run is killed before it ends (while an old release serves, the row keeps it until the switch)
@@ -232,6 +236,8 @@ class LocalProvider(DeploymentProvider):
         rec = run.ctx.record
         if "pid" not in run.outputs:
             assert rec is not None
+            if rec.details.get("folder"):
+                run.outputs.setdefault("release_version", rec.details["folder"])
             return rec.model_copy(update={"status": DeploymentStatus.ACTIVE, "health": "healthy"})
         out = run.outputs
         return DeploymentInfo(name=run.ctx.name, provider=self.name, status=DeploymentStatus.ACTIVE,
@@ -239,7 +245,7 @@ class LocalProvider(DeploymentProvider):
 
     @staticmethod
     def _details(out: dict[str, Any]) -> dict[str, Any]:
-        return {k: out[k] for k in ("pid", "port", "log", "folder", "host", "reuse_port")}
+        return {k: out[k] for k in ("pid", "port", "log", "folder", "host", "reuse_port", "python") if k in out}
 
     @staticmethod
     def _marker(ctx: DeployContext) -> str:
