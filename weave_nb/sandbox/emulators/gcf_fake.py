@@ -21,7 +21,11 @@ have passed whether anyone polls or not; while it runs the function reads
 getIamPolicy / setIamPolicy with etags on functions and on
 Cloud Run v1/v2 services; int or string enums in (``$alt=json;enum-encoding=int``
 gets ints back); a few fixed answers for gcloud's side calls (runtimes, service
-usage, project, locations, v1 list).
+usage, project, locations, v1 list); and, for each function, its Cloud Run
+service and revisions through the Cloud Run Admin API v2 (service get / patch of
+``traffic`` with a long-running operation, revisions get / list / delete),
+following the documented v2 REST contract: see ``gcf_fake_run``, which also
+says how a call is routed by the service's traffic split.
 Invoking a served function: its ``url`` is ``{fake.url}/run/PROJECT/LOCATION/ID``, a
 proxy to its functions-framework process. Like Cloud Run, the proxy refuses a call
 to a private function (no ``roles/run.invoker`` binding for ``allUsers`` on its
@@ -65,13 +69,14 @@ from weave_nb.sandbox.emulators.gcf_fake_functions import (
 )
 from weave_nb.sandbox.emulators.gcf_fake_http import Handler, UploadError
 from weave_nb.sandbox.emulators.gcf_fake_operations import Operation, OperationsMixin
+from weave_nb.sandbox.emulators.gcf_fake_run import CloudRunMixin
 from weave_nb.sandbox.emulators.gcf_fake_tokens import InvokerMixin
 from weave_nb.sandbox.emulators.gcf_fake_process import SourceError, validate_source_zip
 
 __all__ = ["FakeCloudFunctions"]
 
 
-class FakeCloudFunctions(OperationsMixin, InvokerMixin):
+class FakeCloudFunctions(OperationsMixin, InvokerMixin, CloudRunMixin):
     """In-memory Cloud Functions v2 REST fake on a loopback HTTP server.
 
     Args:
@@ -121,8 +126,11 @@ class FakeCloudFunctions(OperationsMixin, InvokerMixin):
         self._busy: dict[str, str] = {}  # function name -> running operation name
         self._uploads: dict[tuple[str, str], bytes | None] = {}  # None: URL issued, nothing uploaded
         self._policies: dict[str, dict] = {}
-        self._procs: dict[str, object] = {}
-        self._revisions: dict[str, int] = {}
+        self._procs: dict[str, object] = {}  # revision name -> its functions-framework process
+        self._revisions: dict[str, int] = {}  # function name -> number of its latest revision
+        self._services: dict[str, dict] = {}  # Cloud Run v2 services (see gcf_fake_run)
+        self._run_revisions: dict[str, dict] = {}
+        self._routed: dict[str, int] = {}  # service name -> calls routed by its traffic split
         self._fail_next: tuple[str, list[str]] | None = None
         self._injections: list[list] = []
         self._connections: set = set()  # open client sockets, closed by stop()
@@ -226,9 +234,16 @@ class FakeCloudFunctions(OperationsMixin, InvokerMixin):
             return copy.deepcopy(self._functions)
 
     def processes(self) -> dict:
-        """Returns: ``{function name: pid}`` of the running functions-framework processes."""
+        """Returns: ``{function name: pid}`` of the process of each function's latest ready revision
+        (``revision_processes()`` lists every revision's)."""
         with self._lock:
-            return {name: proc.pid for name, proc in self._procs.items()}
+            out = {}
+            for name, fn in self._functions.items():
+                svc = self._services.get(fn["serviceConfig"].get("service", ""))
+                proc = self._procs.get(svc["latestReadyRevision"]) if svc else None
+                if proc is not None:
+                    out[name] = proc.pid
+            return out
 
     def _take_injection(self, method: str, path: str) -> int | None:
         with self._lock:
