@@ -4,10 +4,12 @@ Planned and executed like every provider: ``plan`` (gcp_plan.GcpPlanner)
 observes the function, its labels, its invoker binding and any running
 operation and lists the steps; the one executor runs them through the
 ``apply_*``/``undo_*`` functions (gcp_steps.GcpSteps); ``finish`` builds the
-result. Every function made carries the ownership labels; one this
-inventory did not make is left alone unless ``--adopt``. Uses the official
+result. Releases (rollback, promote, ``--canary``, prune) move the traffic of
+the function's Cloud Run service (gcp.traffic.GcpTraffic). Every function
+made carries the ownership labels; one this inventory did not make is left
+alone unless ``--adopt``. Uses the official
 ``google-cloud-functions`` client over REST and ``google-cloud-run`` for the
-public-access IAM binding; ``invoke`` sends an identity token to private
+public-access IAM binding and the traffic; ``invoke`` sends an identity token to private
 functions.
 """
 
@@ -26,6 +28,7 @@ from ...core.errors import ConfigError, CredentialsError, NotFound, WeaveError
 from ..base import DeployContext, DeploymentProvider
 from .plan import MEMORY, GcpPlanner, function_summary
 from .steps import GcpSteps
+from .traffic import GcpTraffic
 
 FUNCTION_ID = re.compile(r"^[a-z](?:[a-z0-9-]{2,61}[a-z0-9])$")
 REGIONS = (
@@ -65,9 +68,11 @@ class GcpOptions(BaseModel):
     poll_interval: float = Field(default=2.0, gt=0, le=60)
     operation_timeout: float = Field(default=900.0, gt=0)
     keep_on_failure: bool = Field(default=False, description="keep what a failed deploy made instead of rolling back")
+    canary: int | None = Field(default=None, ge=1, le=99,
+                               description="percent of the traffic the new revision gets; the rest stays on the live one")
 
 
-class GcpProvider(GcpPlanner, GcpSteps, DeploymentProvider):
+class GcpProvider(GcpPlanner, GcpSteps, GcpTraffic, DeploymentProvider):
     """Deploy to Cloud Functions (2nd gen)."""
 
     name = "gcp"

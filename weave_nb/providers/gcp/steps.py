@@ -75,6 +75,7 @@ class GcpSteps:
                 timeout_seconds=p["timeout"],
                 environment_variables={k: run.ctx.env[k] for k in p["env_names"]},
                 max_instance_count=p["max_instances"],
+                all_traffic_on_latest_revision=p.get("all_traffic", True),
             ),
             labels=p["labels"],
         )
@@ -168,7 +169,7 @@ class GcpSteps:
                 run.ctx.remove_resource("function", name)
             return {"waited": operation}
         self._recorded(run, client, fn.name)
-        return {"waited": operation, "function": function_summary(fn)}
+        return {"waited": operation, "function": function_summary(fn), "release_version": fn.service_config.revision or None}
 
     def apply_read_function(self, run: Run, step: PlannedStep) -> dict[str, Any]:
         client = self._gcp(run)
@@ -176,7 +177,7 @@ class GcpSteps:
         if fn is None:
             raise DeploymentFailed(f"the function {step.params['name']} vanished", "deploy again")
         self._recorded(run, client, fn.name)
-        return {"function": function_summary(fn)}
+        return {"function": function_summary(fn), "release_version": fn.service_config.revision or None}
 
     def apply_adopt_function(self, run: Run, step: PlannedStep) -> dict[str, Any]:
         """Record the foreign function as this deployment's (the user passed --adopt)."""

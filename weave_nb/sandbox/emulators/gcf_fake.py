@@ -328,7 +328,10 @@ class FakeCloudFunctions(OperationsMixin, InvokerMixin, CloudRunMixin):
             patch.pop("name", None)
             if self.require_update_mask and not update_mask:
                 raise ApiError(400, "update_mask is required")
-            merged = apply_mask(fn, patch, mask_paths(update_mask, patch))
+            paths = mask_paths(update_mask, patch)
+            merged = apply_mask(fn, patch, paths)
+            if "serviceConfig.allTrafficOnLatestRevision" in paths:  # proto3 JSON leaves out a false bool
+                merged.setdefault("serviceConfig", {}).setdefault("allTrafficOnLatestRevision", False)
             validate_function(merged)
             self._check_uploaded(merged)
             fn["state"] = "DEPLOYING"
