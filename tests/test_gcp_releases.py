@@ -80,13 +80,16 @@ def service_split(fake) -> dict[str, int]:
     return split
 
 
-def run_deploy(manager, weave: str, **options):
-    """Plan and run a deploy with the one Executor, as the manager does; returns (plan, run)."""
+def run_deploy(manager, weave: str, prune=(), **options):
+    """Plan and run a deploy with the one Executor, as the manager does (with ``prune``'s steps appended, as the
+    core appends them); returns (plan, run)."""
     config, provider, artifact = manager.package({"name": "demo-fn", "provider": "gcp", "weave_file": weave,
                                                   "options": options})
     ctx = manager.context("gcp", "demo-fn")
     ctx.settings_hash = manager.settings_hash(config)
     plan = provider.plan(config, artifact, ctx)
+    if prune:
+        plan.steps.extend(provider.plan_prune(ctx, list(prune)))
     run = Executor(provider).run(plan, ctx, config, artifact)
     info = provider.finish(run)
     ctx.save(status=info.status, endpoint=info.endpoint, region=info.region, details=info.details)
@@ -132,6 +135,7 @@ def test_rollback_canary_promote_and_prune_move_the_cloud_run_traffic(manager, g
         "set_traffic", "set_traffic_back", [{"type": "REVISION", "revision": r1, "percent": 100}])
     run = run_plan(manager, plan)
     assert run.results["traffic"]["previous_traffic"] == [{"type": "LATEST", "revision": None, "percent": 100}]
+    assert run.outputs["release_version"] == run.outputs["version"] == r1  # the version that serves now
     assert service_split(fake) == {r1: 100} and provider.traffic(ctx) == {r1: 1.0}
     assert answers(fake, 4) == {"hello": 4}  # every call lands on the revision holding 100%
     fn = client_for(fake).get_function(name=FN)
@@ -141,7 +145,8 @@ def test_rollback_canary_promote_and_prune_move_the_cloud_run_traffic(manager, g
     # canary 10: a new revision takes 10%, release 1 keeps 90%
     plan, run3 = run_deploy(manager, TRIAGE, canary=10)
     assert [s.key for s in plan.steps][:5] == ["upload", "pin", "function", "wait", "canary"]
-    assert plan.step("function").params["all_traffic"] is False  # the function already reads false: not in the mask
+    assert plan.step("function").params["all_traffic"] is False
+    assert "serviceConfig.allTrafficOnLatestRevision" in plan.step("function").params["update_mask"]
     assert plan.step("pin").action == "no-change"  # the rollback already pinned release 1 by name
     r3 = run3.outputs["release_version"]
     assert r3 not in (r1, r2) and service_split(fake) == {r1: 90, r3: 10}
@@ -150,7 +155,7 @@ def test_rollback_canary_promote_and_prune_move_the_cloud_run_traffic(manager, g
 
     # promote: 100% on the canary's revision
     releases = [release(1, r1, "live"), release(2, r2), release(3, r3, "canary")]
-    run_plan(manager, provider.plan_promote(ctx, releases[2], releases))
+    assert run_plan(manager, provider.plan_promote(ctx, releases[2], releases)).outputs["release_version"] == r3
     assert service_split(fake) == {r3: 100}
     assert answers(fake, 3) == {"support_triage": 3}
     assert client_for(fake).get_function(name=FN).service_config.all_traffic_on_latest_revision is True
@@ -206,10 +211,38 @@ def test_a_plain_deploy_after_a_rollback_sends_all_traffic_to_the_new_revision(m
     r2 = run_deploy(manager, PIPELINE)[1].outputs["release_version"]
     ctx = manager.context("gcp", "demo-fn")
     run_plan(manager, provider.plan_rollback(ctx, release(1, r1), [release(1, r1), release(2, r2, "live")]))
+    config, _, artifact = manager.package({"name": "demo-fn", "provider": "gcp", "weave_file": PIPELINE})
+    ctx.settings_hash = manager.settings_hash(config)
+    same = provider.plan(config, artifact, ctx)  # release 2's code again: nothing new, the rollback stays
+    assert not same.has_changes and any("rollback or canary" in note for note in same.notes)
     plan, run = run_deploy(manager, TRIAGE)
     assert "serviceConfig.allTrafficOnLatestRevision" in plan.step("function").params["update_mask"]
     assert service_split(fake) == {run.outputs["release_version"]: 100}
     assert answers(fake, 2) == {"support_triage": 2}
+
+
+def test_prune_deletes_old_revisions_after_the_new_one_is_up_and_never_undoes_the_deploy(manager, gcp_env):
+    fake = gcp_env
+    provider = manager.provider("gcp")
+    r1 = run_deploy(manager, HELLO)[1].outputs["release_version"]
+    r2 = run_deploy(manager, PIPELINE)[1].outputs["release_version"]
+    ctx = manager.context("gcp", "demo-fn")
+    run_plan(manager, provider.plan_rollback(ctx, release(1, r1), [release(1, r1), release(2, r2, "live")]))
+    # release 2's revision serves nothing but is still the latest: Cloud Run refuses, the revision is kept
+    events = []
+    steps = provider.plan_prune(manager.context("gcp", "demo-fn"), [release(2, r2)])
+    assert [(s.action, s.call) for s in steps] == [("delete", "delete_revision")]
+    run = Executor(provider).run(Plan(provider="gcp", name="demo-fn", steps=steps), manager.context("gcp", "demo-fn", events.append))
+    assert run.outputs == {"kept_revision": r2}
+    assert any("kept the revision" in getattr(e, "text", "") for e in events)
+    listed = {r.name.rsplit("/", 1)[-1] for r in run_clients(fake)[1].list_revisions(parent=SERVICE)}
+    assert listed == {r1, r2}
+    # in a deploy's plan the prune runs last, once the new revision is the latest: then it goes
+    plan, run = run_deploy(manager, TRIAGE, prune=[release(2, r2)])
+    assert plan.steps[-1].key == f"prune-{r2}" and run.outputs["deleted_revision"] == r2
+    r3 = run.outputs["release_version"]
+    listed = {r.name.rsplit("/", 1)[-1] for r in run_clients(fake)[1].list_revisions(parent=SERVICE)}
+    assert listed == {r1, r3} and service_split(fake) == {r3: 100}
 
 
 def test_canary_is_refused_before_anything_is_made(manager, gcp_env):

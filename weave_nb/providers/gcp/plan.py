@@ -193,8 +193,8 @@ class GcpPlanner:
             mask.append(LABELS)
         if adopted_op and state == "ACTIVE":
             mask = []  # the adopted operation deploys exactly this release
-        if mask and (full or have["all_traffic"] != want["all_traffic"]):
-            mask.append(ALL_TRAFFIC)  # a new revision: all the traffic, or (a canary) none until the split
+        if mask and (full or not want["all_traffic"] or have["all_traffic"] != want["all_traffic"]):
+            mask.append(ALL_TRAFFIC)  # a new revision: all the traffic, or (a canary, always said) none until the split
         if mask:
             why = "the function is in state FAILED" if state == "FAILED" and not adopted_op else (
                 "adopted" if adopt else "code changed" if SOURCE in mask else "settings changed")

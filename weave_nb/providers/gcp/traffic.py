@@ -149,7 +149,7 @@ class GcpTraffic:
                                detail=f"{why}: 100% to {rev} (now {describe(split)})", call="set_traffic",
                                undo="set_traffic_back",
                                params={"service": svc.name, "targets": [{"type": "REVISION", "revision": rev, "percent": 100}],
-                                       "interval": opts.poll_interval, "timeout": opts.operation_timeout})
+                                       "serves": rev, "interval": opts.poll_interval, "timeout": opts.operation_timeout})
         observed = {"service": svc.name, "traffic": split, "latest": short(svc.latest_ready_revision)}
         return Plan(provider=self.name, name=ctx.name, steps=[step], observed=observed)
 
@@ -184,9 +184,12 @@ class GcpTraffic:
 
     # -- prune ----------------------------------------------------------------------------
     def plan_prune(self, ctx: DeployContext, releases_to_drop: list[Any]) -> list[PlannedStep]:
-        """Delete steps for the revisions of ``releases_to_drop`` (appended to a deploy plan).
+        """Delete steps for the revisions of ``releases_to_drop`` (appended to a deploy plan, so they run last).
 
-        A revision that serves traffic, or is the latest, is kept (a no-change step says why).
+        A revision that serves traffic is kept (a no-change step says so). The
+        latest revision can only go once the deploy made a newer one; should
+        Cloud Run still refuse a delete when it runs, the revision is kept with
+        a warning and the deploy stands (see :meth:`apply_delete_revision`).
         """
         try:
             _, opts, svc = self._service_of(ctx)
@@ -199,14 +202,16 @@ class GcpTraffic:
             if not rev:
                 continue
             resource = f"Cloud Run revision {rev} (release {release.number})"
-            if rev in split or rev == latest:
+            if rev in split:
                 steps.append(PlannedStep(key=f"prune-{rev}", resource=resource, action="no-change",
-                                         detail="kept: it serves traffic" if rev in split else "kept: the latest revision"))
+                                         detail=f"kept: it serves {split[rev]}% of the traffic"))
                 continue
+            why = "an old release dropped from the history"
+            if rev == latest:
+                why += "; the latest revision now, so deleted once this deploy's new revision is ready"
             steps.append(PlannedStep(key=f"prune-{rev}", resource=resource, action="delete", call="delete_revision",
-                                     detail="an old release dropped from the release history",
-                                     params={"name": f"{svc.name}/revisions/{rev}", "interval": opts.poll_interval,
-                                             "timeout": opts.operation_timeout}))
+                                     detail=why, params={"name": f"{svc.name}/revisions/{rev}", "interval": opts.poll_interval,
+                                                         "timeout": opts.operation_timeout}))
         return steps
 
     # -- apply / undo ------------------------------------------------------------------------
@@ -223,7 +228,10 @@ class GcpTraffic:
         before = client.service(p["service"])
         previous = targets_of(before) if before is not None else None
         svc = client.set_traffic(p["service"], targets, lambda text: run.ctx.log(text, step.key), p["interval"], p["timeout"])
-        return {"traffic": split_of(svc), "previous_traffic": previous}
+        out: dict[str, Any] = {"traffic": split_of(svc), "previous_traffic": previous}
+        if p.get("serves"):  # a rollback or promote: the revision that now serves everything
+            out["release_version"] = out["version"] = p["serves"]
+        return out
 
     def undo_set_traffic_back(self, run: Run, step: PlannedStep, result: Any) -> None:
         """Put back the traffic the step found."""
@@ -235,9 +243,21 @@ class GcpTraffic:
         run.ctx.log(f"put the traffic of {short(p['service'])} back: {describe({t['revision'] or 'latest': t['percent'] for t in previous})}")
 
     def apply_delete_revision(self, run: Run, step: PlannedStep) -> dict[str, Any]:
-        """Delete an old release's revision (already gone is fine)."""
+        """Delete an old release's revision (already gone is fine).
+
+        A revision Cloud Run refuses to delete (400 FAILED_PRECONDITION: it is a
+        traffic target or the latest) is kept with a warning: pruning never
+        undoes the deploy it ends.
+        """
+        from google.api_core import exceptions as gexc
+
         p = step.params
-        if not self._gcp(run).delete_revision(p["name"], p["interval"], p["timeout"]):
+        try:
+            deleted = self._gcp(run).delete_revision(p["name"], p["interval"], p["timeout"])
+        except (gexc.FailedPrecondition, gexc.BadRequest) as exc:
+            run.ctx.warn(f"kept the revision {short(p['name'])}: {getattr(exc, 'message', exc)}")
+            return {"kept_revision": short(p["name"])}
+        if not deleted:
             run.ctx.log(f"{short(p['name'])} was already gone", step.key)
         return {"deleted_revision": short(p["name"])}
 

@@ -45,7 +45,6 @@ import base64
 import copy
 import os
 import threading
-import time
 import uuid
 
 from weave_nb.sandbox.emulators.gcf_fake_functions import ApiError, enums_to_ints, enums_to_names, now_rfc3339, paginate
@@ -448,13 +447,3 @@ class CloudRunMixin:
         """Returns: ``{revision name: pid}`` of every revision process running."""
         with self._lock:
             return {name: proc.pid for name, proc in self._procs.items()}
-
-    def wait_ready(self, service: str, timeout: float = 30.0) -> None:
-        """Wait until no operation runs on ``service`` (for callers that did not poll it)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if service not in self._busy:
-                    return
-            time.sleep(0.02)
-        raise TimeoutError(f"service {service} still busy after {timeout}s")
