@@ -146,7 +146,21 @@ class GcpProvider(GcpPlanner, GcpSteps, GcpTraffic, DeploymentProvider):
                 raise NotFound(f"no gcp deployment named {ctx.name!r}", "list them with `weave deployments`")
             return rec.model_copy(update={"status": DeploymentStatus.FAILED, "drift": "missing", "health": "gone"})
         public = rec.details.get("public") if rec else None
-        return self.info(ctx.name, function_summary(fn), public, client, dict(fn.labels).get(ownership.keys("label")[2]))
+        info = self.info(ctx.name, function_summary(fn), public, client, dict(fn.labels).get(ownership.keys("label")[2]))
+        if not fn.service_config.all_traffic_on_latest_revision and fn.service_config.service:
+            self.serving(client, fn.service_config.service, info)  # a rollback or canary: say what serves
+        return info
+
+    @staticmethod
+    def serving(client: Any, service: str, info: DeploymentInfo) -> None:
+        """Set ``info.version`` to the revision serving most of the traffic and ``details["serving"]`` to the split."""
+        from .traffic import describe, split_of
+
+        svc = client.service(service)
+        split = split_of(svc) if svc is not None else {}
+        if split:
+            info.version = max(split, key=lambda rev: split[rev])
+            info.details["serving"] = describe(split)
 
     def _config_from(self, ctx: DeployContext) -> DeploymentConfig:
         rec = ctx.record
