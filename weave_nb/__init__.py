@@ -33,6 +33,7 @@ __version__ = "0.1.0"
 # name -> the private module that defines it (imported on first access)
 _LAZY = {
     "deploy": "frontends.api", "deployments": "frontends.api", "invoke": "frontends.api", "logs": "frontends.api", "plan": "frontends.api", "provider_options": "frontends.api",
+    "metrics": "frontends.api", "read_logs": "frontends.api", "LogEntry": "core.log_lines",
     "status": "frontends.api", "undeploy": "frontends.api",
     "AuthenticationManager": "core.auth", "CredentialProvider": "core.auth", "EnvironmentCredentialProvider": "core.auth",
     "FileCredentialProvider": "core.auth",
@@ -66,6 +67,8 @@ __all__ = sorted([
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .frontends.api import deploy, deployments, invoke, logs, plan, provider_options, status, undeploy
+    from .frontends.api import metrics, read_logs
+    from .core.log_lines import LogEntry
     from .core.auth import AuthenticationManager, CredentialProvider, EnvironmentCredentialProvider, FileCredentialProvider
     from .core.config import AuthConfig, DeploymentConfig, DeploymentInfo, DeploymentStatus
     from .core.events import Done, LogLine, PlanReady, ProgressUpdate, StepFinished, StepStarted, WarningEvent

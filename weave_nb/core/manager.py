@@ -488,6 +488,63 @@ class DeploymentManager:
             raise self.not_found(name, provider)
         return self._guard(lambda: prov.logs(ctx, tail=tail))
 
+    def read_logs(self, name: str, provider: str | None = None, since: Any = None, filter: str | None = None,
+                  tail: int | None = None) -> list[Any]:
+        """A deployment's log lines (:class:`~weave_nb.core.log_lines.LogEntry`), oldest first.
+
+        Args:
+            since: ``10m``, ``2h``, an ISO time or a datetime (see :func:`~weave_nb.core.log_lines.parse_since`).
+            filter: keep lines containing this text (ignoring case).
+            tail: keep the newest ``tail`` lines.
+
+        Raises:
+            ConfigError: a bad ``since``; NotFound: no such deployment.
+        """
+        from .log_lines import parse_since
+
+        when = parse_since(since)
+        prov, ctx = self._recorded(name, provider)
+        return self._guard(lambda: prov.read_logs(ctx, when, filter or None, tail))
+
+    def follow_logs(self, name: str, provider: str | None = None, since: Any = None, filter: str | None = None,
+                    tail: int | None = None) -> Any:
+        """The lines :meth:`read_logs` answers, then each new one as it is written; stop by leaving the loop (or Ctrl-C).
+
+        Bad input and an unknown name fail here, before the first line is read.
+        """
+        from .log_lines import parse_since
+
+        when = parse_since(since)
+        prov, ctx = self._recorded(name, provider)
+        lines = prov.follow_logs(ctx, when, filter or None, tail)
+
+        def guarded() -> Any:
+            try:
+                while True:
+                    try:
+                        entry = next(lines)
+                    except StopIteration:
+                        return
+                    except WeaveError:
+                        raise
+                    except Exception as exc:  # as _guard: one message and hint, the cause attached
+                        raise WeaveError(f"{type(exc).__name__}: {exc}", UNEXPECTED) from exc
+                    yield entry
+            finally:
+                lines.close()
+
+        return guarded()
+
+    def _recorded(self, name: str, provider: str | None) -> tuple[DeploymentProvider, DeployContext]:
+        """The provider and context of a recorded deployment (NotFound otherwise)."""
+        check_name(name)
+        provider = self.provider_of(name, provider)
+        prov = self.provider(provider)
+        ctx = self.context(provider, name)
+        if ctx.record is None:
+            raise self.not_found(name, provider)
+        return prov, ctx
+
     # helpers --------------------------------------------------------------
     @contextlib.contextmanager
     def _changing(self, provider: str, name: str) -> Any:

@@ -221,3 +221,53 @@ def logs(name: str, provider: str | None = None, tail: int = 100, manager: Any =
     check_name(name)
     provider, tail = api_args.provider(provider), api_args.tail(tail)
     return _mgr(manager).logs(name, provider, tail=tail)
+
+
+def read_logs(name: str, provider: str | None = None, *, since: Any = None, filter: str | None = None,
+              tail: int | None = None, manager: Any = None) -> list[Any]:
+    """A deployment's log lines as :class:`~weave_nb.core.log_lines.LogEntry` items (``time``, ``text``, ``stream``).
+
+    Args:
+        name: deployment name.
+        provider: its provider (default: the one it is recorded on).
+        since: ``"10m"``, ``"2h"``, an ISO time or a datetime.
+        filter: keep lines containing this text (ignoring case).
+        tail: keep the newest ``tail`` lines.
+        manager: a DeploymentManager to use instead of a new one.
+
+    Raises:
+        NotFound: nothing by that name; ConfigError: a bad ``since`` or ``tail``.
+    """
+    check_name(name)
+    provider = api_args.provider(provider)
+    if tail is not None:
+        tail = api_args.tail(tail)
+    return _mgr(manager).read_logs(name, provider, since=since, filter=filter, tail=tail)
+
+
+def metrics(name: str, provider: str | None = None, *, since: Any = "1h", summary: bool = False,
+            manager: Any = None) -> Any:
+    """The requests a deployment answered since ``since``, parsed from its logs.
+
+    Args:
+        name: deployment name.
+        provider: its provider (default: the one it is recorded on).
+        since: ``"1h"`` (default), ``"30m"``, ``"1d"``, an ISO time or a datetime.
+        summary: return the :class:`~weave_nb.core.records.Summary` (counts, error rate,
+            nearest-rank p50/p95/p99, tokens) instead of the DataFrame.
+        manager: a DeploymentManager to use instead of a new one.
+
+    Returns:
+        A pandas DataFrame, one row per request (``time`` datetime64[ns, UTC], ``status`` int64,
+        ``duration_ms`` float64, ``input_tokens``/``output_tokens`` int64, ``agent:NAME`` float64 ms...),
+        or the Summary.
+
+    Raises:
+        NotFound: nothing by that name; ConfigError: a bad ``since``.
+    """
+    from ..core.records import read_requests, requests_frame, summarize
+
+    check_name(name)
+    provider = api_args.provider(provider)
+    records = read_requests(_mgr(manager), name, provider, since)
+    return summarize(records) if summary else requests_frame(records)

@@ -95,7 +95,17 @@ COMMANDS: dict[str, list[Arg]] = {
         (("--json", "-j"), dict(dest="json", metavar="JSON", help="the whole request body, a JSON object; --input and --weave override its fields")),
         (("--local",), dict(action="store_true", help="aws: run the built artifact locally with a Lambda event")),
     ],
-    "logs": _NAME_PROVIDER + [(("--tail",), dict(type=_positive_int, default=100, metavar="N", help="how many lines"))],
+    "logs": _NAME_PROVIDER + [
+        (("--tail",), dict(type=_positive_int, default=None, metavar="N",
+                           help="only the newest N lines (default: 100 without --since, all with it)")),
+        (("--since",), dict(metavar="WHEN", help="only lines since a duration ago (30s, 10m, 2h, 1d) or an ISO time")),
+        (("--filter",), dict(metavar="TEXT", help="only lines containing TEXT (ignoring case)")),
+        (("--follow", "-f"), dict(action="store_true", help="keep printing new lines until Ctrl-C")),
+    ],
+    "metrics": _NAME_PROVIDER + [
+        (("--since",), dict(default="1h", metavar="WHEN",
+                            help="requests since a duration ago (30m, 1h, 1d) or an ISO time (default 1h)")),
+    ],
 }
 
 # The command line's own commands and flags: init, package, sandbox (the magics have %weave_sandbox) and

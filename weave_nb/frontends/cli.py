@@ -1,5 +1,5 @@
 """The ``weave`` command line: deploy, plan, deployments, undeploy, status, invoke, logs,
-init, package, sandbox and help.
+metrics, init, package, sandbox and help.
 
 Exit codes: 0 ok, 1 the operation failed, 2 usage error (bad flags or input;
 nothing was created), 130 interrupted (Ctrl-C). Each error is printed once,
@@ -31,7 +31,8 @@ HELP = {
     "undeploy": "remove every resource a deployment made",
     "status": "show the live status of one deployment",
     "invoke": "call a deployed weave and print its JSON answer",
-    "logs": "show a deployment's recent log output",
+    "logs": "show a deployment's log lines (--since, --filter, --tail; --follow keeps printing)",
+    "metrics": "summarise a deployment's requests: counts, errors, latency percentiles, tokens",
     "init": "write a starter .weave.yaml that deploys as is",
     "package": "write the artifact a deploy would ship, without deploying",
     "sandbox": "start, stop or show the local AWS and Cloud Functions stand-ins",
@@ -220,7 +221,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> i
 
 
 def _on_deployment(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
-    """undeploy, status, invoke and logs: commands on one recorded deployment."""
+    """undeploy, status, invoke, logs and metrics: commands on one recorded deployment."""
     cmd = args.command
     mgr = _manager()
     provider = mgr.provider_of(args.name, args.provider)
@@ -251,8 +252,13 @@ def _on_deployment(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Te
         out.write(json.dumps(result, indent=2) + "\n")
         return 0
     if cmd == "logs":
-        out.write(mgr.logs(args.name, provider, tail=args.tail) + "\n")
-        return 0
+        from .observe import cli_logs
+
+        return cli_logs(mgr, args, provider, out, err)
+    if cmd == "metrics":
+        from .observe import cli_metrics
+
+        return cli_metrics(mgr, args, provider, out)
     raise ConfigError(f"unknown command {cmd}")
 
 

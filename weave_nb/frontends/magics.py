@@ -299,11 +299,47 @@ class WeaveMagics(Magics, Configurable):
     @help_flag
     @magic_arguments("logs")
     def weave_logs(self, line: str = "") -> None:
-        """Print a deployment's recent log output."""
+        """Print a deployment's log lines, each with its time; ``--follow`` keeps printing new ones
+        into the cell until the kernel is interrupted (the stop is quiet)."""
         args = parse_argstring(self.weave_logs, line)
+        from .observe import print_logs
+
+        mgr = self._manager()
+        provider = self._provider(mgr, args.name, args.provider)
         with self._friendly():
-            text = self._manager().logs(args.name, args.provider, tail=args.tail)
-        print(text if text else "(no log output)")
+            print_logs(mgr, args.name, provider, _unquote(args.since or "") or None, _unquote(args.filter or "") or None,
+                       args.tail, args.follow, lambda text: print(text, flush=True), print)
+
+    @line_magic
+    @help_flag
+    @magic_arguments("metrics")
+    def weave_metrics(self, line: str = "") -> Any:
+        """Summarise a deployment's requests since ``--since`` (default 1h): prints the summary, draws latency
+        over time, a latency histogram and per-agent time, and returns the requests as a DataFrame
+        (one row each; ``df = %weave_metrics NAME``)."""
+        args = parse_argstring(self.weave_metrics, line)
+        from ..core.log_lines import parse_since
+        from ..core.records import read_requests, requests_frame, summarize, summary_text
+
+        mgr = self._manager()
+        provider = self._provider(mgr, args.name, args.provider)
+        with self._friendly():
+            since = parse_since(_unquote(args.since))
+            records = read_requests(mgr, args.name, provider, since)
+        print(summary_text(args.name, provider, since, summarize(records)))
+        frame = requests_frame(records)
+        if len(frame):
+            try:
+                from .observe import figure_png, metrics_figure
+
+                png = figure_png(metrics_figure(frame, f"{args.name} on {provider}"))
+            except ImportError:
+                print("note: install matplotlib to see the plots (pip install 'weave-nb[plots]')")
+            else:
+                from IPython.display import Image, display
+
+                display(Image(data=png, format="png"))
+        return frame
 
 
 class _Quiet:

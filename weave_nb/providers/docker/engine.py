@@ -271,6 +271,22 @@ class DockerEngine(RegistryClient):
             return ""
         return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
 
+    def log_stream(self, name: str, since: float | None = None, follow: bool = False) -> Any:
+        """The container's output with the engine's timestamps (``TIME text`` lines, bytes), as an iterator.
+
+        Args:
+            name: the container.
+            since: only output at or after this Unix time.
+            follow: keep the stream open for new output (close the answer to stop).
+
+        Returns:
+            An iterator of byte lines (docker-py's ``CancellableStream`` when following; it has ``close()``).
+        """
+        kwargs: dict[str, Any] = {"stdout": True, "stderr": True, "timestamps": True, "stream": True, "follow": follow}
+        if since is not None and since > 0:
+            kwargs["since"] = float(since)
+        return self._call(f"logs of {name}", lambda: self.api.logs(name, **kwargs))
+
     def wait_healthy(self, name: str, timeout: float, sleep: Callable[[float], None], clock: Callable[[], float],
                      interval: float = 0.1) -> tuple[bool, str]:
         """Poll the container's state until its health is ``healthy``, it fails, or ``timeout`` passes.

@@ -134,7 +134,8 @@ def _plan_containers(prov: "DockerProvider", config: "DeploymentConfig", ctx: "D
     run = {"name": cname, "image": recipe.ref, "host": publish_host(config), "port": port,
            "labels": {**recipe.labels, LABEL_SETTINGS: ctx.settings_hash or ""}, "binds": binds_for(opts.volumes, config),
            "memory_mb": config.memory_mb, "user": opts.user, "env": sorted(ctx.env),  # env names only: values at apply time
-           "server_env": server_env(config)}  # the runtime server's Host rules: not secret
+           # the runtime server's Host rules and the name its request records carry: not secret
+           "server_env": {**server_env(config), "WEAVE_DEPLOYMENT": config.name}}
     for stale in (s for s in (trial, aside if current else None) if s is not None):
         steps.append(PlannedStep(key=f"stale{stale.name[len(cname):]}", resource=f"leftover container {stale.name} ({stale.id[:12]})",
                                  action="delete", detail="left by an interrupted deploy", call="remove_container",

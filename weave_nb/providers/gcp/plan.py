@@ -57,7 +57,7 @@ def function_settings(fn: Any) -> dict[str, Any]:
         "memory": fn.service_config.available_memory,
         "timeout": fn.service_config.timeout_seconds,
         "max_instances": fn.service_config.max_instance_count,
-        "env_names": sorted(fn.service_config.environment_variables),
+        "env_names": sorted(k for k in fn.service_config.environment_variables if k != "WEAVE_DEPLOYMENT"),  # ours, always set
         "all_traffic": bool(fn.service_config.all_traffic_on_latest_revision),
         "source": {"bucket": storage.bucket, "object": storage.object_, "generation": int(storage.generation or 0)},
     }

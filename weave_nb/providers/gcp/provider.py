@@ -183,6 +183,38 @@ class GcpProvider(GcpPlanner, GcpSteps, GcpTraffic, DeploymentProvider):
             out.append(self.info(name, function_summary(fn), public, client, labels.get(owner_key)))
         return out
 
+    # -- logs --------------------------------------------------------------------------------
+    def _log_reader(self, ctx: DeployContext) -> tuple[Any, str]:
+        """A Cloud Logging client and the function's Cloud Run service name."""
+        from . import logs
+
+        config = self._config_from(ctx)
+        session = self._session(config)
+        endpoint = self.auth.setting("gcp", "WEAVE_GCP_LOGGING_ENDPOINT", "logging_api_endpoint", auth=config.auth) \
+            or session.api_endpoint
+        rec = ctx.record
+        return logs.make_client(session, endpoint), logs.service_name(rec.details if rec else {}, self.function_id(config))
+
+    def read_logs(self, ctx: DeployContext, since: Any = None, filter: str | None = None,
+                  tail: int | None = None) -> list[Any]:
+        """The function's lines from Cloud Logging (see :mod:`~weave_nb.providers.gcp.logs`)."""
+        from .logs import read_entries
+
+        client, service = self._log_reader(ctx)
+        return read_entries(client, service, since, filter, tail)
+
+    def follow_logs(self, ctx: DeployContext, since: Any = None, filter: str | None = None,
+                    tail: int | None = None, interval: float = 1.0) -> Any:
+        """The lines :meth:`read_logs` answers, then new entries, asked for every ``interval`` seconds with one client."""
+        from ...core.log_lines import poll_follow
+        from .logs import read_entries
+
+        client, service = self._log_reader(ctx)
+        first = read_entries(client, service, since, filter, tail)
+        yield from first
+        yield from poll_follow(lambda mark: read_entries(client, service, mark, None, None), since, filter, interval,
+                               time.sleep, first=first)
+
     # -- calling ---------------------------------------------------------------------------
     def invoke(self, ctx: DeployContext, payload: dict[str, Any], local: bool = False, timeout: float = 60) -> Any:
         """POST ``payload`` to the function; a private one gets ``Authorization: Bearer <identity token>``."""

@@ -73,7 +73,8 @@ class GcpSteps:
             service_config=functions_v2.ServiceConfig(
                 available_memory=p["memory"],
                 timeout_seconds=p["timeout"],
-                environment_variables={k: run.ctx.env[k] for k in p["env_names"]},
+                # WEAVE_DEPLOYMENT names the deployment in every request record
+                environment_variables={**{k: run.ctx.env[k] for k in p["env_names"]}, "WEAVE_DEPLOYMENT": run.ctx.name},
                 max_instance_count=p["max_instances"],
                 all_traffic_on_latest_revision=p.get("all_traffic", True),
             ),

@@ -21,11 +21,15 @@ have passed whether anyone polls or not; while it runs the function reads
 getIamPolicy / setIamPolicy with etags on functions and on
 Cloud Run v1/v2 services; int or string enums in (``$alt=json;enum-encoding=int``
 gets ints back); a few fixed answers for gcloud's side calls (runtimes, service
-usage, project, locations, v1 list); and, for each function, its Cloud Run
-service and revisions through the Cloud Run Admin API v2 (service get / patch of
-``traffic`` with a long-running operation, revisions get / list / delete),
-following the documented v2 REST contract: see ``gcf_fake_run``, which also
-says how a call is routed by the service's traffic split.
+usage, project, locations, v1 list); Cloud Logging's ``POST /v2/entries:list``
+answered from what the served functions print (``gcf_fake_logging``: each line a
+``cloud_run_revision`` LogEntry, JSON lines as structured logs; a subset of the
+filter language), so the official ``google-cloud-logging`` client reads them;
+and, for each function, its Cloud Run service and revisions through the Cloud
+Run Admin API v2 (service get / patch of ``traffic`` with a long-running
+operation, revisions get / list / delete), following the documented v2 REST
+contract: see ``gcf_fake_run``, which also says how a call is routed by the
+service's traffic split.
 Invoking a served function: its ``url`` is ``{fake.url}/run/PROJECT/LOCATION/ID``, a
 proxy to its functions-framework process. Like Cloud Run, the proxy refuses a call
 to a private function (no ``roles/run.invoker`` binding for ``allUsers`` on its
@@ -68,6 +72,7 @@ from weave_nb.sandbox.emulators.gcf_fake_functions import (
     mask_paths, matches_filter, new_function, paginate, next_policy, validate_function,
 )
 from weave_nb.sandbox.emulators.gcf_fake_http import Handler, UploadError
+from weave_nb.sandbox.emulators.gcf_fake_logging import LogStore
 from weave_nb.sandbox.emulators.gcf_fake_operations import Operation, OperationsMixin
 from weave_nb.sandbox.emulators.gcf_fake_run import CloudRunMixin
 from weave_nb.sandbox.emulators.gcf_fake_tokens import InvokerMixin
@@ -134,6 +139,7 @@ class FakeCloudFunctions(OperationsMixin, InvokerMixin, CloudRunMixin):
         self._fail_next: tuple[str, list[str]] | None = None
         self._injections: list[list] = []
         self._connections: set = set()  # open client sockets, closed by stop()
+        self.logging = LogStore()  # what the served functions print, as Cloud Logging entries
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._stopped = False

@@ -40,6 +40,8 @@ ROUTES: list[tuple[str, re.Pattern, str, str]] = [
         ("GET", _LOC + r"/operations/(?P<op>[^/]+)", "operations.get", "_get_operation"),
         ("GET", _LOC + r"/operations", "operations.list", "_list_operations"),
         ("POST", r"/token", "token", "_token"),
+        # Cloud Logging (gcf_fake_logging): what the served functions printed
+        ("POST", r"/v2/entries:list", "entries.list", "_entries_list"),
         # a metadata server's answers (GCE_METADATA_HOST / GCE_METADATA_IP pointed here), as in wire3
         ("GET", r"/", "metadata.ping", "_metadata_ping"),
         ("GET", r"/computeMetadata/v1/project/project-id", "metadata.project", "_metadata_project"),
@@ -240,6 +242,9 @@ class Handler(BaseHTTPRequestHandler):
         out = self.fake._api_list_operations(project, location, self.query)
         out["operations"] = [self._op(op) for op in out["operations"]]
         return out
+
+    def _entries_list(self):
+        return self.fake.logging.list(self.body)
 
     def _token(self):
         form = {k: v[-1] for k, v in parse_qs(self.raw.decode(errors="replace")).items()}

@@ -220,7 +220,14 @@ class OperationsMixin:
         base = tempfile.mkdtemp(prefix=f"{location}-{fid}-", dir=self._workdir)
         main_py = extract_source(data, os.path.join(base, "src"))
         svc = fn["serviceConfig"]
+        project = fn["name"].split("/")[1]
+        revision = svc.get("revision", "")
+
+        def on_line(stream: str, when: float, text: str) -> None:  # the function's output, as Cloud Logging entries
+            self.logging.add_line(project=project, location=location, service=fid, revision=revision,
+                                  stream=stream, when=when, text=text)
+
         return start_function_process(main_py, fn["buildConfig"]["entryPoint"],
                                       dict(svc.get("environmentVariables") or {}),
-                                      service=fid, revision=svc.get("revision", ""))
+                                      service=fid, revision=revision, on_line=on_line)
 
