@@ -47,6 +47,7 @@ class GcpClient:
             credentials=session.credentials, transport="rest", client_options=opts
         )
         self._run: Any = None
+        self._revisions: Any = None
 
     @property
     def run(self) -> Any:
@@ -58,6 +59,17 @@ class GcpClient:
             opts = ClientOptions(api_endpoint=endpoint) if endpoint else None
             self._run = run_v2.ServicesClient(credentials=self.session.credentials, transport="rest", client_options=opts)
         return self._run
+
+    @property
+    def revisions(self) -> Any:
+        """The Cloud Run v2 revisions client (created on first use)."""
+        if self._revisions is None:
+            from google.cloud import run_v2
+
+            endpoint = self.session.run_api_endpoint
+            opts = ClientOptions(api_endpoint=endpoint) if endpoint else None
+            self._revisions = run_v2.RevisionsClient(credentials=self.session.credentials, transport="rest", client_options=opts)
+        return self._revisions
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Call ``fn`` (a client method), retrying transient errors with backoff.
@@ -166,6 +178,81 @@ class GcpClient:
         del policy.bindings[:]
         policy.bindings.extend(bindings)
         self.call(self.run.set_iam_policy, request=iam_policy_pb2.SetIamPolicyRequest(resource=service, policy=policy))
+
+
+    # -- Cloud Run v2: the function's service, its revisions and its traffic -------------------
+    def service(self, name: str) -> Any | None:
+        """The Cloud Run service ``name`` (a ``run_v2.Service``), or ``None`` when it does not exist."""
+        try:
+            return self.call(self.run.get_service, name=name)
+        except gexc.NotFound:
+            return None
+
+    def revision(self, name: str) -> Any | None:
+        """The Cloud Run revision ``name`` (a ``run_v2.Revision``), or ``None`` when it does not exist."""
+        try:
+            return self.call(self.revisions.get_revision, name=name)
+        except gexc.NotFound:
+            return None
+
+    def set_traffic(self, service: str, targets: list[dict[str, Any]], on_stage: Callable[[str], None],
+                    interval: float, timeout: float) -> Any:
+        """Give the service the traffic ``targets`` and wait until it serves them (read-modify-write with the etag).
+
+        Args:
+            targets: ``{"type": "LATEST"|"REVISION", "revision": name, "percent": n, "tag": t}`` each.
+
+        Returns:
+            The service as the finished operation left it.
+        """
+        from google.cloud import run_v2
+        from google.protobuf import field_mask_pb2
+
+        kinds = run_v2.TrafficTargetAllocationType
+        svc = self.call(self.run.get_service, name=service)
+        del svc.traffic[:]
+        for t in targets:
+            kind = kinds.TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST if t.get("type") == "LATEST" else kinds.TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION
+            svc.traffic.append(run_v2.TrafficTarget(type_=kind, revision=t.get("revision") or "",
+                                                    percent=int(t["percent"]), tag=t.get("tag") or ""))
+        op = self.call(self.run.update_service, service=svc, update_mask=field_mask_pb2.FieldMask(paths=["traffic"]))
+        on_stage("traffic: " + ", ".join(f"{t.get('revision') or 'latest'} {t['percent']}%" for t in targets))
+        return self.wait_run(op.operation.name, interval, timeout)
+
+    def delete_revision(self, name: str, interval: float, timeout: float) -> bool:
+        """Delete the revision ``name`` and wait for it; False when it was already gone."""
+        try:
+            op = self.call(self.revisions.delete_revision, name=name)
+        except gexc.NotFound:
+            return False
+        self.wait_run(op.operation.name, interval, timeout)
+        return True
+
+    def wait_run(self, name: str, interval: float, timeout: float) -> Any:
+        """Poll the Cloud Run operation ``name`` until done.
+
+        Returns:
+            The ``Service`` or ``Revision`` in its response.
+
+        Raises:
+            DeploymentFailed: the operation ended with an error, or ``timeout`` passed.
+        """
+        from google.cloud import run_v2
+        from google.longrunning import operations_pb2
+
+        deadline = self.clock() + timeout
+        while True:
+            op = self.call(self.run.get_operation, operations_pb2.GetOperationRequest(name=name))
+            if op.done:
+                break
+            if self.clock() > deadline:
+                raise DeploymentFailed(f"the Cloud Run operation {name} did not finish within {timeout:.0f}s",
+                                       "check the service with `weave status` and run the command again")
+            self.sleep(interval)
+        if op.HasField("error"):
+            raise DeploymentFailed(f"Cloud Run reported: {op.error.message}", "check the revisions with `weave releases`")
+        kind = run_v2.Revision if op.response.type_url.endswith("Revision") else run_v2.Service
+        return kind.deserialize(op.response.value)
 
 
 def api_error(exc: Exception, doing: str) -> WeaveError:

@@ -18,7 +18,7 @@ from ...core.artifact import Artifact
 from ...core.config import DeploymentConfig, DeploymentStatus
 from ...core import ownership
 from ...core.plan import Plan, PlannedStep
-from ...core.errors import DeploymentFailed, NotFound
+from ...core.errors import ConfigError, DeploymentFailed, NotFound
 from ..base import DeployContext
 from .secret_steps import SECRET_ENV, destroy_steps, plan_secrets
 
@@ -34,6 +34,7 @@ FIELDS = (
     ("serviceConfig.maxInstanceCount", "max_instances"),
 )
 SOURCE, ENV, LABELS = "buildConfig.source", "serviceConfig.environmentVariables", "labels"
+ALL_TRAFFIC = "serviceConfig.allTrafficOnLatestRevision"  # false for a canary (see gcp.traffic)
 
 
 def function_summary(fn: Any) -> dict[str, Any]:
@@ -59,8 +60,14 @@ def function_settings(fn: Any) -> dict[str, Any]:
         "max_instances": fn.service_config.max_instance_count,
         "env_names": sorted(k for k in fn.service_config.environment_variables if k != "WEAVE_DEPLOYMENT"),  # ours, always set
         "secret_env": sorted(v.key for v in fn.service_config.secret_environment_variables),
+        "all_traffic": bool(fn.service_config.all_traffic_on_latest_revision),
         "source": {"bucket": storage.bucket, "object": storage.object_, "generation": int(storage.generation or 0)},
     }
+
+
+def have_all_traffic(fn: Any) -> bool:
+    """The function's ``serviceConfig.allTrafficOnLatestRevision`` (true: its latest revision serves 100%)."""
+    return bool(fn.service_config.all_traffic_on_latest_revision)
 
 
 class GcpPlanner:
@@ -101,7 +108,7 @@ class GcpPlanner:
         want = {"runtime": opts.runtime, "entry_point": ENTRY_POINT, "memory": MEMORY[config.memory_mb or 256],
                 "timeout": config.timeout_seconds or 60, "max_instances": opts.max_instances,
                 "env_names": sorted(k for k in ctx.env if k not in config.secrets),
-                "secret_env": sorted(r["key"] for r in secret_refs)}
+                "secret_env": sorted(r["key"] for r in secret_refs), "all_traffic": opts.canary is None}
         service = (current.service_config.service if current is not None else "") or f"{client.location(region)}/services/{fid}"
         public = bool(client.is_public(service)) if current is not None else False
         rec = ctx.record
@@ -142,19 +149,35 @@ class GcpPlanner:
             action="no-change" if same_code else "create",
             call="upload_source", params={"location": client.location(region), "size": artifact.size},
         ))
-        base = {"name": name, **{k: want[k] for k in ("runtime", "entry_point", "memory", "timeout", "max_instances", "env_names")},
+        base = {"name": name, **{k: want[k] for k in ("runtime", "entry_point", "memory", "timeout", "max_instances", "env_names", "all_traffic")},
                 "labels": wanted, "description": f"weave-nb deployment {config.name}",
                 **({"secret_env": secret_refs} if secret_refs else {})}
         function_step, waits = self._function_step(config, fid, region, client, current, state, labels, wanted,
                                                    want, same_code, adopt, base, running is not None,
                                                    rec is not None and rec.status == DeploymentStatus.ACTIVE and bool(rec.endpoint))
+        notes = [f"project {client.session.project}, region {region}, runtime {opts.runtime}"]
+        split_step = None
+        if opts.canary is not None:
+            if current is None:
+                raise ConfigError("--canary needs a live release to split the traffic with; this function does not exist yet",
+                                  "deploy it once without --canary, then deploy the new code with --canary PERCENT")
+            if function_step.call == "update_function":
+                pin, split_step, seen = self.canary_steps(client, current, opts.canary, opts)
+                observed.update(seen)
+                steps.append(pin)
+            else:
+                notes.append("--canary: no new code or settings, so no new revision to send canary traffic to")
+        elif current is not None and have_all_traffic(current) is False and function_step.call != "update_function":
+            notes.append("the traffic is not all on the latest revision (a rollback or canary is in place): "
+                         "promote or roll back to move it")
         steps.append(function_step)
         if waits:
             steps.append(PlannedStep(key="wait", resource=f"the {function_step.action} operation of {fid}",
                                      action=function_step.action, detail="build, then roll out the new revision",
                                      call="wait_operation", params={"operation": None, **wait}))
+        if split_step is not None:
+            steps.append(split_step)
         steps.append(self._public_step(config, service, public))
-        notes = [f"project {client.session.project}, region {region}, runtime {opts.runtime}"]
         if ctx.env:
             notes.append("env values are sent with the create/update call; the plan holds their names only")
         return Plan(provider=self.name, name=config.name, steps=steps, observed=observed, notes=notes)
@@ -180,6 +203,8 @@ class GcpPlanner:
             mask.append(LABELS)
         if adopted_op and state == "ACTIVE":
             mask = []  # the adopted operation deploys exactly this release
+        if mask and (full or not want["all_traffic"] or have["all_traffic"] != want["all_traffic"]):
+            mask.append(ALL_TRAFFIC)  # a new revision: all the traffic, or (a canary, always said) none until the split
         if mask:
             why = "the function is in state FAILED" if state == "FAILED" and not adopted_op else (
                 "adopted" if adopt else "code changed" if SOURCE in mask else "settings changed")

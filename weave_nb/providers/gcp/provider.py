@@ -4,10 +4,12 @@ Planned and executed like every provider: ``plan`` (gcp_plan.GcpPlanner)
 observes the function, its labels, its invoker binding and any running
 operation and lists the steps; the one executor runs them through the
 ``apply_*``/``undo_*`` functions (gcp_steps.GcpSteps); ``finish`` builds the
-result. Every function made carries the ownership labels; one this
-inventory did not make is left alone unless ``--adopt``. Uses the official
+result. Releases (rollback, promote, ``--canary``, prune) move the traffic of
+the function's Cloud Run service (gcp.traffic.GcpTraffic). Every function
+made carries the ownership labels; one this inventory did not make is left
+alone unless ``--adopt``. Uses the official
 ``google-cloud-functions`` client over REST and ``google-cloud-run`` for the
-public-access IAM binding; ``invoke`` sends an identity token to private
+public-access IAM binding and the traffic; ``invoke`` sends an identity token to private
 functions.
 """
 
@@ -28,6 +30,7 @@ from .alarms import GcpAlarms
 from .plan import MEMORY, GcpPlanner, function_summary
 from .steps import GcpSteps
 from .secret_steps import GcpSecretSteps
+from .traffic import GcpTraffic
 
 FUNCTION_ID = re.compile(r"^[a-z](?:[a-z0-9-]{2,61}[a-z0-9])$")
 REGIONS = (
@@ -67,9 +70,11 @@ class GcpOptions(BaseModel):
     poll_interval: float = Field(default=2.0, gt=0, le=60)
     operation_timeout: float = Field(default=900.0, gt=0)
     keep_on_failure: bool = Field(default=False, description="keep what a failed deploy made instead of rolling back")
+    canary: int | None = Field(default=None, ge=1, le=99,
+                               description="percent of the traffic the new revision gets; the rest stays on the live one")
 
 
-class GcpProvider(GcpAlarms, GcpPlanner, GcpSteps, GcpSecretSteps, DeploymentProvider):
+class GcpProvider(GcpAlarms, GcpPlanner, GcpSteps, GcpSecretSteps, GcpTraffic, DeploymentProvider):
     """Deploy to Cloud Functions (2nd gen)."""
 
     name = "gcp"
@@ -144,7 +149,21 @@ class GcpProvider(GcpAlarms, GcpPlanner, GcpSteps, GcpSecretSteps, DeploymentPro
                 raise NotFound(f"no gcp deployment named {ctx.name!r}", "list them with `weave deployments`")
             return rec.model_copy(update={"status": DeploymentStatus.FAILED, "drift": "missing", "health": "gone"})
         public = rec.details.get("public") if rec else None
-        return self.info(ctx.name, function_summary(fn), public, client, dict(fn.labels).get(ownership.keys("label")[2]))
+        info = self.info(ctx.name, function_summary(fn), public, client, dict(fn.labels).get(ownership.keys("label")[2]))
+        if not fn.service_config.all_traffic_on_latest_revision and fn.service_config.service:
+            self.serving(client, fn.service_config.service, info)  # a rollback or canary: say what serves
+        return info
+
+    @staticmethod
+    def serving(client: Any, service: str, info: DeploymentInfo) -> None:
+        """Set ``info.version`` to the revision serving most of the traffic and ``details["serving"]`` to the split."""
+        from .traffic import describe, split_of
+
+        svc = client.service(service)
+        split = split_of(svc) if svc is not None else {}
+        if split:
+            info.version = max(split, key=lambda rev: split[rev])
+            info.details["serving"] = describe(split)
 
     def _config_from(self, ctx: DeployContext) -> DeploymentConfig:
         rec = ctx.record

@@ -76,6 +76,7 @@ class GcpSteps:
                 # WEAVE_DEPLOYMENT names the deployment in every request record
                 environment_variables={**{k: run.ctx.env[k] for k in p["env_names"]}, "WEAVE_DEPLOYMENT": run.ctx.name},
                 max_instance_count=p["max_instances"],
+                all_traffic_on_latest_revision=p.get("all_traffic", True),
             ),
             labels=p["labels"],
         )
@@ -171,7 +172,7 @@ class GcpSteps:
                 run.ctx.remove_resource("function", name)
             return {"waited": operation}
         self._recorded(run, client, fn.name)
-        return {"waited": operation, "function": function_summary(fn)}
+        return {"waited": operation, "function": function_summary(fn), "release_version": fn.service_config.revision or None}
 
     def apply_read_function(self, run: Run, step: PlannedStep) -> dict[str, Any]:
         client = self._gcp(run)
@@ -179,7 +180,7 @@ class GcpSteps:
         if fn is None:
             raise DeploymentFailed(f"the function {step.params['name']} vanished", "deploy again")
         self._recorded(run, client, fn.name)
-        return {"function": function_summary(fn)}
+        return {"function": function_summary(fn), "release_version": fn.service_config.revision or None}
 
     def apply_adopt_function(self, run: Run, step: PlannedStep) -> dict[str, Any]:
         """Record the foreign function as this deployment's (the user passed --adopt)."""

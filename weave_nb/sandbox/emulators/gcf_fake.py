@@ -24,7 +24,12 @@ gets ints back); a few fixed answers for gcloud's side calls (runtimes, service
 usage, project, locations, v1 list); Cloud Logging's ``POST /v2/entries:list``
 answered from what the served functions print (``gcf_fake_logging``: each line a
 ``cloud_run_revision`` LogEntry, JSON lines as structured logs; a subset of the
-filter language), so the official ``google-cloud-logging`` client reads them.
+filter language), so the official ``google-cloud-logging`` client reads them;
+and, for each function, its Cloud Run service and revisions through the Cloud
+Run Admin API v2 (service get / patch of ``traffic`` with a long-running
+operation, revisions get / list / delete), following the documented v2 REST
+contract: see ``gcf_fake_run``, which also says how a call is routed by the
+service's traffic split.
 Invoking a served function: its ``url`` is ``{fake.url}/run/PROJECT/LOCATION/ID``, a
 proxy to its functions-framework process. Like Cloud Run, the proxy refuses a call
 to a private function (no ``roles/run.invoker`` binding for ``allUsers`` on its
@@ -74,6 +79,7 @@ from weave_nb.sandbox.emulators.gcf_fake_functions import (
 from weave_nb.sandbox.emulators.gcf_fake_http import Handler, UploadError
 from weave_nb.sandbox.emulators.gcf_fake_logging import LogStore
 from weave_nb.sandbox.emulators.gcf_fake_operations import Operation, OperationsMixin
+from weave_nb.sandbox.emulators.gcf_fake_run import CloudRunMixin
 from weave_nb.sandbox.emulators.gcf_fake_tokens import InvokerMixin
 from weave_nb.sandbox.emulators.gcf_fake_secrets import SecretsMixin
 from weave_nb.sandbox.emulators.gcf_fake_process import SourceError, validate_source_zip
@@ -82,7 +88,7 @@ from weave_nb.sandbox.emulators.monitoring_fake import FakeMonitoring
 __all__ = ["FakeCloudFunctions"]
 
 
-class FakeCloudFunctions(OperationsMixin, InvokerMixin, SecretsMixin):
+class FakeCloudFunctions(OperationsMixin, InvokerMixin, SecretsMixin, CloudRunMixin):
     """In-memory Cloud Functions v2 REST fake on a loopback HTTP server.
 
     Args:
@@ -133,8 +139,11 @@ class FakeCloudFunctions(OperationsMixin, InvokerMixin, SecretsMixin):
         self._busy: dict[str, str] = {}  # function name -> running operation name
         self._uploads: dict[tuple[str, str], bytes | None] = {}  # None: URL issued, nothing uploaded
         self._policies: dict[str, dict] = {}
-        self._procs: dict[str, object] = {}
-        self._revisions: dict[str, int] = {}
+        self._procs: dict[str, object] = {}  # revision name -> its functions-framework process
+        self._revisions: dict[str, int] = {}  # function name -> number of its latest revision
+        self._services: dict[str, dict] = {}  # Cloud Run v2 services (see gcf_fake_run)
+        self._run_revisions: dict[str, dict] = {}
+        self._routed: dict[str, int] = {}  # service name -> calls routed by its traffic split
         self._fail_next: tuple[str, list[str]] | None = None
         self._injections: list[list] = []
         self._connections: set = set()  # open client sockets, closed by stop()
@@ -239,9 +248,16 @@ class FakeCloudFunctions(OperationsMixin, InvokerMixin, SecretsMixin):
             return copy.deepcopy(self._functions)
 
     def processes(self) -> dict:
-        """Returns: ``{function name: pid}`` of the running functions-framework processes."""
+        """Returns: ``{function name: pid}`` of the process of each function's latest ready revision
+        (``revision_processes()`` lists every revision's)."""
         with self._lock:
-            return {name: proc.pid for name, proc in self._procs.items()}
+            out = {}
+            for name, fn in self._functions.items():
+                svc = self._services.get(fn["serviceConfig"].get("service", ""))
+                proc = self._procs.get(svc["latestReadyRevision"]) if svc else None
+                if proc is not None:
+                    out[name] = proc.pid
+            return out
 
     def _take_injection(self, method: str, path: str) -> int | None:
         with self._lock:
@@ -326,7 +342,10 @@ class FakeCloudFunctions(OperationsMixin, InvokerMixin, SecretsMixin):
             patch.pop("name", None)
             if self.require_update_mask and not update_mask:
                 raise ApiError(400, "update_mask is required")
-            merged = apply_mask(fn, patch, mask_paths(update_mask, patch))
+            paths = mask_paths(update_mask, patch)
+            merged = apply_mask(fn, patch, paths)
+            if "serviceConfig.allTrafficOnLatestRevision" in paths:  # proto3 JSON leaves out a false bool
+                merged.setdefault("serviceConfig", {}).setdefault("allTrafficOnLatestRevision", False)
             validate_function(merged)
             self._check_uploaded(merged)
             fn["state"] = "DEPLOYING"

@@ -17,6 +17,7 @@ from xml.sax.saxutils import escape
 
 from weave_nb.sandbox.emulators.gcf_fake_functions import PROJECT_NUMBER, ApiError, render_function
 from weave_nb.sandbox.emulators.gcf_fake_secrets import SECRET_ROUTES, SecretHandlers
+from weave_nb.sandbox.emulators.gcf_fake_run import REVISION_ENUMS, SERVICE_ENUMS, render_run
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ _FN = _LOC + r"/functions/(?P<fid>[^/:]+)"
 _SVC = r"/v[12]/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/services/(?P<sid>[^/:]+)"
 _V1P = r"/v1/projects/(?P<project>[^/]+)"
 _MON = r"/v3/projects/(?P<project>[^/]+)"  # Cloud Monitoring v3 (see ``monitoring_fake``)
+_RUN = r"/v2/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/services/(?P<sid>[^/:]+)"
 
 # (method, path regex, operation name used in ``counts``, handler)
 ROUTES: list[tuple[str, re.Pattern, str, str]] = [
@@ -51,6 +53,11 @@ ROUTES: list[tuple[str, re.Pattern, str, str]] = [
          "_metadata_identity"),
         *[(m, r"/run/(?P<project>[^/]+)/(?P<location>[^/]+)/(?P<fid>[^/]+)(?P<rest>/.*)?", "invoke", "_invoke")
           for m in ("GET", "POST", "PUT", "PATCH", "DELETE")],
+        ("GET", _RUN, "run.services.get", "_run_get_service"),
+        ("PATCH", _RUN, "run.services.patch", "_run_update_service"),
+        ("GET", _RUN + r"/revisions", "run.revisions.list", "_run_list_revisions"),
+        ("GET", _RUN + r"/revisions/(?P<rid>[^/:]+)", "run.revisions.get", "_run_get_revision"),
+        ("DELETE", _RUN + r"/revisions/(?P<rid>[^/:]+)", "run.revisions.delete", "_run_delete_revision"),
         ("GET", _SVC + r":getIamPolicy", "getIamPolicy", "_run_get_iam"),
         ("POST", _SVC + r":setIamPolicy", "setIamPolicy", "_run_set_iam"),
         ("PUT", r"/upload/(?P<bucket>[^/]+)/(?P<object>[^/]+)", "upload", "_upload"),
@@ -297,6 +304,25 @@ class Handler(SecretHandlers, BaseHTTPRequestHandler):
         if not self.query.get("audience"):
             raise ApiError(400, "non-empty audience parameter required")
         return self._metadata(self.fake.identity_token(self.query["audience"], self.fake.METADATA_ACCOUNT))
+
+    # Cloud Run Admin API v2 (gcf_fake_run)
+    def _run_get_service(self, project, location, sid):
+        return render_run(self.fake._api_run_get_service(project, location, sid), SERVICE_ENUMS, self.int_enums)
+
+    def _run_update_service(self, project, location, sid):
+        op = self.fake._api_run_update_service(project, location, sid, self.query.get("updateMask"), self.body)
+        return self._op(op)
+
+    def _run_list_revisions(self, project, location, sid):
+        out = self.fake._api_run_list_revisions(project, location, sid, self.query)
+        out["revisions"] = [render_run(r, REVISION_ENUMS, self.int_enums) for r in out["revisions"]]
+        return out
+
+    def _run_get_revision(self, project, location, sid, rid):
+        return render_run(self.fake._api_run_get_revision(project, location, sid, rid), REVISION_ENUMS, self.int_enums)
+
+    def _run_delete_revision(self, project, location, sid, rid):
+        return self._op(self.fake._api_run_delete_revision(project, location, sid, rid))
 
     def _fn_get_iam(self, project, location, fid):
         return self.fake._api_get_iam_policy("functions", project, location, fid)

@@ -120,8 +120,8 @@ class OperationsMixin:
     def _api_list_operations(self, project: str, location: str, query: dict) -> dict:
         """Operations of a location (``location`` ``-``: all), newest first; ``filter`` ``done=false`` keeps the running ones."""
         prefix = f"projects/{project}/locations/{'' if location == '-' else location + '/'}"
-        with self._lock:
-            ops = [op for name, op in self._ops.items() if name.startswith(prefix)]
+        with self._lock:  # Cloud Functions operations only (Cloud Run's share the path, not this list)
+            ops = [op for name, op in self._ops.items() if name.startswith(prefix) and isinstance(op, Operation)]
         expr = (query.get("filter") or "").replace(" ", "").lower()
         if expr in ("done=false", "done:false"):
             ops = [op for op in ops if not op.done]
@@ -146,21 +146,28 @@ class OperationsMixin:
                 self._complete(op)
         return op
 
-    def _complete(self, op: Operation) -> None:
+    def _complete(self, op) -> None:
+        if not isinstance(op, Operation):  # a Cloud Run operation (gcf_fake_run)
+            self._complete_run(op)
+            return
         name = op.target
         if op.kind == "delete":
+            procs = []
             with self._lock:
                 fn = self._functions.pop(name, None)
-                proc = self._procs.pop(name, None)
                 self._policies.pop(name, None)
                 if fn is not None:
                     self._policies.pop(fn["serviceConfig"].get("service", ""), None)
-            if proc is not None:
+                    procs = self._drop_service(fn["serviceConfig"].get("service", ""))
+            for proc in procs:
                 proc.stop()
             self._finish(op)
             return
         with self._lock:
             candidate = copy.deepcopy(op.pending if op.kind == "update" else self._functions[name])
+            number = self._revisions.get(name, 1) + 1 if op.kind == "update" else None
+        if number is not None:  # the revision this build makes, named before its process starts (K_REVISION)
+            set_revision(candidate, number)
         error, messages, new_proc = None, [], None
         if op.fail:
             error, messages = op.fail
@@ -170,8 +177,10 @@ class OperationsMixin:
             except (StartError, SourceError) as exc:
                 error = f"Build failed: {exc}"
                 messages = [error]
-        old_proc = None
+        idle = []
         with self._lock:
+            if error and number is not None:  # a failed build makes no revision
+                candidate["serviceConfig"]["revision"] = op.pending["serviceConfig"].get("revision")
             candidate["updateTime"] = now_rfc3339()
             if error:
                 candidate["state"] = "FAILED"
@@ -182,19 +191,17 @@ class OperationsMixin:
             else:
                 candidate["state"] = "ACTIVE"
                 candidate.pop("stateMessages", None)
-                if op.kind == "update":
-                    self._revisions[name] = self._revisions.get(name, 1) + 1
-                    set_revision(candidate, self._revisions[name])
+                if number is not None:
+                    self._revisions[name] = number
                 if new_proc is not None:
                     candidate["serviceConfig"]["uri"] = candidate["url"] = self._invoke_url(name)
-                    old_proc = self._procs.get(name)
-                    self._procs[name] = new_proc
                 else:
                     candidate["serviceConfig"]["uri"], candidate["url"] = placeholder_urls(candidate)
+                idle = self._revision_ready(candidate, new_proc)  # the Cloud Run revision and its traffic
                 op.response = copy.deepcopy(candidate)
             self._functions[name] = candidate
-        if old_proc is not None:
-            old_proc.stop()
+        for proc in idle:
+            proc.stop()
         if self._stopped and new_proc is not None:
             new_proc.stop()
         self._finish(op)

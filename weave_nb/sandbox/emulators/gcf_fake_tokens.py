@@ -76,7 +76,7 @@ class InvokerMixin:
         return f"{self.url}/run/{project}/{location}/{fid}"
 
     def _invoke_target(self, project: str, location: str, fid: str, authorization: str | None) -> str:
-        """The process URL to forward a call to, after Cloud Run's invoker check.
+        """The process URL to forward a call to, after Cloud Run's invoker check, by the traffic split.
 
         Raises:
             ApiError: 404 no such served function; 403 private and no token; 401 a token
@@ -85,9 +85,9 @@ class InvokerMixin:
         name = f"projects/{project}/locations/{location}/functions/{fid}"
         with self._lock:
             fn = self._functions.get(name)
-            proc = self._procs.get(name)
-            policy = self._policies.get((fn or {}).get("serviceConfig", {}).get("service", ""), EMPTY_POLICY)
-        if fn is None or proc is None:
+            service = (fn or {}).get("serviceConfig", {}).get("service", "")
+            policy = self._policies.get(service, EMPTY_POLICY)
+        if fn is None or not any(n.startswith(service + "/revisions/") for n in list(self._procs)):
             raise ApiError(404, f"no function is served at {self._invoke_url(name)}")
         public = any(b.get("role") == "roles/run.invoker" and "allUsers" in b.get("members", [])
                      for b in policy.get("bindings", []))
@@ -98,6 +98,10 @@ class InvokerMixin:
             problem = token_problem(authorization[len("Bearer "):].strip(), fn.get("url") or self._invoke_url(name))
             if problem:
                 raise ApiError(401, f"The access token could not be verified: {problem}", "UNAUTHENTICATED")
+        with self._lock:
+            proc = self._route(service)  # the revision the traffic split picks (see gcf_fake_run)
+        if proc is None:
+            raise ApiError(503, "no revision of this service is ready to serve the request", "UNAVAILABLE")
         return proc.url
 
     def identity_token(self, audience: str, email: str = "tester@demo-proj.iam.gserviceaccount.com") -> str:
