@@ -33,7 +33,7 @@ __version__ = "0.1.0"
 # name -> the private module that defines it (imported on first access)
 _LAZY = {
     "deploy": "frontends.api", "deployments": "frontends.api", "invoke": "frontends.api", "logs": "frontends.api", "plan": "frontends.api", "provider_options": "frontends.api",
-    "status": "frontends.api", "undeploy": "frontends.api",
+    "status": "frontends.api", "undeploy": "frontends.api", "export_deployment": "frontends.api",
     "AuthenticationManager": "core.auth", "CredentialProvider": "core.auth", "EnvironmentCredentialProvider": "core.auth",
     "FileCredentialProvider": "core.auth",
     "AuthConfig": "core.config", "DeploymentConfig": "core.config", "DeploymentInfo": "core.config", "DeploymentStatus": "core.config",
@@ -50,6 +50,7 @@ _LAZY = {
 
 __all__ = sorted([
     *_LAZY,
+    "export",
     "ConfigError",
     "CredentialsError",
     "DeploymentBusy",
@@ -65,7 +66,8 @@ __all__ = sorted([
 ])
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from .frontends.api import deploy, deployments, invoke, logs, plan, provider_options, status, undeploy
+    from .frontends.api import deploy, deployments, export_deployment, invoke, logs, plan, provider_options, status, undeploy
+    from . import export
     from .core.auth import AuthenticationManager, CredentialProvider, EnvironmentCredentialProvider, FileCredentialProvider
     from .core.config import AuthConfig, DeploymentConfig, DeploymentInfo, DeploymentStatus
     from .core.events import Done, LogLine, PlanReady, ProgressUpdate, StepFinished, StepStarted, WarningEvent
@@ -80,6 +82,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
 
 def __getattr__(name: str) -> Any:
     """Import a public name's module on first use and cache the name here."""
+    if name == "export":  # the package weave_nb.export is callable: weave_nb.export(NAME, FORMAT, ...)
+        return importlib.import_module(".export", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

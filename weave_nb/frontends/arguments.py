@@ -68,6 +68,19 @@ _NAME_PROVIDER: list[Arg] = [
     (("--provider", "-p"), dict(help="provider of the deployment (default: the one the inventory records it on)")),
 ]
 
+# weave export / %weave_export: the deploy settings (a positional NAME; --option has no -o, which names the folder here)
+_EXPORT_SKIP = ("--name", "--provider", "--dry-run", "--verbose", "--adopt", "--keep-on-failure", "--push", "--push-only", "--option")
+_EXPORT: list[Arg] = [
+    (("name",), dict(help="deployment name (as for a deploy: it names the resources)")),
+    (("--format",), dict(dest="format", required=True, metavar="FORMAT",
+                        help="sam, cloudformation, terraform, compose or kubernetes")),
+    (("--provider", "-p"), dict(help="whose settings to export (default: the format's first: aws for sam, cloudformation "
+                                     "and terraform; terraform also takes gcp)")),
+    (("--output", "-o"), dict(dest="output", metavar="DIR", help="the folder to write (default ./weave-export/NAME-FORMAT)")),
+    (("--force", "-f"), dict(action="store_true", help="write into a non-empty folder that is not an earlier export of this deployment")),
+    (("--option",), dict(action="append", dest="option", metavar="KEY=VALUE", help="any provider option (repeatable), as for a deploy")),
+] + [a for a in _DEPLOY if a[0][0] not in _EXPORT_SKIP]
+
 COMMANDS: dict[str, list[Arg]] = {
     "deploy": _DEPLOY,
     "plan": [a for a in _DEPLOY if a[0][0] not in ("--dry-run",)],
@@ -95,6 +108,7 @@ COMMANDS: dict[str, list[Arg]] = {
         (("--json", "-j"), dict(dest="json", metavar="JSON", help="the whole request body, a JSON object; --input and --weave override its fields")),
         (("--local",), dict(action="store_true", help="aws: run the built artifact locally with a Lambda event")),
     ],
+    "export": _EXPORT,
     "logs": _NAME_PROVIDER + [(("--tail",), dict(type=_positive_int, default=100, metavar="N", help="how many lines"))],
 }
 
