@@ -108,6 +108,8 @@ def _check(name: str, book: nbformat.NotebookNode, home: Path, env: dict[str, st
         assert "SANDBOX" in text and "not the real cloud" in text, "sandbox use must be said clearly"
         assert "sandbox: off" in text, "the notebook stops its sandbox"
         assert "ConfigError" in text, "the out-of-range setting is refused before deploying"
+    if name == "02_aws_lambda.ipynb":
+        assert "AutoPublishAlias: live" in text and "identical on re-export: True" in text, "the export section ran"
     if name == "03_docker.ipynb" and env.get("DOCKER_HOST", "").startswith("unix:///nonexistent"):
         assert "Skipping this notebook's Docker cells" in text
     if name == "03_docker.ipynb" and "Docker engine reachable: the cells below" in text:
