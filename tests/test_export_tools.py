@@ -29,7 +29,7 @@ from export_tools import run_cfn_lint, run_checkov
 from aws_servers import AwsWorld, FaultProxy, MotoServer, _fake_aws_env
 from support import FakeSleep, free_port, http_answers
 
-from test_export import CASES, FAKE_SECRET, FAKE_TOKEN, WEAVE, offline, values, weave_file  # noqa: F401
+from test_export import CASES, FAKE_SECRET, FAKE_TOKEN, offline, values, weave_file  # noqa: F401 - fixtures shared
 
 SCHEMA = json.loads((Path(__file__).parent / "data" / "terraform-schema-subset.json").read_text())
 
@@ -173,14 +173,18 @@ def test_the_schema_check_catches_a_wrong_argument():
 
 
 # ----------------------------------------------------------------------------- checkov
-@pytest.mark.parametrize("case", CASES, ids=_ids)
-def test_checkov_finds_no_failed_check(manager, weave_file, offline, tmp_path, case):
-    result = _export(manager, weave_file, tmp_path, *case)
-    framework = "terraform_json" if case[0] == "terraform" else "cloudformation"
-    report = run_checkov(result.folder, framework)
+@pytest.mark.parametrize("framework", ["cloudformation", "terraform_json"])
+def test_checkov_finds_no_failed_check(manager, weave_file, offline, tmp_path, framework):
+    """Every case of the format(s) in one folder each, one checkov run per framework (findings name their file)."""
+    from weave_nb.export import export_deployment
+
+    cases = [c for c in CASES if (c[0] == "terraform") == (framework == "terraform_json")]
+    for index, (fmt, provider, extra) in enumerate(cases):
+        export_deployment(manager, values(weave_file, provider, extra), fmt, tmp_path / "all" / f"{index:02d}-{fmt}-{provider}")
+    report = run_checkov(tmp_path / "all", framework)
     assert report.parsing_errors == 0 and report.passed > 0
     assert [str(f) for f in report.failed] == []
-    assert all(reason.strip() for _, _, reason in report.skipped), report.skipped  # every exception says why
+    assert report.skipped and all(reason.strip() for _, _, reason in report.skipped), report.skipped  # each says why
 
 
 def test_checkov_runs_and_fails_an_unjustified_finding(tmp_path):
