@@ -247,7 +247,9 @@ def test_the_weave_export_magic_and_the_python_api(weave_home, weave_file, offli
         result = shell.run_cell_magic("weave_export", f"demo --format cloudformation --region eu-west-1 -o {tmp_path / 'magic'}",
                                       WEAVE.replace("${OPENAI_API_KEY}", "from-cell"))
     finally:
-        shell.magics_manager.registry.pop("WeaveMagics", None)
+        from weave_nb.frontends.magics import unload_ipython_extension
+
+        unload_ipython_extension(shell)  # removes this test's magics from the shared test shell
     assert result.format == "cloudformation" and (tmp_path / "magic" / "template.json").exists()
     assert "from-cell" not in (tmp_path / "magic" / "template.json").read_text()
     assert callable(export) and export is weave_nb.export and "export" in weave_nb.__all__
