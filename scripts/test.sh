@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 
 need_apt=()
-for pkg in docker.io docker-registry mmdebstrap ca-certificates chromium; do
+for pkg in docker.io docker-registry mmdebstrap ca-certificates chromium docker-compose; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ "$(id -u)" = 0 ] && [ ${#need_apt[@]} -gt 0 ]; then

@@ -50,6 +50,12 @@ class FakeLLMServer:
         self.requests: list[dict] = []
         self._failures: list[tuple[int, str | None, bool]] = []
         self._lock = threading.Lock()
+        self.hold_seconds = 0.0  # a slow model: each request waits this long (or until release())
+        self.hold_until_in_flight = 0  # ...or until this many requests have been in flight at once
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._released = threading.Event()
+        self._changed = threading.Condition(self._lock)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -76,6 +82,7 @@ class FakeLLMServer:
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
+        self.release()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -121,7 +128,37 @@ class FakeLLMServer:
         return env
 
     # -- serving -----------------------------------------------------------
+    def release(self) -> None:
+        """Let every held request (and every later one) answer at once."""
+        self._released.set()
+        with self._changed:
+            self._changed.notify_all()
+
+    def _hold(self) -> None:
+        """Keep the request open while the model is "thinking" (see ``hold_seconds``, ``hold_until_in_flight``)."""
+        import time
+
+        with self._changed:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self._changed.notify_all()
+            deadline = time.monotonic() + self.hold_seconds
+            while not self._released.is_set() and time.monotonic() < deadline:
+                if self.hold_until_in_flight and self.max_in_flight >= self.hold_until_in_flight:
+                    break
+                self._changed.wait(timeout=max(0.0, deadline - time.monotonic()))
+
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        if self.hold_seconds:
+            self._hold()
+        try:
+            self._answer(h)
+        finally:
+            if self.hold_seconds:
+                with self._changed:
+                    self.in_flight -= 1
+
+    def _answer(self, h: BaseHTTPRequestHandler) -> None:
         raw = h.rfile.read(int(h.headers.get("Content-Length") or 0))
         try:
             payload = json.loads(raw)

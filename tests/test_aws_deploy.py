@@ -42,7 +42,7 @@ def test_first_deploy_creates_role_function_alias_url_and_tags(aws):
     assert conf["Runtime"] == "python3.12"
     assert conf["Handler"] == "weave_runtime.lambda_adapter.handler"
     assert (conf["MemorySize"], conf["Timeout"]) == (512, 30)
-    assert conf["Environment"]["Variables"] == {"GREETING_STYLE": "warm"}
+    assert conf["Environment"]["Variables"] == {"GREETING_STYLE": "warm", "WEAVE_DEPLOYMENT": "demo"}
     assert conf["Role"] == role["Arn"]
     assert fn["Tags"]["weave-nb:managed"] == "true" and fn["Tags"]["weave-nb:name"] == "demo"
     alias = lam.get_alias(FunctionName="weave-demo", Name="live")

@@ -79,7 +79,7 @@ def test_plan_params_hold_env_names_never_values(aws):
     assert "s3cret-value" not in plan.to_json()
     mgr.deploy(values(env={"API_TOKEN": "s3cret-value"}))
     conf = aws.client("lambda").get_function(FunctionName="weave-demo")["Configuration"]
-    assert conf["Environment"]["Variables"] == {"API_TOKEN": "s3cret-value"}
+    assert conf["Environment"]["Variables"] == {"API_TOKEN": "s3cret-value", "WEAVE_DEPLOYMENT": "demo"}
     assert b"s3cret-value" not in (aws.home / "inventory.db").read_bytes()
 
 

@@ -201,3 +201,43 @@ def test_banner_readable_in_both_themes_and_board_refreshes_itself(lab):
             from conftest import undeploy_all_local
 
             undeploy_all_local(tmp / "home")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs a Chromium (Debian package chromium)")
+@pytest.mark.timeout(300)
+def test_metrics_plots_render_in_jupyterlab(lab):
+    """%weave_metrics on a real local deployment draws its plots as images JupyterLab decodes and lays out."""
+    from playwright.sync_api import expect, sync_playwright
+
+    base, token, tmp = lab
+    deploy = (
+        "import weave_nb\n%load_ext weave_nb\n"
+        f"weave_nb.deploy('plots', 'local', weave_text={HELLO!r})\n"
+        "for text in ['a', 'b', 'c', 'd']:\n    weave_nb.invoke('plots', text)\nprint('traffic sent')"
+    )
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(deploy),
+        nbformat.v4.new_code_cell("df = %weave_metrics plots --since 1h\nprint('rows', len(df))"),
+        nbformat.v4.new_code_cell("weave_nb.undeploy('plots', 'local'); print('removed')"),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp / "nb" / "plots.ipynb")
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page, cells = open_notebook(browser, f"{base}/lab/tree/plots.ipynb?token={token}", 3)
+            run_all_cells(page)
+            expect(cells.nth(0).locator(".jp-OutputArea")).to_contain_text("traffic sent", timeout=90_000)
+            metrics_out = cells.nth(1).locator(".jp-OutputArea")
+            expect(metrics_out).to_contain_text("rows 4", timeout=90_000)
+            expect(metrics_out).to_contain_text("nearest rank")
+            image = metrics_out.locator(".jp-RenderedImage img").first
+            expect(image).to_be_visible(timeout=30_000)
+            # decoded by the browser (a broken PNG has naturalWidth 0) and laid out at a readable size
+            size = image.evaluate("(img) => [img.complete, img.naturalWidth, img.naturalHeight, img.getBoundingClientRect().width]")
+            assert size[0] and size[1] >= 300 and size[2] >= 150 and size[3] >= 200, size
+            expect(cells.nth(2).locator(".jp-OutputArea")).to_contain_text("removed", timeout=60_000)
+        finally:
+            browser.close()

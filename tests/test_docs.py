@@ -30,7 +30,7 @@ CLOUD_VARS = (
     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL",
     "AWS_DEFAULT_REGION", "AWS_REGION", "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_OAUTH_ACCESS_TOKEN",
     "GCP_PROJECT_ID", "GOOGLE_CLOUD_PROJECT", "WEAVE_SANDBOX", "WEAVE_SANDBOX_PROVIDERS",
-    "WEAVE_GCP_API_ENDPOINT", "WEAVE_GCP_RUN_ENDPOINT",
+    "WEAVE_GCP_API_ENDPOINT", "WEAVE_GCP_RUN_ENDPOINT", "WEAVE_GCP_MONITORING_ENDPOINT",
 )
 
 
@@ -232,7 +232,7 @@ def test_cli_reference_lists_every_flag_of_every_command_and_no_other():
                     shown = kwargs.get("metavar") or flag.upper()
                     assert f"weave {command} {shown}" in body or f"weave {command} [{shown}]" in body, \
                         f"docs/cli.md: usage of weave {command} lacks {shown}"
-        mentioned = set(re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", body))
+        mentioned = set(re.findall(r"(?<![\w-])(--?[a-z][a-z0-9-]*)", body))
         unknown = {m for m in mentioned if m not in known and m != "-"}
         assert not unknown, f"docs/cli.md: weave {command} mentions flags it does not have: {sorted(unknown)}"
 

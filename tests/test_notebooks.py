@@ -41,10 +41,11 @@ CLOUD_VARS = (
 )
 
 
-def test_the_six_teaching_notebooks_exist_with_outputs_stripped():
+def test_the_teaching_notebooks_exist_with_outputs_stripped():
     assert ALL == [
         "01_quickstart_local.ipynb", "02_aws_lambda.ipynb", "03_docker.ipynb",
         "04_gcp_cloud_functions.ipynb", "05_widgets.ipynb", "06_inventory_pandas.ipynb",
+        "09_day_two.ipynb",
     ]
     for name in ALL:
         book = nbformat.read(NOTEBOOKS / name, as_version=4)
@@ -120,6 +121,10 @@ def _check(name: str, book: nbformat.NotebookNode, home: Path, env: dict[str, st
         assert "| inv-alpha " in text, "to_markdown printed a table (tabulate is installed)"
     if name == "05_widgets.ipynb":
         assert "hello-form [local] active http://127.0.0.1:" in text, "the form's deploy finished with an endpoint"
+    if name == "09_day_two.ipynb":
+        pngs = sum("image/png" in o.get("data", {}) for c in book.cells for o in c.get("outputs", []))
+        assert pngs >= 2, "the metrics plots and the bench histogram are drawn"
+        assert '"type":"weave.request"' in text and "nearest rank" in text and "100 requests" in text
     if name in ("01_quickstart_local.ipynb", "06_inventory_pandas.ipynb"):
         assert "http://127.0.0.1:" in text
     # every notebook cleans up after itself: nothing left recorded or running

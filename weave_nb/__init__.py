@@ -20,8 +20,10 @@ from .core.errors import (
     CredentialsError,
     DeploymentBusy,
     DeploymentFailed,
+    EndpointError,
     ForeignResource,
     InventoryError,
+    InvokeTimeout,
     NotFound,
     ProviderUnavailable,
     WeaveError,
@@ -33,7 +35,10 @@ __version__ = "0.1.0"
 # name -> the private module that defines it (imported on first access)
 _LAZY = {
     "deploy": "frontends.api", "deployments": "frontends.api", "invoke": "frontends.api", "logs": "frontends.api", "plan": "frontends.api", "provider_options": "frontends.api",
+    "metrics": "frontends.api", "read_logs": "frontends.api", "LogEntry": "core.log_lines",
     "status": "frontends.api", "undeploy": "frontends.api", "export_deployment": "frontends.api",
+    "bench": "frontends.ops_api", "alarm": "frontends.ops_api", "alarms": "frontends.ops_api", "remove_alarm": "frontends.ops_api",
+    "estimate": "frontends.api", "Estimate": "core.estimate",
     "AuthenticationManager": "core.auth", "CredentialProvider": "core.auth", "EnvironmentCredentialProvider": "core.auth",
     "FileCredentialProvider": "core.auth",
     "AuthConfig": "core.config", "DeploymentConfig": "core.config", "DeploymentInfo": "core.config", "DeploymentStatus": "core.config",
@@ -55,8 +60,10 @@ __all__ = sorted([
     "CredentialsError",
     "DeploymentBusy",
     "DeploymentFailed",
+    "EndpointError",
     "ForeignResource",
     "InventoryError",
+    "InvokeTimeout",
     "NotFound",
     "ProviderUnavailable",
     "WeaveError",
@@ -67,6 +74,11 @@ __all__ = sorted([
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .frontends.api import deploy, deployments, export_deployment, invoke, logs, plan, provider_options, status, undeploy
+    from .frontends.api import metrics, read_logs
+    from .core.log_lines import LogEntry
+    from .frontends.ops_api import alarm, alarms, bench, remove_alarm
+    from .frontends.api import estimate
+    from .core.estimate import Estimate
     from . import export
     from .core.auth import AuthenticationManager, CredentialProvider, EnvironmentCredentialProvider, FileCredentialProvider
     from .core.config import AuthConfig, DeploymentConfig, DeploymentInfo, DeploymentStatus

@@ -106,6 +106,7 @@ class DeploymentConfig(BaseModel):
     memory_mb: int | None = Field(default=None, gt=0)
     timeout_seconds: int | None = Field(default=None, gt=0)
     env: dict[str, SecretStr] = Field(default_factory=dict)
+    secrets: list[str] = Field(default_factory=list, description="env names kept in the provider's secret store (--secret)")
     weave_file: str | None = None
     weave_text: str | None = Field(default=None, repr=False)
     public: bool = False
@@ -139,6 +140,13 @@ class DeploymentConfig(BaseModel):
                     raise ValueError(f"an env entry is not a valid environment variable name (entry #{number}; "
                                      "use letters, digits and '_')")
         return value
+
+    @field_validator("secrets", mode="before")
+    @classmethod
+    def _secrets(cls, value: Any) -> Any:
+        from .secrets import check_secret_names
+
+        return check_secret_names(value)
 
     @field_validator("auth", mode="before")
     @classmethod
@@ -242,6 +250,8 @@ def make_config(values: dict[str, Any], defaults: dict[str, Any] | None = None) 
             continue
         if key == "options":
             options.update({k: v for k, v in val.items() if v is not None})
+        elif key == "secrets" and merged.get("secrets"):  # the weave file's secrets and --secret both apply
+            merged["secrets"] = [*merged["secrets"], *(val if isinstance(val, (list, tuple)) else [val])]
         elif key == "env" and merged.get("env"):
             merged["env"] = {**merged["env"], **(parse_env_pairs(val) if isinstance(val, (list, tuple)) else val)}
         else:
@@ -347,7 +357,7 @@ def file_defaults(section: Mapping[str, Any], provider: str | None) -> dict[str,
     if provider and written_for and written_for != provider.strip().lower():
         for key in ("provider", "region", "type", "options"):
             base.pop(key, None)
-        base = {k: v for k, v in base.items() if k in ("memory_mb", "timeout_seconds", "env", "public")}
+        base = {k: v for k, v in base.items() if k in ("memory_mb", "timeout_seconds", "env", "public", "secrets")}
     return base
 
 

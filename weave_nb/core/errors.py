@@ -84,3 +84,24 @@ class ForeignResource(ConfigError):
     """A resource with the deployment's name exists but this inventory did not make it; nothing was changed."""
 class InventoryError(WeaveError):
     """The inventory (``$WEAVE_HOME/inventory.db``) is damaged or cannot be used."""
+
+
+class EndpointError(WeaveError):
+    """A deployed weave answered an HTTP error status.
+
+    Args:
+        message, suggestion: as for :class:`WeaveError`.
+        status: the HTTP status the endpoint answered (400, 404, 500, ...).
+    """
+
+    def __init__(self, message: str, suggestion: str | None = None, status: int = 0) -> None:
+        super().__init__(message, suggestion)
+        self.status = status
+
+
+class InvokeTimeout(WeaveError):
+    """A call to a deployed weave got no answer within the time it was given (it may still be running)."""
+
+    def __init__(self, message: str, suggestion: str | None = None, seconds: float = 0.0) -> None:
+        super().__init__(message, suggestion)
+        self.seconds = seconds

@@ -127,11 +127,13 @@ class DeploymentManager:
             return parse_weave(config.weave_text, source="<cell>")
         return load_weave(config.weave_file or find_weave_file())
 
-    def configure(self, values: Mapping[str, Any] | DeploymentConfig, defaults: Mapping[str, Any] | None = None) -> tuple[DeploymentConfig, Any]:
+    def configure(self, values: Mapping[str, Any] | DeploymentConfig, defaults: Mapping[str, Any] | None = None,
+                  secret_values: bool = True) -> tuple[DeploymentConfig, Any]:
         """Build and validate the config and load its weave.
 
         Precedence: ``values`` (flags) over ``defaults`` (front-end settings)
-        over the weave file's ``deployment`` section.
+        over the weave file's ``deployment`` section. ``secret_values=False``
+        leaves the managed secrets' values unlooked-for (``weave estimate``).
 
         Returns:
             ``(config, spec)``.
@@ -153,6 +155,10 @@ class DeploymentManager:
         config = make_config(values, base)
         if spec_env:  # the weave file's env, weaker than --env; its names were checked when it was parsed
             config = config.model_copy(update={"env": {**{k: SecretStr(v) for k, v in spec_env.items()}, **config.env}})
+        if config.secrets and secret_values:  # managed secrets: each one's value from --env or the environment (core.secrets)
+            from .secrets import with_secret_values
+
+            config = with_secret_values(config, {**self.auth.environ, **flag_env})
         return config, spec
 
     def settings_hash(self, config: DeploymentConfig) -> str:
@@ -281,7 +287,8 @@ class DeploymentManager:
                 content_hash=artifact.content_hash,
                 settings_hash=settings,
                 message=info.message,
-                details=sandbox_details(info.details, config.provider),
+                # timeout_seconds: what `weave invoke` waits for (plus a margin); None clears an earlier one
+                details=sandbox_details({**info.details, "timeout_seconds": config.timeout_seconds}, config.provider),
             )
             ctx.reporter.emit(Done(ok=info.status == DeploymentStatus.ACTIVE, message=info.message or "deployed", info=info))
             return info
@@ -459,13 +466,33 @@ class DeploymentManager:
             pass
 
     def invoke(self, name: str, provider: str | None = None, payload: Mapping[str, Any] | None = None, local: bool = False,
-               timeout: float = 60, note: Callable[[str], None] | None = None) -> Any:
+               timeout: float | None = None, note: Callable[[str], None] | None = None) -> Any:
         """Call a deployed weave and return its JSON answer (provider: default the recorded one).
 
         An aws deployment made in the sandbox runs its deployed zip locally
         (as ``local=True`` does): the Lambda stand-in's function URLs are not
         reachable. ``note`` receives one line saying so.
+
+        Args:
+            timeout: seconds to wait; default the deployment's own timeout plus a margin
+                (:func:`weave_nb.core.invoke_wait.invoke_wait`).
+
+        Raises:
+            InvokeTimeout: no answer within the wait ("no answer within S s").
+            EndpointError: the weave answered an error status.
         """
+        return self.invoker(name, provider, local=local, timeout=timeout, note=note)(payload)
+
+    def invoker(self, name: str, provider: str | None = None, local: bool = False, timeout: float | None = None,
+                note: Callable[[str], None] | None = None) -> Callable[[Mapping[str, Any] | None], Any]:
+        """The call :meth:`invoke` makes, resolved once: a function of the payload (``weave bench`` calls it many times).
+
+        Raises:
+            NotFound: nothing by that name is recorded (and ``local`` is not set).
+            ConfigError: ``timeout`` is not a positive number.
+        """
+        from .invoke_wait import invoke_wait
+
         check_name(name)
         provider = self.provider_of(name, provider)
         prov = self.provider(provider)
@@ -476,7 +503,8 @@ class DeploymentManager:
             local = True
             if note is not None:
                 note(SANDBOX_INVOKE_NOTE)
-        return self._guard(lambda: prov.invoke(ctx, dict(payload or {}), local=local, timeout=timeout))
+        wait = invoke_wait(ctx.record, prov, timeout)
+        return lambda payload: self._guard(lambda: prov.invoke(ctx, dict(payload or {}), local=local, timeout=wait))
 
     def logs(self, name: str, provider: str | None = None, tail: int = 100) -> str:
         """Recent log output of a deployment (provider: default the recorded one)."""
@@ -487,6 +515,63 @@ class DeploymentManager:
         if ctx.record is None:
             raise self.not_found(name, provider)
         return self._guard(lambda: prov.logs(ctx, tail=tail))
+
+    def read_logs(self, name: str, provider: str | None = None, since: Any = None, filter: str | None = None,
+                  tail: int | None = None) -> list[Any]:
+        """A deployment's log lines (:class:`~weave_nb.core.log_lines.LogEntry`), oldest first.
+
+        Args:
+            since: ``10m``, ``2h``, an ISO time or a datetime (see :func:`~weave_nb.core.log_lines.parse_since`).
+            filter: keep lines containing this text (ignoring case).
+            tail: keep the newest ``tail`` lines.
+
+        Raises:
+            ConfigError: a bad ``since``; NotFound: no such deployment.
+        """
+        from .log_lines import parse_since
+
+        when = parse_since(since)
+        prov, ctx = self._recorded(name, provider)
+        return self._guard(lambda: prov.read_logs(ctx, when, filter or None, tail))
+
+    def follow_logs(self, name: str, provider: str | None = None, since: Any = None, filter: str | None = None,
+                    tail: int | None = None) -> Any:
+        """The lines :meth:`read_logs` answers, then each new one as it is written; stop by leaving the loop (or Ctrl-C).
+
+        Bad input and an unknown name fail here, before the first line is read.
+        """
+        from .log_lines import parse_since
+
+        when = parse_since(since)
+        prov, ctx = self._recorded(name, provider)
+        lines = prov.follow_logs(ctx, when, filter or None, tail)
+
+        def guarded() -> Any:
+            try:
+                while True:
+                    try:
+                        entry = next(lines)
+                    except StopIteration:
+                        return
+                    except WeaveError:
+                        raise
+                    except Exception as exc:  # as _guard: one message and hint, the cause attached
+                        raise WeaveError(f"{type(exc).__name__}: {exc}", UNEXPECTED) from exc
+                    yield entry
+            finally:
+                lines.close()
+
+        return guarded()
+
+    def _recorded(self, name: str, provider: str | None) -> tuple[DeploymentProvider, DeployContext]:
+        """The provider and context of a recorded deployment (NotFound otherwise)."""
+        check_name(name)
+        provider = self.provider_of(name, provider)
+        prov = self.provider(provider)
+        ctx = self.context(provider, name)
+        if ctx.record is None:
+            raise self.not_found(name, provider)
+        return prov, ctx
 
     # helpers --------------------------------------------------------------
     @contextlib.contextmanager

@@ -58,7 +58,7 @@ class Plan(BaseModel):
 
     Attributes:
         provider, name: the deployment.
-        operation: ``deploy`` or ``undeploy``.
+        operation: ``deploy``, ``undeploy`` or ``alarm`` (``weave alarm``).
         steps: in the order the executor runs them.
         notes: things to know that are not steps.
         observed: a summary of the remote state the plan was made from (no secrets).
@@ -68,7 +68,7 @@ class Plan(BaseModel):
 
     provider: str
     name: str
-    operation: Literal["deploy", "undeploy"] = "deploy"
+    operation: Literal["deploy", "undeploy", "alarm"] = "deploy"
     steps: list[PlannedStep] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     observed: dict[str, Any] = Field(default_factory=dict)
@@ -101,7 +101,7 @@ class Plan(BaseModel):
     @property
     def title(self) -> str:
         """``Plan for NAME on PROVIDER`` (``Undeploy plan ...`` for an undeploy)."""
-        verb = "Plan" if self.operation == "deploy" else "Undeploy plan"
+        verb = {"deploy": "Plan", "undeploy": "Undeploy plan", "alarm": "Alarm plan"}[self.operation]
         return f"{verb} for {self.name} on {self.provider}"
 
     def _repr_html_(self) -> str:

@@ -92,6 +92,47 @@ def plan(
     return _mgr(manager).plan(values, defaults=api_args.mapping(defaults, "defaults", "a dict"))
 
 
+def estimate(
+    name: str,
+    provider: str | None = None,
+    *,
+    requests: int,
+    duration_ms: float | None = None,
+    tokens_per_call: str | tuple[int, int] | None = None,
+    prices: str | None = None,
+    free_tier: bool = False,
+    weave: str | None = None,
+    weave_file: str | None = None,
+    weave_text: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    manager: Any = None,
+    **settings: Any,
+) -> Any:
+    """The monthly cost of deploying a weave, from the dated price table (no credentials, no cloud calls).
+
+    Args:
+        name: deployment name.
+        provider: aws, gcp, docker, local (compute on your machine is not priced).
+        requests: requests a month.
+        duration_ms: how long one request runs (default 1000).
+        tokens_per_call: ``"IN,OUT"`` (or a pair) tokens of each model call; default: measured with the mock model.
+        prices: a JSON/YAML price file merged over the shipped table.
+        free_tier: subtract the account's monthly free tier (default: not subtracted).
+        weave: which weave a request runs (default: the only one).
+        weave_file, weave_text, options, **settings: as for :func:`deploy` (memory_mb, region...).
+
+    Returns:
+        An :class:`~weave_nb.core.estimate.Estimate` (``.total``, ``.text()``, ``.to_frame()``; notebooks show a table).
+
+    Raises:
+        WeaveError: bad input.
+    """
+    from ..core.estimate import estimate_deployment
+
+    values = _values(name, provider, weave_file, weave_text, None, options, settings)
+    return estimate_deployment(values, requests, duration_ms, tokens_per_call, prices, free_tier, weave, manager=_mgr(manager))
+
+
 def _values(name: str, provider: str | None, weave_file: str | None, weave_text: str | None,
             env: Mapping[str, str] | None, options: Mapping[str, Any] | None, settings: Mapping[str, Any]) -> dict[str, Any]:
     checked = api_args.deploy_args(provider, weave_file, weave_text, env, options, None)  # ConfigError on a wrong type
@@ -250,3 +291,53 @@ def export_deployment(name: str, format: str, provider: str | None = None, *, ou
 
     values = _values(name, provider, weave_file, weave_text, env, options, settings)
     return write_export(_mgr(manager), values, format, output, force, defaults=api_args.mapping(defaults, "defaults", "a dict"))
+
+
+def read_logs(name: str, provider: str | None = None, *, since: Any = None, filter: str | None = None,
+              tail: int | None = None, manager: Any = None) -> list[Any]:
+    """A deployment's log lines as :class:`~weave_nb.core.log_lines.LogEntry` items (``time``, ``text``, ``stream``).
+
+    Args:
+        name: deployment name.
+        provider: its provider (default: the one it is recorded on).
+        since: ``"10m"``, ``"2h"``, an ISO time or a datetime.
+        filter: keep lines containing this text (ignoring case).
+        tail: keep the newest ``tail`` lines.
+        manager: a DeploymentManager to use instead of a new one.
+
+    Raises:
+        NotFound: nothing by that name; ConfigError: a bad ``since`` or ``tail``.
+    """
+    check_name(name)
+    provider = api_args.provider(provider)
+    if tail is not None:
+        tail = api_args.tail(tail)
+    return _mgr(manager).read_logs(name, provider, since=since, filter=filter, tail=tail)
+
+
+def metrics(name: str, provider: str | None = None, *, since: Any = "1h", summary: bool = False,
+            manager: Any = None) -> Any:
+    """The requests a deployment answered since ``since``, parsed from its logs.
+
+    Args:
+        name: deployment name.
+        provider: its provider (default: the one it is recorded on).
+        since: ``"1h"`` (default), ``"30m"``, ``"1d"``, an ISO time or a datetime.
+        summary: return the :class:`~weave_nb.core.records.Summary` (counts, error rate,
+            nearest-rank p50/p95/p99, tokens) instead of the DataFrame.
+        manager: a DeploymentManager to use instead of a new one.
+
+    Returns:
+        A pandas DataFrame, one row per request (``time`` datetime64[ns, UTC], ``status`` int64,
+        ``duration_ms`` float64, ``input_tokens``/``output_tokens`` int64, ``agent:NAME`` float64 ms...),
+        or the Summary.
+
+    Raises:
+        NotFound: nothing by that name; ConfigError: a bad ``since``.
+    """
+    from ..core.records import read_requests, requests_frame, summarize
+
+    check_name(name)
+    provider = api_args.provider(provider)
+    records = read_requests(_mgr(manager), name, provider, since)
+    return summarize(records) if summary else requests_frame(records)

@@ -17,6 +17,7 @@ from typing import Any, Callable
 from ..core.config import parse_env_pairs
 from ..core.listing import STATUSES
 from .starters import STARTERS
+from .estimate_args import PLAN_ESTIMATE, estimate_arguments
 
 Arg = tuple[tuple[str, ...], dict[str, Any]]
 
@@ -32,6 +33,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    """An argparse type: a number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
+    return value
+
+
 PROFILE: Arg = (("--profile",), dict(metavar="PROFILE", help="aws: the AWS profile for this command (instead of AWS_PROFILE)"))
 
 _DEPLOY: list[Arg] = [
@@ -43,6 +55,8 @@ _DEPLOY: list[Arg] = [
     (("--memory",), dict(dest="memory_mb", type=int, metavar="MB", help="memory in MB")),
     (("--timeout",), dict(dest="timeout_seconds", type=int, metavar="SECONDS", help="request timeout in seconds")),
     (("--env", "-e"), dict(action="append", metavar="KEY=VALUE", help="environment variable for the weave (repeatable; values are secret)")),
+    (("--secret",), dict(action="append", dest="secrets", metavar="NAME",
+                         help="keep env NAME's value in the provider's secret store, out of the plain environment (repeatable)")),
     (("--public",), dict(action="store_true", default=None, help="allow unauthenticated calls to the endpoint")),
     (("--endpoint",), dict(choices=["url", "api", "none"], help="aws: Function URL (default), API Gateway HTTP API, or none")),
     (("--host",), dict(help="local/docker: address to listen on (default 127.0.0.1)")),
@@ -83,7 +97,8 @@ _EXPORT: list[Arg] = [
 
 COMMANDS: dict[str, list[Arg]] = {
     "deploy": _DEPLOY,
-    "plan": [a for a in _DEPLOY if a[0][0] not in ("--dry-run",)],
+    "plan": [a for a in _DEPLOY if a[0][0] not in ("--dry-run",)] + PLAN_ESTIMATE,
+    "estimate": estimate_arguments(_DEPLOY),
     "deployments": [
         (("--provider", "-p"), dict(help="only this provider (default: every provider)")),
         (("--status", "-s"), dict(choices=list(STATUSES), help="only this status")),
@@ -107,9 +122,37 @@ COMMANDS: dict[str, list[Arg]] = {
         (("--weave", "-w"), dict(help="which weave of the file to run (default: the only one)")),
         (("--json", "-j"), dict(dest="json", metavar="JSON", help="the whole request body, a JSON object; --input and --weave override its fields")),
         (("--local",), dict(action="store_true", help="aws: run the built artifact locally with a Lambda event")),
+        (("--timeout",), dict(type=_seconds, metavar="SECONDS", help="how long to wait for the answer (default: the deployment's own timeout plus 10 s)")),
+    ],
+    "logs": _NAME_PROVIDER + [
+        (("--tail",), dict(type=_positive_int, default=None, metavar="N",
+                           help="only the newest N lines (default: 100 without --since, all with it)")),
+        (("--since",), dict(metavar="WHEN", help="only lines since a duration ago (30s, 10m, 2h, 1d) or an ISO time")),
+        (("--filter",), dict(metavar="TEXT", help="only lines containing TEXT (ignoring case)")),
+        (("--follow", "-f"), dict(action="store_true", help="keep printing new lines until Ctrl-C")),
+    ],
+    "metrics": _NAME_PROVIDER + [
+        (("--since",), dict(default="1h", metavar="WHEN",
+                            help="requests since a duration ago (30m, 1h, 1d) or an ISO time (default 1h)")),
+    ],
+    "bench": _NAME_PROVIDER + [
+        (("-n", "--requests"), dict(dest="requests", type=_positive_int, default=100, metavar="N", help="how many requests (default 100; more than 1000 asks first)")),
+        (("-c", "--concurrency"), dict(dest="concurrency", type=_positive_int, default=4, metavar="C", help="how many at once (default 4)")),
+        (("--input", "-i"), dict(dest="input", default="", help="the input text of every request")),
+        (("--weave", "-w"), dict(help="which weave of the file to run (default: the only one)")),
+        (("--timeout",), dict(type=_seconds, metavar="SECONDS", help="the wait for each answer (default: as weave invoke)")),
+        (("--yes", "-y"), dict(action="store_true", help="do not ask before more than 1000 requests")),
+    ],
+    "alarm": _NAME_PROVIDER + [
+        (("--error-rate",), dict(dest="error_rate", type=float, metavar="PERCENT", help="alarm when more than PERCENT percent of requests fail (status >= 500)")),
+        (("--p95-ms",), dict(dest="p95_ms", type=float, metavar="MS", help="alarm when the 95th percentile latency is above MS milliseconds")),
+        (("--email",), dict(metavar="ADDRESS", help="send the alarm to this address (it must confirm the subscription)")),
+        (("--period",), dict(type=_positive_int, default=300, metavar="SECONDS", help="the window each check looks at (default 300, a multiple of 60)")),
+        (("--list",), dict(dest="list", action="store_true", help="list the deployment's alarms")),
+        (("--delete",), dict(metavar="ALARM", help="remove this alarm (its name as --list shows it)")),
+        (("--dry-run",), dict(dest="dry_run", action="store_true", help="show the plan and stop")),
     ],
     "export": _EXPORT,
-    "logs": _NAME_PROVIDER + [(("--tail",), dict(type=_positive_int, default=100, metavar="N", help="how many lines"))],
 }
 
 # The command line's own commands and flags: init, package, sandbox (the magics have %weave_sandbox) and
@@ -152,7 +195,8 @@ CLI_ONLY_FLAGS: dict[str, set[str]] = {
 }
 
 OPTION_FLAGS = ("endpoint", "runtime", "architecture", "project", "base_image", "volumes", "push", "push_only", "keep_on_failure")
-CONFIG_FLAGS = ("name", "provider", "type", "region", "weave_file", "memory_mb", "timeout_seconds", "public", "host", "port", "adopt")
+CONFIG_FLAGS = ("name", "provider", "type", "region", "weave_file", "memory_mb", "timeout_seconds", "public", "host", "port", "adopt",
+                "secrets")
 
 
 OPTIONS_HELP_COMMANDS = ("deploy", "plan")

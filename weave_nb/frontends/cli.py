@@ -1,5 +1,5 @@
 """The ``weave`` command line: deploy, plan, deployments, undeploy, status, invoke, logs,
-init, package, sandbox and help.
+metrics, bench, alarm, init, package, sandbox and help.
 
 Exit codes: 0 ok, 1 the operation failed, 2 usage error (bad flags or input;
 nothing was created), 130 interrupted (Ctrl-C). Each error is printed once,
@@ -27,11 +27,15 @@ LIST_COLUMNS = ["name", "provider", "status", "region", "endpoint", "created_at"
 HELP = {
     "deploy": "deploy a weave (creates or updates every resource)",
     "plan": "show what a deploy would change, without changing anything",
+    "estimate": "estimate a deployment's monthly cost from a dated price table (no cloud calls)",
     "deployments": "list deployments on every provider",
     "undeploy": "remove every resource a deployment made",
     "status": "show the live status of one deployment",
     "invoke": "call a deployed weave and print its JSON answer",
-    "logs": "show a deployment's recent log output",
+    "logs": "show a deployment's log lines (--since, --filter, --tail; --follow keeps printing)",
+    "metrics": "summarise a deployment's requests: counts, errors, latency percentiles, tokens",
+    "bench": "load-test a deployment: n requests, c at once; throughput, errors, latency percentiles",
+    "alarm": "create, list or remove an alarm on a deployment's error rate or p95 latency (aws, gcp)",
     "init": "write a starter .weave.yaml that deploys as is",
     "package": "write the artifact a deploy would ship, without deploying",
     "export": "write the deployment as SAM, CloudFormation, Terraform, Compose or Kubernetes files",
@@ -39,7 +43,7 @@ HELP = {
     "help": "show the help of the weave command or of one command",
 }
 # commands that change something a later undeploy would remove (their Ctrl-C hint says how to clean up)
-CHANGING = ("deploy", "undeploy")
+CHANGING = ("deploy", "undeploy", "alarm")
 
 
 class WeaveParser(argparse.ArgumentParser):
@@ -189,11 +193,28 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> i
         mgr = _manager()
         sink = _sink(out, verbose=getattr(args, "verbose", False))
         if cmd == "plan" or args.dry_run:
+            if getattr(args, "estimate", False):
+                from .estimate_args import estimate_kwargs
+
+                figures = estimate_kwargs(args)  # a missing --requests is reported before the plan is made
             mgr.plan(values, sink=sink)
+            if getattr(args, "estimate", False):
+                from ..core.estimate import estimate_deployment
+
+                out.write(estimate_deployment(values, manager=mgr, **figures).text() + "\n")
             return 0
         info = mgr.deploy(values, sink=sink)
         _notes(info, out)
         _next_steps(info, out)
+        return 0
+    if cmd == "estimate":
+        from ..core.estimate import estimate_deployment
+        from .estimate_args import estimate_kwargs
+
+        values = config_values(args)
+        if not values.get("name"):
+            raise ConfigError("--name is required", "name the deployment to estimate, e.g. --name demo")
+        out.write(estimate_deployment(values, manager=_manager(), **estimate_kwargs(args)).text() + "\n")
         return 0
     if cmd == "deployments":
         return _deployments(args, out, err)
@@ -226,7 +247,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> i
 
 
 def _on_deployment(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
-    """undeploy, status, invoke and logs: commands on one recorded deployment."""
+    """undeploy, status, invoke, logs and metrics: commands on one recorded deployment."""
     cmd = args.command
     mgr = _manager()
     provider = mgr.provider_of(args.name, args.provider)
@@ -252,13 +273,24 @@ def _on_deployment(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Te
     if cmd == "invoke":
         from .shared import invoke_payload
 
-        result = mgr.invoke(args.name, provider, invoke_payload(args.input, args.weave, args.json), local=args.local,
-                            note=lambda text: err.write(f"note: {text}\n"))
+        text = stdin.read().rstrip("\r\n") if args.input == "-" else args.input  # --input -: the text from stdin
+        result = mgr.invoke(args.name, provider, invoke_payload(text, args.weave, args.json), local=args.local,
+                            timeout=args.timeout, note=lambda text: err.write(f"note: {text}\n"))
         out.write(json.dumps(result, indent=2) + "\n")
         return 0
     if cmd == "logs":
-        out.write(mgr.logs(args.name, provider, tail=args.tail) + "\n")
-        return 0
+        from .observe import cli_logs
+
+        return cli_logs(mgr, args, provider, out, err)
+    if cmd == "metrics":
+        from .observe import cli_metrics
+
+        return cli_metrics(mgr, args, provider, out)
+    if cmd in ("bench", "alarm"):
+        from .ops_cli import alarm_command, bench_command
+
+        command = bench_command if cmd == "bench" else alarm_command
+        return command(mgr, provider, args, out, err, stdin, _is_terminal(stdin))
     raise ConfigError(f"unknown command {cmd}")
 
 

@@ -227,10 +227,41 @@ class WeaveMagics(Magics, Configurable):
     @help_flag
     @magic_arguments("plan")
     def weave_plan(self, line: str = "", cell: str | None = None) -> Any:
-        """Show what a deploy would do, without doing it. Returns the Plan."""
-        values, _ = self._deploy_values(line, cell, self.weave_plan)
+        """Show what a deploy would do, without doing it. Returns the Plan (--estimate also prints the monthly cost)."""
+        values, args = self._deploy_values(line, cell, self.weave_plan)
         with self._friendly():
-            return self._manager().plan(values, defaults=self.defaults())
+            if not args.estimate:
+                return self._manager().plan(values, defaults=self.defaults())
+            from ..core.estimate import estimate_deployment
+            from .estimate_args import estimate_kwargs
+
+            figures = estimate_kwargs(args)
+            planned = self._manager().plan(values, defaults=self.defaults())
+            print(estimate_deployment({**self.defaults(), **{k: v for k, v in values.items() if v is not None}}, manager=self._manager(), **figures).text())
+            return planned
+
+    @line_cell_magic
+    @help_flag
+    @magic_arguments("estimate")
+    def weave_estimate(self, line: str = "", cell: str | None = None) -> Any:
+        """Estimate a deployment's monthly cost (no cloud calls); returns the lines as a DataFrame.
+
+        Prints the total, what it assumes and the prices' date and source;
+        the returned DataFrame is the table (``df.attrs["total_usd"]`` holds the total).
+        """
+        values, args = self._deploy_values(line, cell, self.weave_estimate)
+        from ..core.estimate import estimate_deployment
+        from .estimate_args import estimate_kwargs
+
+        with self._friendly():
+            found = estimate_deployment({**self.defaults(), **{k: v for k, v in values.items() if v is not None}},
+                                        manager=self._manager(), **estimate_kwargs(args))
+        print(f"{found.name} on {found.provider}" + (f" ({found.region})" if found.region else "")
+              + f": {found.requests:,} requests a month, {found.duration_ms:g} ms each: {found.total_text()}")
+        for assumption in found.assumptions:
+            print(f"assumes: {assumption}")
+        print(found.footer())
+        return found.to_frame()
 
     @line_magic
     @help_flag
@@ -289,9 +320,11 @@ class WeaveMagics(Magics, Configurable):
         args = parse_argstring(self.weave_invoke, line)
         from .shared import invoke_payload
 
+        if args.input == "-":
+            raise UsageError("--input - reads standard input, which a notebook cell does not have; pass the text: --input \"...\"")
         with self._friendly():
             payload = invoke_payload(_unquote(args.input), args.weave, _unquote(args.json) if args.json else None)
-            result = self._manager().invoke(args.name, args.provider, payload, local=args.local,
+            result = self._manager().invoke(args.name, args.provider, payload, local=args.local, timeout=args.timeout,
                                             note=lambda text: print(f"note: {text}"))
         return InvokeResult(result) if isinstance(result, dict) else result
 
@@ -299,11 +332,102 @@ class WeaveMagics(Magics, Configurable):
     @help_flag
     @magic_arguments("logs")
     def weave_logs(self, line: str = "") -> None:
-        """Print a deployment's recent log output."""
+        """Print a deployment's log lines, each with its time; ``--follow`` keeps printing new ones
+        into the cell until the kernel is interrupted (the stop is quiet)."""
         args = parse_argstring(self.weave_logs, line)
+        from .observe import print_logs
+
+        mgr = self._manager()
+        provider = self._provider(mgr, args.name, args.provider)
         with self._friendly():
-            text = self._manager().logs(args.name, args.provider, tail=args.tail)
-        print(text if text else "(no log output)")
+            print_logs(mgr, args.name, provider, _unquote(args.since or "") or None, _unquote(args.filter or "") or None,
+                       args.tail, args.follow, lambda text: print(text, flush=True), print)
+
+    @line_magic
+    @help_flag
+    @magic_arguments("metrics")
+    def weave_metrics(self, line: str = "") -> Any:
+        """Summarise a deployment's requests since ``--since`` (default 1h): prints the summary, draws latency
+        over time, a latency histogram and per-agent time, and returns the requests as a DataFrame
+        (one row each; ``df = %weave_metrics NAME``)."""
+        args = parse_argstring(self.weave_metrics, line)
+        from ..core.log_lines import parse_since
+        from ..core.records import read_requests, requests_frame, summarize, summary_text
+
+        mgr = self._manager()
+        provider = self._provider(mgr, args.name, args.provider)
+        with self._friendly():
+            since = parse_since(_unquote(args.since))
+            records = read_requests(mgr, args.name, provider, since)
+        print(summary_text(args.name, provider, since, summarize(records)))
+        frame = requests_frame(records)
+        if len(frame):
+            try:
+                from .observe import figure_png, metrics_figure
+
+                png = figure_png(metrics_figure(frame, f"{args.name} on {provider}"))
+            except ImportError:
+                print("note: install matplotlib to see the plots (pip install 'weave-nb[plots]')")
+            else:
+                from IPython.display import Image, display
+
+                display(Image(data=png, format="png"))
+        return frame
+
+    @line_magic
+    @help_flag
+    @magic_arguments("bench")
+    def weave_bench(self, line: str = "") -> Any:
+        """Load-test a deployment: -n requests, -c at once, through the same call as %weave_invoke.
+
+        Shows a progress bar, the report (throughput, errors by status, p50/p95/p99 latency by
+        nearest rank) and a latency histogram; returns a DataFrame with one row per request.
+        More than 1000 requests asks first (--yes skips the question).
+        """
+        args = parse_argstring(self.weave_bench, line)
+        from ..core.bench import CONFIRM_ABOVE, needs_confirmation
+        from .ops_api import bench_in_cell
+        from .shared import invoke_payload
+
+        mgr = self._manager()
+        provider = self._provider(mgr, args.name, args.provider)
+        if needs_confirmation(args.requests) and not args.yes:
+            try:
+                answer = (self.ask or input)(f"Send {args.requests} requests (more than {CONFIRM_ABOVE}) to {args.name!r}? [y/N] ")
+            except (EOFError, StdinNotImplementedError):
+                raise UsageError(f"cannot ask before sending {args.requests} requests here; add --yes") from None
+            if (answer or "").strip().lower() not in YES:
+                print("cancelled: nothing was sent")
+                return None
+        with self._friendly():
+            payload = invoke_payload(_unquote(args.input), args.weave)
+            return bench_in_cell(mgr, args.name, provider, args.requests, args.concurrency, payload, args.timeout,
+                                 widgets=self.progress in ("auto", "widgets"))
+
+    @line_magic
+    @help_flag
+    @magic_arguments("alarm")
+    def weave_alarm(self, line: str = "") -> Any:
+        """Create an alarm on a deployment's --error-rate PERCENT or --p95-ms MS (aws, gcp), or --list / --delete ALARM.
+
+        Returns the deployment's alarms as a DataFrame (the Plan with --dry-run).
+        """
+        args = parse_argstring(self.weave_alarm, line)
+        from ..core.alarms import Alarms, alarm_spec
+        from .ops_api import alarms_frame
+
+        mgr = self._manager()
+        provider = self._provider(mgr, args.name, args.provider)
+        with self._friendly():
+            alarms = Alarms(mgr)
+            if args.list:
+                return alarms_frame(alarms.list(args.name, provider))
+            if args.delete:
+                result = alarms.delete(args.name, args.delete, provider, dry_run=args.dry_run)
+            else:
+                spec = alarm_spec(args.error_rate, args.p95_ms, _unquote(args.email) if args.email else None, args.period)
+                result = alarms.create(args.name, spec, provider, dry_run=args.dry_run)
+        return result if args.dry_run else alarms_frame(result)
 
     @line_cell_magic
     @help_flag

@@ -23,6 +23,9 @@ from ..core.errors import ConfigError
 from ..core.events import Reporter
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from ..core.log_lines import LogEntry
     from ..core.artifact import Artifact
     from ..core.auth import AuthenticationManager
     from ..core.executor import Run
@@ -155,6 +158,7 @@ class DeploymentProvider(ABC):
     options_model: ClassVar[type[BaseModel]] = NoOptions
     description: ClassVar[str] = ""
     region_default: ClassVar[str | None] = None  # recorded from the first row on, so even a failed deploy shows it
+    timeout_default: ClassVar[float | None] = None  # the deployment's request timeout when none is set (None: no limit)
 
     def __init__(self, auth: "AuthenticationManager") -> None:
         self.auth = auth
@@ -278,20 +282,59 @@ class DeploymentProvider(ABC):
         """
 
     def logs(self, ctx: DeployContext, tail: int = 100) -> str:
-        """Recent log output of the deployment.
+        """Recent log output of the deployment, as text (the older contract; :meth:`read_logs` is the one to implement).
+
+        Raises:
+            WeaveError: this provider cannot show logs here.
+        """
+        return "\n".join(entry.text for entry in self.read_logs(ctx, tail=tail))
+
+    def read_logs(self, ctx: DeployContext, since: "datetime | None" = None, filter: str | None = None,
+                  tail: int | None = None) -> "list[LogEntry]":
+        """The deployment's log lines, oldest first.
+
+        Args:
+            ctx: the deployment.
+            since: only lines at or after this time (UTC); ``None``: as far back as the provider keeps
+                (clouds: the last 24 hours).
+            filter: only lines containing this text, ignoring case (:func:`weave_nb.core.log_lines.matches`).
+            tail: only the newest ``tail`` lines.
 
         Raises:
             WeaveError: this provider cannot show logs here.
         """
         from ..core.errors import WeaveError
+        from ..core.log_lines import LogEntry, select
 
-        raise WeaveError(f"the {self.name} provider cannot show logs from here")
+        if type(self).logs is DeploymentProvider.logs:  # neither contract implemented
+            raise WeaveError(f"the {self.name} provider cannot show logs from here")
+        text = self.logs(ctx, tail=tail or 100)  # a provider written for the older contract
+        return select((LogEntry(None, line) for line in text.splitlines()), since, filter, tail)
+
+    def follow_logs(self, ctx: DeployContext, since: "datetime | None" = None, filter: str | None = None,
+                    tail: int | None = None, interval: float = 1.0) -> "Iterator[LogEntry]":
+        """The lines :meth:`read_logs` answers, then each new line as it is written, until the caller stops.
+
+        The default reads again every ``interval`` seconds; providers that can
+        stream (Docker) or tail a file (local) do better.
+        """
+        from ..core.log_lines import poll_follow
+
+        first = self.read_logs(ctx, since, filter, tail)
+        yield from first
+        yield from poll_follow(lambda mark: self.read_logs(ctx, mark, None, None), since, filter, interval, time.sleep,
+                               first=first)
 
     def invoke(self, ctx: DeployContext, payload: dict[str, Any], local: bool = False, timeout: float = 60) -> Any:
         """Call the deployed endpoint with ``payload`` and return the decoded JSON answer.
 
         The default POSTs to the recorded endpoint; providers override it to
-        sign requests or to run the artifact locally.
+        sign requests or to run the artifact locally. ``timeout`` is the wait
+        the manager chose (:mod:`weave_nb.core.invoke_wait`).
+
+        Raises:
+            EndpointError: the weave answered an error status (``.status``).
+            InvokeTimeout: no answer within ``timeout`` seconds.
         """
         from ..core.http_call import post_json
         from ..core.errors import WeaveError

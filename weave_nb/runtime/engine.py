@@ -180,7 +180,7 @@ def build_prompt(agent: dict, name: str, user_input: str, outputs: dict) -> str:
     return body
 
 
-def run_weave(spec: dict, weave: str | None, input: str, environ=None, *, sleep=time.sleep) -> dict:
+def run_weave(spec: dict, weave: str | None, input: str, environ=None, *, sleep=time.sleep, trace=None) -> dict:
     """Run a weave's agents in dependency order.
 
     Args:
@@ -190,6 +190,8 @@ def run_weave(spec: dict, weave: str | None, input: str, environ=None, *, sleep=
         environ: environment for model selection and keys; ``os.environ``
             by default.
         sleep: passed to the model backends for retry waits.
+        trace: a list that receives each agent's entry as soon as the agent
+            has run (so a failed request's record still shows the agents before it).
 
     Returns:
         ``{"weave", "input", "output", "agents": [...], "duration_ms",
@@ -210,7 +212,7 @@ def run_weave(spec: dict, weave: str | None, input: str, environ=None, *, sleep=
     agents = spec["agents"]
     started = time.perf_counter()
     outputs: dict = {}
-    records = []
+    records = [] if trace is None else trace
     totals = {"prompt": 0, "completion": 0, "total": 0}
     for agent_name in spec["weaves"][name]["order"]:
         agent = agents[agent_name]

@@ -26,5 +26,5 @@ def handle(request) -> tuple[bytes, int, dict]:
         headers = dict(request.headers)
     except (TypeError, ValueError):
         headers = {}
-    status, out_headers, body = app.handle(request.method, request.path, request.get_data(), headers)
+    status, out_headers, body = app.handle(request.method, request.path, request.get_data(), headers, platform="gcp")
     return body, status, out_headers

@@ -18,7 +18,7 @@ def handler(event: dict, context=None) -> dict:
 
     Args:
         event: the HTTP event (payload format 2.0, or 1.0).
-        context: the Lambda context (unused).
+        context: the Lambda context (its ``aws_request_id`` names the request record).
 
     Returns:
         ``{"statusCode", "headers", "body", "isBase64Encoded": False}`` with
@@ -37,10 +37,18 @@ def handler(event: dict, context=None) -> dict:
         try:
             body = base64.b64decode(raw, validate=True)
         except (binascii.Error, ValueError):
+            import time
+
+            from . import records
+
             status, out_headers, out = app._error(400, "Request body is not valid base64.")
+            rec = records.build(started=time.time(), duration_ms=0.0, rid=records.request_id(headers, getattr(
+                context, "aws_request_id", None)), weave=None, status=400, error="RequestError")
+            records.emit(rec, "lambda")
             return {"statusCode": status, "headers": out_headers, "body": out.decode("utf-8"),
                     "isBase64Encoded": False}
     else:
         body = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
-    status, out_headers, out = app.handle(method, path, body, headers)
+    status, out_headers, out = app.handle(method, path, body, headers, platform="lambda",
+                                          request_id=getattr(context, "aws_request_id", None))
     return {"statusCode": status, "headers": out_headers, "body": out.decode("utf-8"), "isBase64Encoded": False}

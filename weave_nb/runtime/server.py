@@ -5,7 +5,9 @@
 free port; once bound the server prints exactly one line
 ``listening on http://HOST:PORT`` (flushed) to stdout so a parent process
 can read it. SIGTERM and SIGINT shut it down cleanly (exit status 0).
-Access logs are one short line per request on stderr. Standard library only.
+Access logs are one short line per request on stderr, and so is each
+request's JSON record (see ``records``); with ``WEAVE_LOG_TIMESTAMPS=1``
+every line starts with its UTC time. Standard library only.
 
 Browser safety (a web page the user visits must not be able to run the
 weave on the user's API keys, nor read its answers through DNS rebinding):
@@ -35,9 +37,11 @@ import signal
 import socket
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from . import app
+from .records import iso_time, write_line
 
 __all__ = ["main", "make_server"]
 
@@ -111,6 +115,8 @@ class _Handler(BaseHTTPRequestHandler):
         refusal = self._refusal()
         if refusal is not None:
             self.close_connection = refusal[0] >= 400  # the body, if any, is left unread
+            if refusal[0] >= 400:  # recorded before the answer, as app.handle does
+                _record_refusal(refusal[0], dict(self.headers))
             self._send(*refusal)
             return
         length = self.headers.get("Content-Length")
@@ -120,9 +126,11 @@ class _Handler(BaseHTTPRequestHandler):
             size = -1
         if size < 0:
             status, headers, body = app._error(400, "Invalid Content-Length.")
+            _record_refusal(400, dict(self.headers))
         elif size > app.MAX_BODY_BYTES:
             status, headers, body = app._error(413, f"Request body is larger than {app.MAX_BODY_BYTES} bytes.")
             self.close_connection = True
+            _record_refusal(413, dict(self.headers))
         else:
             raw = self.rfile.read(size) if size else b""
             status, headers, body = app.handle(self.command, self.path, raw, dict(self.headers),
@@ -146,12 +154,27 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve  # noqa: N815
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
-        sys.stderr.write(f"{self.address_string()} {format % args}\n")
+        write_line(f"{self.address_string()} {format % args}")
+
+
+def _record_refusal(status: int, headers: dict) -> None:
+    """The request record of a request refused before the weave saw it (Host, Origin, Content-Type, size)."""
+    from . import records
+
+    record = records.build(started=time.time(), duration_ms=0.0, rid=records.request_id(headers), weave=None,
+                           status=status, error="RequestError")
+    try:
+        records.emit(record)
+    except (OSError, ValueError):
+        pass
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     reuse_port = False
+    # the listen backlog: socketserver's default of 5 drops connections beyond it under load (`weave bench -c 8`),
+    # and each dropped SYN is retried by the client only after a second
+    request_queue_size = 128
 
     def server_bind(self) -> None:
         if self.reuse_port and hasattr(socket, "SO_REUSEPORT"):
@@ -229,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    print(f"listening on http://{host}:{port}", flush=True)
+    stamp = f"{iso_time(time.time())} " if os.environ.get("WEAVE_LOG_TIMESTAMPS", "").strip() in ("1", "true", "yes") else ""
+    print(f"{stamp}listening on http://{host}:{port}", flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     finally:

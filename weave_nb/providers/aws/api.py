@@ -264,8 +264,89 @@ class Tagging(_Service):
                                      ResourceTypeFilters=[resource_type], ResourcesPerPage=100)
 
 
+class CloudWatch(_Service):
+    """CloudWatch: the metric alarms of ``weave alarm``."""
+
+    service = "cloudwatch"
+
+    def find_alarm(self, name: str) -> dict[str, Any] | None:
+        """The metric alarm ``name`` (``DescribeAlarms``), or ``None``."""
+        found = self._call("describe_alarms", AlarmNames=[name], AlarmTypes=["MetricAlarm"]).get("MetricAlarms") or []
+        return next((a for a in found if a.get("AlarmName") == name), None)
+
+    def alarms(self, prefix: str) -> list[dict[str, Any]]:
+        """Every metric alarm whose name starts with ``prefix``, all pages."""
+        return self._client.paginate(self.service, "describe_alarms", "MetricAlarms", "NextToken", "NextToken",
+                                     AlarmNamePrefix=prefix, AlarmTypes=["MetricAlarm"])
+
+    def put_alarm(self, **params: Any) -> None:
+        """``PutMetricAlarm`` with ``params`` as AWS names them (creates or replaces the alarm)."""
+        self._call("put_metric_alarm", **params)
+
+    def delete_alarm(self, name: str) -> None:
+        """``DeleteAlarms`` for one name; already gone is fine."""
+        self._call("delete_alarms", AlarmNames=[name])
+
+    def find_tags(self, arn: str) -> dict[str, str] | None:
+        found = self._find("list_tags_for_resource", ResourceARN=arn)
+        return {t["Key"]: t["Value"] for t in found.get("Tags") or []} if found else None
+
+
+class Sns(_Service):
+    """SNS: the topic an alarm notifies and its e-mail subscriptions."""
+
+    service = "sns"
+
+    def create_topic(self, name: str, tags: dict[str, str]) -> str:
+        """``CreateTopic`` (idempotent for the same name and tags). Returns the topic ARN."""
+        return self._call("create_topic", Name=name, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])["TopicArn"]
+
+    def find_tags(self, arn: str) -> dict[str, str] | None:
+        """The topic's tags, or ``None`` when there is no such topic."""
+        try:
+            found = self._find("list_tags_for_resource", ResourceArn=arn)
+        except Exception as exc:  # noqa: BLE001 - SNS says NotFound with a 404 or an AuthorizationError-free 400
+            from .client import error_code
+
+            if error_code(exc) in ("NotFound", "NotFoundException", "ResourceNotFound"):
+                return None
+            raise
+        return {t["Key"]: t["Value"] for t in found.get("Tags") or []} if found else None
+
+    def subscribe_email(self, topic: str, address: str) -> str:
+        """``Subscribe`` an e-mail address (it must confirm). Returns the subscription ARN (even while pending)."""
+        return self._call("subscribe", TopicArn=topic, Protocol="email", Endpoint=address,
+                          ReturnSubscriptionArn=True)["SubscriptionArn"]
+
+    def subscriptions(self, topic: str) -> list[dict[str, Any]]:
+        """The topic's subscriptions (``[]`` when the topic is gone)."""
+        try:
+            return self._client.paginate(self.service, "list_subscriptions_by_topic", "Subscriptions", "NextToken",
+                                         "NextToken", TopicArn=topic)
+        except Exception as exc:  # noqa: BLE001
+            from .client import error_code
+
+            if error_code(exc) in ("NotFound", "NotFoundException"):
+                return []
+            raise
+
+    def unsubscribe(self, arn: str) -> None:
+        """``Unsubscribe``; already gone (or still pending confirmation, which only the topic's deletion ends) is fine."""
+        try:
+            self._find("unsubscribe", SubscriptionArn=arn)
+        except Exception as exc:  # noqa: BLE001
+            from .client import error_code
+
+            if error_code(exc) not in ("NotFound", "InvalidParameter"):
+                raise
+
+    def delete_topic(self, arn: str) -> None:
+        """``DeleteTopic`` (its subscriptions go with it); already gone is fine."""
+        self._find("delete_topic", TopicArn=arn)
+
+
 class Api:
-    """The facade for one :class:`AwsClient`: ``lam``, ``iam``, ``apigw``, ``logs``, ``tagging``."""
+    """The facade for one :class:`AwsClient`: ``lam``, ``iam``, ``apigw``, ``logs``, ``tagging``, ``cloudwatch``, ``sns``."""
 
     def __init__(self, client: "AwsClient") -> None:
         self.tagging = Tagging(client)
@@ -273,3 +354,5 @@ class Api:
         self.iam = Iam(client)
         self.apigw = ApiGateway(client)
         self.logs = Logs(client)
+        self.cloudwatch = CloudWatch(client)
+        self.sns = Sns(client)

@@ -147,6 +147,7 @@ class AwsApply:
     def _function_settings(self, run: "Run", step: "PlannedStep") -> dict[str, Any]:
         p = step.params
         env = {k: run.ctx.env[k] for k in p["env_names"]}
+        env["WEAVE_DEPLOYMENT"] = run.ctx.name  # named in every request record (and its EMF dimension)
         out = {"Runtime": p["runtime"], "Handler": p["handler"], "MemorySize": p["memory"], "Timeout": p["timeout"],
                "Environment": {"Variables": env}}
         role = step.params.get("role_arn") or run.outputs.get("role_arn")

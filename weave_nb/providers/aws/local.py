@@ -80,7 +80,9 @@ def run_handler(
                 input=json.dumps(dict(event)), capture_output=True, text=True, cwd=root, env=run_env, timeout=timeout,
             )
         except subprocess.TimeoutExpired:
-            raise WeaveError(f"the handler ran longer than {timeout:.0f}s", "raise the timeout or check the weave") from None
+            from ...core.http_call import no_answer
+
+            raise no_answer(timeout, "the handler run on this machine") from None
     marker = "__WEAVE_RESULT__"
     if proc.returncode != 0 or marker not in proc.stdout:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-8:])
@@ -119,5 +121,8 @@ def decode_answer(answer: Mapping[str, Any]) -> Any:
         data = body
     if not 200 <= status < 300:
         detail = data.get("error", data) if isinstance(data, dict) else data
-        raise WeaveError(f"the weave answered {status}: {str(detail)[:500]}", 'send {"weave": NAME, "input": TEXT}' if status == 400 else None)
+        from ...core.errors import EndpointError
+        from ...core.http_call import answer_hint
+
+        raise EndpointError(f"the weave answered {status}: {str(detail)[:500]}", answer_hint(status, str(detail)), status=status)
     return data

@@ -26,10 +26,12 @@ from .endpoint import api_gateway_event, find_api, signed_headers
 from .endpoint_plan import adopt_step, api_arn
 from .local import decode_answer, invoke_zip
 from .settings import ALIAS, FUNCTION_PREFIX, ROLE_PREFIX, TAG_MANAGED, TAG_NAME, TAG_OWNER, tags_for
+from ...core.log_lines import LogEntry, select
+from .secret_store import destroy_todo
 from ..base import DeployContext, DeploymentProvider
 
-DELETE_ORDER = ("permission", "function-url", "api", "alias", "version", "function", "role-policy", "role-log-policy", "role",
-                "log-group")
+DELETE_ORDER = ("alarm", "sns-subscription", "sns-topic", "permission", "function-url", "api", "alias", "version", "function",
+                "role-policy", "role-log-policy", "role-secrets-policy", "role", "secret", "log-group")
 
 
 def lambda_status(conf: dict) -> tuple[DeploymentStatus, str]:
@@ -155,6 +157,7 @@ class AwsOperations(DeploymentProvider):
             if api:
                 judge("api", api["ApiId"], f"HTTP API {api['ApiId']} ({fname})", api.get("Tags") or {},
                       api_arn(client.region, api["ApiId"]), api.get("ApiEndpoint"))
+        destroy_todo(client, ctx, todo)  # the secrets of this deployment that carry our marks (.secret_store)
         if purge_logs or (ctx.record and ctx.record.details.get("purge_logs")):
             todo.setdefault(("log-group", f"/aws/lambda/{fname}"), {})
         if not todo and ctx.record is None:
@@ -162,7 +165,7 @@ class AwsOperations(DeploymentProvider):
         for kind, rid in sorted(todo, key=lambda kr: DELETE_ORDER.index(kr[0]) if kr[0] in DELETE_ORDER else 99):
             attrs = todo[(kind, rid)]
             params = {"kind": kind, "id": rid, "function_name": fname, "qualifier": attrs.get("qualifier", ALIAS)}
-            if kind in ("role-policy", "role-log-policy"):
+            if kind in ("role-policy", "role-log-policy", "role-secrets-policy"):
                 params["role"] = attrs.get("role") or role
             steps.append(PlannedStep(key=f"delete-{kind}-{rid}", resource=f"{kind} {rid}", action="delete", call="delete",
                                      params=params))
@@ -278,31 +281,38 @@ class AwsOperations(DeploymentProvider):
             raise NotFound(f"no built package for {ctx.name!r} on aws", f"deploy it first: weave deploy --provider aws --name {ctx.name}")
         return found[-1]
 
-    def logs(self, ctx: DeployContext, tail: int = 100, since_hours: float = 24.0, max_pages: int = 20) -> str:
-        """The last ``tail`` lines of the function's CloudWatch log group from the last ``since_hours``.
+    def read_logs(self, ctx: DeployContext, since: Any = None, filter: str | None = None, tail: int | None = None,
+                  max_pages: int = 20) -> list[LogEntry]:
+        """The function's CloudWatch log group (``/aws/lambda/FUNCTION``), oldest first.
 
-        Pages through ``FilterLogEvents`` (oldest first, at most ``max_pages``
-        pages) keeping only the newest ``tail`` lines.
+        Pages through ``FilterLogEvents`` from ``since`` (default: the last 24
+        hours), at most ``max_pages`` pages; a group Lambda has not made yet
+        (no call so far) is an empty log.
         """
-        import collections
         import time
+        from datetime import datetime, timezone
 
         client, _ = self._client_for(ctx)
         group = f"/aws/lambda/{self._fname(ctx)}"
-        kept: collections.deque[str] = collections.deque(maxlen=max(1, tail))
-        params: dict[str, Any] = {"startTime": int((time.time() - since_hours * 3600) * 1000)}
+        start = since.timestamp() if since is not None else time.time() - 24 * 3600
+        params: dict[str, Any] = {"startTime": int(start * 1000)}
+        entries: list[LogEntry] = []
         for _ in range(max_pages):
             try:
                 page = client.api.logs.events(group, **params)
             except Exception as exc:  # noqa: BLE001
                 if error_code(exc) == "ResourceNotFoundException":
-                    return ""
+                    return []
                 raise
-            kept.extend(e.get("message", "").rstrip() for e in page.get("events", []))
+            for event in page.get("events", []):
+                when = datetime.fromtimestamp(int(event.get("timestamp") or 0) / 1000, timezone.utc)
+                entries.append(LogEntry(when, str(event.get("message", "")).rstrip("\n"),
+                                        str(event.get("logStreamName", "")), str(event.get("eventId", ""))))
             if not page.get("nextToken"):
                 break
             params["nextToken"] = page["nextToken"]
-        return "\n".join(kept)
+        entries.sort(key=lambda e: e.time)  # type: ignore[arg-type, return-value]
+        return select(entries, since, filter, tail)
 
 
 def _spec_env(zip_path: Path) -> dict[str, str]:

@@ -27,12 +27,14 @@ from ...core.executor import Run
 from ...core.plan import Plan, PlannedStep
 from ...core.errors import DeploymentFailed
 from . import auth as aws_auth
+from .alarms import AwsAlarms
 from .apply import AwsApply
 from .client import AwsClient, RetryPolicy, error_code, error_message
 from .endpoint import api_note, find_api, stale_endpoints, url_note
 from .endpoint_plan import adopt_step, api_steps, url_steps
 from .operations import AwsOperations
 from .resources import Observed, observe_function, observe_role
+from .secret_store import AwsSecretApply, plan_secrets
 from .settings import (
     ALIAS,
     API_TIMEOUT_LIMIT,
@@ -52,7 +54,7 @@ from .settings import (
 from ..base import DeployContext
 
 
-class AwsProvider(AwsApply, AwsOperations):
+class AwsProvider(AwsAlarms, AwsApply, AwsOperations, AwsSecretApply):
     """Deploy weaves to AWS Lambda.
 
     Args:
@@ -64,6 +66,7 @@ class AwsProvider(AwsApply, AwsOperations):
     extra = "aws"
     options_model = AwsOptions
     description = "AWS Lambda behind a Function URL or an API Gateway HTTP API"
+    timeout_default = 60.0  # settings.DEFAULT_TIMEOUT: the function timeout weave-nb sets when none is given
 
     def __init__(self, auth: Any, policy: RetryPolicy | None = None) -> None:
         super().__init__(auth, policy)
@@ -163,12 +166,15 @@ class AwsProvider(AwsApply, AwsOperations):
         steps = [PlannedStep(key="package", resource=f"local copy of the package {zip_path.name}",
                              action="no-change" if zip_path.exists() else "create", call="keep_zip", params={"path": str(zip_path)})]
         steps += self._role_steps(config, opts, obs, client.region, fname, tags, adopt["role"])
+        # managed secrets (--secret): their steps, and the function's env without their values (.secret_store)
+        secret_steps, fn_env, secret_notes = plan_secrets(client, config, ctx, None if opts.role_arn else rname, tags)
+        steps += secret_steps
         role_arn = opts.role_arn or (obs.role or {}).get("Arn")
-        settings = desired_settings(config, opts, LAMBDA_HANDLER, ctx.env)
+        settings = desired_settings(config, opts, LAMBDA_HANDLER, fn_env)
         settings = replace(settings, role_arn=role_arn) if role_arn else settings
         fn = {"function_name": fname, "role_arn": role_arn, "runtime": settings.runtime, "handler": settings.handler,
               "memory": settings.memory, "timeout": settings.timeout, "architecture": settings.architecture,
-              "env_names": sorted(ctx.env), "code_sha256": sha}
+              "env_names": sorted(fn_env), "code_sha256": sha}
         fn_changed = False
         if obs.function is None:
             steps.append(PlannedStep(key="function", resource=f"Lambda function {fname}", action="create",
@@ -222,7 +228,7 @@ class AwsProvider(AwsApply, AwsOperations):
                                      call=None if same else "set_retention" if obs.log_group else "create_log_group",
                                      undo="delete_log_group" if action == "create" else None,
                                      params={} if same else {"group": group, "retention_days": opts.log_retention_days}))
-        notes = []
+        notes = list(secret_notes)
         if opts.endpoint == "api" and settings.timeout > API_TIMEOUT_LIMIT:
             notes.append(f"an HTTP API waits at most {API_TIMEOUT_LIMIT}s for Lambda; calls running longer answer 503 "
                          f"(the function's own timeout is {settings.timeout}s)")

@@ -113,9 +113,19 @@ def delete_resource(client: AwsClient, kind: str, rid: str, attrs: dict[str, Any
         api.lam.delete_function(rid)
     elif kind == "role-policy":
         api.iam.detach_role_policy(attrs.get("role"), rid)
-    elif kind == "role-log-policy":
+    elif kind in ("role-log-policy", "role-secrets-policy"):
         api.iam.delete_role_policy(attrs.get("role"), rid)
+    elif kind == "secret":  # only ever one this inventory made (see .secret_store)
+        from .secret_store import store
+
+        store(client).delete(rid)
     elif kind == "role":
         delete_role(client, rid)
     elif kind == "log-group":
         api.logs.delete_group(rid)
+    elif kind == "alarm":
+        api.cloudwatch.delete_alarm(rid)
+    elif kind == "sns-subscription":
+        api.sns.unsubscribe(rid)
+    elif kind == "sns-topic":
+        api.sns.delete_topic(rid)

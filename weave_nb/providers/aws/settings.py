@@ -231,7 +231,7 @@ def desired_settings(config: DeploymentConfig, opts: AwsOptions, handler: str, e
         memory=config.memory_mb or DEFAULT_MEMORY,
         timeout=config.timeout_seconds or DEFAULT_TIMEOUT,
         architecture=opts.architecture,
-        env=tuple(sorted(env.items())),
+        env=tuple(sorted({**env, "WEAVE_DEPLOYMENT": config.name}.items())),  # as apply sets it
         role_arn=opts.role_arn,
     )
 

@@ -213,8 +213,11 @@ class DockerEngine(RegistryClient):
             return None
 
     def run(self, name: str, image: str, *, port: int | None, host: str, container_port: int, env: dict[str, str],
-            labels: dict[str, str], binds: list[str], memory_mb: int | None = None, user: str | None = None) -> str:
+            labels: dict[str, str], binds: list[str], memory_mb: int | None = None, user: str | None = None,
+            files: bytes | None = None) -> str:
         """Create and start a detached container (init, restart unless-stopped, short stop timeout).
+
+        ``files``, a tar, is unpacked at ``/`` in the created container before it starts (managed secrets).
 
         ``port=None`` publishes nothing (a trial container, checked by its own health probe).
 
@@ -234,6 +237,8 @@ class DockerEngine(RegistryClient):
         ))
         cid = created["Id"]
         try:
+            if files is not None:
+                self._call(f"copy secret files into {name}", lambda: self.api.put_archive(cid, "/", files))
             self._call(f"start container {name}", lambda: self.api.start(cid))
         except Exception:
             self.remove_container(cid)
@@ -270,6 +275,22 @@ class DockerEngine(RegistryClient):
         except _docker().errors.NotFound:
             return ""
         return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+
+    def log_stream(self, name: str, since: float | None = None, follow: bool = False) -> Any:
+        """The container's output with the engine's timestamps (``TIME text`` lines, bytes), as an iterator.
+
+        Args:
+            name: the container.
+            since: only output at or after this Unix time.
+            follow: keep the stream open for new output (close the answer to stop).
+
+        Returns:
+            An iterator of byte lines (docker-py's ``CancellableStream`` when following; it has ``close()``).
+        """
+        kwargs: dict[str, Any] = {"stdout": True, "stderr": True, "timestamps": True, "stream": True, "follow": follow}
+        if since is not None and since > 0:
+            kwargs["since"] = float(since)
+        return self._call(f"logs of {name}", lambda: self.api.logs(name, **kwargs))
 
     def wait_healthy(self, name: str, timeout: float, sleep: Callable[[float], None], clock: Callable[[], float],
                      interval: float = 0.1) -> tuple[bool, str]:

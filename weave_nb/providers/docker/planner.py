@@ -21,6 +21,7 @@ from ...core.errors import ConfigError, NotFound
 from ...core.procutil import port_in_use
 from .engine import BASE_IMAGE_HINT, DockerEngine
 from .image import LABEL_HASH, LABEL_MANAGED, LABEL_NAME, LABEL_OWNER, LABEL_SETTINGS, container_name, repository_for
+from .secret_files import secrets_env
 from .state import Seen, binds_for, probe_host, publish_host, seen, server_env
 
 if TYPE_CHECKING:
@@ -133,8 +134,12 @@ def _plan_containers(prov: "DockerProvider", config: "DeploymentConfig", ctx: "D
     port = config.port or (old.port if old else None)
     run = {"name": cname, "image": recipe.ref, "host": publish_host(config), "port": port,
            "labels": {**recipe.labels, LABEL_SETTINGS: ctx.settings_hash or ""}, "binds": binds_for(opts.volumes, config),
-           "memory_mb": config.memory_mb, "user": opts.user, "env": sorted(ctx.env),  # env names only: values at apply time
-           "server_env": server_env(config)}  # the runtime server's Host rules: not secret
+           "memory_mb": config.memory_mb, "user": opts.user,
+           "env": sorted(k for k in ctx.env if k not in config.secrets),  # env names only: values at apply time
+           # the runtime server's Host rules, the name its request records carry, the secret files' names: not secret
+           "server_env": {**server_env(config), "WEAVE_DEPLOYMENT": config.name, **secrets_env(config.secrets)}}
+    if config.secrets:
+        run["secrets"] = list(config.secrets)  # names: the values are copied in as files when the container is made
     for stale in (s for s in (trial, aside if current else None) if s is not None):
         steps.append(PlannedStep(key=f"stale{stale.name[len(cname):]}", resource=f"leftover container {stale.name} ({stale.id[:12]})",
                                  action="delete", detail="left by an interrupted deploy", call="remove_container",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any
+from typing import Any, Iterator
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -22,6 +22,8 @@ from ...core.config import DeploymentConfig, DeploymentInfo, DeploymentStatus
 from ...core.executor import Run
 from ...core.plan import Plan
 from ...core.errors import ConfigError, NotFound, WeaveError
+from ...core.log_lines import LogEntry, matches, select, split_stamp
+from .secret_files import check_secret_user
 from ..base import DeployContext, DeploymentProvider
 from .engine import DockerEngine
 from .image import (
@@ -110,6 +112,7 @@ class DockerProvider(DockerSteps, DeploymentProvider):
         opts = self.options(config)
         check_docker_name(config.name)
         check_user(opts.user)
+        check_secret_user(opts.user, config.secrets)
         if config.type not in (None, "container"):
             raise ConfigError(f"the docker provider deploys containers, not {config.type!r}", "leave --type unset or use --type container")
         if config.memory_mb is not None and config.memory_mb < 6:
@@ -194,10 +197,53 @@ class DockerProvider(DockerSteps, DeploymentProvider):
                                            details={"digests": digests, "owner": img.labels.get(LABEL_OWNER)})
         return list(out.values())
 
-    def logs(self, ctx: DeployContext, tail: int = 100) -> str:
+    def _log_source(self, ctx: DeployContext) -> tuple[Any, str]:
         eng = self.engine()
         cname = container_name(ctx.name)
         if eng.get_container(cname) is None:
             raise WeaveError(f"{ctx.name!r} has no container on the Docker engine", "deploy it (push-only deployments have no logs)")
-        lines = eng.logs(cname, tail=tail + 200).splitlines()
-        return "\n".join([ln for ln in lines if not _HEALTH_LINE.search(ln)][-tail:])
+        return eng, cname
+
+    def read_logs(self, ctx: DeployContext, since: Any = None, filter: str | None = None,
+                  tail: int | None = None) -> list[LogEntry]:
+        """The container's output, each line with the engine's timestamp (the health probe's own lines left out)."""
+        eng, cname = self._log_source(ctx)
+        stream = eng.log_stream(cname, since.timestamp() if since is not None else None)
+        return select(_container_lines(stream), since, filter, tail)
+
+    def follow_logs(self, ctx: DeployContext, since: Any = None, filter: str | None = None,
+                    tail: int | None = None, interval: float = 1.0) -> Iterator[LogEntry]:
+        """The lines :meth:`read_logs` answers, then the engine's stream of new output (``docker logs --follow``)."""
+        import time
+
+        eng, cname = self._log_source(ctx)
+        first = self.read_logs(ctx, since, filter, tail)
+        yield from first
+        start = max((e.time.timestamp() for e in first if e.time), default=since.timestamp() if since else time.time())
+        seen = {(e.time, e.text) for e in first}
+        stream = eng.log_stream(cname, start, follow=True)
+        try:
+            for entry in _container_lines(stream):
+                if (entry.time, entry.text) in seen or not matches(entry, since, filter):
+                    continue
+                yield entry
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+
+
+def _container_lines(stream: Any) -> Iterator[LogEntry]:
+    """Log entries from the engine's ``TIME text`` byte lines (a chunk may hold several lines or part of one)."""
+    pending = b""
+    for chunk in stream:
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for raw in lines:
+            when, text = split_stamp(raw.decode("utf-8", errors="replace").rstrip("\r"))
+            if not _HEALTH_LINE.search(text):
+                yield LogEntry(when, text, "output")
+    if pending.strip():
+        when, text = split_stamp(pending.decode("utf-8", errors="replace"))
+        if not _HEALTH_LINE.search(text):
+            yield LogEntry(when, text, "output")

@@ -101,9 +101,14 @@ class DockerSteps:
         p = step.params
         env = {**p.get("server_env", {}), **{key: run.ctx.env[key] for key in p["env"]}}
         make_bind_folders(p["binds"])
+        files = None
+        if p.get("secrets"):  # managed secrets: files owned by the container's user, never its env (.secret_files)
+            from .secret_files import secrets_archive
+
+            files = secrets_archive({key: run.ctx.env[key] for key in p["secrets"]}, p["user"])
         return self.engine(run.config).run(
             p["name"], p["image"], port=port, host=p["host"], container_port=CONTAINER_PORT, env=env, labels=p["labels"],
-            binds=p["binds"], memory_mb=p["memory_mb"], user=p["user"])
+            binds=p["binds"], memory_mb=p["memory_mb"], user=p["user"], files=files)
 
     def apply_trial_run(self, run: Run, step: PlannedStep) -> dict[str, Any]:
         """Run the new release with no port published until Docker reports it healthy, then remove it.

@@ -20,6 +20,7 @@ from ...core import ownership
 from ...core.plan import Plan, PlannedStep
 from ...core.errors import DeploymentFailed, NotFound
 from ..base import DeployContext
+from .secret_steps import SECRET_ENV, destroy_steps, plan_secrets
 
 ENTRY_POINT = "weave"
 MEMORY = {128: "128Mi", 256: "256Mi", 512: "512Mi", 1024: "1Gi", 2048: "2Gi", 4096: "4Gi", 8192: "8Gi", 16384: "16Gi", 32768: "32Gi"}
@@ -56,7 +57,8 @@ def function_settings(fn: Any) -> dict[str, Any]:
         "memory": fn.service_config.available_memory,
         "timeout": fn.service_config.timeout_seconds,
         "max_instances": fn.service_config.max_instance_count,
-        "env_names": sorted(fn.service_config.environment_variables),
+        "env_names": sorted(k for k in fn.service_config.environment_variables if k != "WEAVE_DEPLOYMENT"),  # ours, always set
+        "secret_env": sorted(v.key for v in fn.service_config.secret_environment_variables),
         "source": {"bucket": storage.bucket, "object": storage.object_, "generation": int(storage.generation or 0)},
     }
 
@@ -94,8 +96,12 @@ class GcpPlanner:
         state = current.state.name if current is not None else None
         running = self._running(client, region, name, state)
         wanted = self.wanted_labels(config, artifact, ctx, labels)
+        # managed secrets (--secret): their steps, and references instead of values in the function (.secret_steps)
+        secret_steps, secret_refs = plan_secrets(client.session, config, ctx)
         want = {"runtime": opts.runtime, "entry_point": ENTRY_POINT, "memory": MEMORY[config.memory_mb or 256],
-                "timeout": config.timeout_seconds or 60, "max_instances": opts.max_instances, "env_names": sorted(ctx.env)}
+                "timeout": config.timeout_seconds or 60, "max_instances": opts.max_instances,
+                "env_names": sorted(k for k in ctx.env if k not in config.secrets),
+                "secret_env": sorted(r["key"] for r in secret_refs)}
         service = (current.service_config.service if current is not None else "") or f"{client.location(region)}/services/{fid}"
         public = bool(client.is_public(service)) if current is not None else False
         rec = ctx.record
@@ -128,6 +134,7 @@ class GcpPlanner:
                 detail="not made by this inventory; taken over on purpose (--adopt): its code, env and labels are replaced",
                 call="adopt_function", params={"name": name, "region": region},
             ))
+        steps += secret_steps
         same_code = current is not None and state != "FAILED" and not adopt and (
             labels.get(HASH) == wanted[HASH] or (running is not None and state == "ACTIVE"))
         steps.append(PlannedStep(
@@ -136,7 +143,8 @@ class GcpPlanner:
             call="upload_source", params={"location": client.location(region), "size": artifact.size},
         ))
         base = {"name": name, **{k: want[k] for k in ("runtime", "entry_point", "memory", "timeout", "max_instances", "env_names")},
-                "labels": wanted, "description": f"weave-nb deployment {config.name}"}
+                "labels": wanted, "description": f"weave-nb deployment {config.name}",
+                **({"secret_env": secret_refs} if secret_refs else {})}
         function_step, waits = self._function_step(config, fid, region, client, current, state, labels, wanted,
                                                    want, same_code, adopt, base, running is not None,
                                                    rec is not None and rec.status == DeploymentStatus.ACTIVE and bool(rec.endpoint))
@@ -165,6 +173,9 @@ class GcpPlanner:
         mask += [path for path, key in FIELDS if full or have[key] != want[key]]
         if full or have["env_names"] != want["env_names"] or labels.get(SETTINGS) != wanted[SETTINGS]:
             mask.append(ENV)
+        if (want["secret_env"] or (have or {}).get("secret_env")) and (
+                ENV in mask or have is None or have.get("secret_env") != want["secret_env"]):
+            mask.append(SECRET_ENV)  # a new revision reads each secret's latest version
         if full or labels != wanted:
             mask.append(LABELS)
         if adopted_op and state == "ACTIVE":
@@ -247,9 +258,12 @@ class GcpPlanner:
             adopt = ownership.check("label", f"Cloud Function {name}", dict(fn.labels), ctx.owner,
                                     bool(options.get("adopt")), ctx.name)
             found.append((name, fn, adopt))
-        if not found:
+        alarms = self.alarm_delete_steps(ctx) if hasattr(self, "alarm_delete_steps") else []  # alert policies first
+        # this deployment's secrets, ours only (.secret_steps); looked for by marks only when the record is lost
+        secret_steps = destroy_steps(client.session, ctx) if ctx.resources("secret") or rec is None else []
+        if not found and not alarms and not secret_steps:
             raise NotFound(f"no gcp function for {ctx.name!r} exists", "list them with `weave deployments`")
-        steps: list[PlannedStep] = []
+        steps: list[PlannedStep] = list(alarms)
         for name, fn, adopt in found:
             short, region = name.rsplit("/", 1)[-1], name.split("/")[3]
             if adopt:
@@ -266,6 +280,7 @@ class GcpPlanner:
             if verb != "delete":
                 steps.append(PlannedStep(key=f"delete-{short}", resource=f"Cloud Function {name}", action="delete",
                                          call="delete_function", params={"name": name, **wait}))
+        steps += secret_steps
         observed = {"functions": [n for n, _, _ in found], "states": {n: f.state.name for n, f, _ in found},
                     "record": rec.status.value if rec else None}
         if rec is not None and rec.status not in (DeploymentStatus.ACTIVE,):

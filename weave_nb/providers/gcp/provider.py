@@ -24,8 +24,10 @@ from ...core.config import DeploymentConfig, DeploymentInfo, DeploymentStatus
 from ...core import ownership
 from ...core.errors import ConfigError, CredentialsError, NotFound, WeaveError
 from ..base import DeployContext, DeploymentProvider
+from .alarms import GcpAlarms
 from .plan import MEMORY, GcpPlanner, function_summary
 from .steps import GcpSteps
+from .secret_steps import GcpSecretSteps
 
 FUNCTION_ID = re.compile(r"^[a-z](?:[a-z0-9-]{2,61}[a-z0-9])$")
 REGIONS = (
@@ -67,13 +69,14 @@ class GcpOptions(BaseModel):
     keep_on_failure: bool = Field(default=False, description="keep what a failed deploy made instead of rolling back")
 
 
-class GcpProvider(GcpPlanner, GcpSteps, DeploymentProvider):
+class GcpProvider(GcpAlarms, GcpPlanner, GcpSteps, GcpSecretSteps, DeploymentProvider):
     """Deploy to Cloud Functions (2nd gen)."""
 
     name = "gcp"
     extra = "gcp"
     options_model = GcpOptions
     description = "Google Cloud Functions (2nd gen) HTTP function"
+    timeout_default = 60.0  # the function timeout the planner sets when none is given
     default_region = "us-central1"
     list_page_size = 100
 
@@ -163,6 +166,38 @@ class GcpProvider(GcpPlanner, GcpSteps, DeploymentProvider):
             public = rec.details.get("public") if rec else None
             out.append(self.info(name, function_summary(fn), public, client, labels.get(owner_key)))
         return out
+
+    # -- logs --------------------------------------------------------------------------------
+    def _log_reader(self, ctx: DeployContext) -> tuple[Any, str]:
+        """A Cloud Logging client and the function's Cloud Run service name."""
+        from . import logs
+
+        config = self._config_from(ctx)
+        session = self._session(config)
+        endpoint = self.auth.setting("gcp", "WEAVE_GCP_LOGGING_ENDPOINT", "logging_api_endpoint", auth=config.auth) \
+            or session.api_endpoint
+        rec = ctx.record
+        return logs.make_client(session, endpoint), logs.service_name(rec.details if rec else {}, self.function_id(config))
+
+    def read_logs(self, ctx: DeployContext, since: Any = None, filter: str | None = None,
+                  tail: int | None = None) -> list[Any]:
+        """The function's lines from Cloud Logging (see :mod:`~weave_nb.providers.gcp.logs`)."""
+        from .logs import read_entries
+
+        client, service = self._log_reader(ctx)
+        return read_entries(client, service, since, filter, tail)
+
+    def follow_logs(self, ctx: DeployContext, since: Any = None, filter: str | None = None,
+                    tail: int | None = None, interval: float = 1.0) -> Any:
+        """The lines :meth:`read_logs` answers, then new entries, asked for every ``interval`` seconds with one client."""
+        from ...core.log_lines import poll_follow
+        from .logs import read_entries
+
+        client, service = self._log_reader(ctx)
+        first = read_entries(client, service, since, filter, tail)
+        yield from first
+        yield from poll_follow(lambda mark: read_entries(client, service, mark, None, None), since, filter, interval,
+                               time.sleep, first=first)
 
     # -- calling ---------------------------------------------------------------------------
     def invoke(self, ctx: DeployContext, payload: dict[str, Any], local: bool = False, timeout: float = 60) -> Any:

@@ -73,11 +73,14 @@ class GcpSteps:
             service_config=functions_v2.ServiceConfig(
                 available_memory=p["memory"],
                 timeout_seconds=p["timeout"],
-                environment_variables={k: run.ctx.env[k] for k in p["env_names"]},
+                # WEAVE_DEPLOYMENT names the deployment in every request record
+                environment_variables={**{k: run.ctx.env[k] for k in p["env_names"]}, "WEAVE_DEPLOYMENT": run.ctx.name},
                 max_instance_count=p["max_instances"],
             ),
             labels=p["labels"],
         )
+        if p.get("secret_env"):  # managed secrets: references only, Cloud Functions resolves them (.secret_steps)
+            fn.service_config.secret_environment_variables = [functions_v2.SecretEnvVar(**ref) for ref in p["secret_env"]]
         if storage is not None:
             fn.build_config.source = functions_v2.Source(
                 storage_source=functions_v2.StorageSource(bucket=storage["bucket"], object_=storage["object"]))

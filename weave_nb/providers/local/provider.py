@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,6 +22,7 @@ from ...core.config import DeploymentConfig, DeploymentInfo, DeploymentStatus, i
 from ...core.executor import Run
 from ...core.plan import Plan, PlannedStep
 from ...core.errors import ConfigError, DeploymentFailed, NotFound
+from ...core.log_lines import LogEntry, select, split_stamp
 from ...core.private_files import open_private
 from ...core.procutil import bind_problem, free_port, http_ok, pid_alive, pids_with, port_in_use, stop_process, wait_for
 from ..base import DeployContext, DeploymentProvider
@@ -250,6 +251,8 @@ class LocalProvider(DeploymentProvider):
         env = {k: os.environ[k] for k in PASS_THROUGH_ENV if k in os.environ}
         env.update(ctx.env)
         env["WEAVE_SPEC_PATH"] = str(folder / SPEC_FILE)
+        env["WEAVE_DEPLOYMENT"] = ctx.name  # named in every request record
+        env["WEAVE_LOG_TIMESTAMPS"] = "1"  # every log line starts with its time: `weave logs --since` reads it
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         # -I (isolated) ignores PYTHONPATH and user site: only the artifact folder is added to sys.path
         # -B: no __pycache__ in the artifact folder (-I ignores PYTHONDONTWRITEBYTECODE)
@@ -295,12 +298,57 @@ class LocalProvider(DeploymentProvider):
     def list_deployments(self, records: list[DeploymentInfo]) -> list[DeploymentInfo]:
         return [r.model_copy(update={"health": "running"}) for r in records if self._alive(r)]
 
-    def logs(self, ctx: DeployContext, tail: int = 100) -> str:
+    @staticmethod
+    def _log_path(ctx: DeployContext) -> Path | None:
         rec = ctx.record
-        path = Path(rec.details.get("log", "")) if rec else None
-        if not path or not path.is_file():
-            return ""
-        return _tail(path, tail)
+        return Path(rec.details["log"]) if rec and rec.details.get("log") else None
+
+    def read_logs(self, ctx: DeployContext, since: Any = None, filter: str | None = None,
+                  tail: int | None = None) -> list[LogEntry]:
+        """The server's log file, every line with its time (the runtime writes each line after its UTC time)."""
+        path = self._log_path(ctx)
+        if path is None or not path.is_file():
+            return []
+        with open(path, "rb") as fh:
+            data = fh.read()
+        return select(_stamped_lines(data[: data.rfind(b"\n") + 1]), since, filter, tail)
+
+    def follow_logs(self, ctx: DeployContext, since: Any = None, filter: str | None = None,
+                    tail: int | None = None, interval: float = 0.2) -> Iterator[LogEntry]:
+        """The lines :meth:`read_logs` answers, then each line the server appends, read every ``interval`` seconds."""
+        import time
+
+        path = self._log_path(ctx)
+        offset, last = 0, None
+        if path is not None and path.is_file():
+            with open(path, "rb") as fh:
+                data = fh.read()
+            offset = data.rfind(b"\n") + 1
+            entries = list(_stamped_lines(data[:offset]))
+            last = next((e.time for e in reversed(entries) if e.time), None)
+            yield from select(entries, since, filter, tail)
+        while True:
+            if path is not None and path.is_file():
+                if path.stat().st_size < offset:  # the file was replaced: read it from its start
+                    offset = 0
+                with open(path, "rb") as fh:
+                    fh.seek(offset)
+                    data = fh.read()
+                end = data.rfind(b"\n") + 1
+                if end:
+                    offset += end
+                    fresh = list(_stamped_lines(data[:end], last))
+                    last = next((e.time for e in reversed(fresh) if e.time), last)
+                    yield from select(fresh, since, filter)
+            time.sleep(interval)
+
+
+def _stamped_lines(data: bytes, last: Any = None) -> Iterator[LogEntry]:
+    """Log entries of the runtime's output; a line without a time (a traceback) takes the one before it."""
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        when, text = split_stamp(line)
+        last = when or last
+        yield LogEntry(when or last, text, "log")
 
 
 def _health_pid(endpoint: str) -> int | None:

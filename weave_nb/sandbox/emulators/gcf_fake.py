@@ -21,7 +21,10 @@ have passed whether anyone polls or not; while it runs the function reads
 getIamPolicy / setIamPolicy with etags on functions and on
 Cloud Run v1/v2 services; int or string enums in (``$alt=json;enum-encoding=int``
 gets ints back); a few fixed answers for gcloud's side calls (runtimes, service
-usage, project, locations, v1 list).
+usage, project, locations, v1 list); Cloud Logging's ``POST /v2/entries:list``
+answered from what the served functions print (``gcf_fake_logging``: each line a
+``cloud_run_revision`` LogEntry, JSON lines as structured logs; a subset of the
+filter language), so the official ``google-cloud-logging`` client reads them.
 Invoking a served function: its ``url`` is ``{fake.url}/run/PROJECT/LOCATION/ID``, a
 proxy to its functions-framework process. Like Cloud Run, the proxy refuses a call
 to a private function (no ``roles/run.invoker`` binding for ``allUsers`` on its
@@ -34,7 +37,12 @@ identity token for an assertion with ``target_audience``; ``identity_token(aud)`
 makes one for tests. Pointed at by ``GCE_METADATA_HOST``/``GCE_METADATA_IP``, the
 fake also answers as a metadata server (ping, project id, default account, access
 token, identity token for an ``audience``), as captured in wire3.
-Not implemented: API authentication, quotas, event triggers, secrets, VPC, builds
+The same server also fakes two Cloud Monitoring v3 REST resources,
+``projects.alertPolicies`` and ``projects.notificationChannels`` (create, get,
+list, patch, delete; see ``monitoring_fake``), for ``weave alarm`` on gcp;
+Secret Manager v1 secrets and versions, and ``serviceConfig.secretEnvironmentVariables``
+given to the served process as environment values: see ``gcf_fake_secrets``.
+Not implemented: API authentication, quotas, event triggers, secret volumes, VPC, builds
 (``requirements.txt`` is not installed), operation cancel, 1st-gen functions.
 
 Usage::
@@ -64,14 +72,17 @@ from weave_nb.sandbox.emulators.gcf_fake_functions import (
     mask_paths, matches_filter, new_function, paginate, next_policy, validate_function,
 )
 from weave_nb.sandbox.emulators.gcf_fake_http import Handler, UploadError
+from weave_nb.sandbox.emulators.gcf_fake_logging import LogStore
 from weave_nb.sandbox.emulators.gcf_fake_operations import Operation, OperationsMixin
 from weave_nb.sandbox.emulators.gcf_fake_tokens import InvokerMixin
+from weave_nb.sandbox.emulators.gcf_fake_secrets import SecretsMixin
 from weave_nb.sandbox.emulators.gcf_fake_process import SourceError, validate_source_zip
+from weave_nb.sandbox.emulators.monitoring_fake import FakeMonitoring
 
 __all__ = ["FakeCloudFunctions"]
 
 
-class FakeCloudFunctions(OperationsMixin, InvokerMixin):
+class FakeCloudFunctions(OperationsMixin, InvokerMixin, SecretsMixin):
     """In-memory Cloud Functions v2 REST fake on a loopback HTTP server.
 
     Args:
@@ -116,6 +127,7 @@ class FakeCloudFunctions(OperationsMixin, InvokerMixin):
         self._workdir_arg = workdir
         self._workdir: str | None = None
         self._lock = threading.RLock()
+        self.monitoring = FakeMonitoring(self._lock)  # Cloud Monitoring v3 alert policies and channels, same server
         self._functions: dict[str, dict] = {}
         self._ops: dict[str, Operation] = {}
         self._busy: dict[str, str] = {}  # function name -> running operation name
@@ -126,6 +138,7 @@ class FakeCloudFunctions(OperationsMixin, InvokerMixin):
         self._fail_next: tuple[str, list[str]] | None = None
         self._injections: list[list] = []
         self._connections: set = set()  # open client sockets, closed by stop()
+        self.logging = LogStore()  # what the served functions print, as Cloud Logging entries
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._stopped = False

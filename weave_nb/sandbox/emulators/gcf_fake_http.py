@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from xml.sax.saxutils import escape
 
 from weave_nb.sandbox.emulators.gcf_fake_functions import PROJECT_NUMBER, ApiError, render_function
+from weave_nb.sandbox.emulators.gcf_fake_secrets import SECRET_ROUTES, SecretHandlers
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,7 @@ _LOC = r"/v2/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
 _FN = _LOC + r"/functions/(?P<fid>[^/:]+)"
 _SVC = r"/v[12]/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/services/(?P<sid>[^/:]+)"
 _V1P = r"/v1/projects/(?P<project>[^/]+)"
+_MON = r"/v3/projects/(?P<project>[^/]+)"  # Cloud Monitoring v3 (see ``monitoring_fake``)
 
 # (method, path regex, operation name used in ``counts``, handler)
 ROUTES: list[tuple[str, re.Pattern, str, str]] = [
@@ -38,6 +40,8 @@ ROUTES: list[tuple[str, re.Pattern, str, str]] = [
         ("GET", _LOC + r"/operations/(?P<op>[^/]+)", "operations.get", "_get_operation"),
         ("GET", _LOC + r"/operations", "operations.list", "_list_operations"),
         ("POST", r"/token", "token", "_token"),
+        # Cloud Logging (gcf_fake_logging): what the served functions printed
+        ("POST", r"/v2/entries:list", "entries.list", "_entries_list"),
         # a metadata server's answers (GCE_METADATA_HOST / GCE_METADATA_IP pointed here), as in wire3
         ("GET", r"/", "metadata.ping", "_metadata_ping"),
         ("GET", r"/computeMetadata/v1/project/project-id", "metadata.project", "_metadata_project"),
@@ -58,6 +62,16 @@ ROUTES: list[tuple[str, re.Pattern, str, str]] = [
         ("GET", _V1P + r"/locations/(?P<location>[^/]+)/functions", "v1.functions.list", "_v1_list"),
         ("GET", _V1P + r"/locations", "locations.list", "_locations"),
         ("GET", _V1P, "projects.get", "_project"),
+        ("POST", _MON + r"/alertPolicies", "alertPolicies.create", "_mon_create_policy"),
+        ("GET", _MON + r"/alertPolicies", "alertPolicies.list", "_mon_list_policies"),
+        ("GET", _MON + r"/alertPolicies/(?P<pid>[^/]+)", "alertPolicies.get", "_mon_get_policy"),
+        ("PATCH", _MON + r"/alertPolicies/(?P<pid>[^/]+)", "alertPolicies.patch", "_mon_patch_policy"),
+        ("DELETE", _MON + r"/alertPolicies/(?P<pid>[^/]+)", "alertPolicies.delete", "_mon_delete_policy"),
+        ("POST", _MON + r"/notificationChannels", "notificationChannels.create", "_mon_create_channel"),
+        ("GET", _MON + r"/notificationChannels", "notificationChannels.list", "_mon_list_channels"),
+        ("GET", _MON + r"/notificationChannels/(?P<cid>[^/]+)", "notificationChannels.get", "_mon_get_channel"),
+        ("DELETE", _MON + r"/notificationChannels/(?P<cid>[^/]+)", "notificationChannels.delete", "_mon_delete_channel"),
+        *SECRET_ROUTES,  # Secret Manager v1 (gcf_fake_secrets)
     ]
 ]
 
@@ -78,7 +92,7 @@ class UploadError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(SecretHandlers, BaseHTTPRequestHandler):
     """Request handler; a subclass with ``fake`` bound is made per server."""
 
     fake = None  # set by FakeCloudFunctions.start()
@@ -234,6 +248,9 @@ class Handler(BaseHTTPRequestHandler):
         out["operations"] = [self._op(op) for op in out["operations"]]
         return out
 
+    def _entries_list(self):
+        return self.fake.logging.list(self.body)
+
     def _token(self):
         form = {k: v[-1] for k, v in parse_qs(self.raw.decode(errors="replace")).items()}
         return self.fake._api_token(form)
@@ -312,6 +329,34 @@ class Handler(BaseHTTPRequestHandler):
     def _locations(self, project):
         return {"locations": [{"name": f"projects/{project}/locations/{loc}", "locationId": loc}
                               for loc in self.fake._api_locations()]}
+
+    # Cloud Monitoring v3: alert policies and notification channels (``monitoring_fake``)
+    def _mon_create_policy(self, project):
+        return self.fake.monitoring.create_policy(project, self.body)
+
+    def _mon_list_policies(self, project):
+        return self.fake.monitoring.list_policies(project, self.query)
+
+    def _mon_get_policy(self, project, pid):
+        return self.fake.monitoring.get_policy(project, pid)
+
+    def _mon_patch_policy(self, project, pid):
+        return self.fake.monitoring.patch_policy(project, pid, self.query.get("updateMask"), self.body)
+
+    def _mon_delete_policy(self, project, pid):
+        return self.fake.monitoring.delete_policy(project, pid)
+
+    def _mon_create_channel(self, project):
+        return self.fake.monitoring.create_channel(project, self.body)
+
+    def _mon_list_channels(self, project):
+        return self.fake.monitoring.list_channels(project, self.query)
+
+    def _mon_get_channel(self, project, cid):
+        return self.fake.monitoring.get_channel(project, cid)
+
+    def _mon_delete_channel(self, project, cid):
+        return self.fake.monitoring.delete_channel(project, cid, self.query.get("force", "").lower() == "true")
 
     def _project(self, project):
         return {"projectNumber": PROJECT_NUMBER, "projectId": project, "lifecycleState": "ACTIVE",

@@ -205,6 +205,15 @@ class OperationsMixin:
             op.end_time = now_rfc3339()
             self._busy.pop(op.target, None)
 
+    def _secret_env_or_fail(self, svc: dict) -> dict:
+        """The values of ``secretEnvironmentVariables`` (gcf_fake_secrets); a missing secret fails the deploy."""
+        from weave_nb.sandbox.emulators.gcf_fake_functions import ApiError
+
+        try:
+            return self.secret_env(svc.get("secretEnvironmentVariables"))
+        except ApiError as exc:
+            raise StartError(f"secret environment variable: {exc.message}") from None
+
     def _start_process(self, fn: dict):
         storage = fn["buildConfig"]["source"]["storageSource"]
         with self._lock:
@@ -213,7 +222,14 @@ class OperationsMixin:
         base = tempfile.mkdtemp(prefix=f"{location}-{fid}-", dir=self._workdir)
         main_py = extract_source(data, os.path.join(base, "src"))
         svc = fn["serviceConfig"]
+        project = fn["name"].split("/")[1]
+        revision = svc.get("revision", "")
+
+        def on_line(stream: str, when: float, text: str) -> None:  # the function's output, as Cloud Logging entries
+            self.logging.add_line(project=project, location=location, service=fid, revision=revision,
+                                  stream=stream, when=when, text=text)
+
         return start_function_process(main_py, fn["buildConfig"]["entryPoint"],
-                                      dict(svc.get("environmentVariables") or {}),
-                                      service=fid, revision=svc.get("revision", ""))
+                                      {**(svc.get("environmentVariables") or {}), **self._secret_env_or_fail(svc)},
+                                      service=fid, revision=revision, on_line=on_line)
 

@@ -127,7 +127,7 @@ class FunctionProcess:
 
 def start_function_process(main_py: str, entry_point: str, env: dict[str, str], *,
                            service: str = "", revision: str = "",
-                           startup_timeout: float = 30.0) -> FunctionProcess:
+                           startup_timeout: float = 30.0, on_line=None) -> FunctionProcess:
     """Start functions-framework on a free loopback port and wait until it accepts connections.
 
     Args:
@@ -137,6 +137,9 @@ def start_function_process(main_py: str, entry_point: str, env: dict[str, str], 
             environment only, never on the command line).
         service, revision: values for K_SERVICE / K_REVISION.
         startup_timeout: seconds to wait for the port.
+        on_line: called as ``on_line(stream, epoch_seconds, text)`` for every line the
+            process prints (``stream`` is ``stdout`` or ``stderr``) the moment it is
+            read; the lines also go to ``stdout.log`` / ``stderr.log`` as without it.
 
     Returns:
         The running process.
@@ -156,14 +159,22 @@ def start_function_process(main_py: str, entry_point: str, env: dict[str, str], 
     err_path = os.path.join(log_dir, "stderr.log")
     cmd = [sys.executable, "-m", "functions_framework", "--target", entry_point,
            "--source", main_py, "--port", str(port), "--host", "127.0.0.1"]
-    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+    readers: list = []
+    if on_line is None:
+        with open(out_path, "wb") as out, open(err_path, "wb") as err:
+            proc = subprocess.Popen(cmd, cwd=workdir, env=child_env, stdin=subprocess.DEVNULL,
+                                    stdout=out, stderr=err, start_new_session=(os.name == "posix"))
+    else:
         proc = subprocess.Popen(cmd, cwd=workdir, env=child_env, stdin=subprocess.DEVNULL,
-                                stdout=out, stderr=err, start_new_session=(os.name == "posix"))
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=(os.name == "posix"))
+        readers = [_reader(proc.stdout, out_path, "stdout", on_line), _reader(proc.stderr, err_path, "stderr", on_line)]
     fp = FunctionProcess(proc, port, workdir)
     deadline = time.monotonic() + startup_timeout
     while True:
         rc = proc.poll()
         if rc is not None:
+            for reader in readers:  # the output to its end, so the error quotes it
+                reader.join(timeout=5)
             raise StartError(f"functions-framework exited rc={rc}: {_tail(err_path)}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
@@ -178,3 +189,24 @@ def start_function_process(main_py: str, entry_point: str, env: dict[str, str], 
             proc.wait(timeout=0.05)
         except subprocess.TimeoutExpired:
             pass
+
+
+def _reader(pipe, path: str, stream: str, on_line):
+    """A daemon thread copying ``pipe`` to ``path`` line by line and passing each line, with when it was read, to ``on_line``."""
+    import threading
+
+    def copy() -> None:
+        with open(path, "wb") as out:
+            for raw in iter(pipe.readline, b""):
+                now = time.time()
+                out.write(raw)
+                out.flush()
+                try:
+                    on_line(stream, now, raw.decode("utf-8", "replace").rstrip("\r\n"))
+                except Exception:  # noqa: BLE001 - a logging fault must not stop the copy
+                    pass
+        pipe.close()
+
+    thread = threading.Thread(target=copy, name=f"gcf-fake-{stream}", daemon=True)
+    thread.start()
+    return thread
