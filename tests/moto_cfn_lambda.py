@@ -9,6 +9,8 @@ with the ordinary ``GetAlias`` call:
 - ``AWS::Lambda::Alias``: properties ``Name``, ``FunctionName``, ``FunctionVersion``,
   ``Description``; ``Ref`` returns the alias ARN; deleting the stack deletes it.
 - ``AWS::Lambda::Version``: ``Fn::GetAtt [X, Version]`` returns the published version number.
+- ``AWS::SecretsManager::Secret``: properties ``Name``, ``Description``, ``SecretString``, ``Tags``; ``Ref``
+  returns the secret's ARN; deleting the stack deletes it (without recovery window).
 - ``AWS::Lambda::Function``: its ``Architectures`` and ``Tags`` properties are applied (moto's model drops them;
   CloudFormation sets them as CreateFunction does).
 
@@ -17,6 +19,7 @@ Everything else is moto as installed.
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
@@ -92,6 +95,65 @@ class LambdaAliasResource(CloudFormationModel):
         function_name, name = arn.split(":")[-2:] if arn.count(":") >= 7 else ("", "")
         if name:
             lambda_backends[account_id][region_name].delete_alias(name, function_name)
+
+
+class SecretResource(CloudFormationModel):
+    """``AWS::SecretsManager::Secret`` for moto's CloudFormation (moto's Secrets Manager API serves it)."""
+
+    __module__ = "moto.secretsmanager.cfn_secret"
+
+    def __init__(self, arn: str, name: str) -> None:
+        self.arn, self.name = arn, name
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "Name"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SecretsManager::Secret"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in ("Id",)
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.arn
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        if attribute_name == "Id":
+            return self.arn
+        raise NotImplementedError(attribute_name)
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str,
+                                        region_name: str, **kwargs: Any) -> "SecretResource":
+        from moto.secretsmanager.models import secretsmanager_backends
+
+        props = cloudformation_json["Properties"]
+        name = props.get("Name") or resource_name
+        made = secretsmanager_backends[account_id][region_name].create_secret(
+            name, props.get("SecretString"), None, props.get("Description"), props.get("Tags"), props.get("KmsKeyId"),
+            None, [], False)
+        return cls(json.loads(made)["ARN"], name)
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource: Any, new_resource_name: str, cloudformation_json: dict[str, Any],
+                                        account_id: str, region_name: str) -> "SecretResource":
+        return original_resource
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        from moto.secretsmanager.models import secretsmanager_backends
+
+        secretsmanager_backends[account_id][region_name].delete_secret(self.arn, None, True)
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str,
+                                        region_name: str) -> None:
+        from moto.secretsmanager.models import secretsmanager_backends
+
+        secretsmanager_backends[account_id][region_name].delete_secret(resource_name, None, True)
 
 
 def _version_attribute(self: LambdaVersion, attribute_name: str) -> Any:

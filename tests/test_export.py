@@ -35,15 +35,19 @@ CASES = [  # (format, provider, extra settings)
     ("sam", "aws", {}),
     ("sam", "aws", {"public": True}),
     ("sam", "aws", {"options": {"endpoint": "api"}}),
+    ("sam", "aws", {"secrets": ["EXTRA_TOKEN"]}),
     ("cloudformation", "aws", {}),
     ("cloudformation", "aws", {"public": True}),
     ("cloudformation", "aws", {"options": {"endpoint": "api"}, "public": True}),
     ("cloudformation", "aws", {"options": {"endpoint": "none", "role_arn": "arn:aws:iam::123456789012:role/given"}}),
+    ("cloudformation", "aws", {"secrets": ["EXTRA_TOKEN", "OPENAI_API_KEY"]}),
     ("terraform", "aws", {}),
     ("terraform", "aws", {"public": True}),
     ("terraform", "aws", {"options": {"endpoint": "api"}}),
     ("terraform", "gcp", {}),
     ("terraform", "gcp", {"public": True}),
+    ("terraform", "aws", {"secrets": ["EXTRA_TOKEN"]}),
+    ("terraform", "gcp", {"secrets": ["EXTRA_TOKEN"]}),
 ]
 
 
@@ -120,9 +124,11 @@ def test_cloudformation_matches_the_aws_provider_settings(manager, weave_file, o
         ("weave-demo", LAMBDA_HANDLER, "python3.11", 512, 45, ["arm64"])
     tags = {t["Key"]: t["Value"] for t in fn["Tags"]}
     assert tags == tags_for("demo", manager.inventory.owner_id)
-    assert sorted(fn["Environment"]["Variables"]) == ["EXTRA_TOKEN", "OPENAI_API_KEY", "STYLE"]
-    assert all(set(v) == {"Ref"} for v in fn["Environment"]["Variables"].values())
-    assert all(doc["Parameters"][v["Ref"]]["NoEcho"] is True for v in fn["Environment"]["Variables"].values())
+    variables = dict(fn["Environment"]["Variables"])
+    assert variables.pop("WEAVE_DEPLOYMENT") == "demo"  # set by a deploy too: the name, no secret
+    assert sorted(variables) == ["EXTRA_TOKEN", "OPENAI_API_KEY", "STYLE"]
+    assert all(set(v) == {"Ref"} for v in variables.values())
+    assert all(doc["Parameters"][v["Ref"]]["NoEcho"] is True for v in variables.values())
     role = res["WeaveRole"]["Properties"]
     assert role["RoleName"] == "weave-nb-demo" and role["Policies"][0]["PolicyName"] == "weave-nb-logs"
     # the provider's own document, with the ARN prefix left to CloudFormation
@@ -140,27 +146,35 @@ def test_cloudformation_matches_the_aws_provider_settings(manager, weave_file, o
     assert [k for k, v in res2.items() if v["Type"] == "AWS::Lambda::Version"] != versions  # a new version is published
 
 
-def test_managed_secrets_are_referenced_never_valued(manager, weave_file, offline, tmp_path):
-    from weave_nb.export import cloudformation, sam, terraform
-    import dataclasses
+def test_managed_secrets_are_made_as_a_deploy_makes_them_with_no_value(manager, weave_file, offline, tmp_path):
+    from weave_nb.core.secrets import SECRET_ARNS_VAR
 
-    for mod, provider in ((cloudformation, "aws"), (sam, "aws"), (terraform, "aws"), (terraform, "gcp")):
-        from weave_nb.export.source import source_for
+    extra = {"secrets": ["EXTRA_TOKEN"]}
+    cfn = export_deployment(manager, values(weave_file, "aws", extra), "cloudformation", tmp_path / "cfn")
+    doc = json.loads((cfn.folder / "template.json").read_text())
+    res, params = doc["Resources"], doc["Parameters"]
+    secret = res["WeaveSecretEXTRATOKEN"]["Properties"]
+    assert secret["Name"] == "weave/demo/EXTRA_TOKEN" and secret["SecretString"] == {"Ref": "SecretEXTRATOKEN"}
+    assert params["SecretEXTRATOKEN"]["NoEcho"] is True
+    env = res["WeaveFunction"]["Properties"]["Environment"]["Variables"]
+    assert "EXTRA_TOKEN" not in env and env[SECRET_ARNS_VAR] == {"Fn::Sub": '{"EXTRA_TOKEN":"${WeaveSecretEXTRATOKEN}"}'}
+    policies = {p["PolicyName"]: p["PolicyDocument"] for p in res["WeaveRole"]["Properties"]["Policies"]}
+    assert policies["weave-nb-secrets"]["Statement"][0]["Resource"] == [{"Ref": "WeaveSecretEXTRATOKEN"}]
+    assert policies["weave-nb-secrets"]["Statement"][0]["Action"] == "secretsmanager:GetSecretValue"
 
-        src = source_for(manager, values(weave_file, provider, {}))
-        assert isinstance(src, ExportSource) and src.secret_names == ()
-        src = dataclasses.replace(src, secret_names=("DB_PASSWORD",))  # what --secret DB_PASSWORD will give
-        files = mod.render(src)
-        text = b"".join(v for k, v in files.items() if not k.endswith(".zip")).decode()
-        assert "DB_PASSWORD" in text and FAKE_SECRET not in text
-        if provider == "aws" and mod is not terraform:
-            assert "{{resolve:secretsmanager:weave-nb/demo/DB_PASSWORD}}" in text
-        if provider == "aws" and mod is terraform:
-            assert "aws_secretsmanager_secret_version.secret_DB_PASSWORD.secret_string" in text
-        if provider == "gcp":
-            doc = json.loads(files["main.tf.json"])
-            svc = doc["resource"]["google_cloudfunctions2_function"]["weave"]["service_config"]
-            assert svc["secret_environment_variables"][0]["key"] == "DB_PASSWORD"
+    tf = export_deployment(manager, values(weave_file, "aws", extra), "terraform", tmp_path / "tf")
+    doc = json.loads((tf.folder / "main.tf.json").read_text())
+    assert doc["resource"]["aws_secretsmanager_secret"]["secret_EXTRA_TOKEN"]["name"] == "weave/demo/EXTRA_TOKEN"
+    assert doc["variable"]["secret_EXTRA_TOKEN"]["sensitive"] is True
+    env = doc["resource"]["aws_lambda_function"]["weave"]["environment"]["variables"]
+    assert env[SECRET_ARNS_VAR] == '${jsonencode({"EXTRA_TOKEN" = aws_secretsmanager_secret.secret_EXTRA_TOKEN.arn})}'
+
+    gcp = export_deployment(manager, values(weave_file, "gcp", extra), "terraform", tmp_path / "gcp")
+    doc = json.loads((gcp.folder / "main.tf.json").read_text())
+    assert doc["resource"]["google_secret_manager_secret"]["secret_EXTRA_TOKEN"]["secret_id"] == "weave-demo-EXTRA_TOKEN"
+    svc = doc["resource"]["google_cloudfunctions2_function"]["weave"]["service_config"]
+    assert "EXTRA_TOKEN" not in svc["environment_variables"]
+    assert svc["secret_environment_variables"][0]["key"] == "EXTRA_TOKEN"
 
 
 # ----------------------------------------------------------------------------- refusals before any write

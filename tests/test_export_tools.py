@@ -156,7 +156,9 @@ def test_terraform_json_uses_only_documented_types_arguments_and_blocks(manager,
         fn = doc["resource"]["aws_lambda_function"]["weave"]
         assert fn["publish"] is True and fn["filename"].endswith("/demo-aws.zip") and (result.folder / "demo-aws.zip").is_file()
         assert doc["resource"]["aws_lambda_alias"]["live"]["function_version"] == "${aws_lambda_function.weave.version}"
-        assert sorted(fn["environment"]["variables"]) == ["EXTRA_TOKEN", "OPENAI_API_KEY", "STYLE"]
+        secrets = case[2].get("secrets", [])
+        wanted_env = {"EXTRA_TOKEN", "OPENAI_API_KEY", "STYLE", "WEAVE_DEPLOYMENT"} - set(secrets)
+        assert set(fn["environment"]["variables"]) == wanted_env | ({"WEAVE_SECRET_ARNS"} if secrets else set())
     else:
         obj = doc["resource"]["google_storage_bucket_object"]["source"]
         assert obj["source"].endswith("/demo-gcp.zip") and (result.folder / "demo-gcp.zip").is_file()
@@ -249,7 +251,16 @@ def _snapshot(world, fname: str, role: str) -> dict:
     role_tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role)["Tags"] if t["Key"].startswith("weave-nb:")}
     policy = iam.get_role_policy(RoleName=role, PolicyName="weave-nb-logs")["PolicyDocument"]
     groups = logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{fname}")["logGroups"]
+    sm = world.client("secretsmanager")
+    secrets = {s["Name"]: {t["Key"]: t["Value"] for t in s.get("Tags") or [] if t["Key"].startswith("weave-nb:")}
+               for s in sm.list_secrets()["SecretList"]}
+    arns = json.loads((cfg.get("Environment") or {}).get("Variables", {}).get("WEAVE_SECRET_ARNS") or "{}")
+    read = _document(iam.get_role_policy(RoleName=role, PolicyName="weave-nb-secrets")["PolicyDocument"]) if arns else {}
     return {
+        "secrets": secrets,
+        "secret_arns_named": {k: sm.describe_secret(SecretId=v)["Name"] for k, v in arns.items()},
+        "secrets_policy_reads": sorted(sm.describe_secret(SecretId=a)["Name"] for a in read["Statement"][0]["Resource"]) if read else [],
+        "role_policies": sorted(iam.list_role_policies(RoleName=role)["PolicyNames"]),
         "function": {k: cfg.get(k) for k in ("FunctionName", "Runtime", "Handler", "MemorySize", "Timeout", "Architectures",
                                               "CodeSha256", "Description")},
         "env_names": sorted((cfg.get("Environment") or {}).get("Variables") or {}),
@@ -276,7 +287,7 @@ def test_a_cloudformation_stack_in_moto_makes_what_weave_deploy_makes(aws_cfn, w
     aws = aws_cfn
     monkeypatch.setenv("OPENAI_API_KEY", FAKE_SECRET)
     settings = {"name": "demo", "provider": "aws", "weave_file": str(weave_file), "region": "us-east-1",
-                "memory_mb": 512, "timeout_seconds": 45, "env": {"EXTRA_TOKEN": FAKE_TOKEN},
+                "memory_mb": 512, "timeout_seconds": 45, "env": {"EXTRA_TOKEN": FAKE_TOKEN}, "secrets": ["EXTRA_TOKEN"],
                 "options": {"log_retention_days": 14, "architecture": "arm64", "endpoint": "none"}}
     mgr = aws.manager()
     mgr.deploy(dict(settings))
@@ -292,7 +303,7 @@ def test_a_cloudformation_stack_in_moto_makes_what_weave_deploy_makes(aws_cfn, w
     key = template["Parameters"]["ArtifactKey"]["Default"]
     s3.put_object(Bucket="weave-artifacts", Key=key, Body=(result.folder / "demo-aws.zip").read_bytes())
     params = [{"ParameterKey": "ArtifactBucket", "ParameterValue": "weave-artifacts"}]
-    params += [{"ParameterKey": p, "ParameterValue": "stack-value"} for p in template["Parameters"] if p.startswith("Env")]
+    params += [{"ParameterKey": p, "ParameterValue": "stack-value"} for p in template["Parameters"] if p.startswith(("Env", "Secret"))]
     cfn = aws.client("cloudformation")
     cfn.create_stack(StackName="weave-demo", TemplateBody=json.dumps(template), Parameters=params,
                      Capabilities=["CAPABILITY_NAMED_IAM"])
@@ -301,8 +312,13 @@ def test_a_cloudformation_stack_in_moto_makes_what_weave_deploy_makes(aws_cfn, w
     stacked = _snapshot(aws, "weave-demo", "weave-nb-demo")
     assert stacked == deployed
     assert deployed["function"]["MemorySize"] == 512 and deployed["function"]["Architectures"] == ["arm64"]
-    assert deployed["env_names"] == ["EXTRA_TOKEN", "OPENAI_API_KEY", "STYLE"] and deployed["log_group"] == [("/aws/lambda/weave-demo", 14)]
+    assert deployed["secret_arns_named"] == {"EXTRA_TOKEN": "weave/demo/EXTRA_TOKEN"} and list(deployed["secrets"]) == ["weave/demo/EXTRA_TOKEN"]
+    assert deployed["secrets_policy_reads"] == ["weave/demo/EXTRA_TOKEN"]
+    assert deployed["env_names"] == ["OPENAI_API_KEY", "STYLE", "WEAVE_DEPLOYMENT", "WEAVE_SECRET_ARNS"] and deployed["log_group"] == [("/aws/lambda/weave-demo", 14)]
     cfg = aws.client("lambda").get_function(FunctionName="weave-demo")["Configuration"]
-    assert set(cfg["Environment"]["Variables"].values()) == {"stack-value"}  # the parameters' values, given at deploy time
+    variables = cfg["Environment"]["Variables"]
+    assert {variables["OPENAI_API_KEY"], variables["STYLE"], variables["WEAVE_DEPLOYMENT"]} == {"stack-value", "demo"}
+    value = aws.client("secretsmanager").get_secret_value(SecretId="weave/demo/EXTRA_TOKEN")["SecretString"]
+    assert value == "stack-value"  # the secret's value came from the NoEcho parameter, not from the template
     cfn.delete_stack(StackName="weave-demo")  # and the stack removes what it made
     assert aws.counts() == {"functions": 0, "roles": 0, "apis": 0}

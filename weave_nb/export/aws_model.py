@@ -37,7 +37,8 @@ class AwsModel:
         retention: the log group's retention in days (the option, else 30).
         tags: the ownership marks (AWS tag spelling).
         env_names: the environment variables the function needs (names only).
-        secret_names: the managed secrets (names only), resolved from Secrets Manager at deploy time.
+        secret_names: the managed secrets (names only): Secrets Manager secrets ``weave/<name>/<NAME>`` whose ARNs
+            the function finds in ``WEAVE_SECRET_ARNS``, as a deploy makes them.
         artifact: the zip's file name inside the export folder.
         artifact_key: the S3 key it is uploaded to (holds the content hash: a changed zip gets a new key).
         description: the function's description, as a deploy writes it.
@@ -150,5 +151,10 @@ def parameter_names(names: tuple[str, ...], prefix: str) -> dict[str, str]:
 
 
 def secret_id(name: str, key: str) -> str:
-    """The Secrets Manager secret id a managed secret ``key`` of deployment ``name`` is read from."""
-    return f"weave-nb/{name}/{key}"
+    """The Secrets Manager name of managed secret ``key`` of deployment ``name`` (the aws provider's)."""
+    from ..providers.aws.secret_store import secret_id as provider_secret_id
+
+    return provider_secret_id(name, key)
+
+
+SECRETS_POLICY = "weave-nb-secrets"  # the role's inline policy: GetSecretValue on the deployment's secrets only

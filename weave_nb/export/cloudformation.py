@@ -22,12 +22,13 @@ import hashlib
 import json
 from typing import Any
 
-from .aws_model import AwsModel, log_policy, model_of, parameter_names, secret_id, trust_policy
+from .aws_model import SECRETS_POLICY, AwsModel, log_policy, model_of, parameter_names, secret_id, trust_policy
 from .readme import aws_readme
 
 FORMAT = "cloudformation"
 PROVIDERS = ("aws",)
 TEMPLATE = "template.json"
+DEPLOYMENT_VAR = "WEAVE_DEPLOYMENT"
 
 # checkov findings that a weave deploy does not address either, with the reason (shared by sam and terraform)
 LAMBDA_SKIPS = (
@@ -74,20 +75,56 @@ def parameters(m: AwsModel, with_code: bool) -> tuple[dict[str, Any], dict[str, 
     for env, pname in names.items():
         params[pname] = {"Type": "String", "NoEcho": True, "Description": f"the value of the environment variable {env}"}
     env: dict[str, Any] = {env: {"Ref": pname} for env, pname in names.items()}
-    for key in m.secret_names:
-        env[key] = "{{resolve:secretsmanager:" + secret_id(m.name, key) + "}}"
+    env[DEPLOYMENT_VAR] = m.name  # as a deploy sets it: the runtime names the deployment in every request record
+    secrets = secret_ids(m)
+    for key, pname in parameter_names(m.secret_names, "Secret").items():
+        params[pname] = {"Type": "String", "NoEcho": True, "Description": f"the value of the managed secret {key}"}
+    if secrets:  # as a deploy sets it: the runtime reads each secret's ARN from here at cold start
+        from ..core.secrets import SECRET_ARNS_VAR
+
+        env[SECRET_ARNS_VAR] = {"Fn::Sub": json.dumps({k: "${" + rid + "}" for k, rid in sorted(secrets.items())},
+                                                      separators=(",", ":"))}
     return params, env
+
+
+def secret_ids(m: AwsModel) -> dict[str, str]:
+    """The logical id of each managed secret's AWS::SecretsManager::Secret."""
+    return {key: "WeaveSecret" + pname[len("Secret"):] for key, pname in parameter_names(m.secret_names, "Secret").items()}
+
+
+SECRET_SKIPS = (
+    ("CKV_AWS_149", "the secret uses Secrets Manager's AWS managed key, as weave deploy makes it"),
+    ("CKV2_AWS_57", "the value is yours (an API key): rotate it by exporting or deploying again with the new value"),
+)
+
+
+def secret_resources(m: AwsModel) -> dict[str, Any]:
+    """Each managed secret (its value from a NoEcho parameter) as a deploy makes it: name, tags."""
+    out: dict[str, Any] = {}
+    pnames = parameter_names(m.secret_names, "Secret")
+    for key, rid in secret_ids(m).items():
+        out[rid] = {"Type": "AWS::SecretsManager::Secret", "Metadata": checkov_skips(SECRET_SKIPS), "Properties": {
+            "Name": secret_id(m.name, key), "Description": f"managed secret {key} of the weave-nb deployment {m.name}",
+            "SecretString": {"Ref": pnames[key]}, "Tags": tag_list(m)}}
+    return out
 
 
 def role_resource(m: AwsModel) -> dict[str, Any]:
     policy = log_policy(m.function, "${AWS::Partition}", "${AWS::Region}", "${AWS::AccountId}")
+    policies: list[dict[str, Any]] = [{"PolicyName": "weave-nb-logs", "PolicyDocument": sub(policy)}]
+    if m.secret_names:
+        from ..providers.aws.secret_store import secrets_policy
+
+        doc = secrets_policy([])
+        doc["Statement"][0]["Resource"] = [{"Ref": rid} for _, rid in sorted(secret_ids(m).items())]
+        policies.append({"PolicyName": SECRETS_POLICY, "PolicyDocument": doc})
     return {
         "Type": "AWS::IAM::Role",
         "Properties": {
             "RoleName": m.role,
             "Description": m.role_description,
             "AssumeRolePolicyDocument": trust_policy(),
-            "Policies": [{"PolicyName": "weave-nb-logs", "PolicyDocument": sub(policy)}],
+            "Policies": policies,
             "Tags": tag_list(m),
         },
     }
@@ -166,6 +203,7 @@ def template(src: Any) -> dict[str, Any]:
     m = model_of(src)
     params, env = parameters(m, with_code=True)
     resources: dict[str, Any] = {}
+    resources.update(secret_resources(m))
     if m.role:
         resources["WeaveRole"] = role_resource(m)
     resources["WeaveLogGroup"] = log_group_resource(m)

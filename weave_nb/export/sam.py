@@ -25,6 +25,7 @@ from .cloudformation import (
     log_group_resource,
     parameters,
     role_ref,
+    secret_resources,
     role_resource,
 )
 from .readme import aws_readme
@@ -42,7 +43,7 @@ def template(src: Any) -> dict[str, Any]:
     """The SAM template of ``src`` as a dict."""
     m = model_of(src)
     params, env = parameters(m, with_code=False)
-    resources: dict[str, Any] = {}
+    resources: dict[str, Any] = dict(secret_resources(m))
     if m.role:
         resources["WeaveRole"] = role_resource(m)
     resources["WeaveLogGroup"] = log_group_resource(m)

@@ -23,8 +23,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .aws_model import AwsModel, log_policy, model_of, secret_id, trust_policy
-from .cloudformation import LAMBDA_SKIPS, LOG_SKIPS, PUBLIC_URL_SKIP, dump_json
+from .aws_model import SECRETS_POLICY, AwsModel, log_policy, model_of, secret_id, trust_policy
+from .cloudformation import DEPLOYMENT_VAR, LAMBDA_SKIPS, LOG_SKIPS, PUBLIC_URL_SKIP, dump_json
 from .readme import aws_readme, gcp_readme
 
 FORMAT = "terraform"
@@ -40,9 +40,12 @@ def skip_comment(pairs: Any) -> str:
     return "checkov:skip=" + ",".join(cid for cid, _ in pairs) + ":" + "; ".join(f"{cid}: {why}" for cid, why in pairs)
 
 
-def env_variables(names: tuple[str, ...]) -> dict[str, Any]:
-    return {f"env_{n}": {"type": "string", "sensitive": True, "description": f"the value of the environment variable {n}"}
-            for n in names}
+def env_variables(names: tuple[str, ...], secrets: tuple[str, ...] = ()) -> dict[str, Any]:
+    out = {f"env_{n}": {"type": "string", "sensitive": True, "description": f"the value of the environment variable {n}"}
+           for n in names}
+    out.update({f"secret_{n}": {"type": "string", "sensitive": True, "description": f"the value of the managed secret {n}"}
+                for n in secrets})
+    return out
 
 
 def _aws(src: Any) -> tuple[dict[str, Any], AwsModel]:
@@ -50,7 +53,7 @@ def _aws(src: Any) -> tuple[dict[str, Any], AwsModel]:
     tags = dict(sorted(m.tags.items()))
     fn_ref = "aws_lambda_function.weave"
     variables: dict[str, Any] = {"region": {"type": "string", "default": m.region, "description": "the AWS region"}}
-    variables.update(env_variables(m.env_names))
+    variables.update(env_variables(m.env_names, m.secret_names))
     data: dict[str, Any] = {"aws_caller_identity": {"current": {}}, "aws_partition": {"current": {}}}
     resources: dict[str, Any] = {}
     if m.role:
@@ -65,9 +68,25 @@ def _aws(src: Any) -> tuple[dict[str, Any], AwsModel]:
                                          "retention; a year of logs is a choice, not a requirement"),)),
         "name": m.log_group, "retention_in_days": m.retention, "tags": tags}}
     env: dict[str, str] = {n: f"${{var.env_{n}}}" for n in m.env_names}
-    for key in m.secret_names:
-        data.setdefault("aws_secretsmanager_secret_version", {})[f"secret_{key}"] = {"secret_id": secret_id(m.name, key)}
-        env[key] = f"${{data.aws_secretsmanager_secret_version.secret_{key}.secret_string}}"
+    env[DEPLOYMENT_VAR] = m.name  # as a deploy sets it: named in every request record
+    if m.secret_names:  # as a deploy makes them: the secrets, the role's read policy, WEAVE_SECRET_ARNS
+        from ..core.secrets import SECRET_ARNS_VAR
+        from ..providers.aws.secret_store import secrets_policy
+
+        resources["aws_secretsmanager_secret"] = {f"secret_{key}": {
+            "//": skip_comment([("CKV_AWS_149", "the secret uses Secrets Manager's AWS managed key, as weave deploy makes it"),
+                                ("CKV2_AWS_57", "the value is yours (an API key): rotate it by applying a new value")]),
+            "name": secret_id(m.name, key), "description": f"managed secret {key} of the weave-nb deployment {m.name}",
+            "tags": tags} for key in m.secret_names}
+        resources["aws_secretsmanager_secret_version"] = {f"secret_{key}": {
+            "secret_id": f"${{aws_secretsmanager_secret.secret_{key}.id}}", "secret_string": f"${{var.secret_{key}}}"}
+            for key in m.secret_names}
+        if m.role:
+            doc = secrets_policy([f"${{aws_secretsmanager_secret.secret_{key}.arn}}" for key in m.secret_names])
+            resources["aws_iam_role_policy"]["secrets"] = {"name": SECRETS_POLICY, "role": "${aws_iam_role.weave.id}",
+                                                           "policy": json.dumps(doc)}
+        pairs = ", ".join(f'"{key}" = aws_secretsmanager_secret.secret_{key}.arn' for key in sorted(m.secret_names))
+        env[SECRET_ARNS_VAR] = f"${{jsonencode({{{pairs}}})}}"
     function: dict[str, Any] = {
         "//": skip_comment(LAMBDA_SKIPS + (XRAY_SKIP,)),
         "function_name": m.function,
@@ -85,8 +104,7 @@ def _aws(src: Any) -> tuple[dict[str, Any], AwsModel]:
         "tags": tags,
         "depends_on": ["aws_cloudwatch_log_group.weave"],
     }
-    if env:
-        function["environment"] = {"variables": env}
+    function["environment"] = {"variables": env}
     resources["aws_lambda_function"] = {"weave": function}
     resources["aws_lambda_alias"] = {"live": {
         "name": "live", "description": m.description, "function_name": f"${{{fn_ref}.function_name}}",
@@ -154,18 +172,18 @@ def _gcp(src: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         "project": {"type": "string", "description": "the Google Cloud project id", **({"default": opts.project} if opts.project else {})},
         "region": {"type": "string", "default": region, "description": "the Cloud Functions region"},
     }
-    variables.update(env_variables(src.env_names))
+    variables.update(env_variables(src.env_names, src.secret_names))
     service: dict[str, Any] = {
         "available_memory": MEMORY[config.memory_mb or 256],
         "timeout_seconds": config.timeout_seconds or 60,
         "max_instance_count": opts.max_instances,
         "ingress_settings": "ALLOW_ALL",
     }
-    if src.env_names:
-        service["environment_variables"] = {n: f"${{var.env_{n}}}" for n in src.env_names}
-    if src.secret_names:
+    # as a deploy sets them: the env names by reference, and WEAVE_DEPLOYMENT (named in every request record)
+    service["environment_variables"] = {**{n: f"${{var.env_{n}}}" for n in src.env_names}, DEPLOYMENT_VAR: src.name}
+    if src.secret_names:  # Secret Manager secrets weave-<name>-<NAME>, given to the function by reference (version latest)
         service["secret_environment_variables"] = [
-            {"key": key, "project_id": "${var.project}", "secret": f"weave-nb-{ownership.label_value(src.name)}-{key.lower()}",
+            {"key": key, "project_id": "${var.project}", "secret": f"${{google_secret_manager_secret.secret_{key}.secret_id}}",
              "version": "latest"} for key in src.secret_names]
     resources: dict[str, Any] = {
         "google_storage_bucket": {"source": {
@@ -200,6 +218,16 @@ def _gcp(src: Any) -> tuple[dict[str, Any], dict[str, Any]]:
             "service_config": service,
         }},
     }
+    if src.secret_names:
+        from ..providers.gcp.secret_steps import secret_id as gcp_secret_id
+
+        resources["google_secret_manager_secret"] = {f"secret_{key}": {
+            "secret_id": gcp_secret_id(src.name, key), "labels": labels, "replication": {"auto": {}}} for key in src.secret_names}
+        resources["google_secret_manager_secret_version"] = {f"secret_{key}": {
+            "secret": f"${{google_secret_manager_secret.secret_{key}.id}}", "secret_data": f"${{var.secret_{key}}}"}
+            for key in src.secret_names}
+        fn = resources["google_cloudfunctions2_function"]["weave"]
+        fn["depends_on"] = [f"google_secret_manager_secret_version.secret_{key}" for key in src.secret_names]
     if config.public:
         resources["google_cloud_run_service_iam_member"] = {"public": {
             "//": skip_comment([("CKV_GCP_102", "--public asked for a function anyone may call")]),
