@@ -14,11 +14,15 @@ def _env_lines(names: tuple[str, ...], how: str) -> str:
     return f"Environment variables (values are not in these files; {how}): {listed}.\n"
 
 
-def _secrets(m: AwsModel) -> str:
+def _secrets(m: AwsModel, fmt: str) -> str:
     if not m.secret_names:
         return ""
     ids = ", ".join(f"`{secret_id(m.name, k)}`" for k in m.secret_names)
-    return f"\nManaged secrets are read from AWS Secrets Manager when the stack is deployed: {ids} must exist.\n"
+    how = ("`TF_VAR_secret_NAME`" if fmt == "terraform" else
+           "the NoEcho parameters " + ", ".join(f"`{p}`" for p in parameter_names(m.secret_names, "Secret").values()))
+    return (f"\nManaged secrets ({', '.join(f'`{k}`' for k in m.secret_names)}) become the Secrets Manager secrets {ids}, "
+            f"as a deploy makes them; their values come from {how}. The function gets their ARNs in "
+            "`WEAVE_SECRET_ARNS` and may read only them (the role's `weave-nb-secrets` policy).\n")
 
 
 def _endpoint(m: AwsModel) -> str:
@@ -40,7 +44,7 @@ def aws_readme(fmt: str, m: AwsModel) -> str:
             f"{'' if m.endpoint == 'none' else ' and its endpoint'}, all tagged with the weave-nb ownership marks.\n\n")
     names = parameter_names(m.env_names, "Env")
     if fmt == "sam":
-        overrides = " ".join(f"{p}=..." for p in names.values())
+        overrides = " ".join(f"{p}=..." for p in [*names.values(), *parameter_names(m.secret_names, "Secret").values()])
         body = ("## Deploy with the SAM CLI\n\n```bash\n"
                 f"sam deploy --template-file template.yaml --stack-name weave-{m.name} --region {m.region} \\\n"
                 f"  --capabilities CAPABILITY_NAMED_IAM --resolve-s3"
@@ -49,7 +53,7 @@ def aws_readme(fmt: str, m: AwsModel) -> str:
                 f"Remove it with `sam delete --stack-name weave-{m.name}`.\n\n")
         body += _env_lines(m.env_names, "give each as a NoEcho parameter: " + ", ".join(f"`{p}` for {e}" for e, p in names.items()))
     elif fmt == "cloudformation":
-        overrides = "".join(f" {p}=..." for p in names.values())
+        overrides = "".join(f" {p}=..." for p in [*names.values(), *parameter_names(m.secret_names, "Secret").values()])
         body = ("## Deploy with the AWS CLI\n\n```bash\n"
                 f"aws s3 cp {m.artifact} s3://YOUR-BUCKET/{m.artifact_key}\n"
                 f"aws cloudformation deploy --template-file template.json --stack-name weave-{m.name} --region {m.region} \\\n"
@@ -62,17 +66,19 @@ def aws_readme(fmt: str, m: AwsModel) -> str:
     else:
         body = ("## Deploy with Terraform\n\n```bash\nterraform init\n"
                 + "".join(f"export TF_VAR_env_{e}=...   # the value of {e}\n" for e in m.env_names)
+                + "".join(f"export TF_VAR_secret_{e}=...   # the value of the managed secret {e}\n" for e in m.secret_names)
                 + "terraform plan -out weave.tfplan\nterraform apply weave.tfplan\n```\n\n"
                 f"Remove it with `terraform destroy`. `main.tf.json` is Terraform's JSON syntax; the zip is `{m.artifact}`.\n"
                 "The variables of the environment are `sensitive`: Terraform keeps their values out of its output, "
                 "but its state holds them (keep the state in a private backend).\n\n")
         body += _env_lines(m.env_names, "set each as `TF_VAR_env_NAME`")
-    return head + body + _secrets(m) + "\n" + _endpoint(m)
+    return head + body + _secrets(m, fmt) + "\n" + _endpoint(m)
 
 
 def gcp_readme(src: Any, function_id: str, region: str, artifact: str, public: bool) -> str:
     """The README of a terraform export on gcp."""
     env = "".join(f"export TF_VAR_env_{e}=...   # the value of {e}\n" for e in src.env_names)
+    env += "".join(f"export TF_VAR_secret_{e}=...   # the value of the managed secret {e}\n" for e in src.secret_names)
     access = ("public (--public): anyone may call the URL" if public
               else "private: callers need an identity token (`gcloud auth print-identity-token`) or `weave invoke`")
     return (f"# {src.name}: terraform export (gcp)\n\n"
@@ -83,4 +89,7 @@ def gcp_readme(src: Any, function_id: str, region: str, artifact: str, public: b
             + "terraform plan -out weave.tfplan\nterraform apply weave.tfplan\n```\n\n"
             "Remove it with `terraform destroy`. The variables of the environment are `sensitive`: Terraform keeps "
             "their values out of its output, but its state holds them (keep the state in a private backend).\n\n"
-            f"The function is {access}.\n")
+            f"The function is {access}.\n"
+            + ("\nManaged secrets are Secret Manager secrets given to the function by reference (version `latest`); as "
+               "with `weave deploy`, grant the function's runtime service account `roles/secretmanager.secretAccessor` "
+               "on them once.\n" if src.secret_names else ""))
