@@ -22,6 +22,16 @@ fi
 echo "--- installing weave-nb with the dev extra"
 python3 -m pip install -q --disable-pip-version-check -e '.[dev]'
 
+# checkov (the export tests' security scanner) pins many packages that conflict with moto and boto:
+# it gets its own virtualenv, found by tests/export_tools.py at the same path
+tools_venv="${WEAVE_TOOLS_VENV:-$HOME/.cache/weave-nb/tools-venv}"
+if [ ! -x "$tools_venv/bin/checkov" ]; then
+  echo "--- installing checkov into $tools_venv"
+  python3 -m venv "$tools_venv"
+  "$tools_venv/bin/python" -m pip install -q --disable-pip-version-check checkov
+fi
+export WEAVE_TOOLS_VENV="$tools_venv"
+
 echo "--- starting the private Docker engine and registry"
 if bash scripts/docker-env.sh status >/dev/null 2>&1; then
   echo "(already running: left running afterwards)"

@@ -237,3 +237,37 @@ def test_kubernetes_refuses_names_it_cannot_use(tmp_path: Path) -> None:
     assert "my-weave" in err.value.suggestion
     with pytest.raises(ConfigError, match="numeric UID"):
         kubernetes.render(make_source(tmp_path / "home", options={"user": "appuser"}))
+
+
+def test_kubernetes_checkov_finds_no_failed_check(tmp_path):
+    """checkov's Kubernetes checks over four variants (env, no env, local provider, --public): none fails, each skip says why."""
+    from export_tools import run_checkov
+
+    variants = {
+        "env": {},
+        "no-env": {"env": {}},
+        "local": {"provider": "local"},
+        "public": {"public": True},
+    }
+    for folder, extra in variants.items():
+        src = make_source(tmp_path / f"home-{folder}", **extra)
+        write_files(kubernetes.render(src), tmp_path / "all" / folder)
+    report = run_checkov(tmp_path / "all", "kubernetes")
+    assert report.parsing_errors == 0 and report.passed > 0
+    assert [str(f) for f in report.failed] == []
+    assert report.skipped and all(reason.strip() for _, _, reason in report.skipped), report.skipped
+
+
+def test_kubernetes_checkov_is_not_blind(tmp_path):
+    """The same run fails a Deployment that drops the hardening (a root container with a writable root filesystem)."""
+    from export_tools import run_checkov
+
+    src = make_source(tmp_path / "home")
+    files = kubernetes.render(src)
+    doc = yaml.safe_load(files["deployment.yaml"])
+    container = doc["spec"]["template"]["spec"]["containers"][0]
+    container["securityContext"] = {"runAsUser": 0, "readOnlyRootFilesystem": False}
+    doc["metadata"].pop("annotations", None)
+    files["deployment.yaml"] = yaml.safe_dump(doc).encode()
+    report = run_checkov(write_files(files, tmp_path / "k8s"), "kubernetes")
+    assert any(f.check_id in ("CKV_K8S_22", "CKV_K8S_23", "CKV_K8S_40") for f in report.failed), report.failed

@@ -45,7 +45,7 @@ def test_the_teaching_notebooks_exist_with_outputs_stripped():
     assert ALL == [
         "01_quickstart_local.ipynb", "02_aws_lambda.ipynb", "03_docker.ipynb",
         "04_gcp_cloud_functions.ipynb", "05_widgets.ipynb", "06_inventory_pandas.ipynb",
-        "09_day_two.ipynb",
+        "08_day_two.ipynb",
     ]
     for name in ALL:
         book = nbformat.read(NOTEBOOKS / name, as_version=4)
@@ -109,6 +109,8 @@ def _check(name: str, book: nbformat.NotebookNode, home: Path, env: dict[str, st
         assert "SANDBOX" in text and "not the real cloud" in text, "sandbox use must be said clearly"
         assert "sandbox: off" in text, "the notebook stops its sandbox"
         assert "ConfigError" in text, "the out-of-range setting is refused before deploying"
+    if name == "02_aws_lambda.ipynb":
+        assert "AutoPublishAlias: live" in text and "identical on re-export: True" in text, "the export section ran"
     if name == "03_docker.ipynb" and env.get("DOCKER_HOST", "").startswith("unix:///nonexistent"):
         assert "Skipping this notebook's Docker cells" in text
     if name == "03_docker.ipynb" and "Docker engine reachable: the cells below" in text:
@@ -119,7 +121,7 @@ def _check(name: str, book: nbformat.NotebookNode, home: Path, env: dict[str, st
         assert "| inv-alpha " in text, "to_markdown printed a table (tabulate is installed)"
     if name == "05_widgets.ipynb":
         assert "hello-form [local] active http://127.0.0.1:" in text, "the form's deploy finished with an endpoint"
-    if name == "09_day_two.ipynb":
+    if name == "08_day_two.ipynb":
         pngs = sum("image/png" in o.get("data", {}) for c in book.cells for o in c.get("outputs", []))
         assert pngs >= 2, "the metrics plots and the bench histogram are drawn"
         assert '"type":"weave.request"' in text and "nearest rank" in text and "100 requests" in text

@@ -36,7 +36,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "deploy": "frontends.api", "deployments": "frontends.api", "invoke": "frontends.api", "logs": "frontends.api", "plan": "frontends.api", "provider_options": "frontends.api",
     "metrics": "frontends.api", "read_logs": "frontends.api", "LogEntry": "core.log_lines",
-    "status": "frontends.api", "undeploy": "frontends.api",
+    "status": "frontends.api", "undeploy": "frontends.api", "export_deployment": "frontends.api",
     "releases": "frontends.api_releases", "rollback": "frontends.api_releases", "promote": "frontends.api_releases",
     "Release": "core.releases",
     "bench": "frontends.ops_api", "alarm": "frontends.ops_api", "alarms": "frontends.ops_api", "remove_alarm": "frontends.ops_api",
@@ -57,6 +57,7 @@ _LAZY = {
 
 __all__ = sorted([
     *_LAZY,
+    "export",
     "ConfigError",
     "CredentialsError",
     "DeploymentBusy",
@@ -74,7 +75,7 @@ __all__ = sorted([
 ])
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from .frontends.api import deploy, deployments, invoke, logs, plan, provider_options, status, undeploy
+    from .frontends.api import deploy, deployments, export_deployment, invoke, logs, plan, provider_options, status, undeploy
     from .frontends.api_releases import promote, releases, rollback
     from .core.releases import Release
     from .frontends.api import metrics, read_logs
@@ -82,6 +83,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .frontends.ops_api import alarm, alarms, bench, remove_alarm
     from .frontends.api import estimate
     from .core.estimate import Estimate
+    from . import export
     from .core.auth import AuthenticationManager, CredentialProvider, EnvironmentCredentialProvider, FileCredentialProvider
     from .core.config import AuthConfig, DeploymentConfig, DeploymentInfo, DeploymentStatus
     from .core.events import Done, LogLine, PlanReady, ProgressUpdate, StepFinished, StepStarted, WarningEvent
@@ -96,6 +98,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
 
 def __getattr__(name: str) -> Any:
     """Import a public name's module on first use and cache the name here."""
+    if name == "export":  # the package weave_nb.export is callable: weave_nb.export(NAME, FORMAT, ...)
+        return importlib.import_module(".export", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

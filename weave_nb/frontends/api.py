@@ -266,6 +266,35 @@ def logs(name: str, provider: str | None = None, tail: int = 100, manager: Any =
     return _mgr(manager).logs(name, provider, tail=tail, **({"region": region} if region else {}))
 
 
+def export_deployment(name: str, format: str, provider: str | None = None, *, output: str | None = None, force: bool = False,
+                      weave_file: str | None = None, weave_text: str | None = None, env: Mapping[str, str] | None = None,
+                      options: Mapping[str, Any] | None = None, manager: Any = None,
+                      defaults: Mapping[str, Any] | None = None, **settings: Any) -> Any:
+    """Write deployment ``name`` as ``format`` files (``weave export``); also ``weave_nb.export(...)``.
+
+    Args:
+        name: deployment name (it names the resources, as in a deploy).
+        format: ``sam``, ``cloudformation``, ``terraform``, ``compose`` or ``kubernetes``.
+        provider: whose settings to export (default: the format's first, e.g. aws for terraform).
+        output: the folder (default ``./weave-export/NAME-FORMAT``).
+        force: write into a non-empty folder that is not an earlier export of this deployment.
+        weave_file, weave_text, env, options, defaults, **settings: as for :func:`deploy`; env values are
+            never written, only their names.
+        manager: a DeploymentManager to use instead of a new one.
+
+    Returns:
+        The :class:`~weave_nb.export.writer.ExportResult` (``folder``, ``files``, ``content_hash``).
+
+    Raises:
+        ConfigError: unknown format, a provider the format cannot express, a folder that is not ours, or
+            invalid settings; nothing is written then.
+    """
+    from ..export.writer import export_deployment as write_export
+
+    values = _values(name, provider, weave_file, weave_text, env, options, settings)
+    return write_export(_mgr(manager), values, format, output, force, defaults=api_args.mapping(defaults, "defaults", "a dict"))
+
+
 def read_logs(name: str, provider: str | None = None, *, since: Any = None, filter: str | None = None,
               tail: int | None = None, manager: Any = None, region: str | None = None) -> list[Any]:
     """A deployment's log lines as :class:`~weave_nb.core.log_lines.LogEntry` items (``time``, ``text``, ``stream``).

@@ -84,10 +84,32 @@ _NAME_PROVIDER: list[Arg] = [
     (("--provider", "-p"), dict(help="provider of the deployment (default: the one the inventory records it on)")),
 ]
 
+# estimate and export describe one region (a group's regions are estimated or exported one at a time)
+_ONE_REGION: Arg = (("--region", "-r"), dict(help="cloud region, e.g. us-east-1 or us-central1 (one region)"))
+
+
+def _one_region(args: list[Arg]) -> list[Arg]:
+    return [_ONE_REGION if a[0][0] == "--region" else a for a in args]
+
+
+# weave export / %weave_export: the deploy settings (a positional NAME; --option has no -o, which names the folder here)
+_EXPORT_SKIP = ("--name", "--provider", "--dry-run", "--verbose", "--adopt", "--keep-on-failure", "--push", "--push-only", "--option",
+                "--canary")
+_EXPORT: list[Arg] = [
+    (("name",), dict(help="deployment name (as for a deploy: it names the resources)")),
+    (("--format",), dict(dest="format", required=True, metavar="FORMAT",
+                        help="sam, cloudformation, terraform, compose or kubernetes")),
+    (("--provider", "-p"), dict(help="whose settings to export (default: the format's first: aws for sam, cloudformation "
+                                     "and terraform; terraform also takes gcp)")),
+    (("--output", "-o"), dict(dest="output", metavar="DIR", help="the folder to write (default ./weave-export/NAME-FORMAT)")),
+    (("--force", "-f"), dict(action="store_true", help="write into a non-empty folder that is not an earlier export of this deployment")),
+    (("--option",), dict(action="append", dest="option", metavar="KEY=VALUE", help="any provider option (repeatable), as for a deploy")),
+] + _one_region([a for a in _DEPLOY if a[0][0] not in _EXPORT_SKIP])
+
 COMMANDS: dict[str, list[Arg]] = {
     "deploy": _DEPLOY,
     "plan": [a for a in _DEPLOY if a[0][0] not in ("--dry-run",)] + PLAN_ESTIMATE,
-    "estimate": estimate_arguments(_DEPLOY),
+    "estimate": _one_region(estimate_arguments(_DEPLOY)),
     "deployments": [
         (("--provider", "-p"), dict(help="only this provider (default: every provider)")),
         (("--status", "-s"), dict(choices=list(STATUSES), help="only this status")),
@@ -149,6 +171,7 @@ COMMANDS: dict[str, list[Arg]] = {
     "promote": _NAME_PROVIDER + [
         (("--dry-run",), dict(dest="dry_run", action="store_true", help="show the promote plan and stop")),
     ],
+    "export": _EXPORT,
 }
 
 # A deployment group's region (see weave_nb.core.regions): which member status, invoke, logs, metrics, bench and

@@ -41,6 +41,7 @@ HELP = {
     "promote": "send all of the traffic to the canary release",
     "init": "write a starter .weave.yaml that deploys as is",
     "package": "write the artifact a deploy would ship, without deploying",
+    "export": "write the deployment as SAM, CloudFormation, Terraform, Compose or Kubernetes files",
     "sandbox": "start, stop or show the local AWS and Cloud Functions stand-ins",
     "help": "show the help of the weave command or of one command",
 }
@@ -230,6 +231,11 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> i
 
         check_name(args.name)
         out.write(write_package(_manager(), args) + "\n")
+        return 0
+    if cmd == "export":
+        from ..export.cli_export import export_command
+
+        out.write(export_command(_manager(), args) + "\n")
         return 0
     if cmd == "sandbox":
         from ..sandbox.background import sandbox_command

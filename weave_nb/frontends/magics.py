@@ -470,6 +470,22 @@ class WeaveMagics(Magics, Configurable):
                 return mgr.promote(args.name, provider, dry_run=True)
         return self._run(f"promote {args.name}", False, lambda view: mgr.promote(args.name, provider, sink=view))
 
+    @line_cell_magic
+    @help_flag
+    @magic_arguments("export")
+    def weave_export(self, line: str = "", cell: str | None = None) -> Any:
+        """Write the deployment as SAM, CloudFormation, Terraform, Compose or Kubernetes files (no cloud call).
+
+        In the cell form the cell body is the weave YAML. Returns the ExportResult (its ``folder`` and ``files``).
+        """
+        args = parse_argstring(self.weave_export, line)
+        if cell is not None and cell.strip() and args.weave_file:
+            raise UsageError("give the weave either as the cell body or with --config, not both")
+        from ..export.cli_export import run_export
+
+        with self._friendly():
+            return run_export(self._manager(), args, defaults=self.defaults(), weave_text=cell if cell and cell.strip() else None)
+
 
 class _Quiet:
     """A view that shows nothing (``WeaveMagics.stream = False``)."""
