@@ -15,7 +15,7 @@ pytest.importorskip("google.cloud.monitoring_v3")
 from weave_nb.core.alarms import Alarms, alarm_spec  # noqa: E402
 from weave_nb.core.errors import ForeignResource  # noqa: E402
 from weave_nb.core.manager import DeploymentManager  # noqa: E402
-from weave_nb.sandbox.emulators.gcf_fake import FakeCloudFunctions  # noqa: E402
+from gcp_fixtures import point_at_fake, running_fake  # noqa: E402
 
 from test_gcp_provider import HELLO  # noqa: E402
 
@@ -24,21 +24,12 @@ pytestmark = pytest.mark.gcp
 
 @pytest.fixture
 def fake():
-    server = FakeCloudFunctions(polls_before_done=1).start()
-    yield server
-    server.stop()
+    yield from running_fake(polls_before_done=1)
 
 
 @pytest.fixture
 def mgr(fake, tmp_path, monkeypatch):
-    for var in ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CONFIG", "GCE_METADATA_HOST", "K_SERVICE",
-                "WEAVE_GCP_MONITORING_ENDPOINT"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("WEAVE_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("GOOGLE_OAUTH_ACCESS_TOKEN", "ya29.fake-token-for-tests")
-    monkeypatch.setenv("GCP_PROJECT_ID", "demo-proj")
-    monkeypatch.setenv("WEAVE_GCP_API_ENDPOINT", fake.url)
+    point_at_fake(monkeypatch, fake, tmp_path)
     manager = DeploymentManager(home=tmp_path / "home", sleep=lambda s: None)
     manager.deploy({"name": "demo-fn", "provider": "gcp", "weave_file": HELLO})
     return manager

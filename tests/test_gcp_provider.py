@@ -19,6 +19,7 @@ import pytest
 pytest.importorskip("google.cloud.functions_v2")
 
 from weave_nb.sandbox.emulators.gcf_fake import FakeCloudFunctions  # noqa: E402
+from gcp_fixtures import point_at_fake, running_fake  # noqa: E402
 from weave_nb.core.errors import ConfigError, CredentialsError, DeploymentFailed  # noqa: E402
 from weave_nb.core.manager import DeploymentManager  # noqa: E402
 from weave_nb.core.procutil import free_port, http_ok, stop_process, wait_for  # noqa: E402
@@ -32,20 +33,12 @@ FN = "projects/demo-proj/locations/us-central1/functions/demo-fn"
 
 @pytest.fixture
 def fake():
-    server = FakeCloudFunctions(polls_before_done=2).start()
-    yield server
-    server.stop()
+    yield from running_fake(polls_before_done=2)
 
 
 @pytest.fixture
 def gcp_env(fake, tmp_path, monkeypatch):
-    for var in ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CONFIG", "GCE_METADATA_HOST", "K_SERVICE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("WEAVE_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("GOOGLE_OAUTH_ACCESS_TOKEN", "ya29.fake-token-for-tests")
-    monkeypatch.setenv("GCP_PROJECT_ID", "demo-proj")
-    monkeypatch.setenv("WEAVE_GCP_API_ENDPOINT", fake.url)
+    point_at_fake(monkeypatch, fake, tmp_path)
     return fake
 
 

@@ -24,6 +24,7 @@ from weave_nb.core.procutil import wait_for  # noqa: E402
 from weave_nb.core.records import read_requests, summarize  # noqa: E402
 from weave_nb.frontends import cli  # noqa: E402
 from weave_nb.sandbox.emulators.gcf_fake import FakeCloudFunctions  # noqa: E402
+from gcp_fixtures import point_at_fake, running_fake  # noqa: E402
 
 pytestmark = pytest.mark.gcp
 
@@ -40,21 +41,12 @@ SECRET = "gcp-log-secret-5521"
 
 @pytest.fixture
 def fake():
-    server = FakeCloudFunctions(polls_before_done=1).start()
-    yield server
-    server.stop()
+    yield from running_fake(polls_before_done=1)
 
 
 @pytest.fixture
 def manager(fake, tmp_path, monkeypatch):
-    for var in ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CONFIG", "GCE_METADATA_HOST", "K_SERVICE",
-                "WEAVE_GCP_LOGGING_ENDPOINT"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("WEAVE_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("GOOGLE_OAUTH_ACCESS_TOKEN", "ya29.fake-token-for-tests")
-    monkeypatch.setenv("GCP_PROJECT_ID", "demo-proj")
-    monkeypatch.setenv("WEAVE_GCP_API_ENDPOINT", fake.url)
+    point_at_fake(monkeypatch, fake, tmp_path)
     monkeypatch.setenv("APP_TOKEN", SECRET)
     return DeploymentManager(home=tmp_path / "home", sleep=lambda s: None)
 

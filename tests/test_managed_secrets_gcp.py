@@ -21,7 +21,7 @@ from google.cloud import secretmanager_v1  # noqa: E402
 
 from weave_nb.core.errors import ForeignResource  # noqa: E402
 from weave_nb.core.manager import DeploymentManager  # noqa: E402
-from weave_nb.sandbox.emulators.gcf_fake import FakeCloudFunctions  # noqa: E402
+from gcp_fixtures import point_at_fake, running_fake  # noqa: E402
 from weave_nb.sandbox.emulators.gcf_fake_secrets import crc32c  # noqa: E402
 
 pytestmark = pytest.mark.gcp
@@ -35,20 +35,12 @@ SECRET = "projects/demo-proj/secrets/weave-demo-fn-SERVICE_TOKEN"
 
 @pytest.fixture
 def fake():
-    server = FakeCloudFunctions(polls_before_done=1).start()
-    yield server
-    server.stop()
+    yield from running_fake(polls_before_done=1)
 
 
 @pytest.fixture
 def manager(fake, tmp_path, monkeypatch):
-    for var in ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CONFIG", "GCE_METADATA_HOST", "K_SERVICE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("WEAVE_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("GOOGLE_OAUTH_ACCESS_TOKEN", "ya29.fake-token-for-tests")
-    monkeypatch.setenv("GCP_PROJECT_ID", "demo-proj")
-    monkeypatch.setenv("WEAVE_GCP_API_ENDPOINT", fake.url)
+    point_at_fake(monkeypatch, fake, tmp_path)
     monkeypatch.setenv("SERVICE_TOKEN", VALUE)
     return DeploymentManager(home=tmp_path / "home", sleep=lambda s: None)
 

@@ -552,12 +552,7 @@ class DeploymentManager:
 
     def logs(self, name: str, provider: str | None = None, tail: int = 100, region: str | None = None) -> str:
         """Recent log output of a deployment (provider: default the recorded one; region: a group's member)."""
-        check_name(name)
-        provider, name = resolve_region(self, name, provider, region)
-        prov = self.provider(provider)
-        ctx = self.context(provider, name)
-        if ctx.record is None:
-            raise self.not_found(name, provider)
+        prov, ctx = self._recorded(name, provider, region)
         return self._guard(lambda: prov.logs(ctx, tail=tail))
 
     # releases: history, rollback, canary, promote (see weave_nb.core.rollout) -----------------
