@@ -124,6 +124,10 @@ def test_canary_on_a_group_splits_each_regions_alias_and_promote_ends_every_one(
     rows = {d.region: d.row()["traffic"] for d in mgr.list("aws").deployments if d.name == "demo"}
     assert rows == {EAST: "v1 90% / v2 10%", WEST: "v1 90% / v2 10%"}  # the traffic column of each region's row
 
+    with pytest.raises(ConfigError, match="already a canary") as err:  # refused for the group, nothing changed
+        deploy(mgr, "Greet slowly.", options={"canary": 20})
+    assert f"`weave promote demo --region {EAST}`" in err.value.suggestion
+    assert weights(aws, WEST) == {"2": pytest.approx(0.1)}
     mgr.promote("demo", "aws", dry_run=True)
     assert weights(aws, EAST) == {"2": pytest.approx(0.1)}  # the dry run changed nothing
     info = mgr.promote("demo", "aws")

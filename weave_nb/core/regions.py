@@ -148,8 +148,10 @@ def prepare(mgr: "DeploymentManager", values: Any, defaults: Mapping[str, Any] |
             if rollout.canary_of(probe) is None:
                 raise
             # --canary on a group: every member must take one, or the whole group is refused before any change
+            hint = (exc.suggestion or "").replace(f"`weave promote {name}`", f"`weave promote {group} --region {region}`") \
+                .replace(f"`weave rollback {name}`", f"`weave rollback {group} --region {region}`")
             raise ConfigError(f"--canary on group {group!r} refused, nothing was changed: in {region}, {exc.message}",
-                              exc.suggestion) from None
+                              hint or None) from None
         out.append(Member(region, config, provider, artifact))
     return group, out
 
