@@ -236,10 +236,9 @@ class DeploymentManager:
         ctx = self.context(config.provider, config.name, self._scrubbing(sink, config), env=config.env_plain())
         ctx.settings_hash = settings
         ctx.scrub = lambda text: self._scrub(text, config)
-        plan = self._guard(lambda: provider.plan(config, artifact, ctx), config)
         from . import rollout
 
-        plan = self._guard(lambda: rollout.plan_releases(self, provider, ctx, plan, config, artifact, settings), config)
+        plan = rollout.plan_deploy(self, provider, ctx, config, artifact, settings)  # a group's members plan the same way
         ctx.reporter.total = len(plan.steps)
         DisplayOnlyExecutor().run(plan, ctx)
         return ctx, plan
@@ -556,39 +555,45 @@ class DeploymentManager:
         return self._guard(lambda: prov.logs(ctx, tail=tail))
 
     # releases: history, rollback, canary, promote (see weave_nb.core.rollout) -----------------
-    def releases(self, name: str, provider: str | None = None) -> list[Any]:
+    def releases(self, name: str, provider: str | None = None, region: str | None = None) -> list[Any]:
         """Every release of a deployment, newest first (:class:`~weave_nb.core.releases.Release`).
+
+        A deployment group: every region's releases (``region`` column set), or only ``region``'s.
 
         Raises:
             NotFound: nothing by that name is recorded.
         """
-        from . import rollout
+        from . import group_releases
 
-        return rollout.releases(self, name, provider)
+        return group_releases.releases(self, name, provider, region)
 
     def rollback(self, name: str, provider: str | None = None, to: int | None = None, dry_run: bool = False,
-                 sink: Sink = null_sink, env: Mapping[str, str] | None = None) -> DeploymentInfo | Plan:
+                 sink: Sink = null_sink, env: Mapping[str, str] | None = None, region: str | None = None) -> DeploymentInfo | Plan:
         """Make an earlier release live again without rebuilding (or, with ``dry_run``, return the plan).
 
         Default target: the previous release; during a canary, the live one (the canary gets 0%).
+        A deployment group: every region, one plan each (or only ``region``); see :mod:`~weave_nb.core.group_releases`.
 
         Raises:
             NotFound: no such deployment or release. ConfigError: nothing to roll back to, or it was pruned.
             WeaveError: the provider keeps no releases, or a step failed (the executor undid what it did).
         """
-        from . import rollout
+        from . import group_releases
 
-        return rollout.rollback(self, name, provider, to, dry_run, sink, env)
+        return group_releases.rollback(self, name, provider, to, dry_run, sink, env, region)
 
-    def promote(self, name: str, provider: str | None = None, dry_run: bool = False, sink: Sink = null_sink) -> DeploymentInfo | Plan:
+    def promote(self, name: str, provider: str | None = None, dry_run: bool = False, sink: Sink = null_sink,
+                region: str | None = None) -> DeploymentInfo | Plan:
         """Send all of the traffic to the canary release (or, with ``dry_run``, return the plan).
+
+        A deployment group: every region's canary, one plan each (or only ``region``'s).
 
         Raises:
             ConfigError: no canary is on. WeaveError: the provider has no canary, or a step failed.
         """
-        from . import rollout
+        from . import group_releases
 
-        return rollout.promote(self, name, provider, dry_run, sink)
+        return group_releases.promote(self, name, provider, dry_run, sink, region)
 
     def read_logs(self, name: str, provider: str | None = None, since: Any = None, filter: str | None = None,
                   tail: int | None = None, region: str | None = None) -> list[Any]:

@@ -41,6 +41,7 @@ from .errors import ConfigError, DeploymentFailed, NotFound, WeaveError
 from .events import Done, PlanReady, Reporter, Sink, inventory_changed, null_sink
 from .executor import Executor
 from .plan import Plan
+from . import rollout
 from .region_plan import MAX_REGIONS, RegionReporter, combine, member_name, parse_regions, region_sink
 
 __all__ = ["MAX_REGIONS", "GROUP_PROVIDERS", "parse_regions", "member_name", "members", "group_request", "prepare",
@@ -141,7 +142,16 @@ def prepare(mgr: "DeploymentManager", values: Any, defaults: Mapping[str, Any] |
                 f"the {region} member of group {group!r} would be named {name!r}, and a deployment of that name exists on {pname}",
                 "deploy the group under another name, or undeploy that deployment first",
             )
-        config, provider, artifact = mgr._prepare({**vals, "name": name, "region": region}, plain_defaults)
+        try:
+            config, provider, artifact = mgr._prepare({**vals, "name": name, "region": region}, plain_defaults)
+        except ConfigError as exc:
+            if rollout.canary_of(probe) is None:
+                raise
+            # --canary on a group: every member must take one, or the whole group is refused before any change
+            hint = (exc.suggestion or "").replace(f"`weave promote {name}`", f"`weave promote {group} --region {region}`") \
+                .replace(f"`weave rollback {name}`", f"`weave rollback {group} --region {region}`")
+            raise ConfigError(f"--canary on group {group!r} refused, nothing was changed: in {region}, {exc.message}",
+                              hint or None) from None
         out.append(Member(region, config, provider, artifact))
     return group, out
 
@@ -156,7 +166,7 @@ def _plan_all(mgr: "DeploymentManager", chosen: list[Member], sink: Sink) -> Rep
         ctx.scrub = lambda text, config=m.config: mgr._scrub(text, config)
         ctx.reporter = RegionReporter(shared, m.region)
         m.ctx = ctx
-        m.plan = mgr._guard(lambda m=m: m.provider.plan(m.config, m.artifact, ctx), m.config)
+        m.plan = rollout.plan_deploy(mgr, m.provider, ctx, m.config, m.artifact, ctx.settings_hash)  # as a single deploy
     return shared
 
 
@@ -253,6 +263,7 @@ def _deploy_member(mgr: "DeploymentManager", m: Member, group: str) -> dict[str,
     saved = ctx.save(status=info.status, endpoint=info.endpoint, region=info.region or m.region, version=info.version,
                      content_hash=m.artifact.content_hash, settings_hash=ctx.settings_hash, message=message,
                      details=sandbox_details({**info.details, **mark}, config.provider))
+    rollout.record_deploy(mgr, ctx, run, config, m.artifact, ctx.settings_hash, saved, region=m.region)  # as a single deploy
     return {"ok": saved.status == DeploymentStatus.ACTIVE, "status": saved.status.value, "endpoint": saved.endpoint,
             "member": config.name, "message": message or ""}
 

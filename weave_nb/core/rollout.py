@@ -86,6 +86,16 @@ def check_canary(mgr: "DeploymentManager", prov: "DeploymentProvider", config: D
     return config.model_copy(update={"options": {**config.options, "canary": percent}})
 
 
+def plan_deploy(mgr: "DeploymentManager", prov: "DeploymentProvider", ctx: "DeployContext", config: DeploymentConfig,
+                artifact: "Artifact", settings: str) -> Plan:
+    """A deploy's plan: the provider's steps, then the prune steps of old releases (:func:`plan_releases`).
+
+    The one planner of a release: a single-region deploy and each region of a deployment group call it.
+    """
+    plan = mgr._guard(lambda: prov.plan(config, artifact, ctx), config)
+    return mgr._guard(lambda: plan_releases(mgr, prov, ctx, plan, config, artifact, settings), config)
+
+
 def plan_releases(mgr: "DeploymentManager", prov: "DeploymentProvider", ctx: "DeployContext", plan: Plan,
                   config: DeploymentConfig, artifact: "Artifact", settings: str) -> Plan:
     """Append the prune steps of old releases to a deploy's plan (shown by ``weave plan``).
@@ -114,8 +124,13 @@ def plan_releases(mgr: "DeploymentManager", prov: "DeploymentProvider", ctx: "De
 
 
 def record_deploy(mgr: "DeploymentManager", ctx: "DeployContext", run: Run, config: DeploymentConfig, artifact: "Artifact",
-                  settings: str, info: DeploymentInfo) -> Release | None:
-    """Record the release a successful deploy made (or refresh the live one's version id); returns the new one."""
+                  settings: str, info: DeploymentInfo, region: str | None = None) -> Release | None:
+    """Record the release a successful deploy made (or refresh the live one's version id); returns the new one.
+
+    The one recorder of releases: a single-region deploy and each region of a
+    deployment group (``region``: the member's region, kept in the release's
+    ``region`` column) call it.
+    """
     st = store(mgr)
     rels = st.list(ctx.provider, ctx.name)
     planned = run.plan.observed.get("releases") or {}
@@ -125,7 +140,7 @@ def record_deploy(mgr: "DeploymentManager", ctx: "DeployContext", run: Run, conf
     live = find(rels, LIVE)
     if planned.get("new", live is None):
         release = new_release(st.next_number(ctx.provider, ctx.name), ctx.provider, ctx.name, version or artifact.content_hash[:12],
-                              artifact.content_hash, settings, region=None,
+                              artifact.content_hash, settings, region=region,
                               details={"env_names": sorted(config.env), **dict(run.outputs.get("release_details") or {})})
         st.save(after_deploy(rels, release, canary_of(config)))
         return release
@@ -299,15 +314,19 @@ def _env_for(mgr: "DeploymentManager", target: Release, env: Mapping[str, str] |
 
 
 def traffic_of(mgr: "DeploymentManager", info: DeploymentInfo, refresh: bool) -> str | None:
-    """The ``traffic`` cell of a listed deployment: ``v3 90% / v4 10%`` during a canary, else ``None``."""
-    rels = store(mgr).list(info.provider, info.name)
+    """The ``traffic`` cell of a listed deployment: ``v3 90% / v4 10%`` during a canary, else ``None``.
+
+    A group's member is listed under the group's name (``details["member"]`` is its own): its own releases count.
+    """
+    name = info.details.get("member") or info.name
+    rels = store(mgr).list(info.provider, name)
     if find(rels, CANARY) is None:
         return None
     split: dict[str, float] = {}
     if refresh:
         try:
             prov = mgr.provider(info.provider)
-            split = prov.traffic(mgr.context(info.provider, info.name))
+            split = prov.traffic(mgr.context(info.provider, name))
         except Exception:  # noqa: BLE001 - the recorded split stands in when the live one cannot be read
             split = {}
     return traffic_text(rels, split)

@@ -180,6 +180,10 @@ COMMANDS: dict[str, list[Arg]] = {
 REGION_PICK: Arg = (("--region", "-r"), dict(help="for a deployment group: which region (undeploy: only this one; default every region)"))
 for _command in ("undeploy", "status", "invoke", "logs", "metrics", "bench", "alarm"):
     COMMANDS[_command].append(REGION_PICK)
+# releases, rollback and promote on a deployment group: every region (one plan each) unless one is given
+REGION_EACH: Arg = (("--region", "-r"), dict(help="for a deployment group: only this region (default: every region, each with its own release history)"))
+for _command in ("releases", "rollback", "promote"):
+    COMMANDS[_command].append(REGION_EACH)
 
 # The command line's own commands and flags: init, package, sandbox (the magics have %weave_sandbox) and
 # help; --output (a magic returns a DataFrame or a DeploymentInfo instead); --profile of undeploy and

@@ -442,7 +442,7 @@ class WeaveMagics(Magics, Configurable):
         from .frame import releases_frame
 
         with self._friendly():
-            return releases_frame(self._manager().releases(args.name, args.provider))
+            return releases_frame(self._manager().releases(args.name, args.provider, region=args.region))
 
     @line_magic
     @help_flag
@@ -454,8 +454,9 @@ class WeaveMagics(Magics, Configurable):
         provider = self._provider(mgr, args.name, args.provider)
         if args.dry_run:
             with self._friendly():
-                return mgr.rollback(args.name, provider, to=args.to, dry_run=True)
-        return self._run(f"rollback {args.name}", False, lambda view: mgr.rollback(args.name, provider, to=args.to, sink=view))
+                return mgr.rollback(args.name, provider, to=args.to, dry_run=True, region=args.region)
+        return self._run(f"rollback {args.name}", False,
+                         lambda view: mgr.rollback(args.name, provider, to=args.to, sink=view, region=args.region))
 
     @line_magic
     @help_flag
@@ -467,8 +468,8 @@ class WeaveMagics(Magics, Configurable):
         provider = self._provider(mgr, args.name, args.provider)
         if args.dry_run:
             with self._friendly():
-                return mgr.promote(args.name, provider, dry_run=True)
-        return self._run(f"promote {args.name}", False, lambda view: mgr.promote(args.name, provider, sink=view))
+                return mgr.promote(args.name, provider, dry_run=True, region=args.region)
+        return self._run(f"promote {args.name}", False, lambda view: mgr.promote(args.name, provider, sink=view, region=args.region))
 
     @line_cell_magic
     @help_flag
