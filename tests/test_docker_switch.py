@@ -56,6 +56,10 @@ def test_changed_redeploy_switches_with_no_failed_request(docker_api, docker_nam
     assert docker_api.inspect_container(cname)["Id"] == second.details["container_id"]
     assert _names(docker_api, name) == [f"/{cname}", f"/{cname}-net"]
     assert post_json(second.endpoint, {"input": "x"})["weave"] == "hello"
+    logs = mgr.logs(name, "docker", tail=100_000)  # read from the serving release container, not the (silent) holder
+    own = docker_api.logs(second.details["container_id"]).decode()
+    assert "listening on http://0.0.0.0:8080" in logs and "listening on http://0.0.0.0:8080" in own
+    assert docker_api.logs(f"{cname}-net") == b""
 
     mgr.destroy(name, "docker")
     assert docker_api.containers(all=True, filters={"label": [f"weave-nb.name={name}"]}) == []
