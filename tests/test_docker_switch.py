@@ -137,3 +137,45 @@ def test_an_old_style_container_is_migrated_behind_a_holder_then_undeployed(dock
     _old_style(docker_api, name)
     mgr.destroy(name, "docker")
     assert docker_api.containers(all=True, filters={"label": [f"weave-nb.name={name}"]}) == []
+
+
+def test_a_failed_port_change_puts_the_old_holder_and_container_back(docker_api, docker_names, docker_manager, tmp_path):
+    from docker_fixtures import free_tcp_port
+
+    name = docker_names("zdport")
+    cname = f"weave-nb-{name}"
+    mgr = docker_manager()
+    first = mgr.deploy(_values(name, hello_weave()))
+    holder = docker_api.inspect_container(f"{cname}-net")["Id"]
+    serving = docker_api.inspect_container(cname)["Id"]
+    empty = tmp_path / "empty-app"
+    empty.mkdir()
+    moved = _values(name, hello_weave("Changed."), port=free_tcp_port(), options={"health_timeout": 5})
+    plan = mgr.plan(moved)
+    assert [s.key for s in plan.changing()] == ["image", "trial", "retire", "retire-net", "holder", "container",
+                                                "health", "old", "old-net"]
+    assert any("one-time gap: the port holder changes" in n for n in plan.notes)
+
+    # the serving container is stopped (so no trial) and the new release cannot start: everything is put back
+    docker_api.stop(serving, timeout=2)
+    broken = {**moved, "options": {"health_timeout": 5, "volumes": [f"{empty}:/app:ro"]}}
+    with pytest.raises(DeploymentFailed, match="the server exited"):
+        mgr.deploy(broken)
+    undone = [k for k, outcome in _journal(mgr, name) if outcome == "undone"]
+    assert undone == ["container", "holder", "retire-net", "retire", "image"]
+    assert _names(docker_api, name) == [f"/{cname}", f"/{cname}-net"]
+    assert docker_api.inspect_container(f"{cname}-net")["Id"] == holder
+    assert docker_api.inspect_container(f"{cname}-net")["State"]["Running"]
+    assert docker_api.inspect_container(cname)["Id"] == serving
+    docker_api.start(serving)  # it still joins its (put back) holder's network and serves on the old port
+    deadline = time.monotonic() + 60
+    while docker_api.inspect_container(serving)["State"].get("Health", {}).get("Status") != "healthy":
+        assert time.monotonic() < deadline, "the put-back container never became healthy"
+        time.sleep(0.1)  # polling Docker's health status, with the deadline above
+    assert post_json(first.endpoint, {"input": "x"})["weave"] == "hello"
+
+    info = mgr.deploy(moved)
+    assert info.endpoint != first.endpoint and post_json(info.endpoint, {"input": "x"})["weave"] == "hello"
+    assert _names(docker_api, name) == [f"/{cname}", f"/{cname}-net"]
+    assert docker_api.inspect_container(f"{cname}-net")["Id"] != holder
+    assert docker_api.inspect_container(cname)["Id"] != serving

@@ -123,10 +123,14 @@ def switch_steps(cname: str, run: dict[str, Any], current: Seen | None, aside: S
                          "later switch-overs keep the endpoint answering")
     port = run.get("port") or (holder.port if holder is not None and holder.port else None)
     holder_id = holder.id if fits and holder is not None else None
-    if holder is not None and not fits:
-        steps.append(PlannedStep(key="stale-net", resource=f"port holder {holder.name} ({holder.id[:12]}, {holder.status})",
-                                 action="delete", detail="replaced: it must publish on the new host, port or run again",
-                                 call="remove_container", params={"id": holder.id, "stop": holder.status == "running"}))
+    if holder is not None and not fits:  # set aside (not removed): the old container needs it if it is put back
+        steps.append(PlannedStep(
+            key="retire-net", resource=f"port holder {holder.name} ({holder.id[:12]}, {holder.status})", action="update",
+            detail=f"replaced (another host or port, or stopped): stopped and set aside as {holder.name}{PREVIOUS_SUFFIX}; "
+                   "put back if the new release fails",
+            call="set_aside", undo="put_back",
+            params={"id": holder.id, "name": holder.name, "aside": holder.name + PREVIOUS_SUFFIX,
+                    "was_running": holder.status == "running", "was_serving": False, "timeout": timeout}))
     if holder_id is None:
         steps.append(PlannedStep(
             key="holder", resource=f"port holder {cname}{HOLDER_SUFFIX} on {run['host']}:{port or 'a free port'}",
@@ -144,4 +148,7 @@ def switch_steps(cname: str, run: dict[str, Any], current: Seen | None, aside: S
     if old is not None:
         steps.append(PlannedStep(key="old", resource=f"old container {cname}{PREVIOUS_SUFFIX} ({old.id[:12]})", action="delete",
                                  detail="once the new one answers", call="remove_container", params={"id": old.id, "stop": False}))
+    if holder is not None and not fits:
+        steps.append(PlannedStep(key="old-net", resource=f"old port holder {holder.name}{PREVIOUS_SUFFIX} ({holder.id[:12]})",
+                                 action="delete", call="remove_container", params={"id": holder.id, "stop": False}))
     return steps, notes
