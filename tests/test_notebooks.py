@@ -26,7 +26,7 @@ from nbhelpers import NOTEBOOKS, REPO_ROOT, PeakMemory, alive, child_env, childr
 BINDER_MEMORY = 2 * 1024**3  # mybinder.org gives each session 2 GB
 
 ALL = sorted(p.name for p in NOTEBOOKS.glob("0*.ipynb"))
-PROVIDER_OF = {"02_aws_lambda.ipynb": "aws", "04_gcp_cloud_functions.ipynb": "gcp", "03_docker.ipynb": "docker"}
+PROVIDER_OF = {"02_aws_lambda.ipynb": "aws", "07_releases.ipynb": "aws", "04_gcp_cloud_functions.ipynb": "gcp", "03_docker.ipynb": "docker"}
 NEEDS_MODULE = {
     "02_aws_lambda.ipynb": "weave_nb/providers/aws/provider.py",
     "03_docker.ipynb": "weave_nb/providers/docker/provider.py",
@@ -45,7 +45,7 @@ def test_the_teaching_notebooks_exist_with_outputs_stripped():
     assert ALL == [
         "01_quickstart_local.ipynb", "02_aws_lambda.ipynb", "03_docker.ipynb",
         "04_gcp_cloud_functions.ipynb", "05_widgets.ipynb", "06_inventory_pandas.ipynb",
-        "08_day_two.ipynb",
+        "07_releases.ipynb", "08_day_two.ipynb",
     ]
     for name in ALL:
         book = nbformat.read(NOTEBOOKS / name, as_version=4)
@@ -121,6 +121,10 @@ def _check(name: str, book: nbformat.NotebookNode, home: Path, env: dict[str, st
         assert "| inv-alpha " in text, "to_markdown printed a table (tabulate is installed)"
     if name == "05_widgets.ipynb":
         assert "hello-form [local] active http://127.0.0.1:" in text, "the form's deploy finished with an endpoint"
+    if name == "07_releases.ipynb":
+        assert "SANDBOX" in text and "sandbox: off" in text, "sandbox use is said, and the sandbox stopped"
+        assert "a month" in text and "gpt-4o-mini" in text, "the estimate priced the model calls"
+        assert "rolled back: v1 is live again" in text and "v3 90% / v4 10%" in text and "promoted: v4" in text
     if name == "08_day_two.ipynb":
         pngs = sum("image/png" in o.get("data", {}) for c in book.cells for o in c.get("outputs", []))
         assert pngs >= 2, "the metrics plots and the bench histogram are drawn"
