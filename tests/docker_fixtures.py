@@ -12,6 +12,10 @@ from __future__ import annotations
 import os
 import secrets
 import textwrap
+import threading
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -36,6 +40,7 @@ from weave_nb.core.manager import DeploymentManager
 
 __all__ = [
     "RUN_ID",
+    "EndpointPoller",
     "docker_api",
     "docker_manager",
     "docker_names",
@@ -158,3 +163,43 @@ def hello_weave(greeting: str = "Greet the user warmly.") -> str:
 def free_tcp_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
     return free_port("127.0.0.1")
+
+
+class EndpointPoller:
+    """A thread that requests ``url`` back to back (a fresh connection each time) while the ``with`` block runs.
+
+    Attributes:
+        answers: ``(status, X-Weave-Instance)`` of every answer (the instance names the container that answered).
+        failures: every failed request: ``(seconds since start, error)``.
+    """
+
+    def __init__(self, url: str, limit: float = 180.0) -> None:
+        self.url, self.limit = url, limit
+        self.answers: list[tuple[int, str]] = []
+        self.failures: list[tuple[float, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        start = time.monotonic()
+        while not self._stop.is_set() and time.monotonic() - start < self.limit:
+            try:
+                with urllib.request.urlopen(self.url, timeout=5) as resp:
+                    self.answers.append((resp.status, resp.headers.get("X-Weave-Instance") or ""))
+            except (urllib.error.URLError, OSError) as exc:
+                self.failures.append((time.monotonic() - start, repr(exc)))
+
+    def instances(self) -> list[str]:
+        """The containers that answered, in the order they first did."""
+        return list(dict.fromkeys(who for _, who in self.answers))
+
+    def __enter__(self) -> "EndpointPoller":
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not (self.answers or self.failures) and time.monotonic() < deadline:
+            self._stop.wait(0.01)  # the first request has come back: polling is under way before the switch starts
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)

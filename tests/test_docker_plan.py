@@ -40,9 +40,9 @@ def test_first_changed_and_unchanged_deploys_run_exactly_the_plan(docker_api, do
     events = []
     first = mgr.deploy(_values(name, hello_weave()), sink=events.append)
     plan = assert_ran_the_plan(events, shown)
-    assert [s.key for s in plan.changing()] == ["image", "container", "health"]
-    assert plan.step("container").params["port"] is None and plan.step("container").params["env"] == []
-    assert _journal(mgr, name) == [("image", "done"), ("container", "done"), ("health", "done")]
+    assert [s.key for s in plan.changing()] == ["image", "holder", "container", "health"]
+    assert plan.step("holder").params["port"] is None and plan.step("container").params["env"] == []
+    assert _journal(mgr, name) == [("image", "done"), ("holder", "done"), ("container", "done"), ("health", "done")]
     labels = docker_api.inspect_container(cname)["Config"]["Labels"]
     owner = mgr.inventory.owner_id
     assert (labels["weave-nb.managed"], labels["weave-nb.name"], labels["weave-nb.owner"]) == ("true", name, owner)
@@ -55,8 +55,9 @@ def test_first_changed_and_unchanged_deploys_run_exactly_the_plan(docker_api, do
     second = mgr.deploy(changed, sink=events.append)
     plan = assert_ran_the_plan(events, shown)
     # the earlier release's image stays for `weave rollback` (pruned only beyond the releases kept)
-    assert [s.key for s in plan.changing()] == ["image", "trial", "retire", "container", "health", "old"]
-    assert plan.step("retire").undo == "put_back" and f"holds port {first.details['port']}" in plan.step("retire").detail
+    assert [s.key for s in plan.changing()] == ["image", "trial", "container", "health", "switch", "old"]
+    assert plan.step("switch").undo == "swap_back" and plan.step("old").params == {"id": old_id, "stop": True}
+    assert plan.notes == shown.notes and not any("gap" in n for n in plan.notes)
     assert plan.step("container").params["port"] == first.details["port"]
     assert plan.step("container").params["env"] == ["GREETING_TOKEN"]
     assert "tok-very-secret-1" not in plan.to_json()
@@ -64,7 +65,7 @@ def test_first_changed_and_unchanged_deploys_run_exactly_the_plan(docker_api, do
     assert second.endpoint == first.endpoint and second.details["container_id"] != old_id
     assert post_json(second.endpoint, {"input": "hallo"})["weave"] == "hello"
     containers = docker_api.containers(all=True, filters={"label": [f"weave-nb.name={name}"]})
-    assert [c["Names"] for c in containers] == [[f"/{cname}"]]
+    assert sorted(c["Names"][0] for c in containers) == [f"/{cname}", f"/{cname}-net"]
     assert len(docker_api.images(filters={"label": [f"weave-nb.name={name}"]})) == 2  # release 1's image is kept
 
     shown = mgr.plan(changed)
@@ -109,7 +110,7 @@ def test_failed_changed_redeploy_keeps_the_old_endpoint_answering(docker_api, do
     after = docker_api.inspect_container(f"weave-nb-{name}")
     assert after["Id"] == before["Id"] and after["State"]["Health"]["Status"] == "healthy"
     label = {"label": [f"weave-nb.name={name}"]}
-    assert len(docker_api.containers(all=True, filters=label)) == 1 and len(docker_api.images(filters=label)) == 1
+    assert len(docker_api.containers(all=True, filters=label)) == 2 and len(docker_api.images(filters=label)) == 1  # + holder
     row = mgr.inventory.get("docker", name)
     assert row.status == DeploymentStatus.ACTIVE and mgr.status(name, "docker").health == "healthy"
 
@@ -132,7 +133,7 @@ def test_stopped_old_container_is_set_aside_and_put_back_when_the_new_one_fails(
                                    ("container", "undone"), ("retire", "undone"), ("image", "undone")]
     now = docker_api.inspect_container(cname)
     assert now["Id"] == old["Id"] and now["State"]["Status"] == "exited" and now["Name"] == f"/{cname}"
-    assert len(docker_api.containers(all=True, filters={"label": [f"weave-nb.name={name}"]})) == 1
+    assert len(docker_api.containers(all=True, filters={"label": [f"weave-nb.name={name}"]})) == 2  # and its port holder
 
 
 @pytest.fixture
@@ -216,11 +217,12 @@ def test_undeploy_runs_the_plan_the_dry_run_showed(docker_api, docker_names, doc
     mgr = docker_manager()
     mgr.deploy(_values(name, hello_weave()))
     shown = mgr.destroy(name, "docker", dry_run=True)
-    assert shown.operation == "undeploy" and [s.action for s in shown.steps] == ["delete", "delete"]
-    assert [s.call for s in shown.steps] == ["remove_container", "remove_images"]
+    assert shown.operation == "undeploy" and [s.action for s in shown.steps] == ["delete", "delete", "delete"]
+    assert [s.call for s in shown.steps] == ["remove_container", "remove_container", "remove_images"]
+    assert shown.steps[1].resource.startswith(f"container weave-nb-{name}-net ")  # the port holder goes last
     assert docker_api.inspect_container(f"weave-nb-{name}")["State"]["Running"]  # the dry run changed nothing
     kept = mgr.destroy(name, "docker", dry_run=True, keep_image=True)
-    assert [s.call for s in kept.steps] == ["remove_container"] and "keeping the image" in kept.notes[0]
+    assert [s.call for s in kept.steps] == ["remove_container", "remove_container"] and "keeping the image" in kept.notes[0]
     events = []
     mgr.destroy(name, "docker", sink=events.append)
     plan, ran = ran_and_planned(events)
@@ -243,5 +245,6 @@ def test_a_trial_container_left_by_an_interrupted_deploy_is_removed_first(docker
     assert [s.key for s in plan.changing()] == ["stale-next", "container", "health"]
     assert plan.step("stale-next").params == {"id": first.details["container_id"], "stop": False}
     containers = docker_api.containers(all=True, filters={"label": [f"weave-nb.name={name}"]})
-    assert [c["Names"] for c in containers] == [[f"/{cname}"]] and info.details["container_id"] != first.details["container_id"]
+    assert sorted(c["Names"][0] for c in containers) == [f"/{cname}", f"/{cname}-net"]
+    assert info.details["container_id"] != first.details["container_id"]
     assert post_json(info.endpoint, {"input": "back"})["weave"] == "hello"

@@ -45,7 +45,11 @@ def test_deploy_invoke_redeploy_undeploy(docker_api, docker_names, docker_manage
     cont = docker_api.inspect_container(f"weave-nb-{name}")
     assert cont["HostConfig"]["Init"] is True
     assert cont["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
-    assert cont["HostConfig"]["PortBindings"]["8080/tcp"][0]["HostIp"] == "127.0.0.1"
+    assert cont["HostConfig"]["PortBindings"] is None  # the port holder publishes the port; the release joins its namespace
+    holder = docker_api.inspect_container(f"weave-nb-{name}-net")
+    assert cont["HostConfig"]["NetworkMode"] == f"container:{holder['Id']}"
+    assert holder["HostConfig"]["PortBindings"]["8080/tcp"][0] == {"HostIp": "127.0.0.1", "HostPort": str(info.details["port"])}
+    assert holder["Config"]["Labels"]["weave-nb.owner"] == mgr.inventory.owner_id
     assert cont["Config"]["User"] not in ("", "0", "root")
     labels = cont["Config"]["Labels"]
     assert labels["weave-nb.managed"] == "true" and labels["weave-nb.name"] == name and len(labels["weave-nb.hash"]) == 64
@@ -74,7 +78,7 @@ def test_deploy_invoke_redeploy_undeploy(docker_api, docker_names, docker_manage
     assert post_json(changed.endpoint, {"input": "bonjour"})["weave"] == "hello"
     containers, images = _labelled(docker_api, name)
     # the previous container is gone; the previous release's image stays for `weave rollback`
-    assert len(containers) == 1, "the previous container was left behind"
+    assert len(containers) == 2, "the previous container was left behind"  # the release and its port holder
     assert {t for i in images for t in i["RepoTags"]} == {info.details["image"], changed.details["image"]}
 
     mgr.destroy(name, "docker")
@@ -157,5 +161,6 @@ def test_redeploy_finishes_an_interrupted_replacement(docker_api, docker_names, 
     assert info.endpoint == first.endpoint
     assert any(" KB over python:3.12-slim" in line for line in log_lines(events, "image"))
     containers, images = _labelled(docker_api, name)
-    assert [c["Names"] for c in containers] == [[f"/{cname}"]] and containers[0]["Id"] != old_id
+    serving = [c for c in containers if c["Names"] == [f"/{cname}"]]
+    assert sorted(c["Names"][0] for c in containers) == [f"/{cname}", f"/{cname}-net"] and serving[0]["Id"] != old_id
     assert len(images) == 2  # the first release's image is kept for `weave rollback`

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-import time
-import urllib.error
-import urllib.request
-
 import pytest
 from docker_fixtures import *  # noqa: F401,F403
-from docker_fixtures import hello_weave
+from docker_fixtures import EndpointPoller, hello_weave
 
 from weave_nb.core.errors import ConfigError
 from weave_nb.core.http_call import post_json
@@ -38,37 +33,24 @@ def test_rollback_runs_the_kept_image_on_the_same_port_and_prunes(docker_api, do
         (2, "live", second.details["image"]), (1, "previous", first.details["image"])]
 
     plan = mgr.rollback(name, "docker", dry_run=True)
-    assert [s.key for s in plan.changing()] == ["trial", "retire", "container", "health", "old"]
+    assert [s.key for s in plan.changing()] == ["trial", "container", "health", "switch", "old"]
     assert plan.step("container").params["image"] == first.details["image"]
     assert plan.step("container").params["port"] == first.details["port"]
     assert _system_prompt(docker_api, cname) == second.details["image"]  # the dry run changed nothing
 
-    answers, failures, stop = [], [], threading.Event()
-
-    def poll() -> None:  # counts what a client sees during the switch (docker publishes a port to one container at a time)
-        deadline = time.monotonic() + 120
-        while not stop.is_set() and time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{first.endpoint}/health", timeout=5) as resp:
-                    answers.append(resp.status)
-            except (urllib.error.URLError, OSError):
-                failures.append(time.monotonic())
-
-    poller = threading.Thread(target=poll)
-    poller.start()
-    try:
+    poller = EndpointPoller(f"{first.endpoint}/health")
+    with poller:
         info = mgr.rollback(name, "docker")
-    finally:
-        stop.set()
-        poller.join(10)
-    gap = (failures[-1] - failures[0]) if failures else 0.0
-    print(f"rollback switch: {len(answers)} answers, {len(failures)} refused over {gap:.2f}s")
-    assert answers and info.endpoint == first.endpoint
+    print(f"rollback switch: {len(poller.answers)} answers from {len(poller.instances())} containers, "
+          f"{len(poller.failures)} failed")
+    assert poller.failures == [] and len(poller.answers) > 20
+    assert len(poller.instances()) == 2  # the answering container changed, with no failed request in between
+    assert info.endpoint == first.endpoint
     assert _system_prompt(docker_api, cname) == first.details["image"]  # release 1's image, not rebuilt
     assert post_json(info.endpoint, {"input": "x"})["weave"] == "hello"
     assert [(r.number, r.state) for r in mgr.releases(name, "docker")] == [(2, "previous"), (1, "live")]
     label = {"label": [f"weave-nb.name={name}"]}
-    assert [c["Names"] for c in docker_api.containers(all=True, filters=label)] == [[f"/{cname}"]]
+    assert sorted(c["Names"] for c in docker_api.containers(all=True, filters=label)) == [[f"/{cname}"], [f"/{cname}-net"]]
 
     # a third release with keep_releases=2 prunes the oldest image that is neither live nor previous
     mgr.keep_releases = 2

@@ -144,6 +144,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         if self.path == "/health":  # tells a deployer which process answered (two share a port during a switch-over)
             self.send_header("X-Weave-Pid", str(os.getpid()))
+            if os.environ.get("WEAVE_INSTANCE"):  # names the container (pids repeat across containers' namespaces)
+                self.send_header("X-Weave-Instance", os.environ["WEAVE_INSTANCE"])
         for key, value in headers.items():
             self.send_header(key, value)
         self.send_header("Content-Length", str(len(body)))

@@ -214,12 +214,15 @@ class DockerEngine(RegistryClient):
 
     def run(self, name: str, image: str, *, port: int | None, host: str, container_port: int, env: dict[str, str],
             labels: dict[str, str], binds: list[str], memory_mb: int | None = None, user: str | None = None,
-            files: bytes | None = None) -> str:
+            files: bytes | None = None, network_mode: str | None = None, command: list[str] | None = None,
+            healthcheck: dict | None = None) -> str:
         """Create and start a detached container (init, restart unless-stopped, short stop timeout).
 
         ``files``, a tar, is unpacked at ``/`` in the created container before it starts (managed secrets).
 
         ``port=None`` publishes nothing (a trial container, checked by its own health probe).
+        ``network_mode="container:<id>"`` joins another container's network namespace (a port holder's:
+        it publishes the port, so ``port`` must be ``None``). ``command`` replaces the image's CMD.
 
         Returns:
             The container id.
@@ -230,10 +233,11 @@ class DockerEngine(RegistryClient):
             init=True,
             binds=binds or None,
             mem_limit=f"{memory_mb}m" if memory_mb else None,
+            network_mode=network_mode,
         )
         created = self._call(f"create container {name}", lambda: self.api.create_container(
             image, name=name, detach=True, ports=[container_port] if port is not None else None, environment=env, labels=labels,
-            host_config=host_config, stop_timeout=2, user=user,
+            host_config=host_config, stop_timeout=2, user=user, command=command, healthcheck=healthcheck,
         ))
         cid = created["Id"]
         try:
@@ -319,6 +323,63 @@ class DockerEngine(RegistryClient):
             if clock() >= deadline:
                 return False, f"not healthy after {timeout:g}s (health: {health or 'unknown'}); {_health_output(state)}"
             sleep(interval)
+
+
+    def wait_answering(self, name: str, instance: str, timeout: float, sleep: Callable[[float], None],
+                       clock: Callable[[], float], interval: float = 0.2) -> tuple[bool, str]:
+        """Wait until the container's OWN server answers ``/health`` with 200 in the namespace it shares.
+
+        Two servers listen on the port during a switch-over (SO_REUSEPORT), so an answer proves
+        nothing by itself: a probe run inside the container (``docker exec``) opens fresh
+        connections until one is answered with ``X-Weave-Instance: <instance>``, the marker only
+        this container's server sends.
+
+        Returns:
+            ``(True, "answering")`` or ``(False, why)`` (it exited, or the deadline passed).
+        """
+        deadline = clock() + timeout
+        last = "no probe has run yet"
+        while True:
+            data = self.container(name)
+            if data is None:
+                return False, "the container disappeared"
+            state = data.get("State") or {}
+            if state.get("Status") in ("exited", "dead") or state.get("Restarting") or data.get("RestartCount", 0) > 0:
+                return False, f"the server exited (status {state.get('ExitCode')}); its log ends with:\n{_indent(self.logs(name, 15))}"
+            if state.get("Running"):
+                try:
+                    ex = self.api.exec_create(name, ["python3", "-c", _OWN_PROBE])
+                    out = self.api.exec_start(ex["Id"])
+                    code = self.api.exec_inspect(ex["Id"]).get("ExitCode")
+                    text = (out.decode(errors="replace") if isinstance(out, bytes) else str(out)).strip()
+                    if code == 0 and text == instance:
+                        return True, "answering"
+                    last = text.splitlines()[-1][:300] if text else f"probe exit {code}"
+                except (_docker().errors.DockerException, OSError) as exc:
+                    last = _reason(exc)
+            if clock() >= deadline:
+                return False, f"its own server did not answer /health within {timeout:g}s (last probe: {last})"
+            sleep(interval)
+
+
+# Run inside a release container: fresh connections to the shared port until this container's own
+# server answers /health 200 (its X-Weave-Instance is this container's WEAVE_INSTANCE); prints what it saw.
+_OWN_PROBE = """
+import os, sys, urllib.request
+mine, seen = os.environ.get("WEAVE_INSTANCE", ""), "no answer"
+for _ in range(64):
+    try:
+        r = urllib.request.urlopen("http://127.0.0.1:8080/health", timeout=2)
+        who = r.headers.get("X-Weave-Instance") or ""
+        if who == mine and r.status == 200:
+            print(mine)
+            sys.exit(0)
+        seen = "answered by " + (who or "another server")
+    except Exception as exc:
+        seen = type(exc).__name__ + ": " + str(exc)
+print(seen)
+sys.exit(1)
+"""
 
 
 BASE_IMAGE_HINT = (

@@ -30,9 +30,7 @@ if TYPE_CHECKING:
     from ..base import DeployContext
     from .provider import DockerProvider
 
-PREVIOUS_SUFFIX = "-previous"  # the old container, set aside while its replacement starts
-TRIAL_SUFFIX = "-next"  # the new release on trial, no port published, before the old one is touched
-SUFFIXES = ("", PREVIOUS_SUFFIX, TRIAL_SUFFIX)
+from .switch import HOLDER_SUFFIX, PREVIOUS_SUFFIX, SUFFIXES, TRIAL_SUFFIX, joined, switch_steps  # noqa: F401 - re-exported
 
 
 def pushed_digest(image: Any, repository: str) -> str | None:
@@ -53,7 +51,7 @@ def owned_containers(eng: DockerEngine, name: str, owner: str, adopt: bool) -> t
         ForeignResource: one is not this inventory's and ``adopt`` is False; nothing was changed.
     """
     found, adopting = [], []
-    for suffix in SUFFIXES:
+    for suffix in (*SUFFIXES, HOLDER_SUFFIX):
         c = eng.get_container(container_name(name) + suffix)
         if c is None:
             continue
@@ -112,69 +110,47 @@ def plan_deploy(prov: "DockerProvider", config: "DeploymentConfig", artifact: "A
 def _plan_containers(prov: "DockerProvider", config: "DeploymentConfig", ctx: "DeployContext", recipe: Any, image: Any,
                      containers: list[Seen], steps: list[PlannedStep], observed: dict[str, Any]) -> Plan:
     opts = prov.options(config)
-    eng = prov.engine(config)
     cname = container_name(config.name)
     by_name = {s.name: s for s in containers}
     current, aside, trial = (by_name.get(cname + sfx) for sfx in SUFFIXES)
+    holder = by_name.get(cname + HOLDER_SUFFIX)
     old = current or aside  # an interrupted replacement left the old container aside: it is the one to replace
     observed["containers"] = [s.summary() for s in containers]
-    if config.port and config.port != (old.port if old else None) and port_in_use(config.port, probe_host(config)):
+    serving_port = (holder.port if holder is not None and holder.port else None) or (old.port if old else None)
+    if config.port and config.port != serving_port and port_in_use(config.port, probe_host(config)):
         raise ConfigError(f"port {config.port} on {publish_host(config)} is already in use",
                           "choose another --port, or leave it unset to pick a free one")
     adopted = {s.params["id"] for s in steps if s.action == "adopt"}
     same = (current is not None and current.id not in adopted and current.serving and current.image == recipe.ref
+            and joined(current, holder) and holder is not None and holder.status == "running"
+            and holder.host_ip == publish_host(config) and (not config.port or holder.port == config.port)
             and current.labels.get(LABEL_HASH) == recipe.labels[LABEL_HASH]
             and current.labels.get(LABEL_SETTINGS) == ctx.settings_hash)
-    if same and current is not None:
-        observed["serving"] = {"container": current.name, "container_id": current.id, "port": current.port,
-                               "host": current.host_ip, "health": current.health}
-        steps.append(PlannedStep(key="container", resource=f"container {cname} ({current.id[:12]}) on port {current.port}",
+    if same and current is not None and holder is not None:
+        observed["serving"] = {"container": current.name, "container_id": current.id, "port": holder.port,
+                               "host": holder.host_ip, "health": current.health}
+        steps.append(PlannedStep(key="container", resource=f"container {cname} ({current.id[:12]}) on port {holder.port}",
                                  action="no-change", detail="runs this weave and these settings, healthy"))
         return Plan(provider=prov.name, name=config.name, steps=steps, observed=observed, notes=_notes(config, opts))
-    port = config.port or (old.port if old else None)
+    port = config.port or serving_port
     run = {"name": cname, "image": recipe.ref, "host": publish_host(config), "port": port,
            "labels": {**recipe.labels, LABEL_SETTINGS: ctx.settings_hash or ""}, "binds": binds_for(opts.volumes, config),
-           "memory_mb": config.memory_mb, "user": opts.user,
+           "memory_mb": config.memory_mb, "user": opts.user, "holder_image": opts.image,
            "env": sorted(k for k in ctx.env if k not in config.secrets),  # env names only: values at apply time
            # the runtime server's Host rules, the name its request records carry, the secret files' names: not secret
            "server_env": {**server_env(config), "WEAVE_DEPLOYMENT": config.name, **secrets_env(config.secrets)}}
     if config.secrets:
         run["secrets"] = list(config.secrets)  # names: the values are copied in as files when the container is made
-    for stale in (s for s in (trial, aside if current else None) if s is not None):
-        steps.append(PlannedStep(key=f"stale{stale.name[len(cname):]}", resource=f"leftover container {stale.name} ({stale.id[:12]})",
-                                 action="delete", detail="left by an interrupted deploy", call="remove_container",
-                                 params={"id": stale.id, "stop": stale.status == "running"}))
-    if current is not None and current.serving:
-        # the old container serves: the new release proves itself healthy first, with no port, before the old one is touched
-        steps.append(PlannedStep(
-            key="trial", resource=f"trial container {cname}{TRIAL_SUFFIX} (no port published)", action="create",
-            detail="the new release must become healthy before the serving container is touched",
-            call="trial_run", params={**run, "name": cname + TRIAL_SUFFIX, "port": None, "timeout": opts.health_timeout},
-        ))
-    if current is not None:
-        holds = f"it holds port {current.port}" if current.port else "it holds the name"
-        steps.append(PlannedStep(
-            key="retire", resource=f"old container {cname} ({current.id[:12]})", action="update",
-            detail=f"stopped and set aside as {cname}{PREVIOUS_SUFFIX} first: {holds}; put back if the new one fails",
-            call="set_aside", undo="put_back",
-            params={"id": current.id, "name": cname, "aside": cname + PREVIOUS_SUFFIX, "was_running": current.status == "running",
-                    "was_serving": current.serving, "timeout": opts.health_timeout},
-        ))
     why = "" if old is None else "adopted" if old.id in adopted else (
         "weave changed" if old.labels.get(LABEL_HASH) != recipe.labels[LABEL_HASH] else
         "settings changed" if old.labels.get(LABEL_SETTINGS) != ctx.settings_hash else
-        "image changed" if old.image != recipe.ref else f"not healthy ({old.health or old.status})")
-    steps.append(PlannedStep(
-        key="container", resource=f"container {cname} on {run['host']}:{port or 'a free port'}",
-        action="replace" if old else "create", detail=why, call="run_container", params=run, undo="remove_started",
-    ))
-    steps.append(PlannedStep(key="health", resource=f"wait for {cname} to be healthy", action="create",
-                             call="wait_healthy", params={"name": cname, "timeout": opts.health_timeout}))
-    if old is not None:
-        steps.append(PlannedStep(key="old", resource=f"old container {cname}{PREVIOUS_SUFFIX} ({old.id[:12]})", action="delete",
-                                 detail="once the new one is healthy", call="remove_container", params={"id": old.id, "stop": False}))
+        "image changed" if old.image != recipe.ref else
+        "moves behind a port holder" if not joined(old, holder) else f"not healthy ({old.health or old.status})")
+    switch, notes = switch_steps(cname, run, current, aside, trial, holder, timeout=opts.health_timeout,
+                                 holder_image=opts.image, what="the new release", why=why)
+    steps.extend(switch)
     # earlier releases' images stay for `weave rollback`; the core appends plan_prune's steps for the oldest
-    return Plan(provider=prov.name, name=config.name, steps=steps, observed=observed, notes=_notes(config, opts))
+    return Plan(provider=prov.name, name=config.name, steps=steps, observed=observed, notes=_notes(config, opts) + notes)
 
 
 def _notes(config: "DeploymentConfig", opts: Any) -> list[str]:
@@ -198,7 +174,7 @@ def plan_undeploy(prov: "DockerProvider", ctx: "DeployContext", keep_image: bool
     images = eng.list_images(mine)
     if ctx.record is None and not containers and not images:
         raise NotFound(f"no docker deployment named {ctx.name!r}", "list them with `weave deployments --provider docker`")
-    for s in containers.values():
+    for s in sorted(containers.values(), key=lambda c: c.name.endswith(HOLDER_SUFFIX)):  # the port holder last
         steps.append(PlannedStep(key=f"container-{s.id[:12]}", resource=f"container {s.name} ({s.id[:12]}, {s.status})",
                                  action="delete", call="remove_container", params={"id": s.id, "stop": s.status == "running"}))
     notes = []

@@ -6,7 +6,9 @@ to the container at run time and never reach an image layer. ``plan``
 (``planner``) observes the engine and decides every step; the executor
 runs them through ``steps``; ``finish`` builds the result. A
 redeploy with nothing changed touches nothing; a changed one proves the new
-release healthy before the serving container is touched.
+release healthy, then runs it next to the serving container behind the
+deployment's port holder and stops the old one only once the new one answers
+(``switch``).
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ from .image import (
     make_recipe,
     parse_volume,
 )
-from .planner import PREVIOUS_SUFFIX, TRIAL_SUFFIX, plan_deploy, plan_undeploy
+from .planner import plan_deploy, plan_undeploy
+from .switch import HOLDER_SUFFIX, PREVIOUS_SUFFIX, TRIAL_SUFFIX
 from .state import describe, publish_host, reach, tag_of
 from .releases import DockerReleases
 from .steps import DockerSteps
@@ -176,7 +179,7 @@ class DockerProvider(DockerReleases, DockerSteps, DeploymentProvider):
                 here = eng.get_image(rec.details.get("image", "")) is not None
                 return rec.model_copy(update={"health": "pushed" if here else "image removed"})
             return rec.model_copy(update={"status": DeploymentStatus.FAILED, "health": "no container", "drift": "missing"})
-        live = describe(current, ctx.name)
+        live = describe(current, ctx.name, eng.get_container(container_name(ctx.name) + HOLDER_SUFFIX))
         if rec is None:
             return live.model_copy(update={"drift": "unrecorded"})
         return rec.model_copy(update={"status": live.status, "health": live.health, "endpoint": live.endpoint or rec.endpoint})
@@ -185,10 +188,12 @@ class DockerProvider(DockerReleases, DockerSteps, DeploymentProvider):
         """Every container labelled ``weave-nb.managed=true`` (its owner mark in ``details["owner"]``), plus pushed-only images."""
         eng = self.engine()
         out: dict[str, DeploymentInfo] = {}
-        for c in eng.list_containers({LABEL_MANAGED: "true"}):
-            if c.name.endswith((PREVIOUS_SUFFIX, TRIAL_SUFFIX)):
+        managed = eng.list_containers({LABEL_MANAGED: "true"})
+        holders = {c.name: c for c in managed if c.name.endswith(HOLDER_SUFFIX)}
+        for c in managed:
+            if c.name.endswith((PREVIOUS_SUFFIX, TRIAL_SUFFIX)) or c.name in holders:
                 continue
-            info = describe(c, c.labels.get(LABEL_NAME) or c.name)
+            info = describe(c, c.labels.get(LABEL_NAME) or c.name, holders.get(c.name + HOLDER_SUFFIX))
             out[info.name] = info
         for img in eng.list_images({LABEL_MANAGED: "true"}):
             name = img.labels.get(LABEL_NAME)

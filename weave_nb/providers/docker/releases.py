@@ -1,14 +1,13 @@
 """The docker provider's releases: each is a kept image tag; rollback runs it again without a build.
 
-A rollback is the deploy's own switch with the kept image: the image runs
-first as a trial container (no port) until Docker calls it healthy, so a
-kept image that no longer starts leaves the serving container untouched;
-then the serving container is stopped and set aside, the kept image runs on
-the same port, and the old container is removed once the new one is healthy
-(a failure puts the old one back). Docker publishes a host port to one
-container at a time, so the switch itself has a moment (the time the new
-container takes to listen) in which new connections are refused. There is
-no canary (``supports_canary`` stays False).
+A rollback is the deploy's own switch-over (``switch``) with the kept image:
+the image runs first as a trial container (no port) until Docker calls it
+healthy, so a kept image that no longer starts leaves the serving container
+untouched; then it runs in the port holder's network namespace next to the
+serving container, both listening on the shared port, until its own server
+answers ``/health``; only then is the old container stopped (its server
+drains) and removed. The endpoint keeps answering throughout. There is no
+canary (``supports_canary`` stays False).
 """
 
 from __future__ import annotations
@@ -18,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from ...core.errors import ConfigError, NotFound
 from ...core.plan import Plan, PlannedStep
 from .image import LABEL_MANAGED, LABEL_NAME, LABEL_OWNER, container_name
-from .planner import PREVIOUS_SUFFIX, TRIAL_SUFFIX, owned_containers
+from .planner import owned_containers
+from .switch import HOLDER_SUFFIX, PREVIOUS_SUFFIX, TRIAL_SUFFIX, switch_steps
 
 if TYPE_CHECKING:
     from ...core.releases import Release
@@ -52,38 +52,20 @@ class DockerReleases:
         cname = container_name(ctx.name)
         by_name = {s.name: s for s in found}
         current, aside, trial = by_name.get(cname), by_name.get(cname + PREVIOUS_SUFFIX), by_name.get(cname + TRIAL_SUFFIX)
+        holder = by_name.get(cname + HOLDER_SUFFIX)
         if current is None and ctx.record is None:
             raise NotFound(f"no docker deployment named {ctx.name!r}", "list them with `weave deployments --provider docker`")
         timeout = float(target.details.get("health_timeout") or 30.0)
-        run.update(name=cname, image=target.version_id, port=(current.port if current and current.port else run.get("port")))
-        steps: list[PlannedStep] = []
-        for stale in (s for s in (trial, aside if current else None) if s is not None):
-            steps.append(PlannedStep(key=f"stale{stale.name[len(cname):]}", resource=f"leftover container {stale.name} ({stale.id[:12]})",
-                                     action="delete", detail="left by an interrupted deploy", call="remove_container",
-                                     params={"id": stale.id, "stop": stale.status == "running"}))
-        if current is not None and current.serving:
-            steps.append(PlannedStep(key="trial", resource=f"trial container {cname}{TRIAL_SUFFIX} of release {target.number}",
-                                     action="create", detail="the kept image must become healthy before the serving container is touched",
-                                     call="trial_run", params={**run, "name": cname + TRIAL_SUFFIX, "port": None, "timeout": timeout}))
-        old = current or aside
-        if current is not None:
-            steps.append(PlannedStep(key="retire", resource=f"serving container {cname} ({current.id[:12]})", action="update",
-                                     detail=f"stopped and set aside as {cname}{PREVIOUS_SUFFIX}; put back if the kept image fails",
-                                     call="set_aside", undo="put_back",
-                                     params={"id": current.id, "name": cname, "aside": cname + PREVIOUS_SUFFIX,
-                                             "was_running": current.status == "running", "was_serving": current.serving,
-                                             "timeout": timeout}))
-        steps.append(PlannedStep(key="container", resource=f"container {cname} of release {target.number} on {run['host']}:{run['port']}",
-                                 action="replace" if old else "create", detail=f"kept image {target.version_id}, no build",
-                                 call="run_container", params=run, undo="remove_started"))
-        steps.append(PlannedStep(key="health", resource=f"wait for {cname} to be healthy", action="create",
-                                 call="wait_healthy", params={"name": cname, "timeout": timeout}))
-        if old is not None:
-            steps.append(PlannedStep(key="old", resource=f"old container {cname}{PREVIOUS_SUFFIX} ({old.id[:12]})", action="delete",
-                                     detail="once the new one is healthy", call="remove_container", params={"id": old.id, "stop": False}))
+        port = (holder.port if holder is not None and holder.port else None) or (current.port if current else None) or run.get("port")
+        run.update(name=cname, image=target.version_id, port=port)
+        holder_image = run.pop("holder_image", None) or target.version_id
+        run["holder_image"] = holder_image
+        steps, notes = switch_steps(cname, run, current, aside, trial, holder, timeout=timeout, holder_image=holder_image,
+                                    what=f"release {target.number}", why=f"release {target.number}: kept image {target.version_id}, no build")
         return Plan(provider="docker", name=ctx.name, operation="rollback", steps=steps,
                     observed={"image": target.version_id, "containers": [s.summary() for s in found], "target": target.number},
-                    notes=[f"release {target.number} runs its kept image {target.version_id} (blue/green); docker has no canary"])
+                    notes=[f"release {target.number} runs its kept image {target.version_id} (blue/green); docker has no canary",
+                           *notes])
 
     def plan_prune(self, ctx: "DeployContext", releases_to_drop: "list[Release]") -> list[PlannedStep]:
         """One step removing the kept images of the dropped releases (never the serving one's)."""

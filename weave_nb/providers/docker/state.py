@@ -8,7 +8,7 @@ exists) and the config; no engine calls of their own.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ class Seen:
         health: ``healthy``, ``starting``, ``unhealthy``, or ``None`` without a health check.
         port, host_ip: the host port and address it publishes the server on (``None`` when none).
         image: the image reference it was created from; ``image_id`` the image's id.
+        network: its network mode (``container:<id>`` when it joined a port holder's namespace).
+        user: the user it runs as.
     """
 
     id: str
@@ -38,6 +40,8 @@ class Seen:
     host_ip: str = ""
     image: str = ""
     image_id: str = ""
+    network: str = ""
+    user: str = ""
 
     @property
     def serving(self) -> bool:
@@ -59,6 +63,8 @@ def seen(container: Any) -> Seen:
         health=None if health == "unknown" else health, port=port, host_ip=host_ip,
         image=(container.attrs.get("Config") or {}).get("Image", ""),  # the reference it was made from: no property has it
         image_id=container.attrs.get("Image", ""),
+        network=(container.attrs.get("HostConfig") or {}).get("NetworkMode") or "",
+        user=(container.attrs.get("Config") or {}).get("User") or "",
     )
 
 
@@ -81,9 +87,11 @@ def reach(host: str) -> str:
     return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
 
 
-def describe(container: Any, name: str) -> DeploymentInfo:
-    """A DeploymentInfo from a ``Container`` model."""
+def describe(container: Any, name: str, holder: Any = None) -> DeploymentInfo:
+    """A DeploymentInfo from a ``Container`` model (``holder``: its port holder, which publishes the port)."""
     s = seen(container)
+    if s.port is None and holder is not None:
+        s = replace(s, port=published(holder)[0], host_ip=published(holder)[1])
     running = s.status == "running"
     if running and s.health in ("healthy", None):
         status = DeploymentStatus.ACTIVE

@@ -16,6 +16,7 @@ from ...core.errors import DeploymentFailed
 from ...core.procutil import free_port
 from .engine import DockerEngine
 from .image import CONTAINER_PORT
+from .switch import HOLDER_COMMAND, SERVER_COMMAND
 from .state import make_bind_folders, reach
 
 if TYPE_CHECKING:
@@ -97,9 +98,10 @@ class DockerSteps:
         run.ctx.remove_resource("container", step.params["id"])
         return {}
 
-    def _start(self, run: Run, step: PlannedStep, port: int | None) -> str:
+    def _start(self, run: Run, step: PlannedStep, port: int | None, name: str | None = None,
+               extra_env: dict[str, str] | None = None, **joined: Any) -> str:
         p = step.params
-        env = {**p.get("server_env", {}), **{key: run.ctx.env[key] for key in p["env"]}}
+        env = {**p.get("server_env", {}), **{key: run.ctx.env[key] for key in p["env"]}, **(extra_env or {})}
         make_bind_folders(p["binds"])
         files = None
         if p.get("secrets"):  # managed secrets: files owned by the container's user, never its env (.secret_files)
@@ -107,8 +109,8 @@ class DockerSteps:
 
             files = secrets_archive({key: run.ctx.env[key] for key in p["secrets"]}, p["user"])
         return self.engine(run.config).run(
-            p["name"], p["image"], port=port, host=p["host"], container_port=CONTAINER_PORT, env=env, labels=p["labels"],
-            binds=p["binds"], memory_mb=p["memory_mb"], user=p["user"], files=files)
+            name or p["name"], p["image"], port=port, host=p["host"], container_port=CONTAINER_PORT, env=env, labels=p["labels"],
+            binds=p["binds"], memory_mb=p["memory_mb"], user=p["user"], files=files, **joined)
 
     def apply_trial_run(self, run: Run, step: PlannedStep) -> dict[str, Any]:
         """Run the new release with no port published until Docker reports it healthy, then remove it.
@@ -189,3 +191,80 @@ class DockerSteps:
                     "fix the cause above and deploy again")
             raise DeploymentFailed(f"the container never became healthy: {why}", hint)
         return {"healthy": True}
+
+    # the port holder and the release containers that join it (see ``switch``) ------------------
+    def apply_run_holder(self, run: Run, step: PlannedStep) -> dict[str, Any]:
+        """Run the port holder: a sleeping process that owns the network namespace and publishes the port."""
+        p = step.params
+        port = p["port"] or free_port(reach(p["host"]))
+        hid = self.engine(run.config).run(
+            p["name"], p["image"], port=port, host=p["host"], container_port=CONTAINER_PORT, env={}, labels=p["labels"],
+            binds=[], user=p["user"], command=HOLDER_COMMAND, healthcheck={"test": ["NONE"]})
+        run.ctx.add_resource("container", hid, container=p["name"], port=port, holder=True)
+        run.ctx.log(f"port holder {hid[:12]} publishes {p['host']}:{port} -> {CONTAINER_PORT}", step.key)
+        return {"holder_id": hid, "holder_port": port}
+
+    def undo_remove_holder(self, run: Run, step: PlannedStep, result: dict[str, Any]) -> None:
+        self.engine(run.config).remove_container(result["holder_id"])
+        run.ctx.remove_resource("container", result["holder_id"])
+
+    def apply_run_release(self, run: Run, step: PlannedStep) -> dict[str, Any]:
+        """Run the release in the holder's network namespace; its server shares the port (``--reuse-port``).
+
+        It carries a fresh ``WEAVE_INSTANCE`` marker, which its server sends on ``/health``:
+        the health step waits for an answer with it.
+        """
+        import secrets
+
+        p = step.params
+        holder = p["holder"] or run.outputs["holder_id"]
+        port = p["port"] or run.outputs["holder_port"]
+        instance = secrets.token_hex(8)
+        cid = self._start(run, step, None, name=p["name"], extra_env={"WEAVE_INSTANCE": instance},
+                          network_mode=f"container:{holder}", command=SERVER_COMMAND)
+        run.ctx.add_resource("container", cid, container=p["final"], image=p["image"], port=port)
+        run.ctx.log(f"container {cid[:12]} serves {p['host']}:{port} through the port holder", step.key)
+        from .releases import release_outputs
+
+        record = {"container": p["final"], "container_id": cid, "port": port, "host": p["host"], "image": p["image"]}
+        timeout = next((s.params.get("timeout") for s in run.plan.steps if s.key == "health"), None)
+        run_params = {k: v for k, v in p.items() if k not in ("final", "holder")}
+        return {"container": p["final"], "container_id": cid, "port": port, "host": p["host"], "instance": instance,
+                "endpoint": f"http://{reach(p['host'])}:{port}", "record_details": record,
+                "version": p["image"].rsplit(":", 1)[-1],
+                **release_outputs({**run_params, "name": p["final"], "port": port}, timeout)}
+
+    def apply_wait_answering(self, run: Run, step: PlannedStep) -> dict[str, Any]:
+        """Wait (bounded) until the new container's own server answers /health (its ``X-Weave-Instance``).
+
+        Raises:
+            DeploymentFailed: it exited or never answered by itself; quotes why.
+        """
+        cid = run.outputs["container_id"]
+        eng = self.engine(run.config)
+        deadline = run.ctx.clock() + float(step.params["timeout"])
+        ok, why = eng.wait_answering(cid, run.outputs["instance"], float(step.params["timeout"]), run.ctx.sleep, run.ctx.clock)
+        if ok:  # and Docker's own health check agrees (what `weave status` and the next plan read)
+            ok, why = eng.wait_healthy(cid, max(deadline - run.ctx.clock(), 1.0), run.ctx.sleep, run.ctx.clock)
+        if not ok:
+            raise DeploymentFailed(f"the container never became healthy: {why}", "fix the cause above and deploy again")
+        run.ctx.log(f"{step.params['name']} answers /health by itself", step.key)
+        return {"healthy": True}
+
+    def apply_swap_names(self, run: Run, step: PlannedStep) -> dict[str, Any]:
+        """Rename the serving container aside and the new one to the serving name (both keep running)."""
+        p = step.params
+        eng = self.engine(run.config)
+        eng.rename(p["old_id"], p["aside"])
+        try:
+            eng.rename(run.outputs["container_id"], p["name"])
+        except Exception:
+            eng.rename(p["old_id"], p["name"])
+            raise
+        return {"swapped": True}
+
+    def undo_swap_back(self, run: Run, step: PlannedStep, result: dict[str, Any]) -> None:
+        p = step.params
+        eng = self.engine(run.config)
+        eng.rename(run.outputs["container_id"], p["new"])
+        eng.rename(p["old_id"], p["name"])
