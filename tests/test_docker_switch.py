@@ -179,3 +179,38 @@ def test_a_failed_port_change_puts_the_old_holder_and_container_back(docker_api,
     assert _names(docker_api, name) == [f"/{cname}", f"/{cname}-net"]
     assert docker_api.inspect_container(f"{cname}-net")["Id"] != holder
     assert docker_api.inspect_container(cname)["Id"] != serving
+
+
+def test_an_old_container_that_cannot_be_removed_leaves_the_new_one_serving(docker_api, docker_names, docker_manager,
+                                                                            monkeypatch):
+    """Removing the replaced container is the switch's last step; if the engine refuses it (here an injected engine
+    error: a unit test of the error path) the deploy still succeeds with a warning, and undeploy removes the leftover."""
+    import docker.errors
+
+    from weave_nb.providers.docker.engine import DockerEngine
+
+    name = docker_names("zdleft")
+    cname = f"weave-nb-{name}"
+    mgr = docker_manager()
+    first = mgr.deploy(_values(name, hello_weave("Say hi.")))
+    old_id = first.details["container_id"]
+    real_remove = DockerEngine.remove_container
+
+    def refuse_the_old_one(self, ident, *args, **kwargs):
+        if ident == old_id:
+            raise docker.errors.APIError("injected: removal refused")
+        return real_remove(self, ident, *args, **kwargs)
+
+    monkeypatch.setattr(DockerEngine, "remove_container", refuse_the_old_one)
+    warnings = []
+    second = mgr.deploy(_values(name, hello_weave("Say hello.")),
+                        sink=lambda event: warnings.append(event.text) if type(event).__name__ == "WarningEvent" else None)
+    assert second.status.value == "active" and second.details["container_id"] != old_id
+    assert any("could not be removed" in text and old_id[:12] in text for text in warnings), warnings
+    assert post_json(second.endpoint, {"input": "x"})["weave"] == "hello"  # the new one serves
+    assert docker_api.inspect_container(old_id)["State"]["Running"] is False  # stopped, only its removal failed
+
+    monkeypatch.setattr(DockerEngine, "remove_container", real_remove)
+    mgr.destroy(name, "docker")
+    assert docker_api.containers(all=True, filters={"label": [f"weave-nb.name={name}"]}) == []
+    assert docker_api.containers(all=True, filters={"name": [cname]}) == []

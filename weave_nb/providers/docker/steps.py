@@ -98,6 +98,16 @@ class DockerSteps:
         run.ctx.remove_resource("container", step.params["id"])
         return {}
 
+    def apply_remove_old(self, run: Run, step: PlannedStep) -> dict[str, Any]:
+        """Stop and remove the container the switch replaced; the new one already serves, so a failure here
+        is a warning, never a reason to undo the switch (that would leave nothing serving)."""
+        try:
+            return self.apply_remove_container(run, step)
+        except Exception as exc:  # noqa: BLE001 - any engine error: the deployment serves; the leftover is recorded
+            run.ctx.warn(f"the old container {step.params['id'][:12]} could not be removed ({type(exc).__name__}); "
+                         "it no longer serves, and the next deploy or `weave undeploy` removes it")
+            return {"left": step.params["id"]}
+
     def _start(self, run: Run, step: PlannedStep, port: int | None, name: str | None = None,
                extra_env: dict[str, str] | None = None, **joined: Any) -> str:
         p = step.params

@@ -106,7 +106,7 @@ def switch_steps(cname: str, run: dict[str, Any], current: Seen | None, aside: S
         steps.append(PlannedStep(
             key="old", resource=f"old container {cname}{PREVIOUS_SUFFIX} ({current.id[:12]})", action="delete",
             detail="stopped once the new one answers (its server drains what it queued), then removed",
-            call="remove_container", params={"id": current.id, "stop": True}))
+            call="remove_old", params={"id": current.id, "stop": True}))
         return steps, notes
     if current is not None:
         holds = f"it holds port {current.port}" if current.port else "it holds the name"
