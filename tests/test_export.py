@@ -248,13 +248,13 @@ def test_weave_export_on_the_command_line(weave_home, weave_file, offline, tmp_p
 
 
 def test_the_weave_export_magic_and_the_python_api(weave_home, weave_file, offline, tmp_path):
-    from IPython.testing.globalipapp import get_ipython
+    from IPython.core.interactiveshell import InteractiveShell
 
     import weave_nb
     from weave_nb import export
     from weave_nb.frontends.magics import WeaveMagics
 
-    shell = get_ipython()
+    shell = InteractiveShell.instance()  # the test session's one shell (the magic tests share it)
     magics = WeaveMagics(shell)
     shell.register_magics(magics)
     try:
