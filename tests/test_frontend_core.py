@@ -7,7 +7,6 @@ provider resolution giving the same NotFound in every front end.
 
 from __future__ import annotations
 
-import io
 
 import pytest
 from frontend_fakes import HELLO, make_provider
@@ -16,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from weave_nb.frontends import cli
 from weave_nb.core.config import DeploymentConfig
 from weave_nb.core.errors import ConfigError
+from support import weave_cli  # noqa: E402
 
 
 class FolderOptions(BaseModel):
@@ -27,10 +27,7 @@ class FolderOptions(BaseModel):
     replicas: int = Field(default=1, ge=1, le=5, description="how many copies run")
 
 
-def weave(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.main(list(argv), out=out, err=err, stdin=io.StringIO(""))
-    return code, out.getvalue(), err.getvalue()
+weave = weave_cli  # the CLI in this process (tests/support.py)
 
 
 # ----------------------------------------------------------------------------- provider options

@@ -8,7 +8,6 @@ with known durations and statuses.
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 import time
@@ -18,8 +17,8 @@ import pytest
 
 from weave_nb.core.procutil import wait_for
 from weave_nb.core.records import read_requests, summarize
-from weave_nb.frontends import cli
 from weave_nb.runtime import records
+from support import weave_cli  # noqa: E402
 
 try:
     from tests.aws_servers import EXAMPLES, aws, moto_server  # noqa: F401
@@ -51,9 +50,7 @@ def put(logs, events: list[tuple[int, str]], stream: str = "2026/01/01/[1]abc") 
                         logEvents=[{"timestamp": t, "message": m} for t, m in sorted(events)])
 
 
-def weave(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    return cli.main(list(argv), out=out, err=err), out.getvalue(), err.getvalue()
+weave = weave_cli  # the CLI in this process (tests/support.py)
 
 
 @pytest.fixture

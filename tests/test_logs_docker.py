@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import io
-import json
 import threading
 import time
-import urllib.request
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -15,25 +12,15 @@ from docker_fixtures import hello_weave
 
 from weave_nb.core.procutil import wait_for
 from weave_nb.core.records import read_requests, summarize
-from weave_nb.frontends import cli
+from support import post_status, weave_cli  # noqa: E402
 
 pytestmark = pytest.mark.docker
 
 
-def call(endpoint: str, request_id: str, body: bytes | None = None) -> int:
-    req = urllib.request.Request(endpoint, data=body or json.dumps({"input": "tides"}).encode(),
-                                 headers={"content-type": "application/json", "X-Request-Id": request_id})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return exc.code
+call = post_status  # (url, request_id, body=None)
 
 
-def weave(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    return cli.main(list(argv), out=out, err=err), out.getvalue(), err.getvalue()
+weave = weave_cli  # the CLI in this process (tests/support.py)
 
 
 def test_container_logs_since_filter_follow_and_metrics(docker_api, docker_names, docker_manager):

@@ -8,7 +8,6 @@ google-cloud-logging client over HTTP.
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 import time
@@ -22,9 +21,9 @@ pytest.importorskip("google.cloud.logging_v2")
 from weave_nb.core.manager import DeploymentManager  # noqa: E402
 from weave_nb.core.procutil import wait_for  # noqa: E402
 from weave_nb.core.records import read_requests, summarize  # noqa: E402
-from weave_nb.frontends import cli  # noqa: E402
 from weave_nb.sandbox.emulators.gcf_fake import FakeCloudFunctions  # noqa: E402
 from gcp_fixtures import point_at_fake, running_fake  # noqa: E402
+from support import post_status, weave_cli  # noqa: E402
 
 pytestmark = pytest.mark.gcp
 
@@ -52,20 +51,10 @@ def manager(fake, tmp_path, monkeypatch):
 
 
 def call(fake: FakeCloudFunctions, url: str, request_id: str, body: bytes | None = None) -> int:
-    req = urllib.request.Request(url, data=body or json.dumps({"input": "tides"}).encode(),
-                                 headers={"content-type": "application/json", "X-Request-Id": request_id,
-                                          "Authorization": f"Bearer {fake.identity_token(url)}"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return exc.code
+    return post_status(url, request_id, body, {"Authorization": f"Bearer {fake.identity_token(url)}"})
 
 
-def weave(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    return cli.main(list(argv), out=out, err=err), out.getvalue(), err.getvalue()
+weave = weave_cli  # the CLI in this process (tests/support.py)
 
 
 def test_function_logs_since_filter_follow_and_metrics(manager, fake, tmp_path):

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import signal
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from weave_nb.core.procutil import wait_for
 from weave_nb.core.records import read_requests, summarize
-from weave_nb.frontends import cli
 
 from conftest import run_weave, weave_command
+from support import post_status, weave_cli  # noqa: E402
 
 try:
     from tests.llm_servers import OPENAI_KEY, llm_server  # noqa: F401
@@ -38,20 +35,10 @@ env: {OPENAI_API_KEY: "${OPENAI_API_KEY}", OPENAI_BASE_URL: "${OPENAI_BASE_URL}"
 
 
 def call(endpoint: str, request_id: str, payload: dict | None = None) -> int:
-    req = urllib.request.Request(endpoint, data=json.dumps(payload or {"input": "tides"}).encode(),
-                                 headers={"content-type": "application/json", "X-Request-Id": request_id})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return exc.code
+    return post_status(endpoint, request_id, json.dumps(payload).encode() if payload else None)
 
 
-def weave(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
+weave = weave_cli  # the CLI in this process (tests/support.py)
 
 
 def next_millisecond() -> datetime:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 
 import pytest
@@ -10,16 +9,13 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 import weave_nb
-from weave_nb.frontends import cli
 from weave_nb.frontends.magics import WeaveFailure, WeaveMagics
 
 from conftest import MOCK_WEAVE
+from support import weave_cli  # noqa: E402
 
 
-def weave(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.main(list(argv), out=out, err=err, stdin=io.StringIO(""))
-    return code, out.getvalue(), err.getvalue()
+weave = weave_cli  # the CLI in this process (tests/support.py)
 
 
 def two_releases(path, name: str) -> None:
