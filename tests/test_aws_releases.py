@@ -156,3 +156,20 @@ def test_a_failed_rollback_changes_nothing(aws):
         mgr.rollback("rel", "aws")
     assert alias(aws)["FunctionVersion"] == "2"
     assert states(mgr) == [(2, "live", "2"), (1, "previous", "1")]
+
+
+def test_rollback_and_promote_refuse_a_function_another_inventory_owns(aws):
+    """Moving the alias is a change like a deploy: a function whose owner mark is not this inventory's is refused."""
+    from weave_nb.core.errors import ForeignResource
+
+    mgr = aws.manager()
+    deploy(mgr, "Greet warmly.")
+    deploy(mgr, "Greet briskly.")
+    lam = aws.client("lambda")
+    arn = lam.get_function(FunctionName="weave-rel")["Configuration"]["FunctionArn"]
+    lam.tag_resource(Resource=arn, Tags={"weave-nb:owner": "someone-else"})
+    with pytest.raises(ForeignResource):
+        mgr.rollback("rel", "aws", dry_run=True)
+    with pytest.raises(ForeignResource):
+        mgr.rollback("rel", "aws")
+    assert alias(aws)["FunctionVersion"] == "2"  # untouched

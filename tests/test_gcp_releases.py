@@ -346,3 +346,24 @@ def test_weave_rollback_canary_promote_through_the_manager(manager, gcp_env):
     manager.promote("demo-fn", "gcp")
     assert service_split(fake) == {r3: 100}
     assert {r.version_id: r.state for r in manager.releases("demo-fn", "gcp")}[r3] == "live"
+
+
+def test_rollback_refuses_a_function_another_inventory_owns(manager, gcp_env):
+    """Moving the traffic is a change like a deploy: a function whose owner label is not ours is refused, untouched."""
+    from weave_nb.core.errors import ForeignResource
+
+    fake = gcp_env
+    provider = manager.provider("gcp")
+    r1 = run_deploy(manager, HELLO)[1].outputs["release_version"]
+    r2 = run_deploy(manager, PIPELINE)[1].outputs["release_version"]
+    client = client_for(fake)
+    fn = client.get_function(name=FN)
+    labels = dict(fn.labels, **{"weave-nb-owner": "someone-else"})
+    client.update_function(function=functions_v2.Function(name=FN, labels=labels), update_mask={"paths": ["labels"]}).result()
+    before = service_split(fake)  # (the fake, like the service, rolls out a revision for the label change)
+    assert r1 not in before
+    ctx = manager.context("gcp", "demo-fn")
+    with pytest.raises(ForeignResource):
+        provider.plan_rollback(ctx, release(1, r1), [release(1, r1), release(2, r2, "live")])
+    assert service_split(fake) == before
+    assert provider.traffic(ctx) == {rev: pct / 100 for rev, pct in before.items()}  # reading the split needs no ownership

@@ -67,6 +67,9 @@ class AwsReleases:
 
     def _move(self, ctx: "DeployContext", operation: str, version: str, what: str, zip_path: str | None) -> Plan:
         client, fname, alias = self._alias_now(ctx)
+        # the alias is moved only on a function this inventory made, as a deploy would check (ForeignResource otherwise)
+        self._check(f"Lambda function {fname}", (client.api.lam.find_function(fname) or {}).get("Tags") or {},  # type: ignore[attr-defined]
+                    ctx, False)
         if client.api.lam.find_function(fname, version) is None:
             raise ConfigError(f"version {version} of {fname} is gone", "redeploy that weave instead")
         before, weights = alias["FunctionVersion"], weights_of(alias)

@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 from ...core.errors import ConfigError, NotFound
 from ...core.executor import Run
 from ...core.plan import Plan, PlannedStep
+from ...core import ownership
 from ..base import DeployContext
 
 NEW = None  # a traffic target's revision: the one this deploy makes (known once its operation ends)
@@ -85,11 +86,16 @@ class GcpTraffic:
     supports_canary: ClassVar[bool] = True
 
     # -- reading ------------------------------------------------------------------------
-    def _service_of(self, ctx: DeployContext) -> tuple[Any, Any, Any]:
+    def _service_of(self, ctx: DeployContext, changing: bool = False) -> tuple[Any, Any, Any]:
         """(client, options, the function's Cloud Run service) for a recorded deployment.
+
+        Args:
+            changing: the caller will change the service's traffic: the function must carry this
+                inventory's owner mark, as for a deploy.
 
         Raises:
             NotFound: no function or service is there.
+            ForeignResource: ``changing`` and the function is not this inventory's.
         """
         config = self._config_from(ctx)
         client = self._client(config, ctx)
@@ -98,6 +104,8 @@ class GcpTraffic:
         fn = client.get(name)
         if fn is None or not fn.service_config.service:
             raise NotFound(f"no gcp function for {ctx.name!r} exists", "deploy it first, or check `weave status`")
+        if changing:
+            ownership.check("label", f"Cloud Function {name}", dict(fn.labels), ctx.owner, False, ctx.name)
         svc = client.service(fn.service_config.service)
         if svc is None:
             raise NotFound(f"the Cloud Run service of {name} does not exist (its first build may have failed)",
@@ -135,7 +143,7 @@ class GcpTraffic:
         return self._plan_all_traffic(ctx, canary.version_id, f"promote release {canary.number}")
 
     def _plan_all_traffic(self, ctx: DeployContext, revision: str, why: str) -> Plan:
-        client, opts, svc = self._service_of(ctx)
+        client, opts, svc = self._service_of(ctx, changing=True)
         rev = short(revision)
         if client.revision(f"{svc.name}/revisions/{rev}") is None:
             raise NotFound(f"the revision {rev} no longer exists on {svc.name}",
